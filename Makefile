@@ -1,0 +1,83 @@
+# pgstream — one Makefile for two jobs:
+#   * the PostgreSQL extension, built and installed with PGXS:  make && make install [&& make installcheck]
+#   * the newcomer's entry points:                              make demo, make check
+# The top-level goals below never include PGXS, whose own `check` target would clash with ours.
+
+EXTENSION  = pgstream
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pgstream.control)
+
+TOP_GOALS = check demo deps shipper check-extension check-shipper check-differential bench format distclean-all
+
+ifneq ($(filter $(TOP_GOALS),$(MAKECMDGOALS)),)
+
+SHELL := /bin/bash
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BUILD ?= build
+
+.PHONY: $(TOP_GOALS) extension-install
+
+deps:
+	scripts/install-deps.sh
+
+# `make install` writes into PostgreSQL's own directories, hence sudo for a non-root user.
+extension-install: deps
+	$(MAKE) -j2 all
+	$(SUDO) $(MAKE) install >/dev/null
+
+shipper: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j2
+
+check: extension-install shipper
+	scripts/check.sh all
+
+check-extension: extension-install
+	scripts/check.sh extension
+
+check-differential: extension-install
+	scripts/check.sh differential
+
+check-shipper: extension-install shipper
+	scripts/check.sh shipper
+
+demo: extension-install shipper
+	scripts/demo.sh
+
+bench: extension-install shipper
+	bench/run.sh
+
+format:
+	find extension shipper bench -name '*.cpp' -o -name '*.h' -o -name '*.hpp' | xargs clang-format -i
+
+distclean-all:
+	rm -rf $(BUILD) results regression.diffs regression.out
+	$(MAKE) clean
+
+else
+
+# ---- the extension (PGXS) ----
+MODULE_big = pgstream
+OBJS       = $(patsubst %.cpp,%.o,$(sort $(wildcard extension/*.cpp)))
+PG_CONFIG ?= pg_config
+
+# The install script is assembled from migrations/ (the single source of schema tracking) plus the SQL API.
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA       = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
+EXTRA_CLEAN = $(DATA_built)
+
+REGRESS      = $(sort $(basename $(notdir $(wildcard regress/sql/*.sql))))
+REGRESS_OPTS = --inputdir=regress --outputdir=regress
+
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fno-omit-frame-pointer
+SHLIB_LINK  = -lstdc++
+
+# No LLVM bitcode for JIT inlining: it needs clang and buys nothing for an output plugin.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard migrations/*.sql)) $(sort $(wildcard sql/api/*.sql))
+	scripts/assemble-extension-sql.sh $(EXTVERSION) > $@
+
+endif
