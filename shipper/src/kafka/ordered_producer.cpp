@@ -1,0 +1,357 @@
+#include "kafka/ordered_producer.h"
+
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace pgstream::kafka {
+
+namespace {
+
+std::string describeRecord(const std::string& key, size_t bytes, const std::string& context) {
+    std::string description = "record with key '" + key + "' (" + std::to_string(bytes) + " bytes";
+    if (!context.empty()) description += ", " + context;
+    return description + ")";
+}
+
+}  // namespace
+
+class OrderedProducer::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
+  public:
+    explicit Callbacks(OrderedProducer& owner) : owner_(owner) {}
+
+    void dr_cb(RdKafka::Message& message) override {
+        const auto sequence = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(message.msg_opaque()));
+        // Purged at shutdown: deliberately left unacknowledged, not a failure.
+        if (message.err() == RdKafka::ERR__PURGE_QUEUE || message.err() == RdKafka::ERR__PURGE_INFLIGHT)
+            return;
+        const std::string key = message.key() != nullptr ? *message.key() : std::string();
+        owner_.onDeliveryReport(sequence, message.err() == RdKafka::ERR_NO_ERROR, message.errstr(),
+                                message.len() + key.size(), key);
+    }
+
+    void event_cb(RdKafka::Event& event) override {
+        if (event.type() == RdKafka::Event::EVENT_ERROR) {
+            if (event.fatal()) {
+                owner_.fail("kafka writer: fatal producer error: " + event.str());
+                return;
+            }
+            // Broker connection problems are retried forever by librdkafka; say so, but not on every
+            // reconnect.
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_error_log_ > std::chrono::seconds(5)) {
+                last_error_log_ = now;
+                owner_.log("kafka writer: " + RdKafka::err2str(event.err()) + ": " + event.str() +
+                           " (retrying)");
+            }
+        } else if (event.type() == RdKafka::Event::EVENT_LOG &&
+                   event.severity() <= RdKafka::Event::EVENT_SEVERITY_ERROR) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_librdkafka_log_ > std::chrono::seconds(5)) {
+                last_librdkafka_log_ = now;
+                owner_.log("kafka writer: librdkafka: " + event.str());
+            }
+        }
+    }
+
+  private:
+    OrderedProducer& owner_;
+    std::chrono::steady_clock::time_point last_error_log_{};
+    std::chrono::steady_clock::time_point last_librdkafka_log_{};
+};
+
+OrderedProducer::OrderedProducer(const WriterSettings& settings, DeliveredFn on_delivered, LogFn log)
+    : settings_(settings), on_delivered_(std::move(on_delivered)), log_(std::move(log)) {
+    callbacks_ = std::make_unique<Callbacks>(*this);
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    applyConnectionSettings(settings_.connection, *conf);
+    // Exactly-once per partition and per-key order across retries.
+    setProperty(*conf, "enable.idempotence", "true");
+    setProperty(*conf, "acks", "all");
+    setProperty(*conf, "max.in.flight.requests.per.connection", "5");
+    // Never give up on a record: an outage blocks the pipeline instead of losing data.
+    setProperty(*conf, "message.timeout.ms", "0");
+    // Same key-to-partition mapping (CRC32) as the Go pgstream's kafka-go CRC32Balancer.
+    setProperty(*conf, "partitioner", "consistent_random");
+    setProperty(*conf, "linger.ms", std::to_string(settings_.linger.count()));
+    setProperty(*conf, "batch.num.messages", std::to_string(std::min<size_t>(settings_.batch_size, 1000000)));
+    setProperty(*conf, "batch.size",
+                std::to_string(std::max(settings_.batch_bytes, settings_.max_message_bytes)));
+    setProperty(*conf, "message.max.bytes", std::to_string(settings_.max_message_bytes + 4096));
+    // librdkafka's buffer is the writer's in-flight memory: bound it by the writer's budget, by bytes only.
+    setProperty(*conf, "queue.buffering.max.kbytes",
+                std::to_string(std::max<size_t>(settings_.max_queue_bytes / 1024, 1)));
+    setProperty(*conf, "queue.buffering.max.messages", "10000000");
+    std::string error;
+    if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(callbacks_.get()), error) !=
+            RdKafka::Conf::CONF_OK ||
+        conf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), error) !=
+            RdKafka::Conf::CONF_OK) {
+        throw std::runtime_error("kafka writer: " + error);
+    }
+    for (const auto& [name, value] : settings_.connection.librdkafka_overrides)
+        setProperty(*conf, name, value);
+    producer_.reset(RdKafka::Producer::create(conf.get(), error));
+    if (!producer_) throw std::runtime_error("kafka writer: cannot create producer: " + error);
+    poll_thread_ = std::thread([this] { pollLoop(); });
+}
+
+OrderedProducer::~OrderedProducer() {
+    stop();
+    poll_running_ = false;
+    if (poll_thread_.joinable()) poll_thread_.join();
+    // Unacknowledged records are simply not acknowledged: the source replays them after a restart.
+    producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT |
+                     RdKafka::Producer::PURGE_NON_BLOCKING);
+    producer_->poll(0);
+}
+
+void OrderedProducer::pollLoop() {
+    while (poll_running_) producer_->poll(50);
+}
+
+void OrderedProducer::log(const std::string& message) const {
+    if (log_) {
+        log_(message);
+    } else {
+        std::cerr << message << std::endl;
+    }
+}
+
+void OrderedProducer::ensureTopicExists(std::chrono::milliseconds timeout) {
+    rd_kafka_t* handle = producer_->c_ptr();
+    const std::string& topic = settings_.connection.topic;
+    const rd_kafka_metadata_t* metadata = nullptr;
+    // All-topics metadata never triggers broker-side auto-creation, so it tells whether the topic exists.
+    rd_kafka_resp_err_t err =
+        rd_kafka_metadata(handle, 1, nullptr, &metadata, static_cast<int>(timeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw std::runtime_error("kafka writer: cannot list topics on " + settings_.connection.servers +
+                                 ": " + rd_kafka_err2str(err));
+    }
+    bool exists = false;
+    for (int i = 0; i < metadata->topic_cnt; ++i) {
+        if (topic == metadata->topics[i].topic && metadata->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            exists = true;
+    }
+    rd_kafka_metadata_destroy(metadata);
+    if (exists) return;
+
+    char errstr[512];
+    rd_kafka_NewTopic_t* new_topic = rd_kafka_NewTopic_new(
+        topic.c_str(), settings_.topic_partitions, settings_.topic_replication_factor, errstr, sizeof errstr);
+    if (new_topic == nullptr)
+        throw std::runtime_error(std::string("kafka writer: PGSTREAM_KAFKA_TOPIC_*: ") + errstr);
+    rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), errstr,
+                                              sizeof errstr);
+    rd_kafka_AdminOptions_set_operation_timeout(options, static_cast<int>(timeout.count()), errstr,
+                                                sizeof errstr);
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(handle);
+    rd_kafka_CreateTopics(handle, &new_topic, 1, options, queue);
+    // The admin request times out on its own; wait a little longer than it.
+    rd_kafka_event_t* event = rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 5000);
+    std::string problem;
+    if (event == nullptr) {
+        problem = "no answer to CreateTopics";
+    } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        problem = rd_kafka_event_error_string(event);
+    } else {
+        size_t count = 0;
+        const rd_kafka_topic_result_t** results =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count);
+        for (size_t i = 0; i < count; ++i) {
+            rd_kafka_resp_err_t topic_err = rd_kafka_topic_result_error(results[i]);
+            if (topic_err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+                topic_err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                const char* message = rd_kafka_topic_result_error_string(results[i]);
+                problem = message != nullptr ? message : rd_kafka_err2str(topic_err);
+            }
+        }
+    }
+    if (event != nullptr) rd_kafka_event_destroy(event);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_AdminOptions_destroy(options);
+    rd_kafka_NewTopic_destroy(new_topic);
+    if (!problem.empty()) {
+        throw std::runtime_error("kafka writer: PGSTREAM_KAFKA_TOPIC_AUTO_CREATE: cannot create topic '" +
+                                 topic + "' (" + std::to_string(settings_.topic_partitions) +
+                                 " partitions, replication factor " +
+                                 std::to_string(settings_.topic_replication_factor) + "): " + problem);
+    }
+    log("kafka writer: created topic '" + topic + "'");
+}
+
+void OrderedProducer::produce(const std::string& key, const std::string& value, uint64_t token,
+                              const std::string& context) {
+    const size_t bytes = key.size() + value.size();
+    if (bytes > settings_.max_message_bytes) {
+        divertOversized(key, value, token, context);
+        return;
+    }
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        if (failure_) throw WriterStopped(*failure_);
+        if (stopping_) throw WriterStopped("kafka writer: stopped");
+        const uint64_t sequence = acks_.nextSequence();
+        const RdKafka::ErrorCode err = producer_->produce(
+            settings_.connection.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+            const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0,
+            reinterpret_cast<void*>(static_cast<uintptr_t>(sequence)));
+        if (err == RdKafka::ERR_NO_ERROR) {
+            acks_.add(Pending{token, bytes});
+            ++counters_.produced;
+            return;
+        }
+        if (err == RdKafka::ERR__QUEUE_FULL) {
+            // Back-pressure: the buffer drains as delivery reports come in.
+            delivered_cv_.wait_for(lock, std::chrono::milliseconds(100));
+            continue;
+        }
+        const std::string reason = "kafka writer: cannot queue " + describeRecord(key, bytes, context) +
+                                   ": " + RdKafka::err2str(err);
+        failure_ = reason;
+        delivered_cv_.notify_all();
+        throw WriterStopped(reason);
+    }
+}
+
+void OrderedProducer::divertOversized(const std::string& key, const std::string& value, uint64_t token,
+                                      const std::string& context) {
+    const size_t bytes = key.size() + value.size();
+    std::unique_lock lock(mutex_);
+    ++counters_.oversized;
+    const std::string description = describeRecord(key, bytes, context) +
+                                    " exceeds PGSTREAM_KAFKA_WRITER_MAX_MESSAGE_BYTES (" +
+                                    std::to_string(settings_.max_message_bytes) + ")";
+    if (settings_.oversized_policy == OversizedRecordPolicy::kFail) {
+        const std::string reason = "kafka writer: " + description +
+                                   "; stopping without acknowledging it: raise the limit (and the topic's "
+                                   "max.message.bytes) or set PGSTREAM_KAFKA_WRITER_OVERSIZED_RECORD_FILE";
+        if (!failure_) failure_ = reason;
+        delivered_cv_.notify_all();
+        throw WriterStopped(reason);
+    }
+    if (failure_) throw WriterStopped(*failure_);
+
+    rapidjson::StringBuffer line;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(line);
+    writer.StartObject();
+    writer.Key("topic");
+    writer.String(settings_.connection.topic.c_str(),
+                  static_cast<rapidjson::SizeType>(settings_.connection.topic.size()));
+    writer.Key("key");
+    writer.String(key.c_str(), static_cast<rapidjson::SizeType>(key.size()));
+    writer.Key("bytes");
+    writer.Uint64(bytes);
+    writer.Key("context");
+    writer.String(context.c_str(), static_cast<rapidjson::SizeType>(context.size()));
+    writer.Key("value");
+    writer.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
+    writer.EndObject();
+    std::string text(line.GetString(), line.GetSize());
+    text.push_back('\n');
+
+    const int fd =
+        open(settings_.oversized_record_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    bool written = fd >= 0;
+    size_t offset = 0;
+    while (written && offset < text.size()) {
+        const ssize_t n = write(fd, text.data() + offset, text.size() - offset);
+        if (n < 0)
+            written = false;
+        else
+            offset += static_cast<size_t>(n);
+    }
+    // Acknowledging it means the source forgets it: it must be on disk first.
+    if (written && fsync(fd) != 0) written = false;
+    if (fd >= 0) close(fd);
+    if (!written) {
+        failure_ = "kafka writer: " + description +
+                   " and it cannot be written to PGSTREAM_KAFKA_WRITER_OVERSIZED_RECORD_FILE '" +
+                   settings_.oversized_record_file + "'";
+        delivered_cv_.notify_all();
+        throw WriterStopped(*failure_);
+    }
+    log("kafka writer: " + description + "; written to " + settings_.oversized_record_file);
+    const uint64_t sequence = acks_.add(Pending{token, bytes});
+    std::vector<DeliveredRecord> released;
+    for (Pending& pending : acks_.complete(sequence))
+        released.push_back(DeliveredRecord{pending.token, pending.bytes});
+    counters_.delivered += released.size();
+    if (!released.empty()) on_delivered_(released);
+    delivered_cv_.notify_all();
+}
+
+void OrderedProducer::onDeliveryReport(uint64_t sequence, bool ok, const std::string& error, size_t bytes,
+                                       const std::string& key) {
+    std::unique_lock lock(mutex_);
+    if (!ok) {
+        // Only permanent errors reach here (infinite retries): the broker refused the record. Nothing at or
+        // after it may be acknowledged, or the source would forget it.
+        if (!failure_) {
+            failure_ = "kafka writer: broker refused " + describeRecord(key, bytes, "") + ": " + error +
+                       "; stopping without acknowledging it";
+            log(*failure_);
+        }
+        delivered_cv_.notify_all();
+        return;
+    }
+    std::vector<Pending> completed = acks_.complete(sequence);
+    if (failure_) return;
+    std::vector<DeliveredRecord> released;
+    released.reserve(completed.size());
+    for (Pending& pending : completed) released.push_back(DeliveredRecord{pending.token, pending.bytes});
+    counters_.delivered += released.size();
+    if (!released.empty()) on_delivered_(released);
+    delivered_cv_.notify_all();
+}
+
+void OrderedProducer::fail(const std::string& reason) {
+    std::lock_guard lock(mutex_);
+    if (!failure_) {
+        failure_ = reason;
+        log(reason);
+    }
+    delivered_cv_.notify_all();
+}
+
+bool OrderedProducer::flush(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::unique_lock lock(mutex_);
+    while (acks_.pendingCount() > 0) {
+        if (failure_ || stopping_) return false;
+        if (delivered_cv_.wait_until(lock, deadline) == std::cv_status::timeout)
+            return acks_.pendingCount() == 0;
+    }
+    return true;
+}
+
+void OrderedProducer::stop() {
+    stopping_ = true;
+    std::lock_guard lock(mutex_);
+    delivered_cv_.notify_all();
+}
+
+std::optional<std::string> OrderedProducer::failure() const {
+    std::lock_guard lock(mutex_);
+    return failure_;
+}
+
+ProducerCounters OrderedProducer::counters() const {
+    std::lock_guard lock(mutex_);
+    return counters_;
+}
+
+size_t OrderedProducer::inFlightRecords() const {
+    std::lock_guard lock(mutex_);
+    return acks_.pendingCount();
+}
+
+}  // namespace pgstream::kafka

@@ -1,0 +1,108 @@
+// The Kafka side of the batch writer: an idempotent librdkafka producer (acks=all, infinite retries) that
+// reports deliveries strictly in the order records were handed to it, driven only by librdkafka's delivery
+// reports. A broker outage blocks (librdkafka's queue fills, produce() waits); nothing is dropped or
+// reordered.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kafka/in_order_acks.h"
+#include "kafka/kafka_settings.h"
+
+namespace RdKafka {
+class Producer;
+}
+
+namespace pgstream::kafka {
+
+// Thrown by produce() once the writer has stopped; what() says why (names the record for oversized ones).
+class WriterStopped : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct DeliveredRecord {
+    uint64_t token;  // the caller's token from produce()
+    size_t bytes;    // key + value bytes, for releasing a memory budget
+};
+
+struct ProducerCounters {
+    uint64_t produced = 0;
+    uint64_t delivered = 0;
+    uint64_t oversized = 0;
+};
+
+class OrderedProducer {
+  public:
+    // Called with records whose delivery (and that of every earlier record) is confirmed, oldest first. Runs
+    // on librdkafka's poll thread, or on the producing thread for records diverted to the oversized-record
+    // file; calls never overlap. Must not call back into the producer.
+    using DeliveredFn = std::function<void(const std::vector<DeliveredRecord>&)>;
+    using LogFn = std::function<void(const std::string&)>;
+
+    OrderedProducer(const WriterSettings& settings, DeliveredFn on_delivered, LogFn log = nullptr);
+    ~OrderedProducer();
+    OrderedProducer(const OrderedProducer&) = delete;
+    OrderedProducer& operator=(const OrderedProducer&) = delete;
+
+    // Creates the topic with the configured partitions and replication factor unless it exists (Admin API).
+    void ensureTopicExists(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+    // Queues one record. Blocks while librdkafka's buffer (bounded by max_queue_bytes) is full. `context`
+    // (e.g. "schema.table at LSN") only labels error messages. Throws WriterStopped after a permanent failure
+    // or stop().
+    void produce(const std::string& key, const std::string& value, uint64_t token,
+                 const std::string& context = {});
+
+    // Waits until every queued record is delivered (true) or the timeout/failure/stop comes first (false).
+    bool flush(std::chrono::milliseconds timeout);
+
+    // Makes blocked and future produce() calls throw; pending records stay unacknowledged.
+    void stop();
+
+    std::optional<std::string> failure() const;
+    ProducerCounters counters() const;
+    size_t inFlightRecords() const;
+
+  private:
+    class Callbacks;
+    void pollLoop();
+    void onDeliveryReport(uint64_t sequence, bool ok, const std::string& error, size_t bytes,
+                          const std::string& key);
+    void fail(const std::string& reason);
+    void divertOversized(const std::string& key, const std::string& value, uint64_t token,
+                         const std::string& context);
+    void log(const std::string& message) const;
+
+    WriterSettings settings_;
+    DeliveredFn on_delivered_;
+    LogFn log_;
+    std::unique_ptr<Callbacks> callbacks_;
+    std::unique_ptr<RdKafka::Producer> producer_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable delivered_cv_;
+    struct Pending {
+        uint64_t token;
+        size_t bytes;
+    };
+    InOrderAcks<Pending> acks_;
+    std::optional<std::string> failure_;
+    ProducerCounters counters_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> poll_running_{true};
+    std::thread poll_thread_;
+};
+
+}  // namespace pgstream::kafka
