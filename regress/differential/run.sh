@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Differential test: the pgstream output plugin against the installed wal2json 2.5, byte for byte.
+#
+#   scripts/pg-cluster.sh with regress/differential/run.sh [CORPUS_NAME_SUBSTRING...]
+#
+# Needs PGHOST/PGPORT/PGUSER of a cluster with wal_level=logical and both plugins in output_plugin_libraries.
+# For every corpus/NN_name.sql: a fresh database runs the part before `-- @@ start decoding`, then a wal2json slot
+# is created and copied to a pgstream slot (both start at the same LSN), the rest of the script runs, and every
+# option set of option-sets.txt peeks both slots; difftool.py compares the rows (see its docstring for the
+# documented deliberate differences). Prints `ok corpus/set` or `FAIL corpus/set` + a short diff per case and ends
+# with `differential: N passed, N failed`.
+#
+# Environment:
+#   DIFF_PLUGIN=wal2json   self-test of the harness: wal2json on both sides (default: pgstream)
+#   DIFF_KEEP=DIR          keep the peek outputs in DIR (default: a temp dir removed on exit)
+#   DIFF_JOBS=N            corpora run in parallel (default 2)
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+PLUGIN=${DIFF_PLUGIN:-pgstream}
+JOBS=${DIFF_JOBS:-2}
+: "${PGHOST:?run inside scripts/pg-cluster.sh with}" "${PGPORT:?}"
+export PGUSER=${PGUSER:-postgres}
+
+if [ "$PLUGIN" = pgstream ] && [ ! -f "$(pg_config --pkglibdir)/pgstream.so" ]; then
+  echo "FAIL pgstream.so is not installed in $(pg_config --pkglibdir) (make install)"
+  echo "differential: 0 passed, 1 failed"
+  exit 1
+fi
+
+if [ -n "${DIFF_KEEP:-}" ]; then WORK=$DIFF_KEEP; mkdir -p "$WORK"
+else WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgstream-diff.XXXXXX"); trap 'rm -rf "$WORK"' EXIT; fi
+chmod 777 "$WORK"
+
+# The decoding sessions (both plugins) see exactly these settings; output functions depend on them.
+# logical_decoding_work_mem is at its minimum so the large transactions spill to disk while decoding.
+PEEK_OPTIONS="-c TimeZone=Asia/Kolkata -c DateStyle=ISO,MDY -c extra_float_digits=0 -c bytea_output=hex"
+PEEK_OPTIONS+=" -c IntervalStyle=postgres -c lc_monetary=C -c lc_numeric=C -c search_path=public"
+PEEK_OPTIONS+=" -c logical_decoding_work_mem=64kB -c client_encoding=UTF8 -c client_min_messages=warning"
+
+run_corpus() { # corpus file -> writes $WORK/<name>/report
+  local file=$1 name db dir upto setup body
+  name=$(basename "$file" .sql)
+  db="diff_$name"
+  dir=$WORK/$name
+  mkdir -p "$dir"; chmod 777 "$dir"
+  {
+    psql -X -q -d postgres -c "drop database if exists \"$db\"" -c "create database \"$db\" template template0 encoding 'UTF8' lc_collate 'C.UTF-8' lc_ctype 'C.UTF-8'" >"$dir/setup.log" 2>&1 \
+      || { echo "FAIL $name/setup: cannot create database"; cat "$dir/setup.log"; return; }
+    if grep -q -- '^-- @@ start decoding' "$file"; then
+      setup=$(sed '/^-- @@ start decoding/,$d' "$file")
+      body=$(sed -n '/^-- @@ start decoding/,$p' "$file")
+    else
+      setup=""; body=$(cat "$file")
+    fi
+    if ! psql -X -q -v ON_ERROR_STOP=1 -d "$db" >>"$dir/setup.log" 2>&1 <<<"$setup"; then
+      echo "FAIL $name/setup: the corpus setup failed"; tail -5 "$dir/setup.log"; return
+    fi
+    if ! psql -X -q -v ON_ERROR_STOP=1 -d "$db" >>"$dir/setup.log" 2>&1 <<SQL
+select pg_create_logical_replication_slot('w_$name', 'wal2json');
+select pg_copy_logical_replication_slot('w_$name', 'p_$name', false, '$PLUGIN');
+SQL
+    then echo "FAIL $name/setup: cannot create the slots"; tail -5 "$dir/setup.log"; return; fi
+    if ! psql -X -q -v ON_ERROR_STOP=1 -d "$db" >>"$dir/setup.log" 2>&1 <<<"$body"; then
+      echo "FAIL $name/script: the corpus script failed"; tail -5 "$dir/setup.log"
+      psql -X -q -d "$db" -c "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name in ('w_$name', 'p_$name')" >/dev/null 2>&1
+      return
+    fi
+    # A non-transactional message at the very end is not flushed yet; a checkpoint flushes the WAL.
+    upto=$(psql -X -At -d "$db" -c "checkpoint" -c "select pg_current_wal_flush_lsn()" | tail -1)
+    python3 "$HERE/difftool.py" plan "$file" "$HERE/option-sets.txt" "$dir" || { echo "FAIL $name/plan"; return; }
+    PGOPTIONS="$PEEK_OPTIONS" psql -X -At -0 -d "$db" -v upto="$upto" -v w_slot="w_$name" -v p_slot="p_$name" \
+      -f "$dir/peeks.sql" >"$dir/stdout" 2>"$dir/stderr"
+    python3 "$HERE/difftool.py" check "$file" "$dir"
+    psql -X -q -d postgres -c "select pg_drop_replication_slot('w_$name')" -c "select pg_drop_replication_slot('p_$name')" \
+      -c "drop database \"$db\"" >/dev/null 2>&1
+  } >"$dir/report" 2>&1
+}
+
+corpora=()
+for file in "$HERE"/corpus/*.sql; do
+  if [ $# -gt 0 ]; then
+    match=0; for want in "$@"; do [[ $(basename "$file") == *"$want"* ]] && match=1; done
+    [ $match = 1 ] || continue
+  fi
+  corpora+=("$file")
+done
+
+running=0
+for file in "${corpora[@]}"; do
+  run_corpus "$file" &
+  running=$((running + 1))
+  if [ "$running" -ge "$JOBS" ]; then wait -n; running=$((running - 1)); fi
+done
+wait
+
+passed=0; failed=0
+for file in "${corpora[@]}"; do
+  name=$(basename "$file" .sql)
+  report=$WORK/$name/report
+  cat "$report"
+  if [ -f "$WORK/$name/counts" ] && ! grep -q '^FAIL '"$name"'/\(setup\|script\|plan\)' "$report"; then
+    read -r p f <"$WORK/$name/counts"
+    passed=$((passed + p)); failed=$((failed + f))
+  else
+    failed=$((failed + 1))
+  fi
+done
+echo "differential: $passed passed, $failed failed"
+[ "$failed" = 0 ]
