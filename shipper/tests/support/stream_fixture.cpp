@@ -1,0 +1,62 @@
+#include "stream_fixture.h"
+
+#include <stdexcept>
+
+namespace pgstream_it {
+
+void init_stream(const PgCluster& cluster, const std::string& slot, const std::string& plugin) {
+    auto result = run_pgstream({"init", "--pgurl", cluster.url(), "--slot", slot, "--plugin", plugin}, {},
+                               std::chrono::seconds(90));
+    if (result.exit_code != 0) {
+        throw std::runtime_error("pgstream init (plugin " + plugin + ") failed: " + result.describe());
+    }
+}
+
+Settings shipper_settings(const PgCluster& cluster, const std::string& slot) {
+    return {
+        {"PGSTREAM_POSTGRES_LISTENER_URL", cluster.url()},
+        {"PGSTREAM_POSTGRES_LISTENER_SLOT_NAME", slot},
+        {"PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL", cluster.url()},
+        {"PGSTREAM_STDOUT_WRITER_ENABLED", "true"},
+    };
+}
+
+SlotState slot_state(PgConnection& conn, const std::string& slot) {
+    SlotState state;
+    auto rows = conn.query(
+        "SELECT active, active_pid, plugin, coalesce(confirmed_flush_lsn, '0/0') FROM pg_replication_slots "
+        "WHERE slot_name = '" +
+        slot + "'");
+    if (rows.empty()) return state;
+    state.exists = true;
+    state.active = rows[0][0].value_or("f") == "t";
+    if (rows[0][1]) state.active_pid = std::stol(*rows[0][1]);
+    state.plugin = rows[0][2].value_or("");
+    state.confirmed_flush_lsn = parse_lsn(rows[0][3].value_or("0/0"));
+    return state;
+}
+
+std::vector<OutputEvent> parse_events(const std::vector<std::string>& lines,
+                                      std::vector<std::string>* errors) {
+    std::vector<OutputEvent> events;
+    events.reserve(lines.size());
+    for (const auto& line : lines) {
+        std::string error;
+        auto event = parse_event(line, &error);
+        if (event) {
+            events.push_back(std::move(*event));
+        } else if (errors != nullptr) {
+            errors->push_back(error);
+        }
+    }
+    return events;
+}
+
+std::string shipper_diagnostics(ShipperProcess& shipper) {
+    bool alive = shipper.running();
+    return std::string("shipper ") + (alive ? "running" : "not running") + ", " +
+           std::to_string(read_complete_lines(shipper.output_path()).size()) +
+           " output lines; stderr tail:\n" + shipper.stderr_tail();
+}
+
+}  // namespace pgstream_it
