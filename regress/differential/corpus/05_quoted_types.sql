@@ -11,15 +11,16 @@ create type "Embedded""Quote" as enum ('e');
 create domain "Type Schema"."Dom" as numeric(6,2);
 create domain "Quoted Domain" as int;
 create type other_visible as enum ('v');
+create type lower_schema.plain_enum as enum ('p');
 create table typed (
   id int primary key, q "Quoted Type", qa "Quoted Type"[], inner_v "Type Schema"."Inner", lower_v "Type Schema".lower_t,
   lower_a "Type Schema".lower_t[], mixed lower_schema."Mixed", emb "Embedded""Quote", dom "Type Schema"."Dom",
-  qdom "Quoted Domain", vis other_visible
+  qdom "Quoted Domain", vis other_visible, plain_q lower_schema.plain_enum
 );
 create table typed_pk (k "Quoted Type", ka "Quoted Type"[], ks "Type Schema".lower_t, v int,
   primary key (k, ka, ks));
 -- @@ start decoding
-insert into typed values (1, 'x', '{x,y}', '(1,"a")', 'l1', '{l1,l2}', '[1.5,2)', 'e', 12.5, 7, 'v');
+insert into typed values (1, 'x', '{x,y}', '(1,"a")', 'l1', '{l1,l2}', '[1.5,2)', 'e', 12.5, 7, 'v', 'p');
 insert into typed (id) values (2);
 update typed set q = 'y', lower_v = 'l2' where id = 1;
 update typed set id = 3 where id = 2;

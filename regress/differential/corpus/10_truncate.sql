@@ -1,0 +1,30 @@
+-- TRUNCATE: single, several tables, RESTART IDENTITY, CASCADE, rolled back, inside a larger transaction.
+create table t1 (id serial primary key, v text);
+create table t2 (id int primary key);
+create table t3 (id int primary key);
+create table parent (id int primary key);
+create table child (id int primary key, parent_id int references parent (id));
+create schema other;
+create table other.keep (id int primary key);
+-- @@ start decoding
+insert into t1 (v) values ('a'), ('b');
+insert into t2 values (1);
+truncate t1;
+truncate t1, t2, t3 restart identity;
+insert into parent values (1);
+insert into child values (1, 1);
+truncate parent cascade;
+begin;
+insert into t1 (v) values ('c');
+truncate t2;
+insert into t2 values (2);
+commit;
+begin;
+truncate t3;
+rollback;
+truncate other.keep, t1 continue identity;
+begin;
+truncate only t2;
+insert into other.keep values (1);
+truncate other.keep;
+commit;

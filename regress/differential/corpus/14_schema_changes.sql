@@ -1,0 +1,32 @@
+-- Columns added, dropped, renamed and retyped mid-stream and mid-transaction (historic catalog snapshots).
+create table evolving (id int primary key, a text, b int);
+-- @@ start decoding
+insert into evolving values (1, 'a', 1);
+alter table evolving add column c text default 'dflt';
+insert into evolving values (2, 'b', 2, 'c');
+alter table evolving drop column b;
+insert into evolving values (3, 'c', 'cc');
+alter table evolving rename column a to "renamed ""a""";
+update evolving set c = 'upd' where id = 1;
+begin;
+insert into evolving values (4, 'd', 'd');
+alter table evolving add column e numeric(4,2);
+insert into evolving values (5, 'e', 'e', 1.25);
+alter table evolving rename column e to f;
+update evolving set f = 2 where id = 5;
+alter table evolving drop column c;
+insert into evolving values (6, 'f', 3.5);
+alter table evolving alter column f type text;
+insert into evolving values (7, 'g', 'text now');
+alter table evolving rename to evolved;
+insert into evolved values (8, 'h', 'renamed table');
+commit;
+alter table evolved add column g int generated always as identity;
+insert into evolved values (9, 'i', 'j');
+alter table evolved alter column id type bigint;
+delete from evolved where id = 9;
+begin;
+alter table evolved add column rolled int;
+insert into evolved values (10, 'x', 'y', default, 1);
+rollback;
+insert into evolved values (11, 'k', 'l');
