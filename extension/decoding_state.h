@@ -1,0 +1,53 @@
+// State of one decoding session, shared by the callback boundary and both output formats.
+#pragma once
+
+#include "options.h"
+#include "relation_cache.h"
+
+struct DecodingState {
+    PluginOptions opts;
+    MemoryContext change_context;  // reset after every change, message and truncate
+    RelationCache* relations;
+    uint64 v1_objects_in_txn;  // v1: objects emitted in the current change array (drives the comma)
+    int changes_since_progress;
+
+    // pgstream-pack-bytes: several v2 records per message, separated by '\n'.
+    bool pack_open;        // ctx->out holds an unsent message
+    int pack_header_len;   // bytes the writer put in ctx->out before the first record
+    int pack_records;      // records in the unsent message
+    int record_start;      // offset of the record being written
+    StringInfoData spill;  // holds the record that did not fit while the rest is sent
+};
+
+// wal2json's update_replication_progress for PostgreSQL 15: report progress at transaction end and
+// every 100 changes, so walsenders keep answering keepalives in long filtered transactions.
+void report_progress(LogicalDecodingContext* ctx, DecodingState* state);
+
+// v2 record framing: one message per record, or several per message when packing.
+void v2_record_begin(LogicalDecodingContext* ctx, DecodingState* state);
+void v2_record_end(LogicalDecodingContext* ctx, DecodingState* state);
+void v2_flush_pack(LogicalDecodingContext* ctx, DecodingState* state);
+
+void v1_begin(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn);
+void v1_commit(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, XLogRecPtr commit_lsn);
+void v1_change(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, Relation rel,
+               ReorderBufferChange* change);
+void v1_message(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, XLogRecPtr lsn,
+                bool transactional, const char* prefix, Size content_size, const char* content);
+
+void v2_begin(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn);
+void v2_commit(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, XLogRecPtr commit_lsn);
+void v2_change(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, Relation rel,
+               ReorderBufferChange* change);
+void v2_message(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, XLogRecPtr lsn,
+                bool transactional, const char* prefix, Size content_size, const char* content);
+void v2_truncate(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, int nrelations,
+                 Relation relations[], ReorderBufferChange* change);
+
+// Helpers shared by both formats.
+bool action_is_selected(const PluginOptions* opts, ReorderBufferChangeType action);
+void append_commit_timestamp(StringInfo out, ReorderBufferTXN* txn);
+// Message content as wal2json reads it: up to the first NUL byte.
+inline size_t message_content_length(const char* content, Size content_size) {
+    return strnlen(content, content_size);
+}

@@ -1,0 +1,32 @@
+// The one JSON escaper and the one value renderer, shared by format-version 1 and 2.
+#pragma once
+
+#include "pg_headers.h"
+
+// How a column value is written, decided from the type OID the way wal2json does: int2/int4/int8/oid/
+// float4/float8/numeric are bare numbers, bool is true/false, bytea is hex text, everything else is a
+// JSON string of the type's text output (domains included, whatever their base type).
+enum ValueKind : uint8 { VALUE_NUMBER, VALUE_BOOL, VALUE_BYTEA, VALUE_STRING };
+
+ValueKind value_kind_for_type(Oid type_oid);
+
+// Appends `s` (len bytes, no NUL inside) as a quoted JSON string, escaped exactly like PostgreSQL's
+// escape_json(): \" \\ \b \f \n \r \t, other bytes below 0x20 as \u00xx, everything else raw.
+void json_append_escaped(StringInfo out, const char* s, size_t len);
+
+inline void json_append_escaped_cstring(StringInfo out, const char* s) { json_append_escaped(out, s, strlen(s)); }
+
+// The quoted, escaped form of `s` as a palloc'd string (for names cached once per relation).
+char* json_quote(const char* s, int* quoted_len);
+
+// Appends a non-null column value. `output_fn` is the type's text output function; `is_varlena`
+// says whether the datum may be toasted (it is detoasted first). With numbers_as_strings
+// (numeric-data-types-as-string) numbers are quoted and NaN/Infinity kept; otherwise they become null.
+void json_append_value(StringInfo out, Datum value, ValueKind kind, FmgrInfo* output_fn, bool is_varlena,
+                       bool numbers_as_strings);
+
+// "X/Y" as pg_lsn_out prints it.
+void json_append_lsn(StringInfo out, XLogRecPtr lsn);
+
+void append_uint32(StringInfo out, uint32 value);
+void append_int32(StringInfo out, int32 value);
