@@ -1,0 +1,116 @@
+-- SQL API of the extension: pgstream.init() and pgstream.tear_down().
+-- They run with the caller's rights (creating a replication slot needs REPLICATION or superuser).
+
+-- Default slot name: pgstream_<database>_slot, with the characters a slot name cannot hold replaced by '_'.
+CREATE OR REPLACE FUNCTION pgstream.default_slot_name()
+RETURNS name
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT left('pgstream_' || regexp_replace(lower(current_database()), '[^a-z0-9_]', '_', 'g') || '_slot', 63)::name
+$$;
+
+-- Checks that logical decoding through `plugin` can work on this server and says exactly what to change if not.
+-- Returns nothing when all is well.
+CREATE OR REPLACE FUNCTION pgstream.check_settings(plugin text DEFAULT 'pgstream')
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    allowed      text := current_setting('output_plugin_libraries', true);
+    max_slots    integer := current_setting('max_replication_slots')::integer;
+    used_slots   integer;
+    max_senders  integer := current_setting('max_wal_senders')::integer;
+BEGIN
+    IF current_setting('wal_level') <> 'logical' THEN
+        RAISE EXCEPTION 'pgstream: wal_level is "%", logical decoding needs wal_level = logical', current_setting('wal_level')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Run ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL.';
+    END IF;
+    -- PostgreSQL 15.19+ and 16.10+ refuse output plugins that output_plugin_libraries does not list. The list is
+    -- parsed the way the server parses it: comma-separated names, optionally double-quoted.
+    IF allowed IS NOT NULL AND NOT EXISTS (
+        SELECT FROM regexp_split_to_table(allowed, ',') AS entry
+        WHERE btrim(btrim(entry), '"') = plugin
+    ) THEN
+        RAISE EXCEPTION 'pgstream: output plugin "%" is not listed in output_plugin_libraries (currently ''%'')', plugin, allowed
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Add %s to output_plugin_libraries in postgresql.conf (ALTER SYSTEM SET output_plugin_libraries = %L; SELECT pg_reload_conf()).',
+                                plugin, CASE WHEN btrim(allowed) = '' THEN plugin ELSE allowed || ', ' || plugin END);
+    END IF;
+    SELECT count(*) INTO used_slots FROM pg_replication_slots;
+    IF used_slots >= max_slots THEN
+        RAISE EXCEPTION 'pgstream: all % replication slots are in use (max_replication_slots = %)', used_slots, max_slots
+            USING ERRCODE = 'configuration_limit_exceeded',
+                  HINT = 'Drop an unused slot with SELECT pg_drop_replication_slot(''name''), or raise max_replication_slots (ALTER SYSTEM SET max_replication_slots = ...) and restart PostgreSQL.';
+    END IF;
+    IF max_senders = 0 THEN
+        RAISE EXCEPTION 'pgstream: max_wal_senders is 0, so no replication connection can stream the slot'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Run ALTER SYSTEM SET max_wal_senders = 10; then restart PostgreSQL.';
+    END IF;
+END
+$$;
+
+-- Creates the logical replication slot the shipper streams from and returns its name. If the slot already exists
+-- for this database and plugin, returns it unchanged. With log_existing_schemas, every user schema that has no
+-- up-to-date version yet gets one, written after the slot exists so that it is the first thing the stream carries.
+CREATE OR REPLACE FUNCTION pgstream.init(
+    slot_name            name    DEFAULT NULL,
+    plugin               text    DEFAULT 'pgstream',
+    log_existing_schemas boolean DEFAULT true)
+RETURNS name
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    slot     name := coalesce(init.slot_name, pgstream.default_slot_name());
+    existing record;
+    s        name;
+BEGIN
+    SELECT r.plugin, r.database, r.slot_type INTO existing FROM pg_replication_slots r WHERE r.slot_name = slot;
+    IF FOUND THEN
+        IF existing.slot_type <> 'logical' OR existing.database IS DISTINCT FROM current_database()
+           OR existing.plugin IS DISTINCT FROM init.plugin THEN
+            RAISE EXCEPTION 'pgstream.init: replication slot "%" already exists for % slot, database %, plugin %',
+                slot, existing.slot_type, coalesce(existing.database, '(none)'), coalesce(existing.plugin, '(none)')
+                USING ERRCODE = 'duplicate_object',
+                      HINT = 'Pass another slot_name, or drop the slot with SELECT pg_drop_replication_slot(''' || slot || ''').';
+        END IF;
+        RAISE NOTICE 'pgstream.init: replication slot "%" already exists', slot;
+    ELSE
+        PERFORM pgstream.check_settings(init.plugin);
+        PERFORM pg_create_logical_replication_slot(slot, init.plugin);
+    END IF;
+
+    IF log_existing_schemas THEN
+        FOR s IN SELECT n.nspname FROM pg_namespace n WHERE NOT pgstream.is_system_schema(n.nspname) ORDER BY 1 LOOP
+            PERFORM pgstream.refresh_schema(s);
+        END LOOP;
+    END IF;
+    RETURN slot;
+END
+$$;
+
+-- Drops the slot and forgets every logged schema version and table id. The event triggers stay (they belong to the
+-- extension: DROP EXTENSION pgstream removes them and everything else).
+CREATE OR REPLACE FUNCTION pgstream.tear_down(slot_name name DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    slot name := coalesce(tear_down.slot_name, pgstream.default_slot_name());
+BEGIN
+    IF EXISTS (SELECT FROM pg_replication_slots r WHERE r.slot_name = slot) THEN
+        PERFORM pg_drop_replication_slot(slot);
+    ELSE
+        RAISE NOTICE 'pgstream.tear_down: replication slot "%" does not exist', slot;
+    END IF;
+    TRUNCATE pgstream.schema_log, pgstream.table_ids;
+END
+$$;
+
+REVOKE ALL ON FUNCTION pgstream.default_slot_name(), pgstream.check_settings(text), pgstream.init(name, text, boolean),
+    pgstream.tear_down(name) FROM PUBLIC;
