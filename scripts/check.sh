@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Runs pgstream's test suites against the installed extension; `make check` calls it after building.
+#   check.sh all | extension | differential | shipper
+# Every suite that needs PostgreSQL gets its own throwaway cluster (scripts/pg-cluster.sh).
+# Ends with one line "check: N passed, N failed" counting suites' test cases.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=${BUILD:-build}
+what=${1:-all}
+passed=0
+failed=0
+failed_suites=()
+
+PGXS_DIR=$(dirname "$(pg_config --pgxs)")
+PG_REGRESS=$PGXS_DIR/../test/regress/pg_regress
+
+record() { # suite passed failed
+  passed=$((passed + $2)); failed=$((failed + $3))
+  [ "$3" = 0 ] || failed_suites+=("$1")
+}
+
+run_extension() {
+  echo "== extension: pg_regress (regress/sql) =="
+  local tests out
+  tests=$(ls regress/sql/*.sql 2>/dev/null | xargs -rn1 basename | sed 's/\.sql$//' | sort)
+  [ -n "$tests" ] || { echo "no pg_regress tests"; return; }
+  out=$(mktemp -d)
+  # pg_regress pins PGTZ/PGDATESTYLE itself; the cluster exports PGHOST/PGPORT/PGUSER.
+  scripts/pg-cluster.sh with "$PG_REGRESS" --inputdir=regress --outputdir="$out" \
+    --dbname=contrib_regression $tests 2>&1 | tee "$out/log"
+  local ok bad
+  ok=$(grep -cE '^(ok|test) .* ok( |$)|^ok [0-9]+ ' "$out/log" || true)
+  bad=$(grep -cE ' FAILED|failed \(ignored\)|^not ok' "$out/log" || true)
+  if [ -f "$out/regression.diffs" ]; then
+    echo "---- regression.diffs ----"; head -200 "$out/regression.diffs"; bad=$((bad > 0 ? bad : 1))
+  fi
+  record extension "$ok" "$bad"
+  rm -rf "$out"
+}
+
+run_differential() {
+  echo "== differential: pgstream vs the installed wal2json =="
+  [ -x regress/differential/run.sh ] || { echo "no differential suite"; return; }
+  local log
+  log=$(mktemp)
+  scripts/pg-cluster.sh with regress/differential/run.sh 2>&1 | tee "$log"
+  local line
+  line=$(grep -E '^differential: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  if [ -z "$line" ]; then record differential 0 1
+  else
+    record differential "$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")" "$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")"
+  fi
+  rm -f "$log"
+}
+
+run_shipper() {
+  echo "== shipper: ctest =="
+  [ -f "$BUILD/CTestTestfile.cmake" ] || { echo "shipper not built (make shipper)"; record shipper 0 1; return; }
+  local log
+  log=$(mktemp)
+  (cd "$BUILD" && ctest --output-on-failure -j2 --timeout 900) 2>&1 | tee "$log"
+  local line total fails
+  line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
+  if [ -z "$line" ]; then record shipper 0 1
+  else
+    total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line"); fails=$(sed -E 's/.* ([0-9]+) tests failed.*/\1/' <<<"$line")
+    record shipper $((total - fails)) "$fails"
+  fi
+  rm -f "$log"
+}
+
+case "$what" in
+  all) run_extension; run_differential; run_shipper ;;
+  extension) run_extension ;;
+  differential) run_differential ;;
+  shipper) run_shipper ;;
+  *) echo "usage: $0 all|extension|differential|shipper" >&2; exit 2 ;;
+esac
+
+[ ${#failed_suites[@]} -eq 0 ] || echo "failing suites: ${failed_suites[*]}"
+echo "check: $passed passed, $failed failed"
+[ "$failed" = 0 ]
