@@ -169,36 +169,6 @@ TEST_F(IntegrationStream, ChangesSchemaEventsAndMessagesInCommitOrder) {
     EXPECT_EQ(i1.column("id") ? i1.column("id")->type : "", "integer");
     EXPECT_EQ(i1.column("name") ? i1.column("name")->type : "", "text");
 
-    // pgstream metadata: one stable table id, column ids <table id>-<attnum> that survive a rename.
-    const std::string table_id = i1.table_pgstream_id;
-    ASSERT_FALSE(table_id.empty()) << "metadata.table_pgstream_id missing: " << i1.raw;
-    for (const OutputEvent* event :
-         {&i1, &i2, &u2, &u20, &d1, &i3, &i4, &u4, &i5, &i200, &i100, &i101, &i999}) {
-        SCOPED_TRACE(event->raw);
-        EXPECT_TRUE(event->has_metadata);
-        EXPECT_EQ(event->table_pgstream_id, table_id);
-        EXPECT_EQ(event->id_col_pgstream_ids, std::vector<std::string>{table_id + "-1"});
-        EXPECT_FALSE(event->version_json.empty()) << "metadata.version missing";
-        for (const auto& column : event->columns)
-            EXPECT_FALSE(column.id.empty()) << column.name << " has no id";
-        if (const auto* id = event->column("id")) {
-            EXPECT_EQ(id->id, table_id + "-1");
-        }
-        if (const auto* id = event->identity_column("id")) {
-            EXPECT_EQ(id->id, table_id + "-1");
-        }
-    }
-    ASSERT_TRUE(i1.column("name") && i4.column("title") && i3.column("price"));
-    EXPECT_EQ(i1.column("name")->id, table_id + "-2");
-    EXPECT_EQ(i4.column("title")->id, i1.column("name")->id) << "a rename keeps the column id";
-    EXPECT_EQ(i3.column("price")->id, table_id + "-3");
-
-    // Versions grow along one row's history.
-    auto v_i4 = version_number(i4.version_json);
-    auto v_u4 = version_number(u4.version_json);
-    ASSERT_TRUE(v_i4 && v_u4) << "version is neither a number nor an LSN: " << i4.version_json;
-    EXPECT_LT(*v_i4, *v_u4);
-
     // Schema changes reach the stream as schema_log inserts before the first row that depends on them.
     auto index_of = [&](const OutputEvent& event) {
         for (size_t i = 0; i < events.size(); ++i) {
@@ -230,6 +200,36 @@ TEST_F(IntegrationStream, ChangesSchemaEventsAndMessagesInCommitOrder) {
     auto version_of = [&](size_t i) { return std::stoll(events[i].value("version").value_or("-1")); };
     EXPECT_LT(version_of(created), version_of(added));
     EXPECT_LT(version_of(added), version_of(renamed));
+
+    // pgstream metadata: one stable table id, column ids <table id>-<attnum> that survive a rename.
+    const std::string table_id = i1.table_pgstream_id;
+    ASSERT_FALSE(table_id.empty()) << "metadata.table_pgstream_id missing: " << i1.raw;
+    for (const OutputEvent* event :
+         {&i1, &i2, &u2, &u20, &d1, &i3, &i4, &u4, &i5, &i200, &i100, &i101, &i999}) {
+        SCOPED_TRACE(event->raw);
+        EXPECT_TRUE(event->has_metadata);
+        EXPECT_EQ(event->table_pgstream_id, table_id);
+        EXPECT_EQ(event->id_col_pgstream_ids, std::vector<std::string>{table_id + "-1"});
+        EXPECT_FALSE(event->version_json.empty()) << "metadata.version missing";
+        for (const auto& column : event->columns)
+            EXPECT_FALSE(column.id.empty()) << column.name << " has no id";
+        if (const auto* id = event->column("id")) {
+            EXPECT_EQ(id->id, table_id + "-1");
+        }
+        if (const auto* id = event->identity_column("id")) {
+            EXPECT_EQ(id->id, table_id + "-1");
+        }
+    }
+    ASSERT_TRUE(i1.column("name") && i4.column("title") && i3.column("price"));
+    EXPECT_EQ(i1.column("name")->id, table_id + "-2");
+    EXPECT_EQ(i4.column("title")->id, i1.column("name")->id) << "a rename keeps the column id";
+    EXPECT_EQ(i3.column("price")->id, table_id + "-3");
+
+    // Versions grow along one row's history.
+    auto v_i4 = version_number(i4.version_json);
+    auto v_u4 = version_number(u4.version_json);
+    ASSERT_TRUE(v_i4 && v_u4) << "version is neither a number nor an LSN: " << i4.version_json;
+    EXPECT_LT(*v_i4, *v_u4);
 
     // SIGTERM drains and checkpoints: the slot has confirmed everything that was delivered.
     EXPECT_EQ(shipper_->stop(), 0) << shipper_->stderr_tail();
