@@ -1,5 +1,58 @@
-#include <cstdio>
-int main() {
-    std::fprintf(stderr, "pgstream: not implemented yet\n");
-    return 2;
+// pgstream: change data capture for PostgreSQL. See docs/operations.md.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+    // A closed stdout must surface as a write error, not kill the process mid-batch.
+    signal(SIGPIPE, SIG_IGN);
+
+    CLI::App app{"pgstream: change data capture for PostgreSQL", "pgstream"};
+    app.set_version_flag("--version", std::string("pgstream ") + PGSTREAM_VERSION);
+    app.require_subcommand(1);
+
+    pgstream::cli::RunOptions run_options;
+    auto* run = app.add_subcommand("run", "Stream changes from the configured listener to the configured outputs");
+    run->add_option("-c,--config", run_options.config_file,
+                    ".env-style or YAML (.yaml/.yml) configuration file; the environment overrides it");
+    run->add_option("--log-level", run_options.log_level, "trace, debug, info, warn or error");
+
+    pgstream::cli::DatabaseOptions init_options, tear_down_options, status_options;
+    auto add_database_options = [](CLI::App* command, pgstream::cli::DatabaseOptions& options) {
+        command->add_option("--pgurl", options.url, "PostgreSQL URL (postgres://user@host:port/db)")->required();
+        command->add_option("--slot", options.slot, "replication slot (default pgstream_<dbname>_slot)");
+    };
+    auto* init = app.add_subcommand("init", "Install schema tracking and create the replication slot");
+    add_database_options(init, init_options);
+    init->add_option("--plugin", init_options.plugin, "output plugin: pgstream (default when installed) or wal2json")
+        ->check(CLI::IsMember({"pgstream", "wal2json"}));
+    auto* tear_down = app.add_subcommand("tear-down", "Drop the replication slot and the pgstream schema");
+    add_database_options(tear_down, tear_down_options);
+    auto* status = app.add_subcommand("status", "Show the slot's position, lag and unacknowledged schema versions");
+    add_database_options(status, status_options);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::string message = e.what();
+        for (auto& c : message)
+            if (c == '\n') c = ' ';
+        pgstream::cli::print_error(message);
+        return pgstream::cli::kExitUsage;
+    }
+
+    if (run->parsed()) return pgstream::cli::run(run_options);
+    if (init->parsed()) return pgstream::cli::init(init_options);
+    if (tear_down->parsed()) return pgstream::cli::tear_down(tear_down_options);
+    if (status->parsed()) return pgstream::cli::status(status_options);
+    return pgstream::cli::kExitUsage;
 }

@@ -1,0 +1,31 @@
+// The pgstream commands. Each returns the process exit code: 0 success, 1 runtime failure, 2 bad usage or
+// configuration (with one "pgstream: ..." line on stderr).
+#pragma once
+
+#include <string>
+
+namespace pgstream::cli {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+struct RunOptions {
+    std::string config_file;  // empty: environment only
+    std::string log_level;    // empty: PGSTREAM_LOG_LEVEL or info
+};
+int run(const RunOptions& options);
+
+struct DatabaseOptions {
+    std::string url;
+    std::string slot;    // empty: pgstream_<dbname>_slot
+    std::string plugin;  // init only; empty: pgstream when the extension is available, else wal2json
+};
+int init(const DatabaseOptions& options);
+int tear_down(const DatabaseOptions& options);
+int status(const DatabaseOptions& options);
+
+// Prints "pgstream: <message>" on stderr.
+void print_error(const std::string& message);
+
+}  // namespace pgstream::cli

@@ -1,0 +1,278 @@
+// init, tear-down and status: the commands that talk to the database with an ordinary connection.
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/embedded_migrations.h"
+#include "listener/postgres/postgres_listener.h"
+#include "util/pg.h"
+
+namespace pgstream::cli {
+
+namespace {
+
+struct Failure : std::runtime_error {
+    Failure(const std::string& message, int code) : std::runtime_error(message), exit_code(code) {}
+    int exit_code;
+};
+
+pg::ConnPtr connect_or_fail(const std::string& url) {
+    std::string why;
+    if (!pg::looks_like_connection_string(url, &why)) throw Failure("invalid --pgurl: " + why, kExitUsage);
+    try {
+        return pg::connect(url, false, "pgstream");
+    } catch (const pg::Error& e) {
+        throw Failure(std::string("cannot connect to --pgurl: ") + e.what(), kExitFailure);
+    }
+}
+
+std::string scalar(PGconn* conn, const std::string& sql, const std::vector<std::optional<std::string>>& params = {}) {
+    auto result = pg::exec(conn, sql, params);
+    if (PQntuples(result.get()) == 0) return {};
+    return pg::value(result.get(), 0, 0).value_or("");
+}
+
+std::string slot_name_for(const DatabaseOptions& options) {
+    if (!options.slot.empty()) {
+        for (char c : options.slot)
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+                throw Failure("invalid --slot \"" + options.slot + "\": only lower-case letters, digits and _",
+                              kExitUsage);
+        return options.slot;
+    }
+    return default_slot_name(options.url);
+}
+
+bool extension_available(PGconn* conn) {
+    return scalar(conn, "SELECT count(*) FROM pg_available_extensions WHERE name = 'pgstream'") != "0";
+}
+
+bool listed_in(const std::string& list, const std::string& plugin) {
+    std::stringstream stream(list);
+    std::string entry;
+    while (std::getline(stream, entry, ',')) {
+        size_t begin = entry.find_first_not_of(" \t\"");
+        size_t end = entry.find_last_not_of(" \t\"");
+        if (begin != std::string::npos && entry.substr(begin, end - begin + 1) == plugin) return true;
+    }
+    return false;
+}
+
+// Each problem is one line naming the setting and the fix.
+std::vector<std::string> preflight(PGconn* conn, const std::string& plugin, bool slot_exists) {
+    std::vector<std::string> problems;
+    std::string wal_level = scalar(conn, "SHOW wal_level");
+    if (wal_level != "logical")
+        problems.push_back("wal_level is '" + wal_level +
+                           "' but logical decoding needs wal_level = logical: run ALTER SYSTEM SET wal_level = "
+                           "logical; and restart PostgreSQL");
+    auto libraries = pg::exec(conn, "SELECT current_setting('output_plugin_libraries', true)");
+    auto allowed = pg::value(libraries.get(), 0, 0);
+    if (allowed && !listed_in(*allowed, plugin)) {
+        std::string fixed = allowed->empty() ? plugin : *allowed + ", " + plugin;
+        problems.push_back("output_plugin_libraries is '" + *allowed + "' and does not list the output plugin " +
+                           plugin + " (PostgreSQL 15.19+ refuses unlisted plugins): set output_plugin_libraries = '" +
+                           fixed + "' in postgresql.conf and reload (SELECT pg_reload_conf())");
+    }
+    std::string can_replicate =
+        scalar(conn, "SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user");
+    if (can_replicate != "t") {
+        std::string user = scalar(conn, "SELECT current_user");
+        problems.push_back("role " + user + " lacks the REPLICATION attribute: run ALTER ROLE " + user +
+                           " WITH REPLICATION; as a superuser");
+    }
+    if (scalar(conn, "SHOW max_wal_senders") == "0")
+        problems.push_back("max_wal_senders is 0, so no replication connection can stream: set max_wal_senders = 10 "
+                           "in postgresql.conf and restart PostgreSQL");
+    if (!slot_exists) {
+        std::string used = scalar(conn, "SELECT count(*) FROM pg_replication_slots");
+        std::string max = scalar(conn, "SHOW max_replication_slots");
+        if (!max.empty() && std::stol(used) >= std::stol(max))
+            problems.push_back("max_replication_slots is " + max + " and all are in use: drop an unused slot with "
+                               "SELECT pg_drop_replication_slot('name') or raise max_replication_slots and restart "
+                               "PostgreSQL");
+    }
+    return problems;
+}
+
+int migration_number(const std::string& file_name) {
+    size_t digits = 0;
+    while (digits < file_name.size() && std::isdigit(static_cast<unsigned char>(file_name[digits]))) ++digits;
+    return digits ? std::stoi(file_name.substr(0, digits)) : -1;
+}
+
+void apply_migrations(PGconn* conn) {
+    const auto& migrations = embedded_migrations();
+    if (migrations.empty())
+        throw Failure("this pgstream binary embeds no migrations and the pgstream extension is not available: "
+                      "install the extension (make install) first",
+                      kExitFailure);
+    pg::exec(conn, "BEGIN");
+    try {
+        pg::exec(conn, "CREATE SCHEMA IF NOT EXISTS pgstream");
+        for (const auto& migration : migrations) {
+            int number = migration_number(migration.file_name);
+            bool tracked = scalar(conn, "SELECT to_regclass('pgstream.migrations') IS NOT NULL") == "t";
+            if (tracked && number >= 0 &&
+                scalar(conn, "SELECT count(*) FROM pgstream.migrations WHERE version = $1",
+                       {std::to_string(number)}) != "0")
+                continue;
+            try {
+                pg::exec(conn, migration.sql);
+            } catch (const pg::Error& e) {
+                throw Failure("applying migration " + migration.file_name + " failed: " + e.what(), kExitFailure);
+            }
+        }
+        pg::exec(conn, "COMMIT");
+    } catch (...) {
+        PQexec(conn, "ROLLBACK");
+        throw;
+    }
+}
+
+int init_impl(const DatabaseOptions& options) {
+    pg::ConnPtr conn = connect_or_fail(options.url);
+    std::string slot = slot_name_for(options);
+    bool has_extension = extension_available(conn.get());
+    std::string plugin = options.plugin.empty() ? (has_extension ? "pgstream" : "wal2json") : options.plugin;
+
+    auto existing = pg::exec(conn.get(), "SELECT plugin, slot_type FROM pg_replication_slots WHERE slot_name = $1",
+                             {slot});
+    bool slot_exists = PQntuples(existing.get()) > 0;
+    if (slot_exists) {
+        std::string existing_plugin = pg::value(existing.get(), 0, 0).value_or("");
+        if (pg::value(existing.get(), 0, 1).value_or("") != "logical")
+            throw Failure("replication slot " + slot + " exists and is not a logical slot: choose another --slot",
+                          kExitUsage);
+        if (existing_plugin != plugin)
+            throw Failure("replication slot " + slot + " exists with the output plugin " + existing_plugin +
+                              ", not " + plugin + ": run pgstream tear-down first or pass --plugin " + existing_plugin,
+                          kExitUsage);
+    }
+    auto problems = preflight(conn.get(), plugin, slot_exists);
+    if (!problems.empty()) {
+        for (const auto& problem : problems) print_error(problem);
+        return kExitUsage;
+    }
+
+    std::string tracking;
+    if (has_extension) {
+        try {
+            pg::exec(conn.get(), "CREATE EXTENSION IF NOT EXISTS pgstream");
+        } catch (const pg::Error& e) {
+            throw Failure(std::string("CREATE EXTENSION pgstream failed: ") + e.what(), kExitFailure);
+        }
+        tracking = "extension pgstream";
+    } else {
+        apply_migrations(conn.get());
+        tracking = "schema pgstream (" + std::to_string(embedded_migrations().size()) + " migrations)";
+    }
+    if (!slot_exists) {
+        try {
+            pg::exec(conn.get(), "SELECT pg_create_logical_replication_slot($1, $2)", {slot, plugin});
+        } catch (const pg::Error& e) {
+            std::string message = e.what();
+            if (e.sqlstate() == "42710") {
+                // Created concurrently: idempotent all the same.
+            } else {
+                throw Failure("creating replication slot " + slot + " failed: " + message, kExitFailure);
+            }
+        }
+    }
+    std::cout << "pgstream: initialised " << tracking << "; replication slot " << slot << " (" << plugin << ")"
+              << (slot_exists ? " already existed" : " created") << std::endl;
+    return kExitOk;
+}
+
+int tear_down_impl(const DatabaseOptions& options) {
+    pg::ConnPtr conn = connect_or_fail(options.url);
+    std::string slot = slot_name_for(options);
+    auto existing = pg::exec(conn.get(), "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", {slot});
+    if (PQntuples(existing.get()) > 0) {
+        auto pid = pg::value(existing.get(), 0, 0);
+        if (pid)
+            throw Failure("replication slot " + slot + " is in use by process " + *pid +
+                              ": stop `pgstream run` first",
+                          kExitFailure);
+        try {
+            pg::exec(conn.get(), "SELECT pg_drop_replication_slot($1)", {slot});
+        } catch (const pg::Error& e) {
+            throw Failure("dropping replication slot " + slot + " failed: " + e.what(), kExitFailure);
+        }
+    }
+    bool installed = scalar(conn.get(), "SELECT count(*) FROM pg_extension WHERE extname = 'pgstream'") != "0";
+    try {
+        if (installed) pg::exec(conn.get(), "DROP EXTENSION pgstream CASCADE");
+        pg::exec(conn.get(), "DROP SCHEMA IF EXISTS pgstream CASCADE");
+    } catch (const pg::Error& e) {
+        throw Failure(std::string("dropping the pgstream schema failed: ") + e.what(), kExitFailure);
+    }
+    std::cout << "pgstream: removed replication slot " << slot << " and the pgstream schema" << std::endl;
+    return kExitOk;
+}
+
+int status_impl(const DatabaseOptions& options) {
+    pg::ConnPtr conn = connect_or_fail(options.url);
+    std::string slot = slot_name_for(options);
+    auto result = pg::exec(conn.get(),
+                           "SELECT plugin, active, active_pid, confirmed_flush_lsn::text, restart_lsn::text, "
+                           "pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "
+                           "pg_current_wal_lsn()::text "
+                           "FROM pg_replication_slots WHERE slot_name = $1",
+                           {slot});
+    if (PQntuples(result.get()) == 0)
+        throw Failure("replication slot " + slot + " does not exist: run pgstream init --pgurl URL" +
+                          (options.slot.empty() ? "" : " --slot " + slot),
+                      kExitFailure);
+    auto field = [&](int column) { return pg::value(result.get(), 0, column).value_or("-"); };
+    std::cout << "slot: " << slot << "\n"
+              << "plugin: " << field(0) << "\n"
+              << "active: " << (field(1) == "t" ? "yes (pid " + field(2) + ")" : std::string("no")) << "\n"
+              << "confirmed_flush_lsn: " << field(3) << "\n"
+              << "restart_lsn: " << field(4) << "\n"
+              << "current_wal_lsn: " << field(6) << "\n"
+              << "lag_bytes: " << field(5) << "\n";
+    if (scalar(conn.get(), "SELECT to_regclass('pgstream.schema_log') IS NOT NULL") == "t") {
+        auto unacked = pg::exec(conn.get(),
+                                "SELECT schema_name, version FROM pgstream.schema_log WHERE NOT acked "
+                                "ORDER BY schema_name, version");
+        std::cout << "unacked_schema_versions: " << PQntuples(unacked.get()) << "\n";
+        for (int row = 0; row < PQntuples(unacked.get()); ++row)
+            std::cout << "  " << pg::value(unacked.get(), row, 0).value_or("") << " version "
+                      << pg::value(unacked.get(), row, 1).value_or("") << "\n";
+    } else {
+        std::cout << "schema_tracking: not installed\n";
+    }
+    std::cout.flush();
+    return kExitOk;
+}
+
+template <typename Fn>
+int guarded(Fn&& fn) {
+    try {
+        return fn();
+    } catch (const Failure& e) {
+        print_error(e.what());
+        return e.exit_code;
+    } catch (const pg::Error& e) {
+        print_error(e.what());
+        return kExitFailure;
+    } catch (const std::exception& e) {
+        print_error(e.what());
+        return kExitFailure;
+    }
+}
+
+}  // namespace
+
+int init(const DatabaseOptions& options) {
+    return guarded([&] { return init_impl(options); });
+}
+int tear_down(const DatabaseOptions& options) {
+    return guarded([&] { return tear_down_impl(options); });
+}
+int status(const DatabaseOptions& options) {
+    return guarded([&] { return status_impl(options); });
+}
+
+}  // namespace pgstream::cli

@@ -1,0 +1,442 @@
+#include "listener/postgres/postgres_listener.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "util/log.h"
+#include "wal/record_parser.h"
+
+namespace pgstream {
+
+namespace {
+
+constexpr int64_t kPostgresEpochOffsetMicros = 946684800LL * 1000000LL;  // 2000-01-01 - 1970-01-01
+
+uint64_t read_u64(const char* p) {
+    uint64_t value = 0;
+    for (int i = 0; i < 8; ++i) value = (value << 8) | static_cast<unsigned char>(p[i]);
+    return value;
+}
+
+void write_u64(char* p, uint64_t value) {
+    for (int i = 7; i >= 0; --i) {
+        p[i] = static_cast<char>(value & 0xff);
+        value >>= 8;
+    }
+}
+
+int64_t postgres_now_micros() {
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    return std::chrono::duration_cast<std::chrono::microseconds>(now).count() - kPostgresEpochOffsetMicros;
+}
+
+std::string quote_option(const std::string& value) {
+    std::string out = "'";
+    for (char c : value) {
+        if (c == '\'') out += '\'';
+        out += c;
+    }
+    return out + "'";
+}
+
+}  // namespace
+
+std::string default_slot_name(const std::string& url) {
+    std::string name = "pgstream_" + pg::database_name(url) + "_slot";
+    // Slot names allow only lower-case letters, digits and underscores.
+    for (auto& c : name) {
+        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) c = '_';
+    }
+    return name;
+}
+
+PostgresListener::PostgresListener(PostgresListenerSettings settings, Processor& next, Watermark& watermark)
+    : settings_(std::move(settings)), next_(next), watermark_(watermark) {
+    slot_name_ = settings_.slot_name.empty() ? default_slot_name(settings_.url) : settings_.slot_name;
+}
+
+PostgresListener::~PostgresListener() {
+    stop();
+    if (socket_thread_.joinable()) socket_thread_.join();
+}
+
+void PostgresListener::stop() {
+    stopping_ = true;
+    queue_not_full_.notify_all();
+    queue_not_empty_.notify_all();
+}
+
+void PostgresListener::fail(const std::string& message) {
+    {
+        std::lock_guard<std::mutex> lock(error_mutex_);
+        if (error_.empty()) error_ = message;
+    }
+    stop();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// socket thread
+
+void PostgresListener::socket_loop() {
+    auto delay = settings_.reconnect_initial;
+    bool first = true;
+    while (!stopping_) {
+        if (open_stream(first)) {
+            if (!first) push_item(Item{Item::Kind::Reconnected, {}, {}, {}}, false);
+            first = false;
+            delay = settings_.reconnect_initial;
+            if (pump() || stopping_) break;
+            ++stats_.reconnects;
+        } else {
+            std::lock_guard<std::mutex> lock(error_mutex_);
+            if (!error_.empty()) break;
+        }
+        log::warn("postgres listener: reconnecting in ", delay.count(), "ms");
+        std::unique_lock<std::mutex> lock(queue_mutex_);
+        queue_not_full_.wait_for(lock, delay, [this] { return stopping_.load(); });
+        delay = std::min(delay * 2, settings_.reconnect_max);
+    }
+    socket_done_ = true;
+    queue_not_empty_.notify_all();
+}
+
+bool PostgresListener::open_stream(bool first) {
+    conn_.reset();
+    try {
+        conn_ = pg::connect(settings_.url, true, "pgstream");
+    } catch (const pg::Error& e) {
+        std::string message = e.what();
+        if (pg::is_transient_connection_error(message)) {
+            log::warn("postgres listener: cannot connect: ", message);
+            return false;
+        }
+        fail("cannot connect to PGSTREAM_POSTGRES_LISTENER_URL: " + message);
+        return false;
+    }
+    PGconn* conn = conn_.get();
+    try {
+        // Replication connections accept only the simple query protocol.
+        auto slot = pg::exec(conn, "SELECT plugin, slot_type, confirmed_flush_lsn::text, restart_lsn::text "
+                                   "FROM pg_catalog.pg_replication_slots WHERE slot_name = " +
+                                       pg::quote_literal(conn, slot_name_));
+        if (PQntuples(slot.get()) == 0) {
+            fail("replication slot \"" + slot_name_ + "\" does not exist; create it with `pgstream init --pgurl URL" +
+                 (settings_.slot_name.empty() ? "" : " --slot " + slot_name_) +
+                 "` or set PGSTREAM_POSTGRES_LISTENER_SLOT_NAME");
+            return false;
+        }
+        std::string slot_plugin = pg::value(slot.get(), 0, 0).value_or("");
+        if (pg::value(slot.get(), 0, 1).value_or("") != "logical") {
+            fail("replication slot \"" + slot_name_ + "\" is not a logical slot");
+            return false;
+        }
+        if (!settings_.plugin.empty() && settings_.plugin != slot_plugin) {
+            fail("replication slot \"" + slot_name_ + "\" uses the output plugin \"" + slot_plugin +
+                 "\" but PGSTREAM_POSTGRES_LISTENER_PLUGIN is \"" + settings_.plugin + "\"");
+            return false;
+        }
+        if (slot_plugin != "pgstream" && slot_plugin != "wal2json") {
+            fail("replication slot \"" + slot_name_ + "\" uses the output plugin \"" + slot_plugin +
+                 "\"; pgstream reads slots of the pgstream or wal2json plugin");
+            return false;
+        }
+        plugin_ = slot_plugin;
+        auto confirmed = Lsn::parse(pg::value(slot.get(), 0, 2).value_or(""));
+        if (!confirmed) confirmed = Lsn::parse(pg::value(slot.get(), 0, 3).value_or(""));
+        Lsn start = confirmed.value_or(Lsn());
+        if (first) watermark_.observe_idle(start);
+        start = std::max(start, watermark_.confirmed());
+
+        auto system = pg::exec(conn, "IDENTIFY_SYSTEM");
+        log::info("postgres listener: connected to system ", pg::value(system.get(), 0, 0).value_or("?"),
+                  " timeline ", pg::value(system.get(), 0, 1).value_or("?"), ", server at ",
+                  pg::value(system.get(), 0, 2).value_or("?"), "; slot \"", slot_name_, "\" (", plugin_,
+                  ") from ", start.str());
+
+        std::string command = "START_REPLICATION SLOT \"" + slot_name_ + "\" LOGICAL " + start.str() +
+                              " (\"format-version\" '2', \"include-xids\" '1', \"include-timestamp\" '1', "
+                              "\"include-lsn\" '1', \"include-transaction\" '1'";
+        if (plugin_ == "pgstream" && settings_.pack_bytes > 0)
+            command += ", \"pgstream-pack-bytes\" " + quote_option(std::to_string(settings_.pack_bytes));
+        command += ")";
+        pg::exec(conn, command);
+        last_received_ = start;
+        last_status_ = std::chrono::steady_clock::time_point{};
+        return true;
+    } catch (const pg::Error& e) {
+        std::string message = e.what();
+        if (e.sqlstate() == "55006" || pg::is_transient_connection_error(message) ||
+            PQstatus(conn) != CONNECTION_OK) {
+            log::warn("postgres listener: cannot start replication: ", message);
+            return false;
+        }
+        if (message.find("output_plugin_libraries") != std::string::npos ||
+            message.find("could not access file") != std::string::npos) {
+            message += " (the output plugin must be installed and listed in output_plugin_libraries, e.g. "
+                       "output_plugin_libraries = 'pgstream, wal2json' in postgresql.conf)";
+        }
+        fail("cannot start replication from slot \"" + slot_name_ + "\": " + message);
+        return false;
+    }
+}
+
+bool PostgresListener::send_status(bool reply_requested) {
+    Lsn confirmed = watermark_.confirmed();
+    char message[1 + 8 + 8 + 8 + 8 + 1];
+    message[0] = 'r';
+    write_u64(message + 1, std::max(last_received_, confirmed).value);  // received
+    write_u64(message + 9, confirmed.value);                            // flushed = safe to forget
+    write_u64(message + 17, confirmed.value);                           // applied
+    write_u64(message + 25, uint64_t(postgres_now_micros()));
+    message[33] = 0;
+    last_status_ = std::chrono::steady_clock::now();
+    if (PQputCopyData(conn_.get(), message, sizeof message) != 1 || PQflush(conn_.get()) != 0) {
+        log::warn("postgres listener: sending a status update failed: ", pg::last_error(conn_.get()));
+        return false;
+    }
+    ++stats_.status_updates;
+    log::trace("postgres listener: status update, confirmed ", confirmed.str(),
+               reply_requested ? " (server asked)" : "");
+    return true;
+}
+
+bool PostgresListener::push_item(Item item, bool may_drop) {
+    std::unique_lock<std::mutex> lock(queue_mutex_);
+    size_t size = item.data.size() + 64;
+    while (!queue_.empty() && queued_bytes_ + size > settings_.handoff_bytes) {
+        if (may_drop || stopping_) return false;
+        queue_not_full_.wait_for(lock, std::chrono::milliseconds(100));
+        // Back-pressured: keep telling the server we are alive, or wal_sender_timeout ends the connection.
+        if (std::chrono::steady_clock::now() - last_status_ >= settings_.status_interval && conn_) {
+            lock.unlock();
+            PQconsumeInput(conn_.get());
+            send_status(false);
+            lock.lock();
+        }
+    }
+    queued_bytes_ += size;
+    queue_.push_back(std::move(item));
+    lock.unlock();
+    queue_not_empty_.notify_one();
+    return true;
+}
+
+bool PostgresListener::pump() {
+    PGconn* conn = conn_.get();
+    while (!stopping_) {
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_status_ >= settings_.status_interval && !send_status(false)) return false;
+
+        char* buffer = nullptr;
+        int length = PQgetCopyData(conn, &buffer, /*async=*/1);
+        if (length == 0) {
+            auto until_status = settings_.status_interval - (std::chrono::steady_clock::now() - last_status_);
+            auto wait = std::clamp<int64_t>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(until_status).count(), 1, 100);
+            pollfd fd{PQsocket(conn), POLLIN, 0};
+            int ready = ::poll(&fd, 1, int(wait));
+            if (ready < 0 && errno != EINTR) return false;
+            if (ready > 0 && PQconsumeInput(conn) == 0) {
+                log::warn("postgres listener: connection lost: ", pg::last_error(conn));
+                return false;
+            }
+            continue;
+        }
+        if (length == -1) {
+            pg::ResultPtr result(PQgetResult(conn));
+            std::string message = result ? PQresultErrorMessage(result.get()) : "";
+            log::warn("postgres listener: the server ended the replication stream",
+                      message.empty() ? "" : ": ", message);
+            return false;
+        }
+        if (length < 0) {
+            log::warn("postgres listener: connection lost: ", pg::last_error(conn));
+            return false;
+        }
+        std::unique_ptr<char, void (*)(void*)> owned(buffer, PQfreemem);
+        if (buffer[0] == 'w' && length >= 25) {
+            Item item{Item::Kind::Data, std::string(buffer + 25, size_t(length - 25)), Lsn(read_u64(buffer + 1)),
+                      Lsn(read_u64(buffer + 9))};
+            if (item.wal_start > last_received_) last_received_ = item.wal_start;
+            ++stats_.messages;
+            if (!push_item(std::move(item), false)) return true;  // stopping
+        } else if (buffer[0] == 'k' && length >= 18) {
+            Lsn wal_end(read_u64(buffer + 1));
+            bool reply_requested = buffer[17] != 0;
+            ++stats_.keepalives;
+            push_item(Item{Item::Kind::Keepalive, {}, {}, wal_end}, true);
+            if (reply_requested && !send_status(true)) return false;
+        } else {
+            log::warn("postgres listener: ignoring an unknown replication message of type '", buffer[0], "'");
+        }
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// processing thread
+
+std::string PostgresListener::run() {
+    socket_thread_ = std::thread([this] { socket_loop(); });
+    auto next_health_check = std::chrono::steady_clock::now();
+    while (true) {
+        Item item;
+        {
+            std::unique_lock<std::mutex> lock(queue_mutex_);
+            queue_not_empty_.wait_for(lock, std::chrono::milliseconds(200),
+                                      [this] { return !queue_.empty() || socket_done_; });
+            if (queue_.empty()) {
+                if (socket_done_) break;
+            } else {
+                item = std::move(queue_.front());
+                queue_.pop_front();
+                queued_bytes_ -= std::min(queued_bytes_, item.data.size() + 64);
+                lock.unlock();
+                queue_not_full_.notify_one();
+                {
+                    std::lock_guard<std::mutex> error_lock(error_mutex_);
+                    if (!error_.empty()) break;
+                }
+                try {
+                    handle(item);
+                } catch (const std::exception& e) {
+                    fail(e.what());
+                    break;
+                }
+            }
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (now >= next_health_check) {
+            next_health_check = now + std::chrono::milliseconds(200);
+            std::string processor_error = next_.fatal_error();
+            if (!processor_error.empty()) {
+                fail(next_.name() + ": " + processor_error);
+                break;
+            }
+        }
+    }
+
+    stop();
+    if (socket_thread_.joinable()) socket_thread_.join();
+    // A transaction cut by the shutdown is sent again by the server next time; its events so far must not
+    // hold the watermark back.
+    if (in_transaction_ && !skipping_transaction_) watermark_.close_unit(transaction_unit_, Lsn());
+    in_transaction_ = false;
+    try {
+        next_.flush();
+    } catch (const std::exception& e) {
+        fail(std::string("flushing outputs: ") + e.what());
+    }
+    if (!watermark_.wait_drained(settings_.drain_timeout))
+        log::warn("postgres listener: outputs did not deliver everything within ", settings_.drain_timeout.count(),
+                  "ms; undelivered changes will be sent again on the next start");
+    if (conn_ && PQstatus(conn_.get()) == CONNECTION_OK) {
+        if (send_status(false)) log::info("postgres listener: final checkpoint at ", watermark_.confirmed().str());
+        PQputCopyEnd(conn_.get(), nullptr);
+        PQflush(conn_.get());
+    }
+    conn_.reset();
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    return error_;
+}
+
+void PostgresListener::handle(Item& item) {
+    switch (item.kind) {
+        case Item::Kind::Reconnected:
+            if (in_transaction_ && !skipping_transaction_) watermark_.close_unit(transaction_unit_, Lsn());
+            in_transaction_ = false;
+            skipping_transaction_ = false;
+            return;
+        case Item::Kind::Keepalive:
+            if (!in_transaction_) watermark_.observe_idle(item.wal_end);
+            return;
+        case Item::Kind::Data: {
+            std::string_view data(item.data);
+            // The pgstream plugin packs several records per message, one per line.
+            while (!data.empty()) {
+                size_t newline = data.find('\n');
+                std::string_view line = data.substr(0, newline);
+                if (!line.empty()) handle_record(line, item.wal_start);
+                if (newline == std::string_view::npos) break;
+                data.remove_prefix(newline + 1);
+            }
+            return;
+        }
+    }
+}
+
+void PostgresListener::handle_record(std::string_view text, Lsn wal_start) {
+    Record record;
+    try {
+        record = parse_wal2json_record(text);
+    } catch (const JsonError& e) {
+        std::string excerpt(text.substr(0, 200));
+        throw std::runtime_error("cannot parse the record received at " + wal_start.str() + ": " + e.what() +
+                                 " (record: " + excerpt + ")");
+    }
+    ++stats_.records;
+    switch (record.kind) {
+        case Record::Kind::Begin:
+            if (in_transaction_ && !skipping_transaction_) watermark_.close_unit(transaction_unit_, Lsn());
+            in_transaction_ = true;
+            // After a reconnect the server resends everything after the slot's last confirmed position;
+            // transactions already received are skipped (their commit position orders the stream).
+            skipping_transaction_ = record.lsn.valid() && last_commit_.valid() && record.lsn <= last_commit_;
+            if (skipping_transaction_) {
+                ++stats_.duplicates_skipped;
+                return;
+            }
+            transaction_unit_ = watermark_.open_unit();
+            transaction_end_ = record.next_lsn;
+            transaction_timestamp_ = record.timestamp;
+            return;
+        case Record::Kind::Commit: {
+            if (!in_transaction_) {
+                log::warn("postgres listener: commit record without a transaction at ", record.lsn.str());
+                return;
+            }
+            in_transaction_ = false;
+            if (skipping_transaction_) {
+                skipping_transaction_ = false;
+                return;
+            }
+            Lsn end = record.next_lsn.valid() ? record.next_lsn : transaction_end_;
+            last_commit_ = std::max(last_commit_, record.lsn.valid() ? record.lsn : end);
+            watermark_.close_unit(transaction_unit_, end);
+            return;
+        }
+        case Record::Kind::Change: break;
+    }
+
+    EventPtr event = std::move(record.event);
+    event->position = event->lsn.str();
+    if (in_transaction_) {
+        if (skipping_transaction_) return;
+        event->commit_lsn = transaction_end_;
+        if (event->timestamp.empty()) event->timestamp = transaction_timestamp_;
+        event->checkpoint_token = transaction_unit_;
+        watermark_.add_pending(transaction_unit_);
+        ++stats_.events;
+        next_.process(std::move(event));
+        return;
+    }
+    // A record outside any transaction: a non-transactional logical message.
+    Lsn position = event->lsn.valid() ? event->lsn : wal_start;
+    if (last_message_.valid() && position <= last_message_) {
+        ++stats_.duplicates_skipped;
+        return;
+    }
+    last_message_ = position;
+    event->commit_lsn = position;
+    uint64_t unit = watermark_.open_unit();
+    event->checkpoint_token = unit;
+    watermark_.add_pending(unit);
+    ++stats_.events;
+    next_.process(std::move(event));
+    watermark_.close_unit(unit, position);
+}
+
+}  // namespace pgstream

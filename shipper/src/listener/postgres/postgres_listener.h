@@ -1,0 +1,118 @@
+// Listener over PostgreSQL's streaming replication protocol (START_REPLICATION SLOT ... LOGICAL) with the
+// wal2json format-version 2 output of the pgstream or wal2json plugin.
+//
+// Two threads: a socket thread owns the libpq connection — it reads CopyData, answers keepalives, sends
+// standby status updates on a timer and reconnects with exponential backoff — and hands raw messages
+// through a bounded queue to the caller's thread, which parses records, registers them with the watermark
+// and pushes them into the processor. When the processor applies back-pressure the queue fills, the socket
+// thread stops reading but keeps sending status updates, so the server does not time the connection out.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "checkpoint/watermark.h"
+#include "listener/listener.h"
+#include "processor/processor.h"
+#include "util/pg.h"
+
+namespace pgstream {
+
+struct PostgresListenerSettings {
+    std::string url;
+    std::string slot_name;  // empty: pgstream_<dbname>_slot
+    std::string plugin;     // empty: whatever the slot was created with
+    size_t pack_bytes = 65536;  // pgstream plugin only: records packed per replication message
+    std::chrono::milliseconds status_interval{1000};
+    size_t handoff_bytes = 8u << 20;  // received, not yet processed replication messages
+    std::chrono::milliseconds reconnect_initial{500};
+    std::chrono::milliseconds reconnect_max{30000};
+    std::chrono::milliseconds drain_timeout{30000};  // on shutdown, wait this long for outputs to deliver
+};
+
+struct PostgresListenerStats {
+    std::atomic<uint64_t> messages{0};
+    std::atomic<uint64_t> records{0};
+    std::atomic<uint64_t> events{0};
+    std::atomic<uint64_t> keepalives{0};
+    std::atomic<uint64_t> status_updates{0};
+    std::atomic<uint64_t> reconnects{0};
+    std::atomic<uint64_t> duplicates_skipped{0};
+};
+
+class PostgresListener : public Listener {
+  public:
+    PostgresListener(PostgresListenerSettings settings, Processor& next, Watermark& watermark);
+    ~PostgresListener() override;
+
+    std::string run() override;
+    void stop() override;
+
+    const PostgresListenerStats& stats() const { return stats_; }
+    const std::string& slot_name() const { return slot_name_; }
+
+  private:
+    struct Item {
+        enum class Kind { Data, Keepalive, Reconnected } kind;
+        std::string data;
+        Lsn wal_start;
+        Lsn wal_end;
+    };
+
+    // socket thread
+    void socket_loop();
+    bool open_stream(bool first);  // false: fatal (error_ set)
+    bool pump();                   // reads until the connection breaks or stop; false on connection loss
+    bool send_status(bool reply_requested);
+    bool push_item(Item item, bool may_drop);
+
+    // processing thread
+    void handle(Item& item);
+    void handle_record(std::string_view text, Lsn wal_start);
+    void fail(const std::string& message);
+
+    PostgresListenerSettings settings_;
+    Processor& next_;
+    Watermark& watermark_;
+    std::string slot_name_;
+    std::string plugin_;
+    PostgresListenerStats stats_;
+
+    pg::ConnPtr conn_;
+    std::chrono::steady_clock::time_point last_status_;
+    Lsn last_received_;
+
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> socket_done_{false};
+    std::mutex error_mutex_;
+    std::string error_;
+
+    std::mutex queue_mutex_;
+    std::condition_variable queue_not_empty_;
+    std::condition_variable queue_not_full_;
+    std::deque<Item> queue_;
+    size_t queued_bytes_ = 0;
+
+    // Processing-thread state.
+    bool in_transaction_ = false;
+    bool skipping_transaction_ = false;
+    uint64_t transaction_unit_ = 0;
+    Lsn transaction_end_;
+    std::string transaction_timestamp_;
+    // Already received, for skipping what the server sends again after a reconnect: commit LSNs increase
+    // from transaction to transaction, and so do the (end) LSNs of non-transactional messages.
+    Lsn last_commit_;
+    Lsn last_message_;
+
+    std::thread socket_thread_;
+};
+
+// Resolves the slot name default: pgstream_<dbname>_slot.
+std::string default_slot_name(const std::string& url);
+
+}  // namespace pgstream

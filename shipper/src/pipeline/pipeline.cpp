@@ -1,0 +1,164 @@
+#include "pipeline/pipeline.h"
+
+#include "processor/fanout.h"
+#include "util/log.h"
+
+namespace pgstream {
+
+PostgresListenerSettings PostgresSource::settings_from(const Config& config) {
+    PostgresListenerSettings settings;
+    settings.url = config.get_url("PGSTREAM_POSTGRES_LISTENER_URL");
+    settings.slot_name = config.get_string("PGSTREAM_POSTGRES_LISTENER_SLOT_NAME");
+    for (char c : settings.slot_name)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            throw ConfigError("PGSTREAM_POSTGRES_LISTENER_SLOT_NAME",
+                              "\"" + settings.slot_name + "\" may only hold lower-case letters, digits and _");
+    settings.plugin = config.get_string("PGSTREAM_POSTGRES_LISTENER_PLUGIN");
+    if (settings.plugin == "auto") settings.plugin.clear();
+    if (!settings.plugin.empty() && settings.plugin != "pgstream" && settings.plugin != "wal2json")
+        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_PLUGIN",
+                          "\"" + settings.plugin + "\" is not one of auto, pgstream, wal2json");
+    settings.pack_bytes = config.get_size("PGSTREAM_POSTGRES_LISTENER_PACK_BYTES", settings.pack_bytes);
+    settings.handoff_bytes = config.get_size("PGSTREAM_POSTGRES_LISTENER_HANDOFF_BYTES", settings.handoff_bytes);
+    settings.status_interval = config.get_duration("PGSTREAM_CHECKPOINT_INTERVAL", settings.status_interval);
+    if (settings.status_interval.count() <= 0)
+        throw ConfigError("PGSTREAM_CHECKPOINT_INTERVAL", "must be positive");
+    settings.reconnect_initial =
+        config.get_duration("PGSTREAM_POSTGRES_LISTENER_RECONNECT_INITIAL_INTERVAL", settings.reconnect_initial);
+    settings.reconnect_max =
+        config.get_duration("PGSTREAM_POSTGRES_LISTENER_RECONNECT_MAX_INTERVAL", settings.reconnect_max);
+    if (settings.reconnect_initial.count() <= 0)
+        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_RECONNECT_INITIAL_INTERVAL", "must be positive");
+    settings.reconnect_max = std::max(settings.reconnect_max, settings.reconnect_initial);
+    settings.drain_timeout = config.get_duration("PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT", settings.drain_timeout);
+    return settings;
+}
+
+std::string PostgresSource::run(Processor& head) {
+    PostgresListener listener(settings_, head, watermark_);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stopped_) return {};
+        listener_ = &listener;
+    }
+    std::string error = listener.run();
+    std::lock_guard<std::mutex> lock(mutex_);
+    listener_ = nullptr;
+    return error;
+}
+
+void PostgresSource::stop() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopped_ = true;
+    if (listener_) listener_->stop();
+}
+
+namespace {
+
+BatchSettings batch_settings(const Config& config, const std::string& prefix, BatchSettings defaults) {
+    BatchSettings settings = defaults;
+    settings.max_queue_bytes = config.get_size(prefix + "_MAX_QUEUE_BYTES", defaults.max_queue_bytes);
+    settings.batch_size = size_t(config.get_int(prefix + "_BATCH_SIZE", int64_t(defaults.batch_size), 1));
+    settings.batch_bytes = config.get_size(prefix + "_BATCH_BYTES", defaults.batch_bytes);
+    settings.batch_timeout = config.get_duration(prefix + "_BATCH_TIMEOUT", defaults.batch_timeout);
+    if (settings.max_queue_bytes == 0) throw ConfigError(prefix + "_MAX_QUEUE_BYTES", "must be positive");
+    if (settings.batch_bytes == 0) throw ConfigError(prefix + "_BATCH_BYTES", "must be positive");
+    if (settings.max_queue_bytes < settings.batch_bytes)
+        throw ConfigError(prefix + "_MAX_QUEUE_BYTES", "must be at least " + prefix + "_BATCH_BYTES (" +
+                                                            std::to_string(settings.batch_bytes) + ")");
+    return settings;
+}
+
+}  // namespace
+
+std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
+    std::unique_ptr<Pipeline> pipeline(new Pipeline());
+
+    // Source.
+    if (config.has("PGSTREAM_POSTGRES_LISTENER_URL")) {
+        pipeline->source_ = std::make_unique<PostgresSource>(PostgresSource::settings_from(config));
+    } else {
+        for (const auto& factory : registered_sources()) {
+            if (factory.configured(config)) {
+                pipeline->source_ = factory.create(config);
+                break;
+            }
+        }
+    }
+    if (!pipeline->source_)
+        throw ConfigError("", "no listener configured: set PGSTREAM_POSTGRES_LISTENER_URL (or the Kafka reader's "
+                              "PGSTREAM_KAFKA_SERVERS, PGSTREAM_KAFKA_TOPIC_NAME and "
+                              "PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID)");
+    Acknowledger& acknowledger = pipeline->source_->acknowledger();
+
+    // Outputs.
+    if (config.get_bool("PGSTREAM_STDOUT_WRITER_ENABLED", false)) {
+        StdoutWriterSettings settings;
+        settings.file = config.get_string("PGSTREAM_STDOUT_WRITER_FILE", "-");
+        BatchSettings defaults;
+        defaults.batch_timeout = std::chrono::milliseconds(100);
+        settings.batch = batch_settings(config, "PGSTREAM_STDOUT_WRITER", defaults);
+        try {
+            pipeline->outputs_.push_back(std::make_unique<StdoutWriter>(settings, acknowledger));
+        } catch (const std::runtime_error& e) {
+            throw ConfigError("PGSTREAM_STDOUT_WRITER_FILE", e.what());
+        }
+    }
+    for (const auto& factory : registered_outputs())
+        if (factory.configured(config)) pipeline->outputs_.push_back(factory.create(config, acknowledger));
+    if (pipeline->outputs_.empty())
+        throw ConfigError("", "no processor configured: set PGSTREAM_STDOUT_WRITER_ENABLED=true (or configure the "
+                              "Kafka writer with PGSTREAM_KAFKA_SERVERS and PGSTREAM_KAFKA_TOPIC_NAME)");
+
+    Processor* head;
+    if (pipeline->outputs_.size() == 1) {
+        head = pipeline->outputs_.front().get();
+    } else {
+        std::vector<Processor*> outputs;
+        for (auto& output : pipeline->outputs_) outputs.push_back(output.get());
+        pipeline->fan_out_ = std::make_unique<FanOut>(std::move(outputs), acknowledger);
+        head = pipeline->fan_out_.get();
+    }
+
+    FilterSettings filter;
+    filter.include_schemas = config.get_list("PGSTREAM_FILTER_INCLUDE_SCHEMAS");
+    filter.exclude_schemas = config.get_list("PGSTREAM_FILTER_EXCLUDE_SCHEMAS");
+    filter.include_tables = config.get_list("PGSTREAM_FILTER_INCLUDE_TABLES");
+    filter.exclude_tables = config.get_list("PGSTREAM_FILTER_EXCLUDE_TABLES");
+    pipeline->filter_ = std::make_unique<Filter>(filter, *head, acknowledger);
+    head = pipeline->filter_.get();
+
+    // The translator runs when it has a schema_log store: the explicit URL, else the listener's database.
+    std::string store_url = config.get_url("PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL");
+    bool translator_enabled = config.get_bool("PGSTREAM_TRANSLATOR_ENABLED", true);
+    if (store_url.empty()) store_url = pipeline->source_->default_schema_log_url();
+    if (translator_enabled && !store_url.empty()) {
+        pipeline->translator_ = std::make_unique<Translator>(std::make_unique<PostgresSchemaLogStore>(store_url),
+                                                             *head, acknowledger);
+        head = pipeline->translator_.get();
+    }
+    pipeline->head_ = head;
+    return pipeline;
+}
+
+std::vector<std::string> Pipeline::describe() const {
+    std::vector<std::string> stages{source_->name()};
+    if (translator_) stages.push_back("translator");
+    stages.push_back("filter");
+    for (const auto& output : outputs_) stages.push_back(output->name());
+    return stages;
+}
+
+std::string Pipeline::run() {
+    std::string stages;
+    for (const auto& stage : describe()) stages += (stages.empty() ? "" : " → ") + stage;
+    log::info("pipeline: ", stages);
+    std::string error = source_->run(*head_);
+    // The source flushed the outputs before its final checkpoint; stop their threads.
+    head_->close();
+    return error;
+}
+
+void Pipeline::stop() { source_->stop(); }
+
+}  // namespace pgstream

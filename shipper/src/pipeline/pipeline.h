@@ -1,0 +1,61 @@
+// Wires a pipeline from configuration: source (listener + checkpointer) → translator → filter → outputs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "listener/postgres/postgres_listener.h"
+#include "pipeline/registry.h"
+#include "processor/filter/filter.h"
+#include "processor/stdout/stdout_writer.h"
+#include "processor/translator/translator.h"
+
+namespace pgstream {
+
+// The PostgreSQL source: a replication listener with the watermark checkpointer.
+class PostgresSource : public Source {
+  public:
+    explicit PostgresSource(PostgresListenerSettings settings) : settings_(std::move(settings)) {}
+    std::string name() const override { return "postgres listener"; }
+    Acknowledger& acknowledger() override { return watermark_; }
+    std::string run(Processor& head) override;
+    void stop() override;
+    std::string default_schema_log_url() const override { return settings_.url; }
+
+    Watermark& watermark() { return watermark_; }
+    static PostgresListenerSettings settings_from(const Config& config);
+
+  private:
+    PostgresListenerSettings settings_;
+    Watermark watermark_;
+    std::mutex mutex_;
+    bool stopped_ = false;
+    PostgresListener* listener_ = nullptr;
+};
+
+class Pipeline {
+  public:
+    // Throws ConfigError for missing or invalid settings (the CLI exits 2 with its message).
+    static std::unique_ptr<Pipeline> build(const Config& config);
+
+    // Runs until stop() or a fatal error; returns "" on a clean stop.
+    std::string run();
+    void stop();
+
+    Source& source() { return *source_; }
+    std::vector<std::string> describe() const;
+
+  private:
+    Pipeline() = default;
+
+    std::unique_ptr<Source> source_;
+    std::vector<std::unique_ptr<Processor>> outputs_;
+    std::unique_ptr<Processor> fan_out_;
+    std::unique_ptr<Filter> filter_;
+    std::unique_ptr<Translator> translator_;
+    Processor* head_ = nullptr;
+};
+
+}  // namespace pgstream

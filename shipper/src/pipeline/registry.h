@@ -1,0 +1,64 @@
+// Where modules outside the core (Kafka, search, webhooks, your own) plug into `pgstream run`.
+//
+// A module registers a factory from a static object in its .cpp:
+//
+//     static pgstream::OutputRegistration kafka_writer({"kafka writer",
+//         [](const pgstream::Config& c) { return c.has("PGSTREAM_KAFKA_SERVERS") && ...; },
+//         [](const pgstream::Config& c, pgstream::Acknowledger& ack) { return std::make_unique<KafkaWriter>(...); }});
+//
+// The CLI and tests link libpgstream as a whole archive, so these objects are never dropped by the linker.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "checkpoint/acknowledger.h"
+#include "config/config.h"
+#include "listener/listener.h"
+#include "processor/processor.h"
+
+namespace pgstream {
+
+struct OutputFactory {
+    std::string name;
+    // Whether the configuration asks for this output.
+    std::function<bool(const Config&)> configured;
+    // Builds it; throws ConfigError for bad settings.
+    std::function<std::unique_ptr<Processor>(const Config&, Acknowledger&)> create;
+};
+
+// A listener together with the checkpointer that owns its positions.
+class Source {
+  public:
+    virtual ~Source() = default;
+    virtual std::string name() const = 0;
+    // What outputs acknowledge through (the checkpointer).
+    virtual Acknowledger& acknowledger() = 0;
+    // Feeds `head` until stopped; returns "" on a clean stop, else the fatal error (see Listener::run).
+    virtual std::string run(Processor& head) = 0;
+    virtual void stop() = 0;
+    // Postgres URL that a translator may use by default ("" when the source has none).
+    virtual std::string default_schema_log_url() const { return {}; }
+};
+
+struct SourceFactory {
+    std::string name;
+    std::function<bool(const Config&)> configured;
+    std::function<std::unique_ptr<Source>(const Config&)> create;
+};
+
+void register_output(OutputFactory factory);
+void register_source(SourceFactory factory);
+const std::vector<OutputFactory>& registered_outputs();
+const std::vector<SourceFactory>& registered_sources();
+
+struct OutputRegistration {
+    explicit OutputRegistration(OutputFactory factory) { register_output(std::move(factory)); }
+};
+struct SourceRegistration {
+    explicit SourceRegistration(SourceFactory factory) { register_source(std::move(factory)); }
+};
+
+}  // namespace pgstream

@@ -1,0 +1,219 @@
+#include "processor/batching.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "util/log.h"
+
+namespace pgstream {
+
+size_t event_weight(const Event& event) {
+    size_t weight = sizeof(Event) + event.raw.size() + event.schema.size() + event.table.size() +
+                    event.content.size() + event.prefix.size();
+    for (const auto* columns : {&event.columns, &event.identity})
+        for (const auto& column : *columns)
+            weight += sizeof(Column) + column.name.size() + column.type.size() + column.id.size() +
+                      column.value.text.size();
+    return weight;
+}
+
+MemoryGuard::MemoryGuard(size_t budget) : budget_(budget) {}
+
+bool MemoryGuard::acquire(size_t bytes) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    released_.wait(lock, [&] { return closed_ || in_use_ == 0 || in_use_ + bytes <= budget_; });
+    if (closed_) return false;
+    in_use_ += bytes;
+    peak_ = std::max(peak_, in_use_);
+    return true;
+}
+
+bool MemoryGuard::try_acquire(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_ || (in_use_ != 0 && in_use_ + bytes > budget_)) return false;
+    in_use_ += bytes;
+    peak_ = std::max(peak_, in_use_);
+    return true;
+}
+
+void MemoryGuard::release(size_t bytes) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        in_use_ -= std::min(bytes, in_use_);
+    }
+    released_.notify_all();
+}
+
+void MemoryGuard::close() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closed_ = true;
+    }
+    released_.notify_all();
+}
+
+size_t MemoryGuard::in_use() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return in_use_;
+}
+
+size_t MemoryGuard::peak() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return peak_;
+}
+
+BatchSender::BatchSender(std::string name, BatchSettings settings, SendBatch send, Acknowledger& acknowledger,
+                         Weigh weigh)
+    : name_(std::move(name)),
+      settings_(settings),
+      send_(std::move(send)),
+      acknowledger_(acknowledger),
+      weigh_(std::move(weigh)),
+      guard_(settings.max_queue_bytes) {
+    if (settings_.batch_size == 0) throw std::invalid_argument("batch size must be at least 1");
+    thread_ = std::thread([this] { run(); });
+}
+
+BatchSender::~BatchSender() { close(); }
+
+void BatchSender::submit(EventPtr event) {
+    size_t weight = weigh_(*event);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!fatal_error_.empty()) throw std::runtime_error(name_ + ": " + fatal_error_);
+        if (closing_) throw std::runtime_error(name_ + ": closed");
+    }
+    if (!guard_.try_acquire(weight)) {
+        log::debug(name_, ": memory guard full (", guard_.in_use(), " of ", guard_.budget(),
+                   " bytes held), waiting for the output");
+        if (!guard_.acquire(weight)) throw std::runtime_error(name_ + ": closed while waiting for memory");
+    }
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (queue_.empty()) oldest_ = std::chrono::steady_clock::now();
+        queue_.push_back({std::move(event), weight});
+        queued_weight_ += weight;
+        ++submitted_;
+    }
+    wake_sender_.notify_one();
+}
+
+void BatchSender::flush() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    flush_target_ = std::max(flush_target_, submitted_);
+    uint64_t target = submitted_;
+    wake_sender_.notify_one();
+    progress_.wait(lock, [&] { return completed_ >= target || !fatal_error_.empty() || !thread_.joinable(); });
+}
+
+void BatchSender::close() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (closing_ && !thread_.joinable()) return;
+        closing_ = true;
+        flush_target_ = submitted_;
+    }
+    wake_sender_.notify_one();
+    if (thread_.joinable()) thread_.join();
+    guard_.close();
+    progress_.notify_all();
+}
+
+std::string BatchSender::fatal_error() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return fatal_error_;
+}
+
+uint64_t BatchSender::batches_sent() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return batches_sent_;
+}
+
+uint64_t BatchSender::events_sent() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return events_sent_;
+}
+
+bool BatchSender::batch_ready_locked(std::chrono::steady_clock::time_point now) const {
+    if (queue_.empty()) return false;
+    return queue_.size() >= settings_.batch_size || queued_weight_ >= settings_.batch_bytes || closing_ ||
+           flush_target_ > completed_ || now - oldest_ >= settings_.batch_timeout;
+}
+
+void BatchSender::run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (true) {
+        auto now = std::chrono::steady_clock::now();
+        if (queue_.empty()) {
+            if (closing_) break;
+            wake_sender_.wait(lock);
+            continue;
+        }
+        if (!batch_ready_locked(now)) {
+            wake_sender_.wait_until(lock, oldest_ + settings_.batch_timeout);
+            continue;
+        }
+        // Cut a batch: up to batch_size events and batch_bytes, but always at least one event.
+        std::vector<EventPtr> batch;
+        size_t batch_weight = 0;
+        while (!queue_.empty() && batch.size() < settings_.batch_size) {
+            const Item& next = queue_.front();
+            if (!batch.empty() && batch_weight + next.weight > settings_.batch_bytes) break;
+            batch_weight += next.weight;
+            batch.push_back(next.event);
+            queued_weight_ -= next.weight;
+            queue_.pop_front();
+        }
+        if (!queue_.empty()) oldest_ = now;  // the remainder starts a new batch
+        lock.unlock();
+
+        bool sent = send_with_retries(batch);
+        if (sent)
+            for (const auto& event : batch) acknowledger_.acknowledge(*event);
+        guard_.release(batch_weight);
+
+        lock.lock();
+        completed_ += batch.size();
+        if (sent) {
+            ++batches_sent_;
+            events_sent_ += batch.size();
+        } else {
+            // Failed for good: the events stay unacknowledged, so the source will send them again.
+            for (const auto& item : queue_) guard_.release(item.weight);
+            completed_ += queue_.size();
+            queue_.clear();
+            queued_weight_ = 0;
+            progress_.notify_all();
+            break;
+        }
+        progress_.notify_all();
+    }
+    progress_.notify_all();
+}
+
+bool BatchSender::send_with_retries(const std::vector<EventPtr>& batch) {
+    auto delay = settings_.retry_initial;
+    for (int attempt = 1;; ++attempt) {
+        try {
+            send_(batch);
+            return true;
+        } catch (const std::exception& e) {
+            bool give_up = settings_.max_send_attempts > 0 && attempt >= settings_.max_send_attempts;
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (give_up || (closing_ && attempt >= 3)) {
+                    fatal_error_ = std::string("sending a batch of ") + std::to_string(batch.size()) +
+                                   " events failed " + std::to_string(attempt) + " times: " + e.what();
+                    log::error(name_, ": ", fatal_error_);
+                    return false;
+                }
+            }
+            log::warn(name_, ": sending a batch of ", batch.size(), " events failed (attempt ", attempt,
+                      "): ", e.what(), "; retrying in ", delay.count(), "ms");
+            std::this_thread::sleep_for(delay);
+            delay = std::min(delay * 2, settings_.retry_max);
+        }
+    }
+}
+
+}  // namespace pgstream

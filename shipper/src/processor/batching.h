@@ -1,0 +1,117 @@
+// The batching and memory guard every output uses.
+//
+// MemoryGuard is a byte budget: submit() blocks the caller (ultimately the listener) while the bytes held
+// by unsent and unacknowledged events would exceed it, so a slow output slows the source down instead of
+// growing memory. BatchSender cuts the accepted events into batches by count, bytes and age, hands each
+// batch to the output's send function on its own thread, retries failures with exponential backoff, and
+// acknowledges the batch's events only after the send succeeded.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "checkpoint/acknowledger.h"
+#include "wal/event.h"
+
+namespace pgstream {
+
+struct BatchSettings {
+    size_t max_queue_bytes = 100u << 20;  // memory guard budget
+    size_t batch_size = 100;              // events per batch
+    size_t batch_bytes = 1572864;         // bytes per batch (by event weight)
+    std::chrono::milliseconds batch_timeout{1000};  // max age of the oldest event in an open batch
+    int max_send_attempts = 0;            // 0 = retry forever
+    std::chrono::milliseconds retry_initial{100};
+    std::chrono::milliseconds retry_max{10000};
+};
+
+// Approximate resident bytes of an event (its raw record plus the parsed copy).
+size_t event_weight(const Event& event);
+
+class MemoryGuard {
+  public:
+    explicit MemoryGuard(size_t budget);
+    // Blocks until `bytes` fit. An item larger than the whole budget is admitted when nothing else is held,
+    // so it cannot deadlock. Returns false if the guard was closed while waiting.
+    bool acquire(size_t bytes);
+    // Non-blocking variant.
+    bool try_acquire(size_t bytes);
+    void release(size_t bytes);
+    void close();
+    size_t in_use() const;
+    size_t budget() const { return budget_; }
+    // Largest amount ever held at once (tests and metrics).
+    size_t peak() const;
+
+  private:
+    const size_t budget_;
+    mutable std::mutex mutex_;
+    std::condition_variable released_;
+    size_t in_use_ = 0;
+    size_t peak_ = 0;
+    bool closed_ = false;
+};
+
+class BatchSender {
+  public:
+    // Sends one batch; throws on failure (the batch is then retried as a whole).
+    using SendBatch = std::function<void(const std::vector<EventPtr>& batch)>;
+    using Weigh = std::function<size_t(const Event&)>;
+
+    BatchSender(std::string name, BatchSettings settings, SendBatch send, Acknowledger& acknowledger,
+                Weigh weigh = event_weight);
+    ~BatchSender();
+    BatchSender(const BatchSender&) = delete;
+    BatchSender& operator=(const BatchSender&) = delete;
+
+    // Blocks while the memory guard is full. Throws std::runtime_error once the sender has failed or closed.
+    void submit(EventPtr event);
+    // Sends everything submitted so far and waits for it (or for failure).
+    void flush();
+    // Flushes and stops the sending thread.
+    void close();
+
+    std::string fatal_error() const;
+    const MemoryGuard& memory() const { return guard_; }
+    uint64_t batches_sent() const;
+    uint64_t events_sent() const;
+
+  private:
+    struct Item {
+        EventPtr event;
+        size_t weight;
+    };
+    void run();
+    bool batch_ready_locked(std::chrono::steady_clock::time_point now) const;
+    bool send_with_retries(const std::vector<EventPtr>& batch);
+
+    const std::string name_;
+    const BatchSettings settings_;
+    SendBatch send_;
+    Acknowledger& acknowledger_;
+    Weigh weigh_;
+    MemoryGuard guard_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable wake_sender_;
+    std::condition_variable progress_;
+    std::deque<Item> queue_;
+    size_t queued_weight_ = 0;
+    std::chrono::steady_clock::time_point oldest_;
+    uint64_t submitted_ = 0;
+    uint64_t completed_ = 0;  // sent and acknowledged, or abandoned on failure
+    uint64_t flush_target_ = 0;
+    uint64_t batches_sent_ = 0;
+    uint64_t events_sent_ = 0;
+    bool closing_ = false;
+    std::string fatal_error_;
+    std::thread thread_;
+};
+
+}  // namespace pgstream

@@ -1,0 +1,27 @@
+// The one interface every pipeline stage after the listener implements: translators, filters and outputs.
+#pragma once
+
+#include <string>
+
+#include "wal/event.h"
+
+namespace pgstream {
+
+class Processor {
+  public:
+    virtual ~Processor() = default;
+    virtual std::string name() const = 0;
+    // Takes one event. May block to apply back-pressure (the memory guard). An output acknowledges every
+    // event exactly once, through the Acknowledger it was built with, once it is delivered or deliberately
+    // skipped; decorators forward the event or acknowledge it themselves when they drop it.
+    // Throws on a failure that must stop the pipeline (the event is then never acknowledged).
+    virtual void process(EventPtr event) = 0;
+    // Delivers everything accepted so far; returns when done. Called on shutdown.
+    virtual void flush() {}
+    // Stops background work. After close() the processor accepts nothing.
+    virtual void close() {}
+    // Non-empty once the processor has failed permanently (e.g. the output refused a batch too often).
+    virtual std::string fatal_error() const { return {}; }
+};
+
+}  // namespace pgstream

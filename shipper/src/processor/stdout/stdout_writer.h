@@ -1,0 +1,42 @@
+// Output that writes every event as one JSON line (see docs/configuration.md for the fields) to stdout or a
+// file, batched and memory-guarded like every other output.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "processor/batching.h"
+#include "processor/processor.h"
+
+namespace pgstream {
+
+struct StdoutWriterSettings {
+    std::string file = "-";  // "-" = standard output; otherwise a path opened for appending
+    BatchSettings batch;
+};
+
+class StdoutWriter : public Processor {
+  public:
+    // Throws std::runtime_error when the file cannot be opened.
+    StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger);
+    ~StdoutWriter() override;
+
+    std::string name() const override { return "stdout writer"; }
+    void process(EventPtr event) override;
+    void flush() override;
+    void close() override;
+    std::string fatal_error() const override;
+
+    const BatchSender& sender() const { return *sender_; }
+
+  private:
+    void write_batch(const std::vector<EventPtr>& batch);
+
+    StdoutWriterSettings settings_;
+    int fd_ = -1;
+    bool owns_fd_ = false;
+    std::string buffer_;
+    std::unique_ptr<BatchSender> sender_;
+};
+
+}  // namespace pgstream

@@ -1,0 +1,87 @@
+// Translator: decorates the next processor with pgstream metadata from pgstream.schema_log.
+//
+//  * inserts into pgstream.schema_log are parsed, acknowledged in the store (acked = true), cached as the
+//    schema's latest version, and forwarded (outputs see schema changes in stream order);
+//  * data events get column ids ("<table id>-<attnum>"), the table's pgstream id, the identity column ids
+//    (IdFinder: primary key, else the first unique not-null column) and a version (VersionFinder: the LSN);
+//  * every other write to the pgstream schema (table_ids, the acks' own updates) is dropped and acknowledged.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "checkpoint/acknowledger.h"
+#include "processor/processor.h"
+#include "processor/translator/schema_log.h"
+
+namespace pgstream {
+
+// Chooses the columns that identify a row of `table`; empty when none can.
+class IdFinder {
+  public:
+    virtual ~IdFinder() = default;
+    virtual std::vector<const SchemaColumn*> identity_columns(const SchemaTable& table) const = 0;
+};
+
+// Primary key columns, else the first unique not-null column (in column order).
+class PrimaryKeyIdFinder : public IdFinder {
+  public:
+    std::vector<const SchemaColumn*> identity_columns(const SchemaTable& table) const override;
+};
+
+// The version an output uses to order writes of the same row (search indexing uses external versions).
+class VersionFinder {
+  public:
+    virtual ~VersionFinder() = default;
+    virtual std::string version(const Event& event, const SchemaTable& table) const = 0;
+};
+
+// The change's LSN as text ("0/16B3748").
+class LsnVersionFinder : public VersionFinder {
+  public:
+    std::string version(const Event& event, const SchemaTable& table) const override;
+};
+
+struct TranslatorStats {
+    std::atomic<uint64_t> translated{0};
+    std::atomic<uint64_t> schema_changes{0};
+    std::atomic<uint64_t> without_identity{0};  // forwarded with an empty id_col_pgstream_id
+    std::atomic<uint64_t> without_schema{0};    // forwarded untranslated: no acked schema_log entry/table
+    std::atomic<uint64_t> hidden{0};            // other pgstream-schema writes, dropped
+};
+
+class Translator : public Processor {
+  public:
+    Translator(std::unique_ptr<SchemaLogStore> store, Processor& next, Acknowledger& acknowledger,
+               std::unique_ptr<IdFinder> id_finder = nullptr, std::unique_ptr<VersionFinder> version_finder = nullptr);
+
+    std::string name() const override { return "translator"; }
+    void process(EventPtr event) override;
+    void flush() override { next_.flush(); }
+    void close() override { next_.close(); }
+    std::string fatal_error() const override { return next_.fatal_error(); }
+
+    const TranslatorStats& stats() const { return stats_; }
+
+    // Builds the schema_log entry an insert event carries. Throws JsonError when it is malformed.
+    static SchemaLogEntry entry_from_event(const Event& event);
+
+  private:
+    void handle_schema_change(EventPtr event);
+    const SchemaLogEntry* schema_for(const std::string& schema_name);
+
+    std::unique_ptr<SchemaLogStore> store_;
+    Processor& next_;
+    Acknowledger& acknowledger_;
+    std::unique_ptr<IdFinder> id_finder_;
+    std::unique_ptr<VersionFinder> version_finder_;
+    // Latest acked entry per schema; std::nullopt caches "the store has none".
+    std::map<std::string, std::optional<SchemaLogEntry>> cache_;
+    std::set<std::string> warned_tables_;
+    TranslatorStats stats_;
+};
+
+}  // namespace pgstream

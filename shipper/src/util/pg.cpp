@@ -1,0 +1,135 @@
+#include "util/pg.h"
+
+#include <cstdlib>
+
+namespace pgstream::pg {
+
+namespace {
+
+std::string first_line(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    // libpq prefixes multi-line messages; keep them on one line for logs.
+    for (auto& c : text)
+        if (c == '\n') c = ' ';
+    return text;
+}
+
+}  // namespace
+
+std::string last_error(PGconn* conn) { return first_line(conn ? PQerrorMessage(conn) : "out of memory"); }
+
+ConnPtr connect(const std::string& url, bool replication, const std::string& application_name) {
+    const char* keys[] = {"dbname", "replication", "application_name", nullptr};
+    const char* values[] = {url.c_str(), replication ? "database" : nullptr, application_name.c_str(), nullptr};
+    if (!replication) {
+        keys[1] = "application_name";
+        values[1] = application_name.c_str();
+        keys[2] = nullptr;
+        values[2] = nullptr;
+    }
+    ConnPtr conn(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
+    if (!conn || PQstatus(conn.get()) != CONNECTION_OK) throw Error(last_error(conn.get()));
+    // NOTICEs (e.g. "schema does not exist, skipping") would otherwise go to stderr, which carries our logs.
+    PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+    return conn;
+}
+
+ResultPtr exec(PGconn* conn, const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& param : params) values.push_back(param ? param->c_str() : nullptr);
+    ResultPtr result(params.empty() ? PQexec(conn, sql.c_str())
+                                    : PQexecParams(conn, sql.c_str(), int(params.size()), nullptr, values.data(),
+                                                   nullptr, nullptr, 0));
+    ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_COPY_BOTH) {
+        std::string sqlstate;
+        if (result) {
+            const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
+            if (state) sqlstate = state;
+        }
+        std::string message = result ? first_line(PQresultErrorMessage(result.get())) : last_error(conn);
+        if (message.empty()) message = last_error(conn);
+        throw Error(message, sqlstate);
+    }
+    return result;
+}
+
+std::string quote_identifier(PGconn* conn, const std::string& identifier) {
+    char* quoted = PQescapeIdentifier(conn, identifier.c_str(), identifier.size());
+    if (!quoted) throw Error(last_error(conn));
+    std::string out(quoted);
+    PQfreemem(quoted);
+    return out;
+}
+
+std::string quote_literal(PGconn* conn, const std::string& literal) {
+    char* quoted = PQescapeLiteral(conn, literal.c_str(), literal.size());
+    if (!quoted) throw Error(last_error(conn));
+    std::string out(quoted);
+    PQfreemem(quoted);
+    return out;
+}
+
+std::optional<std::string> value(const PGresult* result, int row, int column) {
+    if (PQgetisnull(result, row, column)) return std::nullopt;
+    return std::string(PQgetvalue(result, row, column), PQgetlength(result, row, column));
+}
+
+bool is_transient_connection_error(const std::string& message) {
+    static const char* kTransient[] = {"could not connect",      "Connection refused",
+                                       "starting up",            "shutting down",
+                                       "server closed the connection", "terminating connection",
+                                       "timeout",                "timed out",
+                                       "is active for PID",      "Connection reset",
+                                       "no connection to the server", "could not receive data",
+                                       "could not send data",    "recovery mode",
+                                       "too many clients",       "remaining connection slots",
+                                       "SSL SYSCALL error",      "lost synchronization",
+                                       "EOF detected",           "unexpected EOF",
+                                       "administrator command"};
+    for (const char* needle : kTransient)
+        if (message.find(needle) != std::string::npos) return true;
+    return false;
+}
+
+std::string database_name(const std::string& url) {
+    PQconninfoOption* options = PQconninfoParse(url.c_str(), nullptr);
+    std::string name;
+    if (options) {
+        for (PQconninfoOption* option = options; option->keyword; ++option) {
+            if (std::string(option->keyword) == "dbname" && option->val) name = option->val;
+            if (name.empty() && std::string(option->keyword) == "user" && option->val) name = option->val;
+        }
+        PQconninfoFree(options);
+    }
+    if (name.empty()) {
+        const char* env = std::getenv("PGDATABASE");
+        if (!env) env = std::getenv("PGUSER");
+        name = env ? env : "postgres";
+    }
+    return name;
+}
+
+bool looks_like_connection_string(const std::string& url, std::string* why) {
+    if (url.empty()) {
+        if (why) *why = "empty";
+        return false;
+    }
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+    if (!options) {
+        if (why) *why = error ? first_line(error) : "not a connection string";
+        if (error) PQfreemem(error);
+        return false;
+    }
+    PQconninfoFree(options);
+    bool is_url = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+    if (!is_url && url.find('=') == std::string::npos) {
+        if (why) *why = "expected postgres://user@host:port/dbname or key=value pairs";
+        return false;
+    }
+    return true;
+}
+
+}  // namespace pgstream::pg

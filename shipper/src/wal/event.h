@@ -1,0 +1,66 @@
+// One change leaving the database: the unit every listener produces and every processor consumes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wal/json.h"
+#include "wal/lsn.h"
+
+namespace pgstream {
+
+enum class Action : char {
+    Insert = 'I',
+    Update = 'U',
+    Delete = 'D',
+    Truncate = 'T',
+    Message = 'M',  // pg_logical_emit_message
+};
+
+struct Column {
+    std::string id;    // pgstream column id "<table pgstream id>-<attnum>", filled by the translator
+    std::string name;
+    std::string type;
+    JsonValue value;   // a scalar exactly as wal2json wrote it (numbers keep their digits)
+};
+
+// pgstream's additions, filled by the translator (empty without one).
+struct EventMetadata {
+    std::string table_pgstream_id;
+    std::vector<std::string> id_col_pgstream_ids;  // identity columns (primary key, else first unique not-null)
+    std::string version;                           // LSN of the change unless a VersionFinder says otherwise
+};
+
+struct Event {
+    Action action = Action::Insert;
+    std::string xid;        // JSON text of the transaction id ("1224"), "null" for non-transactional messages
+    std::string timestamp;  // commit time as wal2json prints it; empty when unknown
+    Lsn lsn;                // the change's own LSN
+    Lsn commit_lsn;         // end LSN of its transaction (the position to confirm once it is delivered)
+    std::string schema;
+    std::string table;
+    std::vector<Column> columns;   // new values (I, U)
+    std::vector<Column> identity;  // old key / old row (U, D)
+    bool has_identity = false;     // wal2json wrote "identity" (it may legitimately be empty)
+    // Logical messages (action M).
+    std::string prefix;
+    std::string content;
+    bool transactional = false;
+
+    EventMetadata metadata;
+    std::string raw;  // the record exactly as received, for outputs that pass it through
+
+    // Opaque to processors: lets the checkpointer find what this event holds back. Set by the listener.
+    uint64_t checkpoint_token = 0;
+    // Human-readable source position for logs ("0/16B3748", or "topic/partition/offset" for Kafka).
+    std::string position;
+
+    bool is_schema_log() const { return schema == "pgstream" && table == "schema_log"; }
+    const Column* find_column(const std::string& name) const;
+};
+
+using EventPtr = std::shared_ptr<Event>;
+
+}  // namespace pgstream

@@ -1,0 +1,163 @@
+#include "wal/json.h"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+namespace pgstream {
+
+namespace {
+
+// Builds a JsonValue tree from SAX events. Containers are completed in place on a stack of pointers.
+class TreeBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeBuilder> {
+  public:
+    explicit TreeBuilder(JsonValue& root) : root_(root) {}
+
+    bool Null() { return add(JsonValue::Kind::Null, {}); }
+    bool Bool(bool b) { return add(JsonValue::Kind::Bool, b ? "true" : "false"); }
+    bool RawNumber(const char* str, rapidjson::SizeType length, bool) {
+        return add(JsonValue::Kind::Number, std::string_view(str, length));
+    }
+    bool String(const char* str, rapidjson::SizeType length, bool) {
+        return add(JsonValue::Kind::String, std::string_view(str, length));
+    }
+    bool StartObject() { return open(JsonValue::Kind::Object); }
+    bool Key(const char* str, rapidjson::SizeType length, bool) {
+        stack_.back()->members.emplace_back(std::string(str, length), JsonValue{});
+        return true;
+    }
+    bool EndObject(rapidjson::SizeType) {
+        stack_.pop_back();
+        return true;
+    }
+    bool StartArray() { return open(JsonValue::Kind::Array); }
+    bool EndArray(rapidjson::SizeType) {
+        stack_.pop_back();
+        return true;
+    }
+
+  private:
+    JsonValue& slot() {
+        if (stack_.empty()) return root_;
+        JsonValue* parent = stack_.back();
+        if (parent->kind == JsonValue::Kind::Object) return parent->members.back().second;
+        parent->items.emplace_back();
+        return parent->items.back();
+    }
+    bool add(JsonValue::Kind kind, std::string_view text) {
+        JsonValue& value = slot();
+        value.kind = kind;
+        value.text.assign(text.data(), text.size());
+        return true;
+    }
+    bool open(JsonValue::Kind kind) {
+        JsonValue& value = slot();
+        value.kind = kind;
+        stack_.push_back(&value);
+        return true;
+    }
+
+    JsonValue& root_;
+    std::vector<JsonValue*> stack_;
+};
+
+}  // namespace
+
+const JsonValue* JsonValue::find(std::string_view key) const {
+    if (kind != Kind::Object) return nullptr;
+    for (const auto& member : members)
+        if (member.first == key) return &member.second;
+    return nullptr;
+}
+
+void JsonValue::append_json(std::string& out) const {
+    switch (kind) {
+        case Kind::Null: out += "null"; break;
+        case Kind::Bool:
+        case Kind::Number: out += text; break;
+        case Kind::String: append_json_string(out, text); break;
+        case Kind::Object: {
+            out += '{';
+            bool first = true;
+            for (const auto& [key, value] : members) {
+                if (!first) out += ',';
+                first = false;
+                append_json_string(out, key);
+                out += ':';
+                value.append_json(out);
+            }
+            out += '}';
+            break;
+        }
+        case Kind::Array: {
+            out += '[';
+            bool first = true;
+            for (const auto& item : items) {
+                if (!first) out += ',';
+                first = false;
+                item.append_json(out);
+            }
+            out += ']';
+            break;
+        }
+    }
+}
+
+std::string JsonValue::to_json() const {
+    std::string out;
+    append_json(out);
+    return out;
+}
+
+JsonValue parse_json(std::string_view text) {
+    JsonValue root;
+    TreeBuilder builder(root);
+    rapidjson::Reader reader;
+    rapidjson::MemoryStream stream(text.data(), text.size());
+    constexpr unsigned kFlags = rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseStopWhenDoneFlag;
+    rapidjson::ParseResult result = reader.Parse<kFlags>(stream, builder);
+    if (!result) {
+        throw JsonError(std::string("invalid JSON at offset ") + std::to_string(result.Offset()) + ": " +
+                        rapidjson::GetParseError_En(result.Code()));
+    }
+    // kParseStopWhenDoneFlag stops after one value; anything but trailing whitespace is an error.
+    for (size_t i = stream.Tell(); i < text.size(); ++i) {
+        char c = text[i];
+        if (c != ' ' && c != '\n' && c != '\r' && c != '\t')
+            throw JsonError("invalid JSON at offset " + std::to_string(i) + ": trailing characters");
+    }
+    return root;
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+    static const char kHex[] = "0123456789abcdef";
+    out += '"';
+    for (unsigned char c : text) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20) {
+                    out += "\\u00";
+                    out += kHex[c >> 4];
+                    out += kHex[c & 0xf];
+                } else {
+                    out += char(c);
+                }
+        }
+    }
+    out += '"';
+}
+
+std::string json_quote(std::string_view text) {
+    std::string out;
+    append_json_string(out, text);
+    return out;
+}
+
+}  // namespace pgstream

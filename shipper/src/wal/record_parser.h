@@ -1,0 +1,28 @@
+// Parses wal2json format-version 2 records (one JSON object per record) into Events.
+#pragma once
+
+#include <string_view>
+
+#include "wal/event.h"
+
+namespace pgstream {
+
+struct Record {
+    enum class Kind { Begin, Commit, Change };
+    Kind kind = Kind::Change;
+    // Begin/Commit: "lsn" is the commit LSN, "nextlsn" the transaction's end LSN.
+    Lsn lsn;
+    Lsn next_lsn;
+    std::string xid;
+    std::string timestamp;
+    EventPtr event;  // Change only
+};
+
+// Throws JsonError when `text` is not a wal2json v2 record.
+Record parse_wal2json_record(std::string_view text);
+
+// Serialises an event as one JSON-lines object (the stdout format; see docs/configuration.md), no newline.
+void append_event_json(std::string& out, const Event& event);
+std::string event_to_json(const Event& event);
+
+}  // namespace pgstream
