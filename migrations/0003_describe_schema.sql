@@ -20,31 +20,34 @@ $$;
 -- a system schema. Views, materialized views, foreign tables and sequences carry no row changes of their own.
 CREATE OR REPLACE FUNCTION pgstream.is_logged_table(rel oid)
 RETURNS boolean
-LANGUAGE sql STABLE STRICT
+LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce((
+BEGIN
+    RETURN coalesce((
         SELECT c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND NOT pgstream.is_system_schema(n.nspname)
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.oid = rel), false)
+        WHERE c.oid = rel), false);
+END
 $$;
 
--- The stable id of a table, minted the first time the table is seen, and the schema it is logged in.
+-- The stable id of a table, minted the first time the table is seen; also records the schema it is logged in.
 CREATE OR REPLACE FUNCTION pgstream.table_id(rel oid)
 RETURNS pgstream.xid
 LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    found_id pgstream.xid;
+    found_id    pgstream.xid;
+    logged_in   text;
+    current_nsp text := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE c.oid = rel);
 BEGIN
-    INSERT INTO pgstream.table_ids AS t (oid, schema_name)
-    SELECT c.oid, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel
-    ON CONFLICT (oid) DO UPDATE SET schema_name = excluded.schema_name
-        WHERE t.schema_name IS DISTINCT FROM excluded.schema_name
-    RETURNING id INTO found_id;
+    SELECT t.id, t.schema_name INTO found_id, logged_in FROM pgstream.table_ids t WHERE t.oid = rel;
     IF found_id IS NULL THEN
-        SELECT id INTO found_id FROM pgstream.table_ids WHERE oid = rel;
+        INSERT INTO pgstream.table_ids (oid, schema_name) VALUES (rel, current_nsp) RETURNING id INTO found_id;
+    ELSIF logged_in IS DISTINCT FROM current_nsp THEN
+        UPDATE pgstream.table_ids SET schema_name = current_nsp WHERE oid = rel;
     END IF;
     RETURN found_id;
 END
@@ -54,12 +57,15 @@ $$;
 -- Field names follow the Go pgstream's schema_log so its consumers keep working; "metadata" is the column comment.
 -- "unique" means the column alone is the key of a unique, non-partial index (a unique or primary key constraint
 -- has one); unique_not_null_columns are the columns that can identify a row when there is no primary key.
+-- PL/pgSQL rather than SQL, and a generic plan, so that the query is planned once per session rather than per call.
 CREATE OR REPLACE FUNCTION pgstream.describe_table(rel oid)
 RETURNS jsonb
-LANGUAGE sql STABLE STRICT
+LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
-    WITH tbl AS (
+BEGIN
+    RETURN (WITH tbl AS (
         SELECT c.oid, c.relname, ids.id AS pgstream_id
         FROM pg_class c LEFT JOIN pgstream.table_ids ids ON ids.oid = c.oid
         WHERE c.oid = rel
@@ -127,7 +133,8 @@ AS $$
                         'primary', idx.indisprimary,
                         'definition', idx.definition) ORDER BY idx.name), '[]'::jsonb)
                     FROM idx))
-    FROM tbl
+    FROM tbl);
+END
 $$;
 
 -- The whole schema described from the catalogs; mints ids for tables seen for the first time.
@@ -139,13 +146,18 @@ AS $$
 DECLARE
     described jsonb;
 BEGIN
+    IF pgstream.is_system_schema(schema_name) THEN
+        RETURN jsonb_build_object('tables', '[]'::jsonb);
+    END IF;
+
     PERFORM pgstream.table_id(c.oid)
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = get_schema.schema_name AND pgstream.is_logged_table(c.oid);
+    WHERE n.nspname = get_schema.schema_name AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+      AND NOT EXISTS (SELECT FROM pgstream.table_ids t WHERE t.oid = c.oid AND t.schema_name = n.nspname);
 
     SELECT coalesce(jsonb_agg(pgstream.describe_table(c.oid) ORDER BY c.relname), '[]'::jsonb) INTO described
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = get_schema.schema_name AND pgstream.is_logged_table(c.oid);
+    WHERE n.nspname = get_schema.schema_name AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't';
 
     RETURN jsonb_build_object('tables', described);
 END

@@ -8,12 +8,15 @@
 -- A version identical to the previous one (GRANT, CREATE TRIGGER, ALTER TABLE SET (fillfactor ...), ...) is not
 -- written, so every version in the stream is a real change.
 
+-- pgstream.skip_log = on turns logging off for the session, but only for a superuser: any role may set a custom
+-- setting, and an ordinary table owner must not be able to hide a DDL from the stream.
 CREATE OR REPLACE FUNCTION pgstream.is_skip_log()
 RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT lower(coalesce(current_setting('pgstream.skip_log', true), '')) IN ('on', 'true', 'yes', '1')
+       AND coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = session_user), false)
 $$;
 
 -- Tables whose description depends on an object by more than its oid: columns of a type (or of its array type),
@@ -54,6 +57,12 @@ DECLARE
     described   jsonb;
     written     integer := 0;
     retryable   boolean := current_setting('transaction_isolation') <> 'read committed';
+    touched_rel  oid;
+    table_name   name;
+    table_json   jsonb;
+    old_position bigint;
+    new_position bigint;
+    modified     boolean;
 BEGIN
     changed_tables := coalesce(changed_tables, '{}');
     removed_tables := coalesce(removed_tables, '{}');
@@ -94,27 +103,58 @@ BEGIN
         SELECT l.version, l.schema INTO previous
         FROM pgstream.schema_log l WHERE l.schema_name = target ORDER BY l.version DESC LIMIT 1;
 
+        modified := true;
         IF target = ANY(dropped_schemas) OR NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = target) THEN
             described := '{"tables": null, "dropped": true}';
+            modified := previous.schema IS DISTINCT FROM described;
         ELSIF previous.schema IS NULL
               OR jsonb_typeof(previous.schema -> 'tables') IS DISTINCT FROM 'array'
               OR previous.schema ? 'dropped' THEN
             described := pgstream.get_schema(target);
+            modified := previous.schema IS DISTINCT FROM described;
         ELSE
-            SELECT jsonb_build_object('tables',
-                       coalesce(jsonb_agg(t ORDER BY (t ->> 'name') COLLATE "C"), '[]'::jsonb))
-            INTO described
-            FROM (
-                SELECT t FROM jsonb_array_elements(previous.schema -> 'tables') AS t
-                WHERE NOT ((t ->> 'oid')::oid = ANY(changed_tables) OR (t ->> 'oid')::oid = ANY(removed_tables))
-                UNION ALL
-                SELECT pgstream.describe_table(c.oid)
-                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE c.oid = ANY(live_tables) AND n.nspname = target
-            ) AS composed(t);
+            -- Edit the previous version in place, one touched table at a time: each edit is a single pass over
+            -- the binary JSON, where re-aggregating the array would take several times as long.
+            described := previous.schema;
+            modified := false;
+            FOR touched_rel, table_name, table_json IN
+                SELECT t.rel, c.relname, pgstream.describe_table(c.oid)
+                FROM (SELECT (e ->> 'oid')::oid FROM jsonb_array_elements(previous.schema -> 'tables') AS e
+                      WHERE (e ->> 'oid')::oid = ANY(changed_tables) OR (e ->> 'oid')::oid = ANY(removed_tables)
+                      UNION
+                      SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE c.oid = ANY(live_tables) AND n.nspname = target) AS t(rel)
+                LEFT JOIN (pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = target)
+                       ON c.oid = t.rel AND c.oid = ANY(live_tables)
+            LOOP
+                -- Where the table is now (0-based), and where it belongs in the name order without it.
+                SELECT min(o) FILTER (WHERE (e ->> 'oid')::oid = touched_rel) - 1,
+                       count(*) FILTER (WHERE (e ->> 'oid')::oid <> touched_rel
+                                          AND (e ->> 'name') COLLATE "C" < table_name::text COLLATE "C")
+                INTO old_position, new_position
+                FROM jsonb_array_elements(described -> 'tables') WITH ORDINALITY AS x(e, o);
+
+                IF table_json IS NULL THEN
+                    IF old_position IS NOT NULL THEN
+                        described := described #- ARRAY['tables', old_position::text];
+                        modified := true;
+                    END IF;
+                ELSIF old_position IS NOT NULL AND old_position = new_position THEN
+                    IF described -> 'tables' -> old_position::integer <> table_json THEN
+                        described := jsonb_set(described, ARRAY['tables', old_position::text], table_json);
+                        modified := true;
+                    END IF;
+                ELSE
+                    modified := true;
+                    IF old_position IS NOT NULL THEN
+                        described := described #- ARRAY['tables', old_position::text];
+                    END IF;
+                    described := jsonb_insert(described, ARRAY['tables', new_position::text], table_json);
+                END IF;
+            END LOOP;
         END IF;
 
-        CONTINUE WHEN previous.schema IS NOT NULL AND previous.schema = described;
+        CONTINUE WHEN NOT modified;
 
         IF retryable THEN
             -- Under REPEATABLE READ a concurrent transaction may have committed a newer version this snapshot cannot
