@@ -22,22 +22,26 @@ DECLARE
     max_slots    integer := current_setting('max_replication_slots')::integer;
     used_slots   integer;
     max_senders  integer := current_setting('max_wal_senders')::integer;
+    allowed_names text[];
 BEGIN
     IF current_setting('wal_level') <> 'logical' THEN
         RAISE EXCEPTION 'pgstream: wal_level is "%", logical decoding needs wal_level = logical', current_setting('wal_level')
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Run ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL.';
     END IF;
-    -- PostgreSQL 15.19+ and 16.10+ refuse output plugins that output_plugin_libraries does not list. The list is
-    -- parsed the way the server parses it: comma-separated names, optionally double-quoted.
-    IF allowed IS NOT NULL AND NOT EXISTS (
-        SELECT FROM regexp_split_to_table(allowed, ',') AS entry
-        WHERE btrim(btrim(entry), '"') = plugin
-    ) THEN
-        RAISE EXCEPTION 'pgstream: output plugin "%" is not listed in output_plugin_libraries (currently ''%'')', plugin, allowed
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('Add %s to output_plugin_libraries in postgresql.conf (ALTER SYSTEM SET output_plugin_libraries = %L; SELECT pg_reload_conf()).',
-                                plugin, CASE WHEN btrim(allowed) = '' THEN plugin ELSE allowed || ', ' || plugin END);
+    -- PostgreSQL 15.19+ refuses output plugins that output_plugin_libraries does not list (the setting does not exist
+    -- on older servers, which accept any plugin). The list holds comma-separated names, optionally double-quoted.
+    IF allowed IS NOT NULL THEN
+        SELECT coalesce(array_agg(name), '{}') INTO allowed_names
+        FROM (SELECT btrim(btrim(entry), '"') AS name FROM regexp_split_to_table(allowed, ',') AS entry) AS entries
+        WHERE name <> '';
+        IF NOT plugin = ANY(allowed_names) THEN
+            RAISE EXCEPTION 'pgstream: output plugin "%" is not listed in output_plugin_libraries (currently ''%'')',
+                            plugin, array_to_string(allowed_names, ', ')
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = format('Add %s to output_plugin_libraries in postgresql.conf (ALTER SYSTEM SET output_plugin_libraries = %L; SELECT pg_reload_conf()).',
+                                    plugin, array_to_string(allowed_names || plugin, ', '));
+        END IF;
     END IF;
     SELECT count(*) INTO used_slots FROM pg_replication_slots;
     IF used_slots >= max_slots THEN
