@@ -1,0 +1,120 @@
+#include <gtest/gtest.h>
+
+#include "wal/record_parser.h"
+
+namespace pgstream {
+namespace {
+
+TEST(RecordParser, ParsesBeginAndCommit) {
+    auto begin = parse_wal2json_record(
+        R"j({"action":"B","xid":1224,"timestamp":"2026-11-24 23:23:43.542615-03","origin":0,"lsn":"0/2949368","nextlsn":"0/2949398"})j");
+    EXPECT_EQ(begin.kind, Record::Kind::Begin);
+    EXPECT_EQ(begin.lsn.str(), "0/2949368");
+    EXPECT_EQ(begin.next_lsn.str(), "0/2949398");
+    EXPECT_EQ(begin.xid, "1224");
+    EXPECT_EQ(begin.timestamp, "2026-11-24 23:23:43.542615-03");
+    auto commit = parse_wal2json_record(R"j({"action":"C","xid":1224,"lsn":"0/2949368","nextlsn":"0/2949398"})j");
+    EXPECT_EQ(commit.kind, Record::Kind::Commit);
+    EXPECT_EQ(commit.next_lsn.str(), "0/2949398");
+    // A bare B/C (no options) still parses.
+    EXPECT_EQ(parse_wal2json_record(R"j({"action":"B"})j").kind, Record::Kind::Begin);
+}
+
+TEST(RecordParser, ParsesAnInsertKeepingNumbersExact) {
+    const std::string text =
+        R"j({"action":"I","xid":7,"timestamp":"2026-01-01 00:00:00+00","lsn":"0/15A5C70","schema":"public","table":"t",)j"
+        R"j("columns":[{"name":"big","type":"bigint","value":9223372036854775807},)j"
+        R"j({"name":"n","type":"numeric(40,20)","value":12345678901234567890.12345678901234567890},)j"
+        R"j({"name":"f","type":"double precision","value":1e+300},{"name":"s","type":"text","value":"a\"b\\c\n\u0001é"},)j"
+        R"j({"name":"b","type":"boolean","value":true},{"name":"z","type":"text","value":null}]})j";
+    auto record = parse_wal2json_record(text);
+    ASSERT_EQ(record.kind, Record::Kind::Change);
+    const Event& event = *record.event;
+    EXPECT_EQ(event.action, Action::Insert);
+    EXPECT_EQ(event.schema, "public");
+    EXPECT_EQ(event.table, "t");
+    EXPECT_EQ(event.lsn.str(), "0/15A5C70");
+    EXPECT_EQ(event.xid, "7");
+    EXPECT_EQ(event.raw, text);
+    ASSERT_EQ(event.columns.size(), 6u);
+    EXPECT_EQ(event.columns[0].value.to_json(), "9223372036854775807");
+    EXPECT_EQ(event.columns[1].value.to_json(), "12345678901234567890.12345678901234567890");
+    EXPECT_EQ(event.columns[1].type, "numeric(40,20)");
+    EXPECT_EQ(event.columns[2].value.to_json(), "1e+300");
+    EXPECT_EQ(event.columns[3].value.text, "a\"b\\c\n\x01\xc3\xa9");
+    // Re-serialised exactly as PostgreSQL's escape_json wrote it.
+    EXPECT_EQ(event.columns[3].value.to_json(), R"j("a\"b\\c\n\u0001é")j");
+    EXPECT_EQ(event.columns[4].value.to_json(), "true");
+    EXPECT_TRUE(event.columns[5].value.is_null());
+    EXPECT_FALSE(event.has_identity);
+}
+
+TEST(RecordParser, ParsesUpdateDeleteIdentityTruncateAndMessages) {
+    auto update = parse_wal2json_record(
+        R"j({"action":"U","lsn":"0/1","schema":"s","table":"t","columns":[{"name":"id","type":"integer","value":2}],)j"
+        R"j("identity":[{"name":"id","type":"integer","value":1}]})j");
+    EXPECT_EQ(update.event->action, Action::Update);
+    ASSERT_EQ(update.event->identity.size(), 1u);
+    EXPECT_EQ(update.event->identity[0].value.text, "1");
+    EXPECT_TRUE(update.event->has_identity);
+
+    auto remove = parse_wal2json_record(
+        R"j({"action":"D","lsn":"0/2","schema":"s","table":"t","identity":[{"name":"id","type":"integer","value":1}]})j");
+    EXPECT_EQ(remove.event->action, Action::Delete);
+    EXPECT_TRUE(remove.event->columns.empty());
+
+    auto truncate = parse_wal2json_record(R"j({"action":"T","xid":5,"lsn":"0/3","schema":"s","table":"t"})j");
+    EXPECT_EQ(truncate.event->action, Action::Truncate);
+
+    auto message = parse_wal2json_record(
+        R"j({"action":"M","xid":null,"timestamp":null,"origin":null,"lsn":"0/2963280","transactional":false,"prefix":"pre\"fix","content":"content \u0001 \"q\""})j");
+    EXPECT_EQ(message.event->action, Action::Message);
+    EXPECT_EQ(message.event->xid, "null");
+    EXPECT_EQ(message.event->prefix, "pre\"fix");
+    EXPECT_EQ(message.event->content, "content \x01 \"q\"");
+    EXPECT_FALSE(message.event->transactional);
+}
+
+TEST(RecordParser, RejectsWhatIsNotAV2Record) {
+    for (const char* bad : {"", "{", "[]", R"j({"change":[]})j", R"j({"action":"X"})j", R"j({"action":"I","lsn":"nope"})j",
+                            R"j({"action":"I"} trailing)j", R"j({"action":"I","columns":{}})j"})
+        EXPECT_THROW(parse_wal2json_record(bad), JsonError) << bad;
+}
+
+TEST(EventJson, WritesTheContractFields) {
+    auto record = parse_wal2json_record(
+        R"j({"action":"U","xid":9,"timestamp":"2026-01-01 00:00:00+00","lsn":"0/10","schema":"public","table":"t",)j"
+        R"j("columns":[{"name":"id","type":"bigint","value":18446744073709551615}],"identity":[{"name":"id","type":"bigint","value":1}]})j");
+    Event& event = *record.event;
+    event.commit_lsn = *Lsn::parse("0/20");
+    event.columns[0].id = "tid-1";
+    event.metadata.table_pgstream_id = "tid";
+    event.metadata.id_col_pgstream_ids = {"tid-1"};
+    event.metadata.version = "0/10";
+    EXPECT_EQ(event_to_json(event),
+              R"j({"action":"U","xid":9,"timestamp":"2026-01-01 00:00:00+00","lsn":"0/10","commit_lsn":"0/20",)j"
+              R"j("schema":"public","table":"t","columns":[{"id":"tid-1","name":"id","type":"bigint","value":18446744073709551615}],)j"
+              R"j("identity":[{"id":"","name":"id","type":"bigint","value":1}],)j"
+              R"j("metadata":{"table_pgstream_id":"tid","id_col_pgstream_id":["tid-1"],"version":"0/10"}})j");
+}
+
+TEST(EventJson, MessagesCarryPrefixContentAndTransactional) {
+    auto record = parse_wal2json_record(
+        R"j({"action":"M","xid":3,"lsn":"0/5","transactional":true,"prefix":"p","content":"c"})j");
+    std::string json = event_to_json(*record.event);
+    EXPECT_NE(json.find(R"j("prefix":"p","content":"c","transactional":true)j"), std::string::npos) << json;
+    EXPECT_NE(json.find(R"j("timestamp":null)j"), std::string::npos) << json;
+    EXPECT_NE(json.find(R"j("commit_lsn":null)j"), std::string::npos) << json;
+}
+
+TEST(Json, ParsesNestedDocumentsAndRoundTrips) {
+    const std::string text = R"j({"a":[1,2.50,null,{"b":"x"}],"c":true,"d":-0.0})j";
+    JsonValue value = parse_json(text);
+    EXPECT_EQ(value.to_json(), text);
+    ASSERT_NE(value.find("a"), nullptr);
+    EXPECT_EQ(value.find("a")->items.size(), 4u);
+    EXPECT_EQ(value.find("missing"), nullptr);
+}
+
+}  // namespace
+}  // namespace pgstream
