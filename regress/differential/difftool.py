@@ -210,22 +210,30 @@ def plan(corpus_path, option_sets_path, outdir):
         case["wal2json"] = call("w", reference_options, reference_settings)
         cases.append(case)
 
+    # Catalog facts the documented transformations need, read under every search_path the peeks use
+    # (format_type qualifies and quotes names depending on it).
+    type_names_query = (
+        "select distinct x from (select format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL)"
+        " from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace"
+        " where a.attnum > 0 and not a.attisdropped"
+        " and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')"
+        " union all select format_type(typbasetype, typtypmod), format_type(typbasetype, NULL)"
+        " from pg_type where typtype = 'd') s(t, u), lateral (values (t), (u)) v(x) where x like '\"%';")
     lines = ["\\set VERBOSITY terse",
-             # Catalog facts the documented transformations need, read with the same search_path as the peeks.
              f"\\o {outdir}/catalog.types",
-             "select distinct x from (select format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL)"
-             " from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace"
-             " where a.attnum > 0 and not a.attisdropped"
-             " and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')"
-             " union all select format_type(typbasetype, typtypmod), format_type(typbasetype, NULL)"
-             " from pg_type where typtype = 'd') s(t, u), lateral (values (t), (u)) v(x) where x like '\"%';",
+             type_names_query,
              f"\\o {outdir}/catalog.defaults",
-             "select distinct pg_get_expr(adbin, adrelid) from pg_attrdef;"]
+             "select distinct pg_get_expr(adbin, adrelid) from pg_attrdef;",
+             "\\o"]
+    search_paths = sorted({v for s in sets for k, v in s["settings"] if k.lower() == "search_path"})
+    for i, path in enumerate(search_paths):
+        lines += [f"select set_config('search_path', {sql_literal(path)}, false);",
+                  f"\\o {outdir}/catalog.types.{i}", type_names_query, "\\o", "reset search_path;"]
     for key, cid in calls.items():
         slot, options, settings = json.loads(key)
         lines.append(f"\\warn @@call {cid}")
         for k, v in settings:
-            lines.append(f"set {k} = {sql_literal(v)};")
+            lines.append(f"select set_config({sql_literal(k)}, {sql_literal(v)}, false);")
         lines.append(f"\\o {outdir}/call{cid}.out")
         args = "".join(", " + sql_literal(k) + ", " + sql_literal(v) for k, v in options)
         lines.append(f"select data from pg_logical_slot_peek_changes(:'{slot}_slot', :'upto'::pg_lsn, NULL{args});")
@@ -482,7 +490,8 @@ def check(corpus_path, outdir):
     corpus = os.path.splitext(os.path.basename(corpus_path))[0]
     differences = set(planned["differences"])
     errors = read_errors(os.path.join(outdir, "stderr"))
-    type_names = [r.decode() for r in read_rows(os.path.join(outdir, "catalog.types"))]
+    type_names = sorted({r.decode() for name in os.listdir(outdir) if name.startswith("catalog.types")
+                         for r in read_rows(os.path.join(outdir, name))})
     defaults = [r.decode() for r in read_rows(os.path.join(outdir, "catalog.defaults"))]
     observed = set()
     failures = 0

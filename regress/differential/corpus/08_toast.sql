@@ -1,4 +1,5 @@
 -- TOAST: external uncompressed and compressed values, updates changing and not changing them, deletes,
+-- @@ expect-difference: bytea-escape
 -- and REPLICA IDENTITY FULL carrying toasted old values.
 create table toasted (id serial primary key, rand1 float8 default random(), small text, big_plain text,
   big_compressed text, big_bytea bytea);
