@@ -159,6 +159,35 @@ DROP TABLE ddl.events;
 SELECT * FROM pg_temp.show('ddl');
 SELECT * FROM pg_temp.check_log();
 
+-- more objects that tables depend on: a domain's NOT NULL, a function renamed under a default and a generated column
+CREATE SCHEMA ddl_deps;
+CREATE DOMAIN ddl_deps.posint AS int;
+CREATE FUNCTION ddl_deps.seven() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 7';
+CREATE TABLE ddl_deps.t (id int PRIMARY KEY, p ddl_deps.posint, d int DEFAULT ddl_deps.seven(),
+                         g int GENERATED ALWAYS AS (ddl_deps.seven() + id) STORED);
+ALTER DOMAIN ddl_deps.posint SET NOT NULL;
+ALTER FUNCTION ddl_deps.seven() RENAME TO lucky;
+ALTER INDEX ddl_deps.t_pkey RENAME TO t_pk;
+SELECT * FROM pg_temp.show('ddl_deps');
+-- ATTACH/DETACH PARTITION and inheritance children
+CREATE TABLE ddl_deps.parent (a int, k int) PARTITION BY RANGE (k);
+CREATE TABLE ddl_deps.loose (a int, k int);
+ALTER TABLE ddl_deps.parent ATTACH PARTITION ddl_deps.loose FOR VALUES FROM (0) TO (10);
+ALTER TABLE ddl_deps.parent ADD COLUMN attached int;
+ALTER TABLE ddl_deps.parent DETACH PARTITION ddl_deps.loose;
+ALTER TABLE ddl_deps.parent ADD COLUMN detached int;
+CREATE TABLE ddl_deps.base (a int);
+CREATE TABLE ddl_deps.derived (b int) INHERITS (ddl_deps.base);
+ALTER TABLE ddl_deps.base ADD COLUMN c int;
+-- DROP OWNED takes a role's tables
+CREATE ROLE regress_pgstream_ddl_owner;
+CREATE TABLE ddl_deps.owned (a int);
+ALTER TABLE ddl_deps.owned OWNER TO regress_pgstream_ddl_owner;
+DROP OWNED BY regress_pgstream_ddl_owner;
+DROP ROLE regress_pgstream_ddl_owner;
+SELECT * FROM pg_temp.show('ddl_deps') WHERE show NOT LIKE '% t(%';
+SELECT * FROM pg_temp.check_log();
+
 -- temporary tables and the pgstream schema itself are never logged
 CREATE TEMP TABLE scratch (a int);
 ALTER TABLE scratch ADD COLUMN b int;
@@ -193,5 +222,5 @@ SELECT * FROM pg_temp.show('ddl_renamed');
 SELECT * FROM pg_temp.check_log();
 
 SET client_min_messages = warning;
-DROP SCHEMA ddl, ddl_other, ddl_renamed CASCADE;
+DROP SCHEMA ddl, ddl_other, ddl_renamed, ddl_deps CASCADE;
 DROP EXTENSION pgstream;
