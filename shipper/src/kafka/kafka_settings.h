@@ -56,6 +56,9 @@ struct WriterSettings {
     std::string oversized_record_file;  // PGSTREAM_KAFKA_WRITER_OVERSIZED_RECORD_FILE (sets kWriteToFile)
     // The librdkafka linger: pgstream owns the batching, this only coalesces what one batch hands over.
     std::chrono::milliseconds linger{5};
+    // On shutdown, how long flush() waits for Kafka (e.g. during an outage) before giving up; what is not
+    // delivered by then stays unacknowledged and is sent again after a restart.
+    std::chrono::milliseconds flush_timeout{30000};  // PGSTREAM_KAFKA_WRITER_FLUSH_TIMEOUT
 };
 
 struct BackoffSettings {

@@ -77,8 +77,9 @@ OrderedProducer::OrderedProducer(const WriterSettings& settings, DeliveredFn on_
     setProperty(*conf, "max.in.flight.requests.per.connection", "5");
     // Never give up on a record: an outage blocks the pipeline instead of losing data.
     setProperty(*conf, "message.timeout.ms", "0");
-    // Same key-to-partition mapping (CRC32) as the Go pgstream's kafka-go CRC32Balancer.
-    setProperty(*conf, "partitioner", "consistent_random");
+    // Key-to-partition by CRC32 like the Go pgstream's kafka-go CRC32Balancer; an empty key (logical messages
+    // outside any schema) maps to one fixed partition too, so it keeps its order.
+    setProperty(*conf, "partitioner", "consistent");
     setProperty(*conf, "linger.ms", std::to_string(settings_.linger.count()));
     setProperty(*conf, "batch.num.messages", std::to_string(std::min<size_t>(settings_.batch_size, 1000000)));
     setProperty(*conf, "batch.size",
