@@ -610,7 +610,70 @@ def check_packed(packed, unpacked, limit):
     return problems[:5]
 
 
+def parse_recvlogical_options(text):
+    """`-o name[=value] ...` as pg_recvlogical takes them; a name without value is sent as NULL."""
+    pairs = []
+    words = text.split()
+    for i, word in enumerate(words):
+        if word == "-o":
+            name, eq, value = words[i + 1].partition("=")
+            pairs.append((name, value if eq else None))
+    return pairs
+
+
+def stream_check(corpus_path, outdir, label, both, extra):
+    """Compares pg_recvlogical output (one message per line) of wal2json and pgstream through the walsender."""
+    differences = corpus_directives(corpus_path)
+    options = parse_recvlogical_options(both)
+    pgstream_options = options + parse_recvlogical_options(extra)
+    with open(os.path.join(outdir, f"{label}.w"), "rb") as f:
+        reference = f.read()
+    with open(os.path.join(outdir, f"{label}.p"), "rb") as f:
+        got = f.read()
+    version = format_version(options)
+    type_names = sorted({r.decode() for name in os.listdir(outdir) if name.startswith("catalog.types")
+                         for r in read_rows(os.path.join(outdir, name))})
+    defaults = [r.decode() for r in read_rows(os.path.join(outdir, "catalog.defaults"))]
+    problems = []
+    if os.environ.get("DIFF_PLUGIN", "pgstream") != "pgstream":
+        if any(k in PGSTREAM_ONLY_OPTIONS for k, _ in pgstream_options):
+            print(f"skip {label} (self-test)")
+            return 0
+        differences = set()
+    if "quoted-type-names" in differences and (version == 2 or bool_option(options, "include-typmod", True)):
+        reference = transform_quoted_types([reference], type_names)[0][0]
+    if "default-escaping" in differences:
+        reference = transform_defaults([reference], defaults)[0][0]
+    if "v1-message-comma" in differences and version == 1:
+        reference = re.compile(MESSAGE_COMMA.pattern, re.M).sub(rb"\1\2", reference)
+    ref_lines = reference.split(b"\n")
+    got_lines = got.split(b"\n")
+    if bool_option(pgstream_options, "numeric-data-types-as-string", False) and version == 2:
+        if len(ref_lines) != len(got_lines) or not all(
+                numeric_as_string_matches(a, b) for a, b in zip(ref_lines, got_lines)):
+            problems.append("    numeric-data-types-as-string over the walsender: not wal2json's output with numbers"
+                            " quoted\n" + first_difference(ref_lines, got_lines))
+    elif reference != got:
+        problems.append(first_difference(ref_lines, got_lines))
+    if not reference.strip():
+        problems.append("    wal2json streamed nothing: the walsender case tests nothing")
+    if version == 2 or not (bool_option(options, "pretty-print", False)
+                            or bool_option(options, "write-in-chunks", False)):
+        bad = [i + 1 for i, line in enumerate(got_lines[:-1]) if not json_parses(line)]
+        if bad:
+            problems.append(f"    invalid JSON from pgstream in streamed lines {bad[:5]}")
+    if problems:
+        print(f"FAIL {label}")
+        for p in problems:
+            print(p)
+        return 1
+    print(f"ok {label}")
+    return 0
+
+
 def main():
+    if len(sys.argv) == 7 and sys.argv[1] == "stream-check":
+        return stream_check(*sys.argv[2:7])
     if len(sys.argv) == 5 and sys.argv[1] == "plan":
         plan(sys.argv[2], sys.argv[3], sys.argv[4])
         return 0

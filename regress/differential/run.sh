@@ -37,6 +37,34 @@ PEEK_OPTIONS="-c TimeZone=Asia/Kolkata -c DateStyle=ISO,MDY -c extra_float_digit
 PEEK_OPTIONS+=" -c IntervalStyle=postgres -c lc_monetary=C -c lc_numeric=C -c search_path=public"
 PEEK_OPTIONS+=" -c logical_decoding_work_mem=64kB -c client_encoding=UTF8 -c client_min_messages=warning"
 
+stream_one() { # db source-slot copy-name endpos outfile options...
+  local db=$1 source=$2 copy=$3 endpos=$4 out=$5; shift 5
+  psql -X -q -d "$db" -c "select pg_copy_logical_replication_slot('$source', '$copy', false)" >/dev/null || return 1
+  PGOPTIONS="$PEEK_OPTIONS" timeout 60 pg_recvlogical -d "$db" --slot "$copy" --start --endpos "$endpos" --no-loop \
+    -f "$out" "$@" 2>>"$out.err"
+  local rc=$?
+  psql -X -q -d "$db" -c "select pg_drop_replication_slot('$copy')" >/dev/null
+  return $rc
+}
+
+# Walsender cases of walsender-option-sets.txt: stream copies of both slots with pg_recvlogical and compare.
+stream_corpus() { # name db corpus-file dir endpos
+  local name=$1 db=$2 file=$3 dir=$4 endpos=$5 label both extra result
+  while IFS='|' read -r label both extra; do
+    label=$(echo "$label" | xargs); [ -n "$label" ] && [[ $label != \#* ]] || continue
+    # shellcheck disable=SC2086  # option words are split on purpose
+    if ! stream_one "$db" "w_$name" "sw_$name" "$endpos" "$dir/$label.w" $both \
+      || ! stream_one "$db" "p_$name" "sp_$name" "$endpos" "$dir/$label.p" $both $extra; then
+      echo "FAIL $name/$label"; echo "    pg_recvlogical failed:"; sed 's/^/      /' "$dir/$label".[wp].err | head -5
+      echo "1" >>"$dir/stream-failures"; continue
+    fi
+    result=$(python3 "$HERE/difftool.py" stream-check "$file" "$dir" "$label" "$both" "$extra" 2>&1)
+    sed "s#^\(ok\|FAIL\|skip\) #\1 $name/#" <<<"$result"
+    if grep -q '^ok ' <<<"$result"; then echo 1 >>"$dir/stream-passes"
+    elif ! grep -q '^skip ' <<<"$result"; then echo 1 >>"$dir/stream-failures"; fi
+  done < <(grep -v '^#' "$HERE/walsender-option-sets.txt")
+}
+
 run_corpus() { # corpus file -> writes $WORK/<name>/report
   local file=$1 name db dir upto setup body
   name=$(basename "$file" .sql)
@@ -71,6 +99,7 @@ SQL
     PGOPTIONS="$PEEK_OPTIONS" psql -X -At -0 -d "$db" -v upto="$upto" -v w_slot="w_$name" -v p_slot="p_$name" \
       -f "$dir/peeks.sql" >"$dir/stdout" 2>"$dir/stderr"
     python3 "$HERE/difftool.py" check "$file" "$dir"
+    stream_corpus "$name" "$db" "$file" "$dir" "$upto"
     psql -X -q -d postgres -c "select pg_drop_replication_slot('w_$name')" -c "select pg_drop_replication_slot('p_$name')" \
       -c "drop database \"$db\"" >/dev/null 2>&1
   } >"$dir/report" 2>&1
@@ -100,6 +129,8 @@ for file in "${corpora[@]}"; do
   cat "$report"
   if [ -f "$WORK/$name/counts" ] && ! grep -q '^FAIL '"$name"'/\(setup\|script\|plan\)' "$report"; then
     read -r p f <"$WORK/$name/counts"
+    p=$((p + $(cat "$WORK/$name/stream-passes" 2>/dev/null | wc -l)))
+    f=$((f + $(cat "$WORK/$name/stream-failures" 2>/dev/null | wc -l)))
     passed=$((passed + p)); failed=$((failed + f))
   else
     failed=$((failed + 1))
