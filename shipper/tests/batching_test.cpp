@@ -1,0 +1,215 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "processor/batching.h"
+
+namespace pgstream {
+namespace {
+
+using namespace std::chrono_literals;
+
+class RecordingAcknowledger : public Acknowledger {
+  public:
+    void acknowledge(const Event& event) override {
+        std::lock_guard<std::mutex> lock(mutex);
+        acked.push_back(event.checkpoint_token);
+    }
+    void retain(const Event&, int) override {}
+    std::vector<uint64_t> snapshot() {
+        std::lock_guard<std::mutex> lock(mutex);
+        return acked;
+    }
+    std::mutex mutex;
+    std::vector<uint64_t> acked;
+};
+
+EventPtr make_event(uint64_t token, size_t raw_bytes = 10) {
+    auto event = std::make_shared<Event>();
+    event->checkpoint_token = token;
+    event->raw.assign(raw_bytes, 'x');
+    return event;
+}
+
+size_t raw_weight(const Event& event) { return event.raw.size(); }
+
+struct SentLog {
+    std::mutex mutex;
+    std::vector<std::vector<uint64_t>> batches;
+    void add(const std::vector<EventPtr>& batch) {
+        std::vector<uint64_t> tokens;
+        for (const auto& event : batch) tokens.push_back(event->checkpoint_token);
+        std::lock_guard<std::mutex> lock(mutex);
+        batches.push_back(tokens);
+    }
+    std::vector<std::vector<uint64_t>> snapshot() {
+        std::lock_guard<std::mutex> lock(mutex);
+        return batches;
+    }
+};
+
+TEST(MemoryGuard, BlocksUntilBytesAreReleased) {
+    MemoryGuard guard(100);
+    EXPECT_TRUE(guard.acquire(60));
+    EXPECT_FALSE(guard.try_acquire(50));
+    auto waiter = std::async(std::launch::async, [&] { return guard.acquire(50); });
+    EXPECT_EQ(waiter.wait_for(50ms), std::future_status::timeout) << "must block while over budget";
+    guard.release(60);
+    EXPECT_TRUE(waiter.get());
+    EXPECT_EQ(guard.in_use(), 50u);
+    EXPECT_EQ(guard.peak(), 60u);
+}
+
+TEST(MemoryGuard, AdmitsAnOversizedItemAloneAndWakesWaitersOnClose) {
+    MemoryGuard guard(100);
+    EXPECT_TRUE(guard.acquire(500)) << "an item larger than the budget must not deadlock";
+    auto waiter = std::async(std::launch::async, [&] { return guard.acquire(1); });
+    EXPECT_EQ(waiter.wait_for(30ms), std::future_status::timeout);
+    guard.close();
+    EXPECT_FALSE(waiter.get());
+}
+
+TEST(BatchSender, CutsBatchesBySizeAndAcknowledgesAfterSending) {
+    RecordingAcknowledger ack;
+    SentLog sent;
+    BatchSettings settings;
+    settings.batch_size = 3;
+    settings.batch_timeout = 10s;
+    BatchSender sender("test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
+    for (uint64_t i = 1; i <= 7; ++i) sender.submit(make_event(i));
+    sender.flush();
+    auto batches = sent.snapshot();
+    ASSERT_GE(batches.size(), 3u);
+    EXPECT_EQ(batches[0], (std::vector<uint64_t>{1, 2, 3}));
+    EXPECT_EQ(batches[1], (std::vector<uint64_t>{4, 5, 6}));
+    EXPECT_EQ(ack.snapshot(), (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7})) << "in order, each exactly once";
+    EXPECT_EQ(sender.events_sent(), 7u);
+    EXPECT_EQ(sender.memory().in_use(), 0u);
+}
+
+TEST(BatchSender, CutsBatchesByBytes) {
+    RecordingAcknowledger ack;
+    SentLog sent;
+    BatchSettings settings;
+    settings.batch_size = 100;
+    settings.batch_bytes = 25;
+    settings.batch_timeout = 10s;
+    BatchSender sender("test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
+    for (uint64_t i = 1; i <= 5; ++i) sender.submit(make_event(i, 10));
+    sender.submit(make_event(6, 100));  // larger than a batch: sent on its own, not dropped
+    sender.flush();
+    for (const auto& batch : sent.snapshot()) {
+        size_t bytes = batch.size() * 10;
+        if (batch == std::vector<uint64_t>{6}) continue;
+        EXPECT_LE(bytes, 25u);
+    }
+    EXPECT_EQ(ack.snapshot().size(), 6u);
+}
+
+TEST(BatchSender, SendsAPartialBatchAfterTheTimeout) {
+    RecordingAcknowledger ack;
+    SentLog sent;
+    BatchSettings settings;
+    settings.batch_size = 100;
+    settings.batch_timeout = 50ms;
+    BatchSender sender("test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
+    auto start = std::chrono::steady_clock::now();
+    sender.submit(make_event(1));
+    while (ack.snapshot().empty() && std::chrono::steady_clock::now() - start < 5s) std::this_thread::sleep_for(5ms);
+    auto waited = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(ack.snapshot(), std::vector<uint64_t>{1});
+    EXPECT_GE(waited, 45ms);
+    EXPECT_LT(waited, 2s);
+}
+
+TEST(BatchSender, MemoryGuardBlocksTheProducerWhileTheOutputIsStuck) {
+    RecordingAcknowledger ack;
+    std::mutex gate_mutex;
+    std::condition_variable gate_cv;
+    bool open = false;
+    BatchSettings settings;
+    settings.batch_size = 1;
+    settings.max_queue_bytes = 30;
+    settings.batch_bytes = 10;
+    BatchSender sender(
+        "test", settings,
+        [&](const std::vector<EventPtr>&) {
+            std::unique_lock<std::mutex> lock(gate_mutex);
+            gate_cv.wait(lock, [&] { return open; });
+        },
+        ack, raw_weight);
+    std::atomic<int> submitted{0};
+    auto producer = std::async(std::launch::async, [&] {
+        for (uint64_t i = 1; i <= 10; ++i) {
+            sender.submit(make_event(i, 10));
+            ++submitted;
+        }
+    });
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(submitted.load(), 3) << "30 bytes of budget hold three 10-byte events";
+    EXPECT_LE(sender.memory().in_use(), 30u);
+    {
+        std::lock_guard<std::mutex> lock(gate_mutex);
+        open = true;
+    }
+    gate_cv.notify_all();
+    producer.get();
+    sender.flush();
+    EXPECT_EQ(ack.snapshot().size(), 10u);
+    EXPECT_LE(sender.memory().peak(), 30u);
+}
+
+TEST(BatchSender, RetriesAFailedBatchThenAcknowledgesItOnce) {
+    RecordingAcknowledger ack;
+    std::atomic<int> attempts{0};
+    BatchSettings settings;
+    settings.batch_size = 2;
+    settings.retry_initial = 1ms;
+    BatchSender sender(
+        "test", settings,
+        [&](const std::vector<EventPtr>&) {
+            if (++attempts < 3) throw std::runtime_error("broker unavailable");
+        },
+        ack, raw_weight);
+    sender.submit(make_event(1));
+    sender.submit(make_event(2));
+    sender.flush();
+    EXPECT_EQ(attempts.load(), 3);
+    EXPECT_EQ(ack.snapshot(), (std::vector<uint64_t>{1, 2}));
+    EXPECT_TRUE(sender.fatal_error().empty());
+}
+
+TEST(BatchSender, GivesUpAfterMaxAttemptsWithoutAcknowledging) {
+    RecordingAcknowledger ack;
+    BatchSettings settings;
+    settings.batch_size = 1;
+    settings.max_send_attempts = 2;
+    settings.retry_initial = 1ms;
+    BatchSender sender(
+        "test", settings, [&](const std::vector<EventPtr>&) { throw std::runtime_error("disk full"); }, ack,
+        raw_weight);
+    sender.submit(make_event(1));
+    sender.flush();
+    EXPECT_TRUE(ack.snapshot().empty()) << "an undelivered event must never be acknowledged";
+    EXPECT_NE(sender.fatal_error().find("disk full"), std::string::npos);
+    EXPECT_THROW(sender.submit(make_event(2)), std::runtime_error);
+}
+
+TEST(BatchSender, CloseDeliversWhatWasAccepted) {
+    RecordingAcknowledger ack;
+    BatchSettings settings;
+    settings.batch_timeout = 10s;
+    auto sender = std::make_unique<BatchSender>("test", settings, [](const std::vector<EventPtr>&) {}, ack,
+                                                raw_weight);
+    for (uint64_t i = 1; i <= 5; ++i) sender->submit(make_event(i));
+    sender->close();
+    EXPECT_EQ(ack.snapshot().size(), 5u);
+    EXPECT_THROW(sender->submit(make_event(6)), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace pgstream
