@@ -49,20 +49,23 @@ void append_tuple(StringInfo out, const PluginOptions* opts, const RelationInfo*
         // An unchanged TOAST value is not in the WAL record: the column is left out, as in wal2json.
         if (!isnull && col->is_varlena && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value))) continue;
 
-        if (need_separator) appendStringInfoCharMacro(out, ',');
+        // Everything before the value: separator, name, type, type OID, value key.
+        ReservedWriter head = reserve_output(out, col->name_json_len + col->type_json_len + 64);
+        if (need_separator) put_char(head, ',');
         need_separator = true;
-        APPEND_LITERAL(out, "{\"name\":");
-        appendBinaryStringInfo(out, col->name_json, col->name_json_len);
+        PUT_LITERAL(head, "{\"name\":");
+        put_bytes(head, col->name_json, col->name_json_len);
         if (opts->include_types) {
-            APPEND_LITERAL(out, ",\"type\":");
-            appendBinaryStringInfo(out, col->type_json, col->type_json_len);
+            PUT_LITERAL(head, ",\"type\":");
+            put_bytes(head, col->type_json, col->type_json_len);
         }
         if (opts->include_type_oids) {
-            APPEND_LITERAL(out, ",\"typeoid\":");
-            append_int32(out, (int32)col->type_oid);
+            PUT_LITERAL(head, ",\"typeoid\":");
+            head.w += pg_ltoa((int32)col->type_oid, head.w);  // wal2json prints it with %d
         }
+        if (role != ROLE_PK) PUT_LITERAL(head, ",\"value\":");
+        commit_output(head);
         if (role != ROLE_PK) {
-            APPEND_LITERAL(out, ",\"value\":");
             if (isnull)
                 APPEND_LITERAL(out, "null");
             else

@@ -20,20 +20,53 @@ constexpr EscapeTable kTables;
 
 const char kHexDigits[] = "0123456789abcdef";
 
-void append_escape_sequence(StringInfo out, uint8 c) {
+// Writes the escape for `c` at `w` (room for 6 bytes is guaranteed); returns its length.
+int write_escape_sequence(char* w, uint8 c) {
+    char short_form;
     switch (c) {
-        case '\b': appendBinaryStringInfo(out, "\\b", 2); break;
-        case '\f': appendBinaryStringInfo(out, "\\f", 2); break;
-        case '\n': appendBinaryStringInfo(out, "\\n", 2); break;
-        case '\r': appendBinaryStringInfo(out, "\\r", 2); break;
-        case '\t': appendBinaryStringInfo(out, "\\t", 2); break;
-        case '"': appendBinaryStringInfo(out, "\\\"", 2); break;
-        case '\\': appendBinaryStringInfo(out, "\\\\", 2); break;
-        default: {
-            char seq[6] = {'\\', 'u', '0', '0', kHexDigits[c >> 4], kHexDigits[c & 0xf]};
-            appendBinaryStringInfo(out, seq, 6);
-        }
+        case '\b': short_form = 'b'; break;
+        case '\f': short_form = 'f'; break;
+        case '\n': short_form = 'n'; break;
+        case '\r': short_form = 'r'; break;
+        case '\t': short_form = 't'; break;
+        case '"': short_form = '"'; break;
+        case '\\': short_form = '\\'; break;
+        default:
+            w[0] = '\\';
+            w[1] = 'u';
+            w[2] = '0';
+            w[3] = '0';
+            w[4] = kHexDigits[c >> 4];
+            w[5] = kHexDigits[c & 0xf];
+            return 6;
     }
+    w[0] = '\\';
+    w[1] = short_form;
+    return 2;
+}
+
+// Eight bytes at a time: true if any byte is below 0x20, '"' or '\\' (exact, no false negatives or
+// positives for the word as a whole).
+inline bool word_needs_escape(uint64 word) {
+    const uint64 ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64 below_space = (word - ones * 0x20) & ~word & highs;
+    uint64 quote = word ^ (ones * '"');
+    uint64 backslash = word ^ (ones * '\\');
+    uint64 has_quote = (quote - ones) & ~quote & highs;
+    uint64 has_backslash = (backslash - ones) & ~backslash & highs;
+    return (below_space | has_quote | has_backslash) != 0;
+}
+
+// The first byte at or after `p` that escape_json() would rewrite, or `end`.
+inline const char* skip_plain_bytes(const char* p, const char* end) {
+    while (end - p >= 8) {
+        uint64 word;
+        memcpy(&word, p, 8);
+        if (word_needs_escape(word)) break;
+        p += 8;
+    }
+    while (p < end && likely(!kTables.needs_escape[(uint8)*p])) p++;
+    return p;
 }
 
 bool is_plain_number(const char* s) {
@@ -83,18 +116,27 @@ ValueKind value_kind_for_type(Oid type_oid) {
 }
 
 void json_append_escaped(StringInfo out, const char* s, size_t len) {
+    // Reserve for the common case (nothing to escape) and grow only when an escape sequence needs room.
     enlargeStringInfo(out, (int)len + 2);
-    appendStringInfoCharMacro(out, '"');
-    const char* run = s;
+    char* w = out->data + out->len;
+    *w++ = '"';
     const char* end = s + len;
-    for (const char* p = s; p < end; p++) {
-        if (likely(!kTables.needs_escape[(uint8)*p])) continue;
-        if (p > run) appendBinaryStringInfo(out, run, (int)(p - run));
-        append_escape_sequence(out, (uint8)*p);
-        run = p + 1;
+    const char* p = s;
+    for (;;) {
+        const char* run = p;
+        p = skip_plain_bytes(p, end);
+        memcpy(w, run, p - run);
+        w += p - run;
+        if (p == end) break;
+        out->len = (int)(w - out->data);
+        enlargeStringInfo(out, (int)(end - p) + 6 + 1);
+        w = out->data + out->len;
+        w += write_escape_sequence(w, (uint8)*p);
+        p++;
     }
-    if (end > run) appendBinaryStringInfo(out, run, (int)(end - run));
-    appendStringInfoCharMacro(out, '"');
+    *w++ = '"';
+    out->len = (int)(w - out->data);
+    *w = '\0';
 }
 
 char* json_quote(const char* s, int* quoted_len) {
@@ -105,25 +147,23 @@ char* json_quote(const char* s, int* quoted_len) {
     return buf.data;
 }
 
-void json_append_value(StringInfo out, Datum value, ValueKind kind, FmgrInfo* output_fn, bool is_varlena,
-                       bool numbers_as_strings) {
-    if (is_varlena) value = PointerGetDatum(PG_DETOAST_DATUM(value));
+namespace {
 
-    if (kind == VALUE_BYTEA) {
-        append_bytea_hex(out, DatumGetByteaPP(value));
-        return;
-    }
-
-    char* text = OutputFunctionCall(output_fn, value);
+// Writes an output-function text according to the value kind.
+void append_rendered_text(StringInfo out, const char* text, size_t len, ValueKind kind, bool numbers_as_strings) {
     switch (kind) {
         case VALUE_NUMBER:
-            if (numbers_as_strings) {
-                if (!is_plain_number(text) && !is_special_number(text)) elog(ERROR, "%s is not a number", text);
-                json_append_escaped_cstring(out, text);
+            // A plain number never starts like NaN or Infinity, so testing it first changes nothing.
+            if (is_plain_number(text)) {
+                if (numbers_as_strings)
+                    json_append_escaped(out, text, len);
+                else
+                    appendBinaryStringInfo(out, text, (int)len);
             } else if (is_special_number(text)) {
-                appendBinaryStringInfo(out, "null", 4);
-            } else if (is_plain_number(text)) {
-                appendStringInfoString(out, text);
+                if (numbers_as_strings)
+                    json_append_escaped(out, text, len);
+                else
+                    appendBinaryStringInfo(out, "null", 4);
             } else {
                 elog(ERROR, "%s is not a number", text);
             }
@@ -134,8 +174,56 @@ void json_append_value(StringInfo out, Datum value, ValueKind kind, FmgrInfo* ou
             else
                 appendBinaryStringInfo(out, "false", 5);
             break;
-        default: json_append_escaped_cstring(out, text); break;
+        default: json_append_escaped(out, text, len); break;
     }
+}
+
+}  // namespace
+
+void json_append_value(StringInfo out, Datum value, ValueKind kind, FmgrInfo* output_fn, bool is_varlena,
+                       bool numbers_as_strings) {
+    if (is_varlena) value = PointerGetDatum(PG_DETOAST_DATUM(value));
+
+    if (kind == VALUE_BYTEA) {
+        append_bytea_hex(out, DatumGetByteaPP(value));
+        return;
+    }
+
+    // Output functions whose text is cheap to produce here, byte for byte what they would return,
+    // without their palloc and the strlen that follows.
+    char digits[MAXINT8LEN + 1];
+    int len;
+    switch (output_fn->fn_oid) {
+        case F_INT2OUT:
+            len = pg_itoa(DatumGetInt16(value), digits);
+            append_rendered_text(out, digits, len, kind, numbers_as_strings);
+            return;
+        case F_INT4OUT:
+            len = pg_ltoa(DatumGetInt32(value), digits);
+            append_rendered_text(out, digits, len, kind, numbers_as_strings);
+            return;
+        case F_INT8OUT:
+            len = pg_lltoa(DatumGetInt64(value), digits);
+            append_rendered_text(out, digits, len, kind, numbers_as_strings);
+            return;
+        case F_BOOLOUT:
+            append_rendered_text(out, DatumGetBool(value) ? "t" : "f", 1, kind, numbers_as_strings);
+            return;
+        case F_TEXTOUT:
+        case F_VARCHAROUT:
+        case F_BPCHAROUT:
+            if (kind == VALUE_STRING) {
+                // text cannot contain NUL bytes: its payload is the output text
+                text* t = (text*)DatumGetPointer(value);
+                json_append_escaped(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+                return;
+            }
+            break;
+        default: break;
+    }
+
+    char* text = OutputFunctionCall(output_fn, value);
+    append_rendered_text(out, text, strlen(text), kind, numbers_as_strings);
     pfree(text);
 }
 

@@ -22,6 +22,7 @@ extern "C" {
 #include "replication/output_plugin.h"
 #include "replication/reorderbuffer.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/bytea.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"

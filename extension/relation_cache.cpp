@@ -12,6 +12,7 @@ struct RelationCache {
     HTAB* entries;
     const PluginOptions* opts;
     uint64 invalidations;  // bumped by every invalidation that touched this cache
+    RelationInfo* last;    // the entry returned last: consecutive changes mostly hit the same table
     RelationCache* next_active;
     MemoryContextCallback unregister_on_delete;
 };
@@ -207,12 +208,18 @@ RelationCache* relation_cache_create(MemoryContext parent, const PluginOptions* 
 
 RelationInfo* relation_cache_get(RelationCache* cache, Relation rel) {
     Oid relid = RelationGetRelid(rel);
+    RelationInfo* last = cache->last;
+    if (last && last->relid == relid && last->valid && last->natts == RelationGetDescr(rel)->natts) return last;
     bool found;
     RelationCacheEntry* entry = (RelationCacheEntry*)hash_search(cache->entries, &relid, HASH_ENTER, &found);
     if (!found) entry->info = NULL;
     RelationInfo* info = entry->info;
-    if (info && info->valid && info->natts == RelationGetDescr(rel)->natts) return info;
+    if (info && info->valid && info->natts == RelationGetDescr(rel)->natts) {
+        cache->last = info;
+        return info;
+    }
 
+    if (cache->last == info) cache->last = NULL;
     if (info) MemoryContextDelete(info->context);
     entry->info = NULL;
     uint64 invalidations_before = cache->invalidations;
@@ -222,6 +229,7 @@ RelationInfo* relation_cache_get(RelationCache* cache, Relation rel) {
     info->valid = cache->invalidations == invalidations_before;
     entry = (RelationCacheEntry*)hash_search(cache->entries, &relid, HASH_ENTER, &found);
     entry->info = info;
+    cache->last = info;
     return info;
 }
 
