@@ -235,7 +235,10 @@ RelationInfo* relation_cache_get(RelationCache* cache, Relation rel) {
 
 void relation_cache_load_defaults(RelationCache* cache, RelationInfo* info, Relation rel) {
     if (info->defaults_generation == g_defaults_generation) return;
-    MemoryContext old = MemoryContextSwitchTo(info->context);
+    if (info->defaults_context == NULL)
+        info->defaults_context = AllocSetContextCreate(info->context, "pgstream defaults", ALLOCSET_SMALL_SIZES);
+    else
+        MemoryContextReset(info->defaults_context);
     TupleConstr* constr = RelationGetDescr(rel)->constr;
     for (int c = 0; c < info->ncolumns; c++) {
         ColumnInfo* col = &info->columns[c];
@@ -246,15 +249,17 @@ void relation_cache_load_defaults(RelationCache* cache, RelationInfo* info, Rela
         if (constr == NULL) continue;
         for (int d = 0; d < constr->num_defval; d++) {
             if (constr->defval[d].adnum != col->attnum || constr->defval[d].adbin == NULL) continue;
+            // Deparsed in the caller's (per-change) context; only the escaped result is kept.
             Datum expr = DirectFunctionCall2(pg_get_expr, CStringGetTextDatum(constr->defval[d].adbin),
                                              ObjectIdGetDatum(info->relid));
             char* expr_text = TextDatumGetCString(expr);
             // Escaped, unlike wal2json, whose raw text breaks JSON for defaults with quotes or newlines.
+            MemoryContext old = MemoryContextSwitchTo(info->defaults_context);
             col->default_json = json_quote(expr_text, &col->default_json_len);
+            MemoryContextSwitchTo(old);
             col->default_state = DEFAULT_TEXT;
             break;
         }
     }
-    MemoryContextSwitchTo(old);
     info->defaults_generation = g_defaults_generation;
 }

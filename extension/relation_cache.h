@@ -51,7 +51,8 @@ struct RelationInfo {
     char replica_identity;    // relreplident
     int ncolumns;             // live (not dropped) user columns, in attnum order
     ColumnInfo* columns;
-    uint64 defaults_generation;  // defaults are (re)computed lazily when include-default is on
+    uint64 defaults_generation;     // defaults are (re)computed lazily when include-default is on
+    MemoryContext defaults_context;  // holds the default texts; emptied on every recomputation
 };
 
 struct RelationCache;

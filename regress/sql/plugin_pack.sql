@@ -17,7 +17,7 @@ TRUNCATE plugin_pack_t;
 COMMIT;
 
 CREATE FUNCTION plugin_pack_compare(pack_bytes int, VARIADIC options text[] DEFAULT '{}')
-RETURNS TABLE (records bigint, messages bigint, identical boolean, largest_multi_record_message int)
+RETURNS TABLE (records bigint, messages bigint, identical boolean, multi_record_messages_within_budget boolean)
 LANGUAGE sql AS $$
   WITH unpacked AS (
     SELECT n, data FROM pg_logical_slot_peek_changes('plugin_pack', NULL, NULL,
@@ -33,7 +33,8 @@ LANGUAGE sql AS $$
          (SELECT count(*) FROM messages),
          (SELECT count(*) FROM unpacked FULL JOIN lines USING (n)
            WHERE unpacked.data IS DISTINCT FROM lines.line) = 0,
-         (SELECT max(octet_length(data)) FROM messages WHERE position(E'\n' IN data) > 0)
+         (SELECT coalesce(bool_and(octet_length(data) <= pack_bytes), true) FROM messages
+           WHERE position(E'\n' IN data) > 0)
 $$;
 
 -- small budgets pack a few records per message; no multi-record message exceeds the budget
