@@ -29,14 +29,16 @@ void v2_record_end(LogicalDecodingContext* ctx, DecodingState* state);
 void v2_flush_pack(LogicalDecodingContext* ctx, DecodingState* state);
 
 void v1_begin(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn);
-void v1_commit(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, XLogRecPtr commit_lsn);
+void v1_commit(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn,
+               XLogRecPtr commit_lsn);
 void v1_change(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, Relation rel,
                ReorderBufferChange* change);
 void v1_message(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, XLogRecPtr lsn,
                 bool transactional, const char* prefix, Size content_size, const char* content);
 
 void v2_begin(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn);
-void v2_commit(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, XLogRecPtr commit_lsn);
+void v2_commit(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn,
+               XLogRecPtr commit_lsn);
 void v2_change(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, Relation rel,
                ReorderBufferChange* change);
 void v2_message(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, XLogRecPtr lsn,

@@ -50,17 +50,26 @@ TupleView view_tuple(const RelationInfo* info, TupleDesc tupdesc, HeapTuple tupl
         if (identity_only && info->has_identity_index && !col->identity_key) continue;
         bool isnull = view.nulls[col->tupdesc_index];
         if (isnull && is_key) continue;
-        if (!isnull && col->is_varlena && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(view.values[col->tupdesc_index])))
+        if (!isnull && col->is_varlena &&
+            VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(view.values[col->tupdesc_index])))
             continue;  // unchanged TOAST value: not in the WAL record, left out as in wal2json
         view.shown[c] = true;
     }
     return view;
 }
 
-enum ArrayContent { ARRAY_NAMES, ARRAY_TYPES, ARRAY_TYPE_OIDS, ARRAY_POSITIONS, ARRAY_OPTIONALS, ARRAY_DEFAULTS, ARRAY_VALUES };
+enum ArrayContent {
+    ARRAY_NAMES,
+    ARRAY_TYPES,
+    ARRAY_TYPE_OIDS,
+    ARRAY_POSITIONS,
+    ARRAY_OPTIONALS,
+    ARRAY_DEFAULTS,
+    ARRAY_VALUES
+};
 
-void append_array_items(StringInfo out, const PluginOptions* opts, const RelationInfo* info, const TupleView& view,
-                        ArrayContent content) {
+void append_array_items(StringInfo out, const PluginOptions* opts, const RelationInfo* info,
+                        const TupleView& view, ArrayContent content) {
     bool first = true;
     for (int c = 0; c < info->ncolumns; c++) {
         if (!view.shown[c]) continue;
@@ -113,8 +122,9 @@ void append_array_items(StringInfo out, const PluginOptions* opts, const Relatio
     }
 }
 
-void append_array(StringInfo out, const PluginOptions* opts, int indent, const char* key, const RelationInfo* info,
-                  const TupleView& view, ArrayContent content, bool include_items, const char* tail) {
+void append_array(StringInfo out, const PluginOptions* opts, int indent, const char* key,
+                  const RelationInfo* info, const TupleView& view, ArrayContent content, bool include_items,
+                  const char* tail) {
     append_key(out, opts, indent, key);
     appendStringInfoCharMacro(out, '[');
     if (include_items) append_array_items(out, opts, info, view, content);
@@ -135,7 +145,8 @@ void append_new_tuple(StringInfo out, const PluginOptions* opts, const RelationI
     // wal2json fills columnoptionals only when types are included.
     if (opts->include_not_null)
         append_array(out, opts, 3, "columnoptionals", info, view, ARRAY_OPTIONALS, opts->include_types, ",");
-    if (opts->include_default) append_array(out, opts, 3, "columndefaults", info, view, ARRAY_DEFAULTS, true, ",");
+    if (opts->include_default)
+        append_array(out, opts, 3, "columndefaults", info, view, ARRAY_DEFAULTS, true, ",");
     append_array(out, opts, 3, "columnvalues", info, view, ARRAY_VALUES, true, more_follows ? "," : "");
 }
 
@@ -147,14 +158,16 @@ void append_old_keys(StringInfo out, const PluginOptions* opts, const RelationIn
     appendStringInfoString(out, opts->nl);
     append_array(out, opts, 4, "keynames", info, view, ARRAY_NAMES, true, ",");
     if (opts->include_types) append_array(out, opts, 4, "keytypes", info, view, ARRAY_TYPES, true, ",");
-    if (opts->include_type_oids) append_array(out, opts, 4, "keytypeoids", info, view, ARRAY_TYPE_OIDS, true, ",");
+    if (opts->include_type_oids)
+        append_array(out, opts, 4, "keytypeoids", info, view, ARRAY_TYPE_OIDS, true, ",");
     append_array(out, opts, 4, "keyvalues", info, view, ARRAY_VALUES, true, "");
     append_tabs(out, opts, 3);
     appendStringInfoCharMacro(out, '}');
     appendStringInfoString(out, opts->nl);
 }
 
-void append_primary_key(StringInfo out, const PluginOptions* opts, const RelationInfo* info, bool more_follows) {
+void append_primary_key(StringInfo out, const PluginOptions* opts, const RelationInfo* info,
+                        bool more_follows) {
     // Names and types only: every primary-key column, whatever the tuple holds.
     TupleView view;
     view.values = NULL;
@@ -184,7 +197,8 @@ bool change_is_writable(const RelationInfo* info, ReorderBufferChange* change) {
         case REORDER_BUFFER_CHANGE_DELETE: {
             bool is_update = change->action == REORDER_BUFFER_CHANGE_UPDATE;
             if (!identifiable) {
-                elog(WARNING, "table \"%s\" without primary key or replica identity is nothing", info->table_name);
+                elog(WARNING, "table \"%s\" without primary key or replica identity is nothing",
+                     info->table_name);
                 return false;
             }
             if ((is_update ? change->data.tp.newtuple : change->data.tp.oldtuple) == NULL) {
@@ -194,7 +208,8 @@ bool change_is_writable(const RelationInfo* info, ReorderBufferChange* change) {
             }
             return true;
         }
-        default: return false;
+        default:
+            return false;
     }
 }
 
@@ -247,7 +262,8 @@ void v1_begin(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTX
     if (opts->write_in_chunks) OutputPluginWrite(ctx, true);
 }
 
-void v1_commit(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, XLogRecPtr commit_lsn) {
+void v1_commit(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn,
+               XLogRecPtr commit_lsn) {
     const PluginOptions* opts = &state->opts;
     if (opts->write_in_chunks)
         OutputPluginPrepareWrite(ctx, true);
@@ -275,14 +291,21 @@ void v1_change(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferT
     HeapTuple new_tuple = change->data.tp.newtuple ? &change->data.tp.newtuple->tuple : NULL;
     HeapTuple old_tuple = change->data.tp.oldtuple ? &change->data.tp.oldtuple->tuple : NULL;
     // wal2json 2.5 prints "pk" only for tables identified by their primary key (REPLICA IDENTITY DEFAULT).
-    bool show_pk = opts->include_pk && info->has_identity_index && info->replica_identity == REPLICA_IDENTITY_DEFAULT;
+    bool show_pk =
+        opts->include_pk && info->has_identity_index && info->replica_identity == REPLICA_IDENTITY_DEFAULT;
 
     begin_change_element(out, state);
     append_key(out, opts, 3, "kind");
     switch (change->action) {
-        case REORDER_BUFFER_CHANGE_INSERT: APPEND_LITERAL(out, "\"insert\","); break;
-        case REORDER_BUFFER_CHANGE_UPDATE: APPEND_LITERAL(out, "\"update\","); break;
-        default: APPEND_LITERAL(out, "\"delete\","); break;
+        case REORDER_BUFFER_CHANGE_INSERT:
+            APPEND_LITERAL(out, "\"insert\",");
+            break;
+        case REORDER_BUFFER_CHANGE_UPDATE:
+            APPEND_LITERAL(out, "\"update\",");
+            break;
+        default:
+            APPEND_LITERAL(out, "\"delete\",");
+            break;
     }
     appendStringInfoString(out, opts->nl);
     if (opts->include_schemas) {

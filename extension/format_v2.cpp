@@ -98,17 +98,23 @@ void append_tuple(StringInfo out, const PluginOptions* opts, const RelationInfo*
 
 const char* action_member(ReorderBufferChangeType action) {
     switch (action) {
-        case REORDER_BUFFER_CHANGE_INSERT: return "{\"action\":\"I\"";
-        case REORDER_BUFFER_CHANGE_UPDATE: return "{\"action\":\"U\"";
-        default: return "{\"action\":\"D\"";
+        case REORDER_BUFFER_CHANGE_INSERT:
+            return "{\"action\":\"I\"";
+        case REORDER_BUFFER_CHANGE_UPDATE:
+            return "{\"action\":\"U\"";
+        default:
+            return "{\"action\":\"D\"";
     }
 }
 
 const char* action_name(ReorderBufferChangeType action) {
     switch (action) {
-        case REORDER_BUFFER_CHANGE_INSERT: return "INSERT";
-        case REORDER_BUFFER_CHANGE_UPDATE: return "UPDATE";
-        default: return "DELETE";
+        case REORDER_BUFFER_CHANGE_INSERT:
+            return "INSERT";
+        case REORDER_BUFFER_CHANGE_UPDATE:
+            return "UPDATE";
+        default:
+            return "DELETE";
     }
 }
 
@@ -131,9 +137,11 @@ bool change_is_writable(const RelationInfo* info, ReorderBufferChange* change) {
         case REORDER_BUFFER_CHANGE_DELETE:
             if (has_old || identifiable) return true;
             break;
-        default: return false;
+        default:
+            return false;
     }
-    elog(WARNING, "no tuple identifier for %s in table \"%s\".\"%s\"", what, info->schema_name, info->table_name);
+    elog(WARNING, "no tuple identifier for %s in table \"%s\".\"%s\"", what, info->schema_name,
+         info->table_name);
     return false;
 }
 
@@ -165,7 +173,8 @@ void v2_record_end(LogicalDecodingContext* ctx, DecodingState* state) {
         // The new record would overflow the message: send what was there before it, then start the next
         // message with it.
         resetStringInfo(&state->spill);
-        appendBinaryStringInfo(&state->spill, out->data + state->record_start, out->len - state->record_start);
+        appendBinaryStringInfo(&state->spill, out->data + state->record_start,
+                               out->len - state->record_start);
         out->len = state->record_start - 1;  // drop the separator too
         out->data[out->len] = '\0';
         OutputPluginWrite(ctx, true);
@@ -203,7 +212,8 @@ void v2_begin(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTX
     v2_record_end(ctx, state);
 }
 
-void v2_commit(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn, XLogRecPtr commit_lsn) {
+void v2_commit(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn,
+               XLogRecPtr commit_lsn) {
     const PluginOptions* opts = &state->opts;
     if (opts->include_transaction) {
         v2_record_begin(ctx, state);
@@ -265,7 +275,8 @@ void v2_change(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferT
                  info->table_name);
         }
     } else if (change->action == REORDER_BUFFER_CHANGE_DELETE) {
-        elog(WARNING, "no old tuple data for DELETE in table \"%s\".\"%s\"", info->schema_name, info->table_name);
+        elog(WARNING, "no old tuple data for DELETE in table \"%s\".\"%s\"", info->schema_name,
+             info->table_name);
     }
     if (opts->include_pk) {
         APPEND_LITERAL(out, ",\"pk\":[");

@@ -24,13 +24,27 @@ const char kHexDigits[] = "0123456789abcdef";
 int write_escape_sequence(char* w, uint8 c) {
     char short_form;
     switch (c) {
-        case '\b': short_form = 'b'; break;
-        case '\f': short_form = 'f'; break;
-        case '\n': short_form = 'n'; break;
-        case '\r': short_form = 'r'; break;
-        case '\t': short_form = 't'; break;
-        case '"': short_form = '"'; break;
-        case '\\': short_form = '\\'; break;
+        case '\b':
+            short_form = 'b';
+            break;
+        case '\f':
+            short_form = 'f';
+            break;
+        case '\n':
+            short_form = 'n';
+            break;
+        case '\r':
+            short_form = 'r';
+            break;
+        case '\t':
+            short_form = 't';
+            break;
+        case '"':
+            short_form = '"';
+            break;
+        case '\\':
+            short_form = '\\';
+            break;
         default:
             w[0] = '\\';
             w[1] = 'u';
@@ -108,10 +122,14 @@ ValueKind value_kind_for_type(Oid type_oid) {
         case OIDOID:
         case FLOAT4OID:
         case FLOAT8OID:
-        case NUMERICOID: return VALUE_NUMBER;
-        case BOOLOID: return VALUE_BOOL;
-        case BYTEAOID: return VALUE_BYTEA;
-        default: return VALUE_STRING;
+        case NUMERICOID:
+            return VALUE_NUMBER;
+        case BOOLOID:
+            return VALUE_BOOL;
+        case BYTEAOID:
+            return VALUE_BYTEA;
+        default:
+            return VALUE_STRING;
     }
 }
 
@@ -150,7 +168,8 @@ char* json_quote(const char* s, int* quoted_len) {
 namespace {
 
 // Writes an output-function text according to the value kind.
-void append_rendered_text(StringInfo out, const char* text, size_t len, ValueKind kind, bool numbers_as_strings) {
+void append_rendered_text(StringInfo out, const char* text, size_t len, ValueKind kind,
+                          bool numbers_as_strings) {
     switch (kind) {
         case VALUE_NUMBER:
             // A plain number never starts like NaN or Infinity, so testing it first changes nothing.
@@ -174,7 +193,9 @@ void append_rendered_text(StringInfo out, const char* text, size_t len, ValueKin
             else
                 appendBinaryStringInfo(out, "false", 5);
             break;
-        default: json_append_escaped(out, text, len); break;
+        default:
+            json_append_escaped(out, text, len);
+            break;
     }
 }
 
@@ -219,7 +240,8 @@ void json_append_value(StringInfo out, Datum value, ValueKind kind, FmgrInfo* ou
                 return;
             }
             break;
-        default: break;
+        default:
+            break;
     }
 
     char* text = OutputFunctionCall(output_fn, value);

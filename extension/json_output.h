@@ -14,7 +14,9 @@ ValueKind value_kind_for_type(Oid type_oid);
 // escape_json(): \" \\ \b \f \n \r \t, other bytes below 0x20 as \u00xx, everything else raw.
 void json_append_escaped(StringInfo out, const char* s, size_t len);
 
-inline void json_append_escaped_cstring(StringInfo out, const char* s) { json_append_escaped(out, s, strlen(s)); }
+inline void json_append_escaped_cstring(StringInfo out, const char* s) {
+    json_append_escaped(out, s, strlen(s));
+}
 
 // The quoted, escaped form of `s` as a palloc'd string (for names cached once per relation).
 char* json_quote(const char* s, int* quoted_len);
@@ -48,7 +50,9 @@ inline void put_bytes(ReservedWriter& writer, const char* s, int len) {
     writer.w += len;
 }
 
-inline void put_char(ReservedWriter& writer, char c) { *writer.w++ = c; }
+inline void put_char(ReservedWriter& writer, char c) {
+    *writer.w++ = c;
+}
 
 // Ends the reserved group: the StringInfo's length and terminator are brought up to date.
 inline void commit_output(ReservedWriter& writer) {

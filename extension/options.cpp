@@ -5,7 +5,8 @@
 namespace {
 
 [[noreturn]] void report_unparsable(const char* value, const char* name, int sqlstate) {
-    ereport(ERROR, (errcode(sqlstate), errmsg("could not parse value \"%s\" for parameter \"%s\"", value, name)));
+    ereport(ERROR,
+            (errcode(sqlstate), errmsg("could not parse value \"%s\" for parameter \"%s\"", value, name)));
     pg_unreachable();
 }
 
@@ -24,7 +25,8 @@ struct BoolOption {
     size_t offset;
 };
 
-#define BOOL_OPTION(name, field) {name, offsetof(PluginOptions, field)}
+#define BOOL_OPTION(name, field) \
+    { name, offsetof(PluginOptions, field) }
 const BoolOption kBoolOptions[] = {
     BOOL_OPTION("include-transaction", include_transaction),
     BOOL_OPTION("include-xids", include_xids),
@@ -101,7 +103,8 @@ void parse_pack_bytes(DefElem* elem, int* pack_bytes) {
     if (elem->arg == NULL)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("parameter \"%s\" needs a value", elem->defname), errhint("%s", hint)));
-    if (!parse_int(strVal(elem->arg), pack_bytes, 0, NULL) || *pack_bytes < 0 || *pack_bytes > (int)MaxAllocSize)
+    if (!parse_int(strVal(elem->arg), pack_bytes, 0, NULL) || *pack_bytes < 0 ||
+        *pack_bytes > (int)MaxAllocSize)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("could not parse value \"%s\" for parameter \"%s\"", strVal(elem->arg),
                                elem->defname),

@@ -32,11 +32,14 @@ void guarded(const char* callback, Body body) {
         failed = true;
     }
     if (failed)
-        ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                        errmsg("pgstream output plugin: C++ exception in %s callback: %s", callback, message)));
+        ereport(ERROR,
+                (errcode(ERRCODE_INTERNAL_ERROR),
+                 errmsg("pgstream output plugin: C++ exception in %s callback: %s", callback, message)));
 }
 
-DecodingState* state_of(LogicalDecodingContext* ctx) { return (DecodingState*)ctx->output_plugin_private; }
+DecodingState* state_of(LogicalDecodingContext* ctx) {
+    return (DecodingState*)ctx->output_plugin_private;
+}
 
 // Runs `body` in the per-change memory context and empties it afterwards (like wal2json's private
 // context): values, detoasted datums and output-function strings never outlive one change.
@@ -52,7 +55,8 @@ void on_startup(LogicalDecodingContext* ctx, OutputPluginOptions* opt, bool is_i
     guarded("startup", [&] {
         DecodingState* state = (DecodingState*)palloc0(sizeof(DecodingState));
         parse_plugin_options(ctx->output_plugin_options, &state->opts);
-        state->change_context = AllocSetContextCreate(ctx->context, "pgstream change", ALLOCSET_DEFAULT_SIZES);
+        state->change_context =
+            AllocSetContextCreate(ctx->context, "pgstream change", ALLOCSET_DEFAULT_SIZES);
         state->relations = relation_cache_create(ctx->context, &state->opts);
         initStringInfo(&state->spill);
         ctx->output_plugin_private = state;
@@ -100,7 +104,8 @@ void on_commit(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, XLogRecPtr co
     });
 }
 
-void on_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relation rel, ReorderBufferChange* change) {
+void on_change(LogicalDecodingContext* ctx, ReorderBufferTXN* txn, Relation rel,
+               ReorderBufferChange* change) {
     guarded("change", [&] {
         DecodingState* state = state_of(ctx);
         report_progress(ctx, state);
@@ -151,10 +156,14 @@ void report_progress(LogicalDecodingContext* ctx, DecodingState* state) {
 
 bool action_is_selected(const PluginOptions* opts, ReorderBufferChangeType action) {
     switch (action) {
-        case REORDER_BUFFER_CHANGE_INSERT: return opts->actions.insert;
-        case REORDER_BUFFER_CHANGE_UPDATE: return opts->actions.update;
-        case REORDER_BUFFER_CHANGE_DELETE: return opts->actions.remove;
-        default: return true;
+        case REORDER_BUFFER_CHANGE_INSERT:
+            return opts->actions.insert;
+        case REORDER_BUFFER_CHANGE_UPDATE:
+            return opts->actions.update;
+        case REORDER_BUFFER_CHANGE_DELETE:
+            return opts->actions.remove;
+        default:
+            return true;
     }
 }
 

@@ -55,7 +55,9 @@ void on_name_catalog_invalidation(Datum, int, uint32) {
     for (RelationCache* cache = g_active_caches; cache; cache = cache->next_active) mark_all_invalid(cache);
 }
 
-void on_proc_invalidation(Datum, int, uint32) { g_defaults_generation++; }
+void on_proc_invalidation(Datum, int, uint32) {
+    g_defaults_generation++;
+}
 
 void unregister_cache(void* arg) {
     RelationCache* cache = (RelationCache*)arg;
@@ -97,8 +99,9 @@ void describe_column_type(const PluginOptions* opts, Form_pg_attribute attr, Col
 
     if (opts->format_version == 2) {
         if (opts->include_types)
-            type_name = show_base_type ? format_type_with_typemod(type_form->typbasetype, type_form->typtypmod)
-                                       : format_type_with_typemod(attr->atttypid, attr->atttypmod);
+            type_name = show_base_type
+                            ? format_type_with_typemod(type_form->typbasetype, type_form->typtypmod)
+                            : format_type_with_typemod(attr->atttypid, attr->atttypmod);
     } else if (opts->include_types) {
         if (show_base_type) {
             shown_oid = type_form->typbasetype;
@@ -133,7 +136,8 @@ RelationInfo* build_relation_info(RelationCache* cache, Relation rel) {
     info->relid = RelationGetRelid(rel);
     info->context = context;
     info->schema_name = get_namespace_name(RelationGetNamespace(rel));
-    if (info->schema_name == NULL) elog(ERROR, "cache lookup failed for namespace %u", RelationGetNamespace(rel));
+    if (info->schema_name == NULL)
+        elog(ERROR, "cache lookup failed for namespace %u", RelationGetNamespace(rel));
     info->table_name = pstrdup(RelationGetRelationName(rel));
     info->schema_json = json_quote(info->schema_name, &info->schema_json_len);
     info->table_json = json_quote(info->table_name, &info->table_json_len);
@@ -195,7 +199,8 @@ RelationCache* relation_cache_create(MemoryContext parent, const PluginOptions* 
     hash_ctl.keysize = sizeof(Oid);
     hash_ctl.entrysize = sizeof(RelationCacheEntry);
     hash_ctl.hcxt = context;
-    cache->entries = hash_create("pgstream relation cache", 128, &hash_ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    cache->entries =
+        hash_create("pgstream relation cache", 128, &hash_ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
     // Leave the active list when the decoding context goes away, including on error.
     cache->unregister_on_delete.func = unregister_cache;
@@ -209,7 +214,8 @@ RelationCache* relation_cache_create(MemoryContext parent, const PluginOptions* 
 RelationInfo* relation_cache_get(RelationCache* cache, Relation rel) {
     Oid relid = RelationGetRelid(rel);
     RelationInfo* last = cache->last;
-    if (last && last->relid == relid && last->valid && last->natts == RelationGetDescr(rel)->natts) return last;
+    if (last && last->relid == relid && last->valid && last->natts == RelationGetDescr(rel)->natts)
+        return last;
     bool found;
     RelationCacheEntry* entry = (RelationCacheEntry*)hash_search(cache->entries, &relid, HASH_ENTER, &found);
     if (!found) entry->info = NULL;
@@ -236,7 +242,8 @@ RelationInfo* relation_cache_get(RelationCache* cache, Relation rel) {
 void relation_cache_load_defaults(RelationCache* cache, RelationInfo* info, Relation rel) {
     if (info->defaults_generation == g_defaults_generation) return;
     if (info->defaults_context == NULL)
-        info->defaults_context = AllocSetContextCreate(info->context, "pgstream defaults", ALLOCSET_SMALL_SIZES);
+        info->defaults_context =
+            AllocSetContextCreate(info->context, "pgstream defaults", ALLOCSET_SMALL_SIZES);
     else
         MemoryContextReset(info->defaults_context);
     TupleConstr* constr = RelationGetDescr(rel)->constr;

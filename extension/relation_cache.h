@@ -18,12 +18,12 @@ struct ColumnInfo {
     int tupdesc_index;  // index into the relation's TupleDesc
     int16 attnum;
     bool not_null;
-    bool has_default;    // atthasdef and not generated
-    bool is_varlena;     // attlen == -1: may be toasted
-    bool identity_key;   // member of the replica identity index
-    bool primary_key;    // member of the primary key
-    ValueKind kind;      // how values are written (format-dependent domain rules already applied)
-    Oid type_oid;        // the OID printed by include-type-oids (format-dependent)
+    bool has_default;   // atthasdef and not generated
+    bool is_varlena;    // attlen == -1: may be toasted
+    bool identity_key;  // member of the replica identity index
+    bool primary_key;   // member of the primary key
+    ValueKind kind;     // how values are written (format-dependent domain rules already applied)
+    Oid type_oid;       // the OID printed by include-type-oids (format-dependent)
     const char* name_json;
     int name_json_len;
     const char* type_json;  // quoted, escaped type name for this session's options; NULL if types are off
@@ -51,7 +51,7 @@ struct RelationInfo {
     char replica_identity;    // relreplident
     int ncolumns;             // live (not dropped) user columns, in attnum order
     ColumnInfo* columns;
-    uint64 defaults_generation;     // defaults are (re)computed lazily when include-default is on
+    uint64 defaults_generation;      // defaults are (re)computed lazily when include-default is on
     MemoryContext defaults_context;  // holds the default texts; emptied on every recomputation
 };
 
