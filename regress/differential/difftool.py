@@ -280,9 +280,16 @@ def reject_constant(name):
     raise ValueError("non-JSON constant " + name)
 
 
+VALID_ROWS = set()  # hashes of rows already parsed: many option sets print the same records
+
+
 def json_parses(data):
+    key = hash(data)
+    if key in VALID_ROWS:
+        return True
     try:
         json.loads(data.decode("utf-8", "surrogateescape"), parse_constant=reject_constant)
+        VALID_ROWS.add(key)
         return True
     except ValueError:
         return False
@@ -423,7 +430,17 @@ def tokens_with_context(row):
 NON_FINITE = {b'"NaN"', b'"Infinity"', b'"-Infinity"'}
 
 
+V2_NUMBER_VALUE = re.compile(rb'("value":)([-+0-9.eE]+)(?=[,}])')
+
+
 def numeric_as_string_matches(reference_row, row):
+    # Fast path for v2 records without NaN/Infinity: quote every number member "value" and compare.
+    if reference_row.startswith(b'{"action"') and V2_NUMBER_VALUE.sub(rb'\1"\2"', reference_row) == row:
+        return True
+    return numeric_as_string_tokens_match(reference_row, row)
+
+
+def numeric_as_string_tokens_match(reference_row, row):
     ref = list(tokens_with_context(reference_row))
     got = [t for t, _ in tokens_with_context(row)]
     if len(ref) != len(got):

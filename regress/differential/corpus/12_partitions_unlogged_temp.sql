@@ -26,3 +26,12 @@ begin;
 insert into tmp values (3, 'temp only');
 delete from scratch;
 commit;
+-- table rewrites and materialized views write WAL that must not surface as changes
+create materialized view mv as select id, v from measurements;
+insert into logged values (2);
+refresh materialized view mv;
+vacuum full logged;
+cluster measurements_2020 using measurements_2020_pkey;
+insert into logged values (3);
+alter table logged alter column id type bigint;
+insert into logged values (4);
