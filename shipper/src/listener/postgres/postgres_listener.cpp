@@ -210,9 +210,9 @@ bool PostgresListener::push_item(Item item, bool may_drop) {
         if (may_drop || stopping_) return false;
         queue_not_full_.wait_for(lock, std::chrono::milliseconds(100));
         // Back-pressured: keep telling the server we are alive, or wal_sender_timeout ends the connection.
+        // Nothing is read meanwhile (that would buffer without bound); TCP holds the server back.
         if (std::chrono::steady_clock::now() - last_status_ >= settings_.status_interval && conn_) {
             lock.unlock();
-            PQconsumeInput(conn_.get());
             send_status(false);
             lock.lock();
         }
