@@ -193,6 +193,10 @@ def plan(corpus_path, option_sets_path, outdir):
     cases = []
     for s in sets:
         options, settings = s["options"], s["settings"]
+        if s["name"].startswith("perr-"):
+            cases.append({"name": s["name"], "options": options, "settings": settings,
+                          "pgstream": call("p", options, []), "wal2json": call("w", [], [])})
+            continue
         case = {"name": s["name"], "options": options, "settings": settings,
                 "pgstream": call("p", options, settings)}
         pgstream_options = options
@@ -236,7 +240,7 @@ def plan(corpus_path, option_sets_path, outdir):
             lines.append(f"select set_config({sql_literal(k)}, {sql_literal(v)}, false);")
         lines.append(f"\\o {outdir}/call{cid}.out")
         args = "".join(", " + sql_literal(k) + ", " + sql_literal(v) for k, v in options)
-        lines.append(f"select data from pg_logical_slot_peek_changes(:'{slot}_slot', :'upto'::pg_lsn, NULL{args});")
+        lines.append(f"select lsn, xid, data from pg_logical_slot_peek_changes(:'{slot}_slot', :'upto'::pg_lsn, NULL{args});")
         lines.append("\\o")
         for k, _ in settings:
             lines.append(f"reset {k};")
@@ -248,6 +252,17 @@ def plan(corpus_path, option_sets_path, outdir):
 
 
 # ---------------------------------------------------------------- check helpers
+
+def read_call(path):
+    """Rows of a peek written as `lsn US xid US data` (US = 0x1f, which JSON output never contains raw before data):
+    returns ([(lsn, xid)], [data])."""
+    metas, datas = [], []
+    for row in read_rows(path):
+        lsn, xid, data = row.split(b"\x1f", 2)
+        metas.append((lsn, xid))
+        datas.append(data)
+    return metas, datas
+
 
 def read_rows(path):
     with open(path, "rb") as f:
@@ -515,7 +530,10 @@ def check(corpus_path, outdir):
     passes = 0
 
     def rows_of(cid):
-        return read_rows(os.path.join(outdir, f"call{cid}.out"))
+        return read_call(os.path.join(outdir, f"call{cid}.out"))[1]
+
+    def metas_of(cid):
+        return read_call(os.path.join(outdir, f"call{cid}.out"))[0]
 
     # Self-test of the harness (wal2json on both sides): the documented differences and pgstream's own options
     # cannot hold, so those cases are skipped and the declarations are not applied.
@@ -535,7 +553,12 @@ def check(corpus_path, outdir):
         p_err = errors.get(case["pgstream"])
         version = format_version(options)
         expects_error = case["name"].startswith("err-")
-        if expects_error and not w_err:
+        if case["name"].startswith("perr-"):
+            # pgstream-only option errors: the expected message is in the settings field (`error=...`).
+            wanted = dict(case["settings"]).get("error", "")
+            if not p_err or not any(wanted in e for e in p_err):
+                problems.append(f"    expected pgstream error containing: {wanted}\n      got: {p_err}")
+        elif expects_error and not w_err:
             problems.append("    option set is named err-* but wal2json raised no error")
         elif not expects_error and w_err and w_err == p_err:
             problems.append(f"    both plugins raised an error: {w_err}")
@@ -547,10 +570,18 @@ def check(corpus_path, outdir):
         else:
             reference = rows_of(case["wal2json"])
             got = rows_of(case["pgstream"])
+            got_metas = metas_of(case["pgstream"])
             if "unpacked" in case:
                 packed = got
                 got = rows_of(case["unpacked"])
+                unpacked_metas = metas_of(case["unpacked"])
                 problems += check_packed(packed, got, int(option_value(options, "pgstream-pack-bytes")))
+                problems += check_packed_positions(packed, got_metas, unpacked_metas)
+                got_metas = unpacked_metas
+            # The SQL lsn/xid columns are what a consumer acknowledges: they must match row for row.
+            if got_metas != metas_of(case["wal2json"]) and len(got) == len(reference):
+                problems.append("    lsn/xid columns differ:\n" + short_diff(
+                    [b"%s %s" % m for m in metas_of(case["wal2json"])], [b"%s %s" % m for m in got_metas]))
             if "escape_reference" in case:
                 if rows_of(case["escape_reference"]) != reference:
                     observed.add("bytea-escape")
@@ -625,6 +656,16 @@ def check_packed(packed, unpacked, limit):
         problems.append(f"    pgstream-pack-bytes={limit} packed nothing ({len(packed)} messages for"
                         f" {len(unpacked)} records)")
     return problems[:5]
+
+
+def check_packed_positions(packed, packed_metas, unpacked_metas):
+    """Each packed message must carry the lsn/xid of its first record."""
+    index = 0
+    for i, row in enumerate(packed):
+        if index < len(unpacked_metas) and packed_metas[i] != unpacked_metas[index]:
+            return [f"    packed row {i + 1} has lsn/xid {packed_metas[i]}, its first record {unpacked_metas[index]}"]
+        index += row.count(b"\n") + 1
+    return []
 
 
 def parse_recvlogical_options(text):

@@ -96,7 +96,7 @@ SQL
     # A non-transactional message at the very end is not flushed yet; a checkpoint flushes the WAL.
     upto=$(psql -X -At -d "$db" -c "checkpoint" -c "select pg_current_wal_flush_lsn()" | tail -1)
     python3 "$HERE/difftool.py" plan "$file" "$HERE/option-sets.txt" "$dir" || { echo "FAIL $name/plan"; return; }
-    PGOPTIONS="$PEEK_OPTIONS" psql -X -At -0 -d "$db" -v upto="$upto" -v w_slot="w_$name" -v p_slot="p_$name" \
+    PGOPTIONS="$PEEK_OPTIONS" psql -X -At -0 -F $'\x1f' -d "$db" -v upto="$upto" -v w_slot="w_$name" -v p_slot="p_$name" \
       -f "$dir/peeks.sql" >"$dir/stdout" 2>"$dir/stderr"
     python3 "$HERE/difftool.py" check "$file" "$dir"
     stream_corpus "$name" "$db" "$file" "$dir" "$upto"
