@@ -63,6 +63,13 @@ SET output_plugin_libraries = '';  -- no plugin at all
 SELECT pgstream.init(slot_name => 'regress_pgstream_api', plugin => 'wal2json');
 RESET output_plugin_libraries;
 SELECT pgstream.check_settings('no_such_plugin');
+-- every replication slot in use (filled up with physical slots, which cost nothing)
+SELECT count(*) > 0 AS filled
+FROM (SELECT pg_create_physical_replication_slot('regress_pgstream_fill_' || i)
+      FROM generate_series(1, current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)) AS i) AS s;
+SELECT pgstream.init(plugin => 'wal2json');
+SELECT count(*) > 0 AS dropped FROM (SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                                 WHERE slot_name LIKE 'regress\_pgstream\_fill\_%') AS d;
 SELECT count(*) AS slots_created FROM pg_replication_slots WHERE slot_name LIKE '%pgstream%api%' OR slot_name = pgstream.default_slot_name();
 
 -- a schema whose tables exist before init() gets its first version from init(), after the slot exists, so that
