@@ -262,7 +262,10 @@ ShipperProcess::~ShipperProcess() {
 
 void ShipperProcess::write_config() {
     std::string text;
-    if (config_format_ == ConfigFormat::kYaml) {
+    if (!raw_config_name_.empty()) {
+        config_path_ = work_dir_ + "/" + raw_config_name_;
+        text = raw_config_text_;
+    } else if (config_format_ == ConfigFormat::kYaml) {
         config_path_ = work_dir_ + "/" + name_ + ".yaml";
         for (const auto& [key, value] : settings_) text += key + ": \"" + value + "\"\n";
     } else {

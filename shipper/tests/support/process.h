@@ -80,6 +80,11 @@ class ShipperProcess {
     Settings& settings() { return settings_; }
     Settings& env() { return env_; }  // extra environment, overrides the file
     void set_config_format(ConfigFormat format) { config_format_ = format; }
+    // Uses this text verbatim as the -c file (named file_name in the work directory) instead of settings().
+    void set_raw_config(std::string file_name, std::string text) {
+        raw_config_name_ = std::move(file_name);
+        raw_config_text_ = std::move(text);
+    }
     void set_log_level(std::string level) { log_level_ = std::move(level); }
     // kFile (default): stdout appended to output_path(); kPipe: stdout is a pipe whose read end is pipe_fd().
     void set_output(Output output) { output_ = output; }
@@ -116,6 +121,8 @@ class ShipperProcess {
     ConfigFormat config_format_ = ConfigFormat::kEnv;
     Output output_ = Output::kFile;
     std::string log_level_;
+    std::string raw_config_name_;
+    std::string raw_config_text_;
     std::string config_path_;
     std::string output_path_;
     std::string stderr_path_;
