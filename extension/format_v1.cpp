@@ -4,8 +4,6 @@
 
 namespace {
 
-#define APPEND_LITERAL(out, literal) appendBinaryStringInfo((out), literal, sizeof(literal) - 1)
-
 // Appends pieces of punctuation: `count` horizontal tabs (empty unless pretty-print).
 void append_tabs(StringInfo out, const PluginOptions* opts, int count) {
     if (opts->ht[0] == '\0') return;
@@ -79,11 +77,11 @@ void append_array_items(StringInfo out, const PluginOptions* opts, const Relatio
         switch (content) {
             case ARRAY_NAMES:
                 append_separator(out, opts, was_first);
-                appendBinaryStringInfo(out, col->name_json, col->name_json_len);
+                append_bytes(out, col->name_json, col->name_json_len);
                 break;
             case ARRAY_TYPES:
                 append_separator(out, opts, was_first);
-                appendBinaryStringInfo(out, col->type_json, col->type_json_len);
+                append_bytes(out, col->type_json, col->type_json_len);
                 break;
             case ARRAY_TYPE_OIDS:
                 append_separator(out, opts, was_first);
@@ -105,7 +103,7 @@ void append_array_items(StringInfo out, const PluginOptions* opts, const Relatio
                 if (col->default_state == DEFAULT_MISSING) break;
                 append_separator(out, opts, was_first);
                 if (col->default_state == DEFAULT_TEXT)
-                    appendBinaryStringInfo(out, col->default_json, col->default_json_len);
+                    append_bytes(out, col->default_json, col->default_json_len);
                 else
                     APPEND_LITERAL(out, "null");
                 break;
@@ -310,12 +308,12 @@ void v1_change(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferT
     appendStringInfoString(out, opts->nl);
     if (opts->include_schemas) {
         append_key(out, opts, 3, "schema");
-        appendBinaryStringInfo(out, info->schema_json, info->schema_json_len);
+        append_bytes(out, info->schema_json, info->schema_json_len);
         appendStringInfoCharMacro(out, ',');
         appendStringInfoString(out, opts->nl);
     }
     append_key(out, opts, 3, "table");
-    appendBinaryStringInfo(out, info->table_json, info->table_json_len);
+    append_bytes(out, info->table_json, info->table_json_len);
     appendStringInfoCharMacro(out, ',');
     appendStringInfoString(out, opts->nl);
 

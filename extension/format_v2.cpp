@@ -5,8 +5,6 @@ namespace {
 
 enum TupleRole { ROLE_COLUMNS, ROLE_IDENTITY, ROLE_PK };
 
-#define APPEND_LITERAL(out, literal) appendBinaryStringInfo((out), literal, sizeof(literal) - 1)
-
 void append_transaction_members(StringInfo out, const PluginOptions* opts, ReorderBufferTXN* txn) {
     if (opts->include_xids) {
         APPEND_LITERAL(out, ",\"xid\":");
@@ -25,10 +23,10 @@ void append_transaction_members(StringInfo out, const PluginOptions* opts, Reord
 void append_relation_members(StringInfo out, const PluginOptions* opts, const RelationInfo* info) {
     if (opts->include_schemas) {
         APPEND_LITERAL(out, ",\"schema\":");
-        appendBinaryStringInfo(out, info->schema_json, info->schema_json_len);
+        append_bytes(out, info->schema_json, info->schema_json_len);
     }
     APPEND_LITERAL(out, ",\"table\":");
-    appendBinaryStringInfo(out, info->table_json, info->table_json_len);
+    append_bytes(out, info->table_json, info->table_json_len);
 }
 
 void append_tuple(StringInfo out, const PluginOptions* opts, const RelationInfo* info, TupleDesc tupdesc,
@@ -88,7 +86,7 @@ void append_tuple(StringInfo out, const PluginOptions* opts, const RelationInfo*
                     APPEND_LITERAL(out, ",\"default\":null");
                 } else if (col->default_state == DEFAULT_TEXT) {
                     APPEND_LITERAL(out, ",\"default\":");
-                    appendBinaryStringInfo(out, col->default_json, col->default_json_len);
+                    append_bytes(out, col->default_json, col->default_json_len);
                 }
             }
         }
@@ -173,8 +171,7 @@ void v2_record_end(LogicalDecodingContext* ctx, DecodingState* state) {
         // The new record would overflow the message: send what was there before it, then start the next
         // message with it.
         resetStringInfo(&state->spill);
-        appendBinaryStringInfo(&state->spill, out->data + state->record_start,
-                               out->len - state->record_start);
+        append_bytes(&state->spill, out->data + state->record_start, out->len - state->record_start);
         out->len = state->record_start - 1;  // drop the separator too
         out->data[out->len] = '\0';
         OutputPluginWrite(ctx, true);
@@ -182,7 +179,7 @@ void v2_record_end(LogicalDecodingContext* ctx, DecodingState* state) {
         state->pack_header_len = out->len;
         state->pack_records = 0;
         state->record_start = out->len;
-        appendBinaryStringInfo(out, state->spill.data, state->spill.len);
+        append_bytes(out, state->spill.data, state->spill.len);
     }
     state->pack_records++;
     if (out->len - state->pack_header_len >= state->opts.pack_bytes) v2_flush_pack(ctx, state);

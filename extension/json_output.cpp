@@ -100,7 +100,7 @@ bool is_special_number(const char* s) {
 void append_bytea_hex(StringInfo out, const bytea* value) {
     const uint8* bytes = (const uint8*)VARDATA_ANY(value);
     size_t len = VARSIZE_ANY_EXHDR(value);
-    enlargeStringInfo(out, (int)(len * 2 + 2));
+    reserve_room(out, (int)(len * 2 + 2));
     char* w = out->data + out->len;
     *w++ = '"';
     for (size_t i = 0; i < len; i++) {
@@ -135,7 +135,7 @@ ValueKind value_kind_for_type(Oid type_oid) {
 
 void json_append_escaped(StringInfo out, const char* s, size_t len) {
     // Reserve for the common case (nothing to escape) and grow only when an escape sequence needs room.
-    enlargeStringInfo(out, (int)len + 2);
+    reserve_room(out, (int)len + 2);
     char* w = out->data + out->len;
     *w++ = '"';
     const char* end = s + len;
@@ -147,7 +147,7 @@ void json_append_escaped(StringInfo out, const char* s, size_t len) {
         w += p - run;
         if (p == end) break;
         out->len = (int)(w - out->data);
-        enlargeStringInfo(out, (int)(end - p) + 6 + 1);
+        reserve_room(out, (int)(end - p) + 6 + 1);
         w = out->data + out->len;
         w += write_escape_sequence(w, (uint8)*p);
         p++;
@@ -177,21 +177,21 @@ void append_rendered_text(StringInfo out, const char* text, size_t len, ValueKin
                 if (numbers_as_strings)
                     json_append_escaped(out, text, len);
                 else
-                    appendBinaryStringInfo(out, text, (int)len);
+                    append_bytes(out, text, (int)len);
             } else if (is_special_number(text)) {
                 if (numbers_as_strings)
                     json_append_escaped(out, text, len);
                 else
-                    appendBinaryStringInfo(out, "null", 4);
+                    append_bytes(out, "null", 4);
             } else {
                 elog(ERROR, "%s is not a number", text);
             }
             break;
         case VALUE_BOOL:
             if (text[0] == 't' && text[1] == '\0')
-                appendBinaryStringInfo(out, "true", 4);
+                append_bytes(out, "true", 4);
             else
-                appendBinaryStringInfo(out, "false", 5);
+                append_bytes(out, "false", 5);
             break;
         default:
             json_append_escaped(out, text, len);
@@ -260,7 +260,7 @@ void append_uint32(StringInfo out, uint32 value) {
         digits[n++] = (char)('0' + value % 10);
         value /= 10;
     } while (value != 0);
-    enlargeStringInfo(out, n);
+    reserve_room(out, n);
     while (n > 0) out->data[out->len++] = digits[--n];
     out->data[out->len] = '\0';
 }

@@ -33,6 +33,22 @@ void json_append_lsn(StringInfo out, XLogRecPtr lsn);
 void append_uint32(StringInfo out, uint32 value);
 void append_int32(StringInfo out, int32 value);
 
+// Makes room for `len` more bytes (plus the terminator); the common case is an inline comparison, not
+// a call into enlargeStringInfo.
+inline void reserve_room(StringInfo out, int len) {
+    if (unlikely((size_t)out->len + len + 1 > (size_t)out->maxlen)) enlargeStringInfo(out, len);
+}
+
+// appendBinaryStringInfo without the call: for the many short pieces of a record.
+inline void append_bytes(StringInfo out, const char* s, int len) {
+    reserve_room(out, len);
+    memcpy(out->data + out->len, s, len);
+    out->len += len;
+    out->data[out->len] = '\0';
+}
+
+#define APPEND_LITERAL(out, literal) append_bytes((out), literal, sizeof(literal) - 1)
+
 // Writes into a StringInfo whose room was reserved up front: one enlargeStringInfo for a group of
 // small appends instead of one bounds check and call per piece. Trivially destructible on purpose.
 struct ReservedWriter {
@@ -41,7 +57,7 @@ struct ReservedWriter {
 };
 
 inline ReservedWriter reserve_output(StringInfo out, int max_bytes) {
-    enlargeStringInfo(out, max_bytes);
+    reserve_room(out, max_bytes);
     return ReservedWriter{out, out->data + out->len};
 }
 
