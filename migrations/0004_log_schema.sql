@@ -112,6 +112,20 @@ BEGIN
               OR previous.schema ? 'dropped' THEN
             described := pgstream.get_schema(target);
             modified := previous.schema IS DISTINCT FROM described;
+        ELSIF cardinality(changed_tables) + cardinality(removed_tables) > 8 THEN
+            -- Many tables at once (DROP SCHEMA elsewhere, a type used everywhere): one pass that re-aggregates
+            -- the untouched tables with the touched ones described again.
+            SELECT jsonb_build_object('tables', coalesce(jsonb_agg(t ORDER BY (t ->> 'name') COLLATE "C"), '[]'::jsonb))
+            INTO described
+            FROM (
+                SELECT e FROM jsonb_array_elements(previous.schema -> 'tables') AS e
+                WHERE NOT ((e ->> 'oid')::oid = ANY(changed_tables) OR (e ->> 'oid')::oid = ANY(removed_tables))
+                UNION ALL
+                SELECT pgstream.describe_table(c.oid)
+                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.oid = ANY(live_tables) AND n.nspname = target
+            ) AS composed(t);
+            modified := previous.schema IS DISTINCT FROM described;
         ELSE
             -- Edit the previous version in place, one touched table at a time: each edit is a single pass over
             -- the binary JSON, where re-aggregating the array would take several times as long.

@@ -188,6 +188,15 @@ DROP ROLE regress_pgstream_ddl_owner;
 SELECT * FROM pg_temp.show('ddl_deps') WHERE show NOT LIKE '% t(%';
 SELECT * FROM pg_temp.check_log();
 
+-- a statement that touches many tables at once (a type used by ten tables) logs one version with all of them
+CREATE TYPE ddl_deps.kind AS ENUM ('a');
+SELECT format('CREATE TABLE ddl_deps.many_%s (id int, k ddl_deps.kind)', i) FROM generate_series(1, 10) AS i \gexec
+SELECT max(version) AS before FROM pgstream.schema_log WHERE schema_name = 'ddl_deps';
+ALTER TYPE ddl_deps.kind RENAME TO sort;
+SELECT max(version) AS after FROM pgstream.schema_log WHERE schema_name = 'ddl_deps';
+SELECT count(*) AS tables_with_renamed_type FROM pg_temp.show('ddl_deps') WHERE show LIKE '%k ddl_deps.sort%';
+SELECT * FROM pg_temp.check_log();
+
 -- temporary tables and the pgstream schema itself are never logged
 CREATE TEMP TABLE scratch (a int);
 ALTER TABLE scratch ADD COLUMN b int;
