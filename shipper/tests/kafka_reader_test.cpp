@@ -100,11 +100,6 @@ TEST_F(KafkaReaderTest, TwoConsumersInOneGroupReadEveryRecordOnceAcrossARebalanc
     std::mutex mutex;
     std::map<std::string, int> times_seen;  // value -> count, over the whole group
     std::map<int, std::set<int32_t>> partitions_by_reader;
-    auto makeReader = [&](int id) {
-        auto reader = std::make_shared<KafkaReader>(readerSettings("shared", "group-a"), nullptr);
-        return reader;
-    };
-    (void)makeReader;
 
     std::unique_ptr<KafkaReader> first, second;
     auto sink = [&](int id, KafkaReader** self) {

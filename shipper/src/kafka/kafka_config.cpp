@@ -106,7 +106,9 @@ void registerKafkaConfigKeys() {
 }
 
 bool kafkaListenerConfigured(const Config& config) {
-    return config.has("PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID");
+    // A PostgreSQL listener takes precedence (the pipeline picks it first).
+    return config.has("PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID") &&
+           !config.has("PGSTREAM_POSTGRES_LISTENER_URL");
 }
 
 bool kafkaWriterConfigured(const Config& config) {

@@ -94,6 +94,7 @@ KafkaReader::KafkaReader(ReaderSettings settings, OffsetWatermark& watermark, Re
     // Offsets are stored by us, from acknowledgements, never by librdkafka on consume.
     setProperty(*conf, "enable.auto.offset.store", "false");
     setProperty(*conf, "enable.partition.eof", "false");
+    setProperty(*conf, "reconnect.backoff.max.ms", "1000");
     setProperty(*conf, "auto.offset.reset",
                 settings_.start_offset == StartOffset::kEarliest ? "earliest" : "latest");
     // Incremental rebalancing: members keep consuming the partitions that do not move, and a revoked

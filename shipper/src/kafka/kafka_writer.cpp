@@ -77,11 +77,16 @@ void KafkaWriter::sendBatch(const std::vector<EventPtr>& batch) {
         target = ++next_token_;
     }
     // The batch is done when its last record is acknowledged; in-order delivery covers the ones before it.
-    std::unique_lock lock(mutex_);
-    while (delivered_count_ < target) {
+    // The producer's lock is taken by its delivery callback before ours, so never ask it while holding ours.
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            delivered_cv_.wait_for(lock, std::chrono::milliseconds(100),
+                                   [&] { return delivered_count_ >= target || giving_up_; });
+            if (delivered_count_ >= target) return;
+            if (giving_up_) throw std::runtime_error("gave up waiting for Kafka on shutdown");
+        }
         if (auto failure = producer_->failure()) throw std::runtime_error(*failure);
-        if (giving_up_) throw std::runtime_error("gave up waiting for Kafka on shutdown");
-        delivered_cv_.wait_for(lock, std::chrono::milliseconds(100));
     }
 }
 

@@ -77,6 +77,8 @@ OrderedProducer::OrderedProducer(const WriterSettings& settings, DeliveredFn on_
     setProperty(*conf, "max.in.flight.requests.per.connection", "5");
     // Never give up on a record: an outage blocks the pipeline instead of losing data.
     setProperty(*conf, "message.timeout.ms", "0");
+    // Reconnect within a second of a broker's return (librdkafka's default backs off up to 10 s).
+    setProperty(*conf, "reconnect.backoff.max.ms", "1000");
     // Key-to-partition by CRC32 like the Go pgstream's kafka-go CRC32Balancer; an empty key (logical messages
     // outside any schema) maps to one fixed partition too, so it keeps its order.
     setProperty(*conf, "partitioner", "consistent");
