@@ -77,6 +77,9 @@ override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies for C++: rebuild every object when any extension header changes.
+$(OBJS): $(wildcard extension/*.h)
+
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard migrations/*.sql)) $(sort $(wildcard sql/api/*.sql))
 	scripts/assemble-extension-sql.sh $(EXTVERSION) > $@
 

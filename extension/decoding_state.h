@@ -12,11 +12,13 @@ struct DecodingState {
     int changes_since_progress;
 
     // pgstream-pack-bytes: several v2 records per message, separated by '\n'.
-    bool pack_open;        // ctx->out holds an unsent message
-    int pack_header_len;   // bytes the writer put in ctx->out before the first record
-    int pack_records;      // records in the unsent message
-    int record_start;      // offset of the record being written
-    StringInfoData spill;  // holds the record that did not fit while the rest is sent
+    bool pack_open;          // ctx->out holds an unsent message
+    int pack_header_len;     // bytes the writer put in ctx->out before the first record
+    int pack_records;        // records in the unsent message
+    int record_start;        // offset of the record being written
+    XLogRecPtr pack_lsn;     // position and transaction of the message's first record, which the
+    TransactionId pack_xid;  // message is reported under (as if it had been sent alone)
+    StringInfoData spill;    // holds the record that did not fit while the rest is sent
 };
 
 // wal2json's update_replication_progress for PostgreSQL 15: report progress at transaction end and

@@ -145,16 +145,41 @@ bool change_is_writable(const RelationInfo* info, ReorderBufferChange* change) {
 
 }  // namespace
 
+namespace {
+
+void open_pack(LogicalDecodingContext* ctx, DecodingState* state) {
+    OutputPluginPrepareWrite(ctx, true);
+    state->pack_open = true;
+    state->pack_header_len = ctx->out->len;
+    state->pack_records = 0;
+    state->pack_lsn = ctx->write_location;
+    state->pack_xid = ctx->write_xid;
+}
+
+// Sends the packed message under its first record's position: the walsender's message header already
+// holds it (written by OutputPluginPrepareWrite), and the SQL functions' lsn/xid columns take it from
+// the context at write time.
+void write_pack(LogicalDecodingContext* ctx, DecodingState* state) {
+    XLogRecPtr current_lsn = ctx->write_location;
+    TransactionId current_xid = ctx->write_xid;
+    ctx->write_location = state->pack_lsn;
+    ctx->write_xid = state->pack_xid;
+    OutputPluginWrite(ctx, true);
+    ctx->write_location = current_lsn;
+    ctx->write_xid = current_xid;
+    state->pack_open = false;
+    state->pack_records = 0;
+}
+
+}  // namespace
+
 void v2_record_begin(LogicalDecodingContext* ctx, DecodingState* state) {
     if (state->opts.pack_bytes <= 0) {
         OutputPluginPrepareWrite(ctx, true);
         return;
     }
     if (!state->pack_open) {
-        OutputPluginPrepareWrite(ctx, true);
-        state->pack_open = true;
-        state->pack_header_len = ctx->out->len;
-        state->pack_records = 0;
+        open_pack(ctx, state);
     } else {
         appendStringInfoCharMacro(ctx->out, '\n');
     }
@@ -174,10 +199,8 @@ void v2_record_end(LogicalDecodingContext* ctx, DecodingState* state) {
         append_bytes(&state->spill, out->data + state->record_start, out->len - state->record_start);
         out->len = state->record_start - 1;  // drop the separator too
         out->data[out->len] = '\0';
-        OutputPluginWrite(ctx, true);
-        OutputPluginPrepareWrite(ctx, true);
-        state->pack_header_len = out->len;
-        state->pack_records = 0;
+        write_pack(ctx, state);
+        open_pack(ctx, state);
         state->record_start = out->len;
         append_bytes(out, state->spill.data, state->spill.len);
     }
@@ -186,10 +209,7 @@ void v2_record_end(LogicalDecodingContext* ctx, DecodingState* state) {
 }
 
 void v2_flush_pack(LogicalDecodingContext* ctx, DecodingState* state) {
-    if (!state->pack_open) return;
-    OutputPluginWrite(ctx, true);
-    state->pack_open = false;
-    state->pack_records = 0;
+    if (state->pack_open) write_pack(ctx, state);
 }
 
 void v2_begin(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTXN* txn) {

@@ -17,24 +17,28 @@ TRUNCATE plugin_pack_t;
 COMMIT;
 
 CREATE FUNCTION plugin_pack_compare(pack_bytes int, VARIADIC options text[] DEFAULT '{}')
-RETURNS TABLE (records bigint, messages bigint, identical boolean, multi_record_messages_within_budget boolean)
+RETURNS TABLE (records bigint, messages bigint, identical boolean, multi_record_messages_within_budget boolean,
+               reported_as_first_record boolean)
 LANGUAGE sql AS $$
   WITH unpacked AS (
-    SELECT n, data FROM pg_logical_slot_peek_changes('plugin_pack', NULL, NULL,
+    SELECT n, lsn, xid, data FROM pg_logical_slot_peek_changes('plugin_pack', NULL, NULL,
       VARIADIC ARRAY['format-version', '2'] || options) WITH ORDINALITY AS u(lsn, xid, data, n)),
   messages AS (
-    SELECT m, data FROM pg_logical_slot_peek_changes('plugin_pack', NULL, NULL,
+    SELECT m, lsn, xid, data FROM pg_logical_slot_peek_changes('plugin_pack', NULL, NULL,
       VARIADIC ARRAY['format-version', '2', 'pgstream-pack-bytes', pack_bytes::text] || options)
       WITH ORDINALITY AS p(lsn, xid, data, m)),
   lines AS (
-    SELECT row_number() OVER (ORDER BY m, k) AS n, line
+    SELECT row_number() OVER (ORDER BY m, k) AS n, m, k, line
     FROM messages, string_to_table(messages.data, E'\n') WITH ORDINALITY AS l(line, k))
   SELECT (SELECT count(*) FROM unpacked),
          (SELECT count(*) FROM messages),
          (SELECT count(*) FROM unpacked FULL JOIN lines USING (n)
            WHERE unpacked.data IS DISTINCT FROM lines.line) = 0,
          (SELECT coalesce(bool_and(octet_length(data) <= pack_bytes), true) FROM messages
-           WHERE position(E'\n' IN data) > 0)
+           WHERE position(E'\n' IN data) > 0),
+         -- a message has the lsn and xid its first record has when sent alone
+         (SELECT bool_and(messages.lsn = unpacked.lsn AND messages.xid IS NOT DISTINCT FROM unpacked.xid)
+          FROM messages JOIN lines ON lines.m = messages.m AND lines.k = 1 JOIN unpacked USING (n))
 $$;
 
 -- small budgets pack a few records per message; no multi-record message exceeds the budget
