@@ -693,10 +693,9 @@ def stream_check(corpus_path, outdir, label, both, extra):
                          for r in read_rows(os.path.join(outdir, name))})
     defaults = [r.decode() for r in read_rows(os.path.join(outdir, "catalog.defaults"))]
     problems = []
-    if os.environ.get("DIFF_PLUGIN", "pgstream") != "pgstream":
-        if any(k in PGSTREAM_ONLY_OPTIONS for k, _ in pgstream_options):
-            print(f"skip {label} (self-test)")
-            return 0
+    self_test = os.environ.get("DIFF_PLUGIN", "pgstream") != "pgstream"
+    declared = differences
+    if self_test:
         differences = set()
     if "quoted-type-names" in differences and (version == 2 or bool_option(options, "include-typmod", True)):
         reference = transform_quoted_types([reference], type_names)[0][0]
@@ -715,7 +714,9 @@ def stream_check(corpus_path, outdir, label, both, extra):
         problems.append(first_difference(ref_lines, got_lines))
     if not reference.strip():
         problems.append("    wal2json streamed nothing: the walsender case tests nothing")
-    if version == 2 or not (bool_option(options, "pretty-print", False)
+    if self_test and declared:
+        pass  # wal2json's own output is invalid JSON exactly where the declared differences are
+    elif version == 2 or not (bool_option(options, "pretty-print", False)
                             or bool_option(options, "write-in-chunks", False)):
         bad = [i + 1 for i, line in enumerate(got_lines[:-1]) if not json_parses(line)]
         if bad:
