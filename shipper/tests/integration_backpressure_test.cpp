@@ -66,6 +66,10 @@ TEST(IntegrationBackpressure, StalledOutputBoundsMemoryAndKeepsReplicationAlive)
             watch_error = e.what();
         }
     });
+    ScopeExit stop_watcher([&] {
+        stop_watching = true;
+        if (watcher.joinable()) watcher.join();
+    });
 
     for (int first = 1; first <= kRows; first += kRowsPerTxn) {
         db.exec("INSERT INTO bp_rows SELECT g, repeat('p', 80) FROM generate_series(" +
@@ -112,6 +116,11 @@ TEST(IntegrationBackpressure, StalledOutputBoundsMemoryAndKeepsReplicationAlive)
             }
             pending.erase(0, start);
         }
+    });
+    ScopeExit stop_reader([&] {
+        if (!reader.joinable()) return;
+        shipper.kill_hard();  // closes the pipe's write end, so the reader sees EOF
+        reader.join();
     });
     bool complete = wait_until([&] { return distinct >= kRows; }, std::chrono::seconds(150),
                                std::chrono::milliseconds(200));

@@ -117,16 +117,21 @@ TEST(IntegrationCrash, KillNineLosesNothingAndNeverConfirmsAheadOfOutput) {
             sampler_error = e.what();
         }
     });
+    ScopeExit stop_sampler([&] {
+        stop_sampling = true;
+        if (sampler.joinable()) sampler.join();
+    });
 
     std::string writer_error;
     std::atomic<int> rows_written{0};
+    std::atomic<bool> stop_writing{false};
     const auto write_start = Clock::now();
     std::thread writer([&, writer_seed = rng()] {
         try {
             std::mt19937 wrng(writer_seed);
             PgConnection conn(cluster.url());
             int next = 1;
-            while (next <= kRows) {
+            while (next <= kRows && !stop_writing) {
                 std::this_thread::sleep_until(write_start +
                                               std::chrono::milliseconds(kWriteDuration) * (next - 1) / kRows);
                 int count = std::min<int>(std::uniform_int_distribution<int>(1, 19)(wrng), kRows - next + 1);
@@ -143,6 +148,10 @@ TEST(IntegrationCrash, KillNineLosesNothingAndNeverConfirmsAheadOfOutput) {
         } catch (const std::exception& e) {
             writer_error = e.what();
         }
+    });
+    ScopeExit stop_writer([&] {
+        stop_writing = true;
+        if (writer.joinable()) writer.join();
     });
 
     // Five kill moments spread over the writing period, at least 1.5 s apart.

@@ -36,13 +36,14 @@ TEST(IntegrationRestart, ShipperReconnectsAfterPostgresRestartWithoutLoss) {
     // retries the batch; ON CONFLICT makes a retry of a batch that did commit harmless.
     std::atomic<int> committed{0};
     std::atomic<int> retries{0};
+    std::atomic<bool> stop_writing{false};
     std::string writer_error;
     const auto write_start = Clock::now();
     std::thread writer([&] {
         std::unique_ptr<PgConnection> conn;
         int next = 1;
         auto deadline = write_start + kWriteDuration + std::chrono::seconds(60);
-        while (next <= kRows) {
+        while (next <= kRows && !stop_writing) {
             std::this_thread::sleep_until(write_start +
                                           std::chrono::milliseconds(kWriteDuration) * (next - 1) / kRows);
             std::string sql = "INSERT INTO restart_rows SELECT g, md5(g::text) FROM generate_series(" +
@@ -63,6 +64,10 @@ TEST(IntegrationRestart, ShipperReconnectsAfterPostgresRestartWithoutLoss) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(200));
             }
         }
+    });
+    ScopeExit stop_writer([&] {
+        stop_writing = true;
+        if (writer.joinable()) writer.join();
     });
 
     // Restart while roughly a third of the rows are written, then again near the end.

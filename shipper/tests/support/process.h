@@ -65,6 +65,22 @@ std::vector<std::string> read_complete_lines(const std::string& path);
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds poll = std::chrono::milliseconds(50));
 
+// Runs a callback when the scope ends, also when an assertion or exception leaves it early: tests use it to
+// stop and join their helper threads, since a joinable std::thread destroyed during unwinding aborts the
+// whole binary.
+class ScopeExit {
+  public:
+    explicit ScopeExit(std::function<void()> on_exit) : on_exit_(std::move(on_exit)) {}
+    ~ScopeExit() {
+        if (on_exit_) on_exit_();
+    }
+    ScopeExit(const ScopeExit&) = delete;
+    ScopeExit& operator=(const ScopeExit&) = delete;
+
+  private:
+    std::function<void()> on_exit_;
+};
+
 // `pgstream run -c FILE` as a child process. Settings go to a .env file (or YAML); PGSTREAM_* variables of
 // the test's own environment are removed so that only the file and `env` count.
 class ShipperProcess {
