@@ -102,6 +102,15 @@ SELECT pgstream.tear_down(slot_name => 'regress_pgstream_api');
 ALTER TABLE api.existing ADD COLUMN after_tear_down int;
 SELECT * FROM pg_temp.show('api');
 
+-- refresh_schema() logs a full rebuild only when it differs from the latest version
+SELECT pgstream.refresh_schema('api') AS unchanged;
+SET pgstream.skip_log = on;
+ALTER TABLE api.existing ADD COLUMN while_skipped int;
+RESET pgstream.skip_log;
+SELECT pgstream.refresh_schema('api') AS repaired;
+SELECT * FROM pg_temp.show('api');
+SELECT pgstream.refresh_schema('pgstream');
+
 -- the migrations are recorded
 SELECT version, name FROM pgstream.migrations ORDER BY version;
 
