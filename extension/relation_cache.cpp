@@ -144,6 +144,14 @@ RelationInfo* build_relation_info(RelationCache* cache, Relation rel) {
     info->excluded = table_filter_matches(&opts->filter_tables, info->schema_name, info->table_name) ||
                      !table_filter_matches(&opts->add_tables, info->schema_name, info->table_name);
 
+    TupleDesc tupdesc = RelationGetDescr(rel);
+    info->natts = tupdesc->natts;
+    if (info->excluded) {
+        // Only the names are ever used for a filtered-out table (to skip its changes and TRUNCATEs).
+        MemoryContextSwitchTo(old);
+        return info;
+    }
+
     list_free(RelationGetIndexList(rel));  // sets rd_pkindex and rd_replidindex
     info->has_identity_index = OidIsValid(rel->rd_replidindex);
     info->has_primary_key = OidIsValid(rel->rd_pkindex);
@@ -151,8 +159,6 @@ RelationInfo* build_relation_info(RelationCache* cache, Relation rel) {
     bool* identity_flags = index_column_flags(rel, rel->rd_replidindex);
     bool* pk_flags = index_column_flags(rel, rel->rd_pkindex);
 
-    TupleDesc tupdesc = RelationGetDescr(rel);
-    info->natts = tupdesc->natts;
     info->columns = (ColumnInfo*)palloc0(sizeof(ColumnInfo) * (tupdesc->natts > 0 ? tupdesc->natts : 1));
     for (int i = 0; i < tupdesc->natts; i++) {
         Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
