@@ -75,6 +75,14 @@ int main(int argc, char** argv) {
     }
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     printf("rows=%ld seconds=%.3f", rows, seconds);
+    if (const char* trace = getenv("LINE_READER_TRACE"); trace != nullptr && latency) {
+        // Latencies in arrival order, to see whether slow rows cluster (start-up, batching) or are spread
+        // out.
+        if (FILE* out = fopen(trace, "w")) {
+            for (int64_t value : latencies_us) fprintf(out, "%lld\n", static_cast<long long>(value));
+            fclose(out);
+        }
+    }
     if (latency && !latencies_us.empty()) {
         std::sort(latencies_us.begin(), latencies_us.end());
         auto at = [&](double q) {

@@ -12,7 +12,7 @@
 #      1000 rows. Then each consumer reads the backlog to its end, one after the other (the order alternates between
 #      runs): pg_recvlogical --endpos to /dev/null, and `pgstream run` writing JSON lines into a pipe whose reader
 #      (line_reader) stops its clock at the last row. rows/s = BENCH_ROWS / wall-clock seconds, startup included.
-#   2. commit→output latency: with the shipper live, BENCH_LATENCY_ROWS rows are committed in transactions of 50
+#   2. commit→output latency: with the shipper live and caught up (a warm-up commit confirmed), BENCH_LATENCY_ROWS rows are committed in transactions of 50
 #      (about 8k rows/s), each stamped with clock_timestamp() at insert; line_reader compares the stamp with the
 #      time it reads the line. p50/p99 per run.
 # Prints each run, then medians and the ratio shipper / pg_recvlogical (target ≥ 3×).
@@ -83,7 +83,8 @@ for run in $(seq 1 "$RUNS"); do
   url="postgres://postgres@127.0.0.1:$port/postgres"
   psql() { command psql -X -q -v ON_ERROR_STOP=1 -d "$url" "$@"; }
   psql -c "create table bench_rows (id bigint primary key, written_us bigint not null, payload text not null)" \
-       -c "create table bench_latency (id bigint primary key, written_us bigint not null, payload text not null)"
+       -c "create table bench_latency (id bigint primary key, written_us bigint not null, payload text not null)" \
+       -c "create table bench_warmup (id int primary key)"
   "$BIN" init --pgurl "$url" --slot ship --plugin "$PLUGIN" >"$WORK/init$run.log" 2>&1 \
     || { cat "$WORK/init$run.log" >&2; exit 1; }
   psql -c "select pg_create_logical_replication_slot('recv', 'wal2json')" >/dev/null
@@ -125,8 +126,12 @@ ENV
 
   # Latency: shipper live, rows stamped at insert.
   start_shipper "$WORK/ship$run.env" "$WORK/ship$run.log" "$WORK/latency$run" "$LATENCY_ROWS" '"bench_latency"' latency
-  for _ in $(seq 1 300); do
-    [ "$(psql -Atc "select active from pg_replication_slots where slot_name = 'ship'")" = t ] && break
+  # Warm-up: a restarted walsender first re-reads the WAL between the slot's restart_lsn and its confirmed position
+  # (here the whole backlog); wait until a fresh commit has been confirmed so that only steady state is measured.
+  before=$(psql -Atc "select pg_current_wal_insert_lsn()")
+  psql -c "insert into bench_warmup values (1)"
+  for _ in $(seq 1 600); do
+    [ "$(psql -Atc "select confirmed_flush_lsn > '$before' from pg_replication_slots where slot_name = 'ship'")" = t ] && break
     sleep 0.1
   done
   psql <<SQL
