@@ -51,10 +51,17 @@ std::optional<uint64_t> version_number(const std::string& json) {
     return std::nullopt;
 }
 
-class IntegrationStream : public ::testing::Test {
+// Runs with both output plugins the shipper supports: pgstream (ours) and wal2json (what existing deployments
+// use).
+class IntegrationStream : public ::testing::TestWithParam<std::string> {
   protected:
     void SetUp() override {
-        init_stream(cluster_);
+        if (GetParam() == "pgstream" && !pgstream_plugin_installed()) {
+            GTEST_SKIP() << "pgstream.so is not installed in $(pg_config --pkglibdir): run make install";
+        }
+        init_stream(cluster_, kSlot, GetParam());
+        PgConnection conn(cluster_.url());
+        ASSERT_EQ(slot_state(conn).plugin, GetParam());
         shipper_ = std::make_unique<ShipperProcess>(work_.path(), shipper_settings(cluster_));
         shipper_->start();
         PgConnection db(cluster_.url());
@@ -90,7 +97,7 @@ class IntegrationStream : public ::testing::Test {
     std::unique_ptr<ShipperProcess> shipper_;
 };
 
-TEST_F(IntegrationStream, ChangesSchemaEventsAndMessagesInCommitOrder) {
+TEST_P(IntegrationStream, ChangesSchemaEventsAndMessagesInCommitOrder) {
     PgConnection db(cluster_.url());
     db.exec("CREATE TABLE public.items (id int PRIMARY KEY, name text)");
     db.exec("INSERT INTO items VALUES (1, 'a'), (2, 'b')");
@@ -237,7 +244,7 @@ TEST_F(IntegrationStream, ChangesSchemaEventsAndMessagesInCommitOrder) {
     EXPECT_GE(slot_state(check).confirmed_flush_lsn, parse_lsn(events.back().commit_lsn));
 }
 
-TEST_F(IntegrationStream, CleanRestartResendsNothingAndContinues) {
+TEST_P(IntegrationStream, CleanRestartResendsNothingAndContinues) {
     PgConnection db(cluster_.url());
     db.exec("CREATE TABLE restart_rows (id int PRIMARY KEY)");
     db.exec("INSERT INTO restart_rows SELECT generate_series(1, 500)");
@@ -267,6 +274,9 @@ TEST_F(IntegrationStream, CleanRestartResendsNothingAndContinues) {
     }
     EXPECT_EQ(shipper_->stop(), 0) << shipper_->stderr_tail();
 }
+
+INSTANTIATE_TEST_SUITE_P(Plugins, IntegrationStream, ::testing::Values("pgstream", "wal2json"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // Table filters: only matching tables reach the output, and filtered transactions still move the slot forward
 // (they count as delivered), so a busy excluded table cannot hold WAL back.
