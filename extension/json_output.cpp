@@ -100,6 +100,10 @@ bool is_special_number(const char* s) {
 void append_bytea_hex(StringInfo out, const bytea* value) {
     const uint8* bytes = (const uint8*)VARDATA_ANY(value);
     size_t len = VARSIZE_ANY_EXHDR(value);
+    // Same limit as byteaout()'s hex text, which wal2json would have hit first.
+    if (len > (MaxAllocSize - 3) / 2)
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("bytea value of %zu bytes is too large to write as hex", len)));
     reserve_room(out, (int)(len * 2 + 2));
     char* w = out->data + out->len;
     *w++ = '"';
