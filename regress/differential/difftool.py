@@ -679,7 +679,37 @@ def parse_recvlogical_options(text):
     return pairs
 
 
-def stream_check(corpus_path, outdir, label, both, extra):
+def stream_check_all(corpus_path, outdir, sets_path):
+    corpus = os.path.splitext(os.path.basename(corpus_path))[0]
+    passes = failures = 0
+    with open(sets_path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            label, both, extra = (part.strip() for part in line.rstrip("\n").split("|"))
+            skip = os.path.join(outdir, f"{label}.skip")
+            if os.path.exists(skip):
+                print(open(skip).read().strip())
+                continue
+            failed = os.path.join(outdir, f"{label}.failed")
+            if os.path.exists(failed):
+                print(f"FAIL {corpus}/{label}\n    pg_recvlogical failed: {open(failed).read().strip()}")
+                for side in "wp":
+                    with open(os.path.join(outdir, f"{label}.{side}.err"), errors="replace") as err:
+                        for errline in err.read().splitlines()[:3]:
+                            print("      " + errline)
+                failures += 1
+                continue
+            if stream_check(corpus_path, outdir, label, both, extra, f"{corpus}/{label}"):
+                failures += 1
+            else:
+                passes += 1
+    with open(os.path.join(outdir, "stream-counts"), "w") as f:
+        f.write(f"{passes} {failures}\n")
+    return failures
+
+
+def stream_check(corpus_path, outdir, label, both, extra, display):
     """Compares pg_recvlogical output (one message per line) of wal2json and pgstream through the walsender."""
     differences = corpus_directives(corpus_path)
     options = parse_recvlogical_options(both)
@@ -722,17 +752,17 @@ def stream_check(corpus_path, outdir, label, both, extra):
         if bad:
             problems.append(f"    invalid JSON from pgstream in streamed lines {bad[:5]}")
     if problems:
-        print(f"FAIL {label}")
+        print(f"FAIL {display}")
         for p in problems:
             print(p)
         return 1
-    print(f"ok {label}")
+    print(f"ok {display}")
     return 0
 
 
 def main():
-    if len(sys.argv) == 7 and sys.argv[1] == "stream-check":
-        return stream_check(*sys.argv[2:7])
+    if len(sys.argv) == 5 and sys.argv[1] == "stream-check":
+        return 1 if stream_check_all(*sys.argv[2:5]) else 0
     if len(sys.argv) == 5 and sys.argv[1] == "plan":
         plan(sys.argv[2], sys.argv[3], sys.argv[4])
         return 0

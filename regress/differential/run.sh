@@ -37,35 +37,36 @@ PEEK_OPTIONS="-c TimeZone=Asia/Kolkata -c DateStyle=ISO,MDY -c extra_float_digit
 PEEK_OPTIONS+=" -c IntervalStyle=postgres -c lc_monetary=C -c lc_numeric=C -c search_path=public"
 PEEK_OPTIONS+=" -c logical_decoding_work_mem=64kB -c client_encoding=UTF8 -c client_min_messages=warning"
 
-stream_one() { # db source-slot copy-name endpos outfile options...
-  local db=$1 source=$2 copy=$3 endpos=$4 out=$5; shift 5
-  psql -X -q -d "$db" -c "select pg_copy_logical_replication_slot('$source', '$copy', false)" >/dev/null || return 1
-  PGOPTIONS="$PEEK_OPTIONS" timeout 60 pg_recvlogical -d "$db" --slot "$copy" --start --endpos "$endpos" --no-loop \
-    -f "$out" "$@" 2>>"$out.err"
-  local rc=$?
-  psql -X -q -d "$db" -c "select pg_drop_replication_slot('$copy')" >/dev/null
-  return $rc
+load_walsender_sets() { # prints "label|both|extra" lines of walsender-option-sets.txt
+  grep -v '^[[:space:]]*\(#\|$\)' "$HERE/walsender-option-sets.txt"
 }
 
-# Walsender cases of walsender-option-sets.txt: stream copies of both slots with pg_recvlogical and compare.
+# Walsender cases of walsender-option-sets.txt: stream fresh copies of both slots with pg_recvlogical, then
+# difftool.py compares them all in one go. One psql call per case drops the previous copies and makes the next
+# ones (one -c per statement: a slot copy cannot follow another in one transaction), so a corpus holds at most
+# four slots (max_replication_slots is 20 and corpora run in parallel).
 stream_corpus() { # name db corpus-file dir endpos
-  local name=$1 db=$2 file=$3 dir=$4 endpos=$5 label both extra result
+  local name=$1 db=$2 file=$3 dir=$4 endpos=$5 label both extra drops=()
   while IFS='|' read -r label both extra; do
-    label=$(echo "$label" | xargs); [ -n "$label" ] && [[ $label != \#* ]] || continue
-    if [ "$PLUGIN" != pgstream ] && [ -n "$(echo "$extra" | xargs)" ]; then
-      echo "skip $name/$label (self-test: pgstream-only options)"; continue
+    label=$(echo $label)
+    if [ "$PLUGIN" != pgstream ] && [ -n "$(echo $extra)" ]; then
+      echo "skip $name/$label (self-test: pgstream-only options)" >"$dir/$label.skip"
+      continue
     fi
+    psql -X -q -d "$db" "${drops[@]}" \
+      -c "select pg_copy_logical_replication_slot('w_$name', 'sw_$name', false)" \
+      -c "select pg_copy_logical_replication_slot('p_$name', 'sp_$name', false)" </dev/null >/dev/null 2>"$dir/$label.copy.err" \
+      || echo "cannot copy the slots: $(cat "$dir/$label.copy.err")" >>"$dir/$label.failed"
+    drops=(-c "select pg_drop_replication_slot('sw_$name')" -c "select pg_drop_replication_slot('sp_$name')")
     # shellcheck disable=SC2086  # option words are split on purpose
-    if ! stream_one "$db" "w_$name" "sw_$name" "$endpos" "$dir/$label.w" $both \
-      || ! stream_one "$db" "p_$name" "sp_$name" "$endpos" "$dir/$label.p" $both $extra; then
-      echo "FAIL $name/$label"; echo "    pg_recvlogical failed:"; sed 's/^/      /' "$dir/$label".[wp].err | head -5
-      echo "1" >>"$dir/stream-failures"; continue
-    fi
-    result=$(python3 "$HERE/difftool.py" stream-check "$file" "$dir" "$label" "$both" "$extra" 2>&1)
-    sed "s#^\(ok\|FAIL\|skip\) #\1 $name/#" <<<"$result"
-    if grep -q '^ok ' <<<"$result"; then echo 1 >>"$dir/stream-passes"
-    elif ! grep -q '^skip ' <<<"$result"; then echo 1 >>"$dir/stream-failures"; fi
-  done < <(grep -v '^#' "$HERE/walsender-option-sets.txt")
+    PGOPTIONS="$PEEK_OPTIONS" timeout 60 pg_recvlogical -d "$db" --slot "sw_$name" --start --endpos "$endpos" \
+      --no-loop -f "$dir/$label.w" $both </dev/null 2>"$dir/$label.w.err" || echo "wal2json: exit $?" >>"$dir/$label.failed"
+    # shellcheck disable=SC2086
+    PGOPTIONS="$PEEK_OPTIONS" timeout 60 pg_recvlogical -d "$db" --slot "sp_$name" --start --endpos "$endpos" \
+      --no-loop -f "$dir/$label.p" $both $extra </dev/null 2>"$dir/$label.p.err" || echo "pgstream: exit $?" >>"$dir/$label.failed"
+  done < <(load_walsender_sets)
+  [ ${#drops[@]} = 0 ] || psql -X -q -d "$db" "${drops[@]}" </dev/null >/dev/null
+  python3 "$HERE/difftool.py" stream-check "$file" "$dir" "$HERE/walsender-option-sets.txt"
 }
 
 run_corpus() { # corpus file -> writes $WORK/<name>/report
@@ -73,7 +74,7 @@ run_corpus() { # corpus file -> writes $WORK/<name>/report
   name=$(basename "$file" .sql)
   db="diff_$name"
   dir=$WORK/$name
-  mkdir -p "$dir"; chmod 777 "$dir"
+  rm -rf "$dir"; mkdir -p "$dir"; chmod 777 "$dir"
   {
     psql -X -q -d postgres -c "drop database if exists \"$db\"" -c "create database \"$db\" template template0 encoding 'UTF8' lc_collate 'C.UTF-8' lc_ctype 'C.UTF-8'" >"$dir/setup.log" 2>&1 \
       || { echo "FAIL $name/setup: cannot create database"; cat "$dir/setup.log"; return; }
@@ -132,8 +133,11 @@ for file in "${corpora[@]}"; do
   cat "$report"
   if [ -f "$WORK/$name/counts" ] && ! grep -q '^FAIL '"$name"'/\(setup\|script\|plan\)' "$report"; then
     read -r p f <"$WORK/$name/counts"
-    p=$((p + $(cat "$WORK/$name/stream-passes" 2>/dev/null | wc -l)))
-    f=$((f + $(cat "$WORK/$name/stream-failures" 2>/dev/null | wc -l)))
+    if [ -f "$WORK/$name/stream-counts" ]; then
+      read -r sp sf <"$WORK/$name/stream-counts"; p=$((p + sp)); f=$((f + sf))
+    else
+      f=$((f + 1))
+    fi
     passed=$((passed + p)); failed=$((failed + f))
   else
     failed=$((failed + 1))
