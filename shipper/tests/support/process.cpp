@@ -359,9 +359,9 @@ void ShipperProcess::kill_hard() {
     pid_ = -1;
 }
 
-int ShipperProcess::stop(std::chrono::milliseconds timeout) {
+int ShipperProcess::stop(std::chrono::milliseconds timeout, int sig) {
     if (pid_ <= 0) return -1;
-    kill(pid_, SIGTERM);
+    kill(pid_, sig);
     auto status = wait_exit(timeout);
     if (!status) {
         kill_hard();

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <csignal>
 #include <functional>
 #include <map>
 #include <optional>
@@ -113,8 +114,9 @@ class ShipperProcess {
     std::optional<int> wait_exit(std::chrono::milliseconds timeout);
     // SIGKILL + reap.
     void kill_hard();
-    // SIGTERM, wait; returns the exit code (-1 if killed by a signal); SIGKILLs on timeout and returns -2.
-    int stop(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+    // SIGTERM (or sig), wait; returns the exit code (-1 if killed by a signal); SIGKILLs on timeout and
+    // returns -2.
+    int stop(std::chrono::milliseconds timeout = std::chrono::seconds(30), int sig = SIGTERM);
 
     const std::string& output_path() const { return output_path_; }
     const std::string& stderr_path() const { return stderr_path_; }
