@@ -1,5 +1,6 @@
 #include "kafka/kafka_writer.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <thread>
 
@@ -20,9 +21,21 @@ std::string describe(const Event& event) {
     return context;
 }
 
+// Half of the budget for events waiting to be batched, half for librdkafka's buffer (see producerSettingsOf).
+size_t guardBytesOf(const WriterSettings& settings) {
+    return std::max(settings.max_queue_bytes / 2, settings.batch_bytes);
+}
+
+WriterSettings producerSettingsOf(WriterSettings settings) {
+    settings.max_queue_bytes =
+        std::max(settings.max_queue_bytes - std::min(settings.max_queue_bytes, guardBytesOf(settings)),
+                 settings.max_message_bytes);
+    return settings;
+}
+
 BatchSettings batchSettingsOf(const WriterSettings& settings) {
     BatchSettings batch;
-    batch.max_queue_bytes = settings.max_queue_bytes;
+    batch.max_queue_bytes = guardBytesOf(settings);
     batch.batch_size = settings.batch_size;
     batch.batch_bytes = settings.batch_bytes;
     batch.batch_timeout = settings.batch_timeout;
@@ -35,21 +48,27 @@ BatchSettings batchSettingsOf(const WriterSettings& settings) {
 }  // namespace
 
 KafkaWriter::KafkaWriter(WriterSettings settings, Acknowledger& acknowledger)
-    : settings_(std::move(settings)) {
+    : settings_(std::move(settings)), acknowledger_(acknowledger) {
     producer_ = std::make_unique<OrderedProducer>(
-        settings_,
+        producerSettingsOf(settings_),
         [this](const std::vector<DeliveredRecord>& delivered) {
+            // In order: the i-th report is the oldest event still in flight.
+            std::vector<EventPtr> done;
             {
                 std::lock_guard lock(mutex_);
-                delivered_count_ += delivered.size();
+                for (size_t i = 0; i < delivered.size() && !in_flight_.empty(); ++i) {
+                    done.push_back(std::move(in_flight_.front()));
+                    in_flight_.pop_front();
+                }
             }
+            for (const auto& event : done) acknowledger_.acknowledge(*event);
             delivered_cv_.notify_all();
         },
         [](const std::string& message) { log::warn(message); });
     if (settings_.topic_auto_create) producer_->ensureTopicExists();
     sender_ = std::make_unique<BatchSender>(
         "kafka writer", batchSettingsOf(settings_),
-        [this](const std::vector<EventPtr>& batch) { sendBatch(batch); }, acknowledger);
+        [this](const std::vector<EventPtr>& batch) { sendBatch(batch); }, handed_over_);
 }
 
 KafkaWriter::~KafkaWriter() {
@@ -63,30 +82,31 @@ void KafkaWriter::process(EventPtr event) {
 }
 
 void KafkaWriter::sendBatch(const std::vector<EventPtr>& batch) {
-    uint64_t target = 0;
     for (const auto& event : batch) {
         value_buffer_.clear();
         appendKafkaValue(value_buffer_, *event);
         uint64_t token = 0;
         {
             std::lock_guard lock(mutex_);
-            token = next_token_;
+            // Registered before producing: its delivery report may arrive before produce() returns.
+            in_flight_.push_back(event);
+            token = next_token_++;
         }
         producer_->produce(kafkaKey(*event), value_buffer_, token, describe(*event));
-        std::lock_guard lock(mutex_);
-        target = ++next_token_;
     }
-    // The batch is done when its last record is acknowledged; in-order delivery covers the ones before it.
+}
+
+bool KafkaWriter::waitDelivered() {
     // The producer's lock is taken by its delivery callback before ours, so never ask it while holding ours.
     for (;;) {
         {
             std::unique_lock lock(mutex_);
             delivered_cv_.wait_for(lock, std::chrono::milliseconds(100),
-                                   [&] { return delivered_count_ >= target || giving_up_; });
-            if (delivered_count_ >= target) return;
-            if (giving_up_) throw std::runtime_error("gave up waiting for Kafka on shutdown");
+                                   [&] { return in_flight_.empty() || giving_up_; });
+            if (in_flight_.empty()) return true;
+            if (giving_up_) return false;
         }
-        if (auto failure = producer_->failure()) throw std::runtime_error(*failure);
+        if (producer_->failure()) return false;
     }
 }
 
@@ -113,6 +133,7 @@ void KafkaWriter::flush() {
         }
     });
     sender_->flush();
+    waitDelivered();
     {
         std::lock_guard lock(watchdog_mutex);
         flushed = true;

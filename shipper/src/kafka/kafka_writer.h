@@ -1,9 +1,12 @@
 // The Kafka batch writer output: events are cut into batches by the shared BatchSender (size, bytes, timeout,
-// memory guard) and each batch goes to Kafka through an idempotent producer. A batch counts as sent, and its
-// events are acknowledged, only when librdkafka's delivery reports confirmed every record of it (acks=all).
+// memory guard) and each batch is handed to an idempotent producer without waiting for the previous one, so
+// several batches are in flight. Events are acknowledged only from librdkafka's delivery reports (acks=all),
+// in the order they were accepted. Memory: the guard bounds what waits for a batch, librdkafka's buffer
+// (same budget, split in two) bounds what waits for Kafka.
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,15 +37,26 @@ class KafkaWriter : public Processor {
 
   private:
     void sendBatch(const std::vector<EventPtr>& batch);
+    // Until every event handed to the producer is delivered; false on failure or give-up.
+    bool waitDelivered();
     void giveUp(const std::string& reason);
 
     WriterSettings settings_;
     std::unique_ptr<OrderedProducer> producer_;
 
+    class BatchAcknowledgements : public Acknowledger {
+      public:
+        // The BatchSender's own acknowledgement means "handed to librdkafka", not delivered: ignored.
+        void acknowledge(const Event&) override {}
+        void retain(const Event&, int) override {}
+    };
+
+    Acknowledger& acknowledger_;
+    BatchAcknowledgements handed_over_;
     std::mutex mutex_;
     std::condition_variable delivered_cv_;
+    std::deque<EventPtr> in_flight_;  // handed to the producer, oldest first, until their delivery report
     uint64_t next_token_ = 0;
-    uint64_t delivered_count_ = 0;
     bool giving_up_ = false;
     std::string value_buffer_;
 

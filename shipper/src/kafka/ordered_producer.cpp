@@ -79,6 +79,8 @@ OrderedProducer::OrderedProducer(const WriterSettings& settings, DeliveredFn on_
     setProperty(*conf, "message.timeout.ms", "0");
     // Reconnect within a second of a broker's return (librdkafka's default backs off up to 10 s).
     setProperty(*conf, "reconnect.backoff.max.ms", "1000");
+    // Small produce requests (one batch of a quiet stream) must not wait for Nagle's algorithm.
+    setProperty(*conf, "socket.nagle.disable", "true");
     // Key-to-partition by CRC32 like the Go pgstream's kafka-go CRC32Balancer; an empty key (logical messages
     // outside any schema) maps to one fixed partition too, so it keeps its order.
     setProperty(*conf, "partitioner", "consistent");
@@ -103,6 +105,14 @@ OrderedProducer::OrderedProducer(const WriterSettings& settings, DeliveredFn on_
     producer_.reset(RdKafka::Producer::create(conf.get(), error));
     if (!producer_) throw std::runtime_error("kafka writer: cannot create producer: " + error);
     poll_thread_ = std::thread([this] { pollLoop(); });
+    // Learn the topic's partitions now: otherwise the first records wait for librdkafka's first metadata
+    // refresh (about a second), and every later record waits behind them. Unreachable brokers are not an
+    // error here; records then wait in the buffer like during any outage.
+    std::unique_ptr<RdKafka::Topic> topic(
+        RdKafka::Topic::create(producer_.get(), settings_.connection.topic, nullptr, error));
+    RdKafka::Metadata* metadata = nullptr;
+    if (topic && producer_->metadata(false, topic.get(), &metadata, 5000) == RdKafka::ERR_NO_ERROR)
+        delete metadata;
 }
 
 OrderedProducer::~OrderedProducer() {

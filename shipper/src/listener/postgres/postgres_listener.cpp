@@ -248,6 +248,7 @@ bool PostgresListener::pump() {
         if (length == -1) {
             pg::ResultPtr result(PQgetResult(conn));
             std::string message = result ? PQresultErrorMessage(result.get()) : "";
+            while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
             log::warn("postgres listener: the server ended the replication stream",
                       message.empty() ? "" : ": ", message);
             return false;
