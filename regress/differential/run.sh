@@ -70,13 +70,16 @@ stream_corpus() { # name db corpus-file dir endpos
 }
 
 run_corpus() { # corpus file -> writes $WORK/<name>/report
-  local file=$1 name db dir upto setup body
+  local file=$1 name db dir upto setup body dboptions client_encoding
   name=$(basename "$file" .sql)
   db="diff_$name"
   dir=$WORK/$name
   rm -rf "$dir"; mkdir -p "$dir"; chmod 777 "$dir"
   {
-    psql -X -q -d postgres -c "drop database if exists \"$db\"" -c "create database \"$db\" template template0 encoding 'UTF8' lc_collate 'C.UTF-8' lc_ctype 'C.UTF-8'" >"$dir/setup.log" 2>&1 \
+    # `-- @@ database: <CREATE DATABASE options>` in a corpus overrides the encoding/locale.
+    dboptions=$(sed -n 's/^-- @@ database: //p' "$file" | head -1)
+    [ -n "$dboptions" ] || dboptions="encoding 'UTF8' lc_collate 'C.UTF-8' lc_ctype 'C.UTF-8'"
+    psql -X -q -d postgres -c "drop database if exists \"$db\"" -c "create database \"$db\" template template0 $dboptions" >"$dir/setup.log" 2>&1 \
       || { echo "FAIL $name/setup: cannot create database"; cat "$dir/setup.log"; return; }
     if grep -q -- '^-- @@ start decoding' "$file"; then
       setup=$(sed '/^-- @@ start decoding/,$d' "$file")
@@ -100,7 +103,9 @@ SQL
     # A non-transactional message at the very end is not flushed yet; a checkpoint flushes the WAL.
     upto=$(psql -X -At -d "$db" -c "checkpoint" -c "select pg_current_wal_flush_lsn()" | tail -1)
     python3 "$HERE/difftool.py" plan "$file" "$HERE/option-sets.txt" "$dir" || { echo "FAIL $name/plan"; return; }
-    PGOPTIONS="$PEEK_OPTIONS" psql -X -At -0 -F $'\x1f' -d "$db" -v upto="$upto" -v w_slot="w_$name" -v p_slot="p_$name" \
+    # `-- @@ client-encoding: X` in a corpus: the SQL API converts peeked text to the client encoding.
+    client_encoding=$(sed -n 's/^-- @@ client-encoding: //p' "$file" | head -1)
+    PGOPTIONS="$PEEK_OPTIONS${client_encoding:+ -c client_encoding=$client_encoding}" psql -X -At -0 -F $'\x1f' -d "$db" -v upto="$upto" -v w_slot="w_$name" -v p_slot="p_$name" \
       -f "$dir/peeks.sql" >"$dir/stdout" 2>"$dir/stderr"
     python3 "$HERE/difftool.py" check "$file" "$dir"
     stream_corpus "$name" "$db" "$file" "$dir" "$upto"

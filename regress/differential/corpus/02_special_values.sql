@@ -14,6 +14,8 @@ insert into special (t, v, c) values
   (E'quote " backslash \\ slash / bs \b ff \f nl \n cr \r tab \t', E'\u207F \u967F', 'é'),
   ('é 日本 😀 Ω ß', 'naïve café', '日本'),
   (E'\\u0000 is not a NUL', E'\\"', E'\\\\');
+insert into special (n) values (('1' || repeat('0', 1000))::numeric), (-('0.' || repeat('0', 300) || '1')::numeric),
+  ('1e-20'::numeric(30,25));
 insert into special (j) values ('{"k": "v\"q\\w", "n": null, "u": "\u00e9"}'), ('[1e400, -0.0]');
 insert into chars select g, chr(g), 'ctrl ' || g from generate_series(1, 31) g;
 insert into chars values (127, chr(127), 'DEL'), (128, chr(128), 'U+0080'), (8232, chr(8232), 'LSEP'),

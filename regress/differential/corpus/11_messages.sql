@@ -23,6 +23,8 @@ select pg_logical_emit_message(false, 'bytes', E'\\x68c3a96c6c6f'::bytea);
 select pg_logical_emit_message(true, '', '');
 select pg_logical_emit_message(false, ' spaced prefix ', 'é 日本');
 select pg_logical_emit_message(true, 'keep,comma', 'x');
+select pg_logical_emit_message(true, 'back\slash', 'backslash prefix');
+select pg_logical_emit_message(true, 'KEEP', 'upper-case prefix');
 begin;
 insert into m values (3, 'c');
 insert into m values (4, 'd');
