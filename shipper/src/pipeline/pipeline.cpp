@@ -19,6 +19,8 @@ PostgresListenerSettings PostgresSource::settings_from(const Config& config) {
         throw ConfigError("PGSTREAM_POSTGRES_LISTENER_PLUGIN",
                           "\"" + settings.plugin + "\" is not one of auto, pgstream, wal2json");
     settings.pack_bytes = config.get_size("PGSTREAM_POSTGRES_LISTENER_PACK_BYTES", settings.pack_bytes);
+    if (settings.pack_bytes > 1073741823)
+        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_PACK_BYTES", "must be at most 1073741823 (the plugin's limit)");
     settings.handoff_bytes = config.get_size("PGSTREAM_POSTGRES_LISTENER_HANDOFF_BYTES", settings.handoff_bytes);
     settings.status_interval = config.get_duration("PGSTREAM_CHECKPOINT_INTERVAL", settings.status_interval);
     if (settings.status_interval.count() <= 0)

@@ -84,7 +84,8 @@ auto PostgresSchemaLogStore::with_retry(Fn&& fn) -> decltype(fn(static_cast<PGco
             return fn(connection());
         } catch (const pg::Error& e) {
             bool connection_broken = !conn_ || PQstatus(conn_.get()) != CONNECTION_OK;
-            if (!connection_broken || attempt >= 8) throw;
+            // About two minutes of retries covers a PostgreSQL restart; then the run stops (exit 1).
+            if (!connection_broken || attempt >= 30) throw;
             log::warn("translator: schema log store unavailable (", e.what(), "); retrying in ", delay.count(), "ms");
             conn_.reset();
             std::this_thread::sleep_for(delay);
