@@ -88,14 +88,20 @@ void BatchSender::submit(EventPtr event) {
                    " bytes held), waiting for the output");
         if (!guard_.acquire(weight)) throw std::runtime_error(name_ + ": closed while waiting for memory");
     }
+    bool wake;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (queue_.empty()) oldest_ = std::chrono::steady_clock::now();
+        bool was_empty = queue_.empty();
+        if (was_empty) oldest_ = std::chrono::steady_clock::now();
         queue_.push_back({std::move(event), weight});
         queued_weight_ += weight;
         ++submitted_;
+        // Waking the sender for every event costs more than the send itself: only when it has to start the
+        // batch timer or a batch is full.
+        wake = was_empty || queue_.size() == settings_.batch_size ||
+               (queued_weight_ >= settings_.batch_bytes && queued_weight_ - weight < settings_.batch_bytes);
     }
-    wake_sender_.notify_one();
+    if (wake) wake_sender_.notify_one();
 }
 
 void BatchSender::flush() {

@@ -53,6 +53,8 @@ class TreeBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeB
     bool open(JsonValue::Kind kind) {
         JsonValue& value = slot();
         value.kind = kind;
+        // Records are objects of about ten members and columns of four; growing from zero reallocates often.
+        if (kind == JsonValue::Kind::Object) value.members.reserve(stack_.empty() ? 12 : 4);
         stack_.push_back(&value);
         return true;
     }

@@ -1,6 +1,5 @@
 #include "wal/lsn.h"
 
-#include <cstdio>
 
 namespace pgstream {
 
@@ -32,9 +31,22 @@ std::optional<Lsn> Lsn::parse(std::string_view text) {
 }
 
 std::string Lsn::str() const {
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%X/%X", unsigned(value >> 32), unsigned(value & 0xffffffffu));
-    return buffer;
+    // Hot path (every event's position and output line): no printf.
+    static const char kDigits[] = "0123456789ABCDEF";
+    char buffer[17 + 1];
+    char* end = buffer + sizeof buffer;
+    char* p = end;
+    uint32_t low = uint32_t(value & 0xffffffffu), high = uint32_t(value >> 32);
+    do {
+        *--p = kDigits[low & 0xf];
+        low >>= 4;
+    } while (low);
+    *--p = '/';
+    do {
+        *--p = kDigits[high & 0xf];
+        high >>= 4;
+    } while (high);
+    return std::string(p, size_t(end - p));
 }
 
 }  // namespace pgstream

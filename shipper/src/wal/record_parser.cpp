@@ -18,20 +18,20 @@ Lsn lsn_member(const JsonValue& object, std::string_view key) {
     return *lsn;
 }
 
-std::vector<Column> columns_member(const JsonValue& object, std::string_view key, bool* present) {
+std::vector<Column> columns_member(JsonValue& object, std::string_view key, bool* present) {
     std::vector<Column> columns;
-    const JsonValue* array = object.find(key);
+    JsonValue* array = const_cast<JsonValue*>(object.find(key));
     if (present) *present = array && array->is_array();
     if (!array || array->is_null()) return columns;
     if (!array->is_array()) throw JsonError(std::string("\"") + std::string(key) + "\" is not an array");
     columns.reserve(array->items.size());
-    for (const auto& item : array->items) {
+    for (auto& item : array->items) {
         if (!item.is_object()) throw JsonError(std::string("\"") + std::string(key) + "\" holds a non-object");
         Column column;
-        for (const auto& [name, value] : item.members) {
-            if (name == "name") column.name = value.text;
-            else if (name == "type") column.type = value.text;
-            else if (name == "value") column.value = value;
+        for (auto& [name, value] : item.members) {
+            if (name == "name") column.name = std::move(value.text);
+            else if (name == "type") column.type = std::move(value.text);
+            else if (name == "value") column.value = std::move(value);
         }
         columns.push_back(std::move(column));
     }
