@@ -127,9 +127,16 @@ PgCluster::PgCluster() {
     port_ = std::stoi(trim(result.out));
     url_ = "postgres://postgres@127.0.0.1:" + std::to_string(port_) + "/postgres";
     running_ = true;
+    register_cleanup(this, [script = pg_cluster_script(), dir = dir_] {
+        std::string command = "'" + script + "' stop '" + dir + "' >/dev/null 2>&1";
+        if (getenv("PGSTREAM_IT_KEEP") == nullptr) command += "; rm -rf '" + dir + "'";
+        int ignored = std::system(command.c_str());
+        (void)ignored;
+    });
 }
 
 PgCluster::~PgCluster() {
+    unregister_cleanup(this);
     stop();
     if (getenv("PGSTREAM_IT_KEEP") == nullptr && !dir_.empty()) {
         std::error_code ignored;

@@ -10,8 +10,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -74,7 +78,48 @@ std::string binary_dir() {
 #endif
 }
 
+std::mutex& cleanup_mutex() {
+    static std::mutex mutex;
+    return mutex;
+}
+
+std::map<const void*, std::function<void()>>& cleanups() {
+    static std::map<const void*, std::function<void()>> registry;
+    return registry;
+}
+
+std::terminate_handler previous_terminate_handler = nullptr;
+
+void terminate_with_cleanup() {
+    std::map<const void*, std::function<void()>> pending;
+    {
+        std::lock_guard<std::mutex> lock(cleanup_mutex());
+        pending.swap(cleanups());
+    }
+    for (auto& [owner, cleanup] : pending) {
+        try {
+            cleanup();
+        } catch (...) {
+        }
+    }
+    if (previous_terminate_handler != nullptr) previous_terminate_handler();
+    std::abort();
+}
+
 }  // namespace
+
+void register_cleanup(const void* owner, std::function<void()> cleanup) {
+    static std::once_flag installed;
+    std::call_once(installed,
+                   [] { previous_terminate_handler = std::set_terminate(terminate_with_cleanup); });
+    std::lock_guard<std::mutex> lock(cleanup_mutex());
+    cleanups()[owner] = std::move(cleanup);
+}
+
+void unregister_cleanup(const void* owner) {
+    std::lock_guard<std::mutex> lock(cleanup_mutex());
+    cleanups().erase(owner);
+}
 
 std::vector<std::string> CommandResult::err_lines() const {
     std::vector<std::string> lines;
@@ -256,6 +301,7 @@ ShipperProcess::ShipperProcess(std::string work_dir, Settings settings, std::str
 }
 
 ShipperProcess::~ShipperProcess() {
+    unregister_cleanup(this);
     if (pid_ > 0) kill_hard();
     if (pipe_read_fd_ >= 0) close(pipe_read_fd_);
 }
@@ -318,6 +364,9 @@ void ShipperProcess::start() {
     close(out_fd);
     close(err_fd);
     pid_ = pid;
+    register_cleanup(this, [this] {
+        if (pid_ > 0) kill(pid_, SIGKILL);
+    });
     ++starts_;
 }
 

@@ -66,6 +66,13 @@ std::vector<std::string> read_complete_lines(const std::string& path);
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds poll = std::chrono::milliseconds(50));
 
+// Last-resort cleanup for a test binary that dies through std::terminate (an exception escaping a helper
+// thread, a joinable thread destroyed during unwinding): destructors do not run then, so live clusters and
+// shipper processes register here and a terminate handler stops them instead of leaving them running after
+// the test.
+void register_cleanup(const void* owner, std::function<void()> cleanup);
+void unregister_cleanup(const void* owner);
+
 // Runs a callback when the scope ends, also when an assertion or exception leaves it early: tests use it to
 // stop and join their helper threads, since a joinable std::thread destroyed during unwinding aborts the
 // whole binary.
