@@ -134,13 +134,16 @@ int init_impl(const DatabaseOptions& options) {
     pg::ConnPtr conn = connect_or_fail(options.url);
     std::string slot = slot_name_for(options);
     bool has_extension = extension_available(conn.get());
-    std::string plugin = options.plugin.empty() ? (has_extension ? "pgstream" : "wal2json") : options.plugin;
-
     auto existing = pg::exec(conn.get(), "SELECT plugin, slot_type FROM pg_replication_slots WHERE slot_name = $1",
                              {slot});
     bool slot_exists = PQntuples(existing.get()) > 0;
+    std::string existing_plugin = slot_exists ? pg::value(existing.get(), 0, 0).value_or("") : "";
+    // Without --plugin an existing slot keeps its plugin; a new one gets pgstream when it is installed.
+    std::string plugin = !options.plugin.empty() ? options.plugin
+                         : slot_exists          ? existing_plugin
+                         : has_extension        ? "pgstream"
+                                                : "wal2json";
     if (slot_exists) {
-        std::string existing_plugin = pg::value(existing.get(), 0, 0).value_or("");
         if (pg::value(existing.get(), 0, 1).value_or("") != "logical")
             throw Failure("replication slot " + slot + " exists and is not a logical slot: choose another --slot",
                           kExitUsage);
