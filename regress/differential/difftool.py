@@ -526,6 +526,7 @@ def check(corpus_path, outdir):
                          for r in read_rows(os.path.join(outdir, name))})
     defaults = [r.decode() for r in read_rows(os.path.join(outdir, "catalog.defaults"))]
     observed = set()
+    decoded_anything = False
     failures = 0
     passes = 0
 
@@ -571,6 +572,7 @@ def check(corpus_path, outdir):
                 problems.append(f"    errors differ:\n      wal2json: {w_err}\n      pgstream: {p_err}")
         else:
             reference = rows_of(case["wal2json"])
+            decoded_anything |= any(b'"kind":"insert"' in r or b'"action":"I"' in r for r in reference)
             got = rows_of(case["pgstream"])
             got_metas = metas_of(case["pgstream"])
             if "unpacked" in case:
@@ -620,6 +622,9 @@ def check(corpus_path, outdir):
         else:
             passes += 1
             print(f"ok {label}")
+    if not decoded_anything:
+        failures += 1
+        print(f"FAIL {corpus}/sanity: wal2json decoded no change record in any case (harness or corpus problem)")
     for name in sorted(differences - observed):
         failures += 1
         print(f"FAIL {corpus}/expect-difference:{name} declared but never observed (stale declaration?)")

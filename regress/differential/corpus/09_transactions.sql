@@ -38,3 +38,13 @@ release x;
 savepoint y;
 delete from tx where id = 5;
 commit;
+-- more than 64 subtransactions in one transaction (subxid overflow), every third one aborted
+do $$ begin
+  for i in 1000 .. 1150 loop
+    begin
+      insert into tx values (i, 'subxact ' || i);
+      if i % 3 = 0 then raise exception 'abort this one'; end if;
+    exception when others then null;
+    end;
+  end loop;
+end $$;
