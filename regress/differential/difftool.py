@@ -404,7 +404,6 @@ def tokens_with_context(row):
     """Yields (token, is_value_position) where value positions are v2 "value" members and elements of v1
     columnvalues/keyvalues arrays."""
     stack = []  # entries: [kind, key of this container, current key, expecting key]
-    last_key = None
     for m in TOKEN.finditer(row):
         tok = m.group(0)
         first = tok[:1]
@@ -439,7 +438,6 @@ def tokens_with_context(row):
             yield tok, False
         else:
             yield tok, in_value
-    del last_key
 
 
 NON_FINITE = {b'"NaN"', b'"Infinity"', b'"-Infinity"'}
@@ -460,7 +458,6 @@ def numeric_as_string_tokens_match(reference_row, row):
     got = [t for t, _ in tokens_with_context(row)]
     if len(ref) != len(got):
         return False
-    quoted_any = False
     for (a, in_value), b in zip(ref, got):
         if a == b:
             if in_value and re.fullmatch(rb"[-+0-9.eE]+", a):
@@ -469,10 +466,8 @@ def numeric_as_string_tokens_match(reference_row, row):
         if not in_value:
             return False
         if re.fullmatch(rb"[-+0-9.eE]+", a) and b == b'"' + a + b'"':
-            quoted_any = True
             continue
         if a == b"null" and b in NON_FINITE:
-            quoted_any = True
             continue
         return False
     return True
