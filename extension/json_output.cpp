@@ -171,6 +171,27 @@ char* json_quote(const char* s, int* quoted_len) {
 
 namespace {
 
+// True if `s` is one JSON string literal without escapes: "...", no '"', '\\' or control byte inside.
+bool is_plain_json_string(const char* s, size_t len) {
+    if (len < 2 || s[0] != '"' || s[len - 1] != '"') return false;
+    for (size_t i = 1; i + 1 < len; i++)
+        if (kTables.needs_escape[(uint8)s[i]]) return false;
+    return true;
+}
+
+}  // namespace
+
+char* json_type_name(const char* name, int* quoted_len) {
+    size_t len = strlen(name);
+    if (is_plain_json_string(name, len)) {
+        if (quoted_len) *quoted_len = (int)len;
+        return pstrdup(name);
+    }
+    return json_quote(name, quoted_len);
+}
+
+namespace {
+
 // Writes an output-function text according to the value kind.
 void append_rendered_text(StringInfo out, const char* text, size_t len, ValueKind kind,
                           bool numbers_as_strings) {

@@ -27,6 +27,14 @@ char* json_quote(const char* s, int* quoted_len);
 void json_append_value(StringInfo out, Datum value, ValueKind kind, FmgrInfo* output_fn, bool is_varlena,
                        bool numbers_as_strings);
 
+// A type name (format_type text or pg_type.typname) as written in "type", columntypes, keytypes and
+// pktypes. wal2json pastes a name starting with '"' raw (columntypes/keytypes/v2: unless it ends in
+// ']'), relying on the identifier quotes to double as JSON quotes. Where that raw text is exactly one
+// valid JSON string it is pasted raw here too, byte-identical to wal2json; otherwise (schema-qualified
+// quoted names, embedded "", quoted arrays) it is JSON-escaped instead of wal2json's invalid JSON.
+// Both wal2json rules agree on every name that is a single JSON string, so one form serves all arrays.
+char* json_type_name(const char* name, int* quoted_len);
+
 // "X/Y" as pg_lsn_out prints it.
 void json_append_lsn(StringInfo out, XLogRecPtr lsn);
 

@@ -122,9 +122,8 @@ void describe_column_type(const PluginOptions* opts, Form_pg_attribute attr, Col
 
     col->type_oid = shown_oid;
     col->kind = value_kind_for_type(shown_oid);
-    // Always escaped: wal2json pastes names starting with '"' verbatim, which breaks JSON for
-    // schema-qualified quoted names (documented in docs/wal2json-compatibility.md).
-    if (type_name) col->type_json = json_quote(type_name, &col->type_json_len);
+    // Raw like wal2json where that is valid JSON, escaped where wal2json's would not be (#296).
+    if (type_name) col->type_json = json_type_name(type_name, &col->type_json_len);
 }
 
 RelationInfo* build_relation_info(RelationCache* cache, Relation rel) {
