@@ -209,5 +209,30 @@ TEST_F(OrderedProducerTest, ProduceBlocksWhenTheMemoryBudgetIsFull) {
     EXPECT_EQ(acked().size(), 100u);
 }
 
+TEST_F(OrderedProducerTest, TopicAutoCreateKeepsAnExistingTopic) {
+    cluster().createTopic("existing", 2);
+    auto settings = settingsFor("existing");
+    settings.topic_auto_create = true;
+    settings.topic_partitions = 6;
+    OrderedProducer producer(settings, recordAcks());
+    EXPECT_NO_THROW(producer.ensureTopicExists(5s));
+}
+
+TEST_F(OrderedProducerTest, TopicAutoCreateFailureNamesTheSetting) {
+    // The mock cluster does not implement CreateTopics: the request goes unanswered, as with a broker that
+    // forbids it, and start-up must fail with a clear error instead of hanging.
+    auto settings = settingsFor("missing");
+    settings.topic_auto_create = true;
+    OrderedProducer producer(settings, recordAcks());
+    try {
+        producer.ensureTopicExists(1500ms);
+        FAIL() << "creating a topic on the mock cluster cannot succeed";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("PGSTREAM_KAFKA_TOPIC_AUTO_CREATE"), std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("'missing'"), std::string::npos) << e.what();
+    }
+}
+
 }  // namespace
 }  // namespace pgstream::kafka

@@ -66,6 +66,7 @@ KafkaWriter::KafkaWriter(WriterSettings settings, Acknowledger& acknowledger)
         },
         [](const std::string& message) { log::warn(message); });
     if (settings_.topic_auto_create) producer_->ensureTopicExists();
+    producer_->warmUp();
     sender_ = std::make_unique<BatchSender>(
         "kafka writer", batchSettingsOf(settings_),
         [this](const std::vector<EventPtr>& batch) { sendBatch(batch); }, handed_over_);

@@ -105,11 +105,15 @@ OrderedProducer::OrderedProducer(const WriterSettings& settings, DeliveredFn on_
     producer_.reset(RdKafka::Producer::create(conf.get(), error));
     if (!producer_) throw std::runtime_error("kafka writer: cannot create producer: " + error);
     poll_thread_ = std::thread([this] { pollLoop(); });
+}
+
+void OrderedProducer::warmUp() {
     // Learn the topic's partitions now: otherwise the first records wait for librdkafka's first metadata
     // refresh (about a second), and every later record waits behind them. Unreachable brokers are not an
     // error here; records then wait in the buffer like during any outage.
+    std::string warm_up_error;
     std::unique_ptr<RdKafka::Topic> topic(
-        RdKafka::Topic::create(producer_.get(), settings_.connection.topic, nullptr, error));
+        RdKafka::Topic::create(producer_.get(), settings_.connection.topic, nullptr, warm_up_error));
     RdKafka::Metadata* metadata = nullptr;
     if (topic && producer_->metadata(false, topic.get(), &metadata, 5000) == RdKafka::ERR_NO_ERROR)
         delete metadata;

@@ -56,6 +56,10 @@ class OrderedProducer {
     OrderedProducer(const OrderedProducer&) = delete;
     OrderedProducer& operator=(const OrderedProducer&) = delete;
 
+    // Fetches the topic's metadata so that the first records do not wait for librdkafka's first refresh.
+    // After ensureTopicExists(): with broker-side auto-creation this request creates the topic.
+    void warmUp();
+
     // Creates the topic with the configured partitions and replication factor unless it exists (Admin API).
     void ensureTopicExists(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
