@@ -4,14 +4,23 @@
 
 namespace {
 
-// 1 for bytes escape_json() rewrites: control characters, '"' and '\\'.
+// Per byte: whether escape_json() rewrites it (control characters, '"' and '\\'), and how.
 struct EscapeTable {
     uint8 needs_escape[256];
     uint8 numeric_char[256];
-    constexpr EscapeTable() : needs_escape(), numeric_char() {
+    char short_form[256];  // 0: written as is; 'u': \u00xx; otherwise the letter after the backslash
+    constexpr EscapeTable() : needs_escape(), numeric_char(), short_form() {
         for (int c = 0; c < 0x20; c++) needs_escape[c] = 1;
         needs_escape[(int)'"'] = 1;
         needs_escape[(int)'\\'] = 1;
+        for (int c = 0; c < 0x20; c++) short_form[c] = 'u';
+        short_form[(int)'\b'] = 'b';
+        short_form[(int)'\f'] = 'f';
+        short_form[(int)'\n'] = 'n';
+        short_form[(int)'\r'] = 'r';
+        short_form[(int)'\t'] = 't';
+        short_form[(int)'"'] = '"';
+        short_form[(int)'\\'] = '\\';
         const char* numeric = "0123456789+-eE.";
         for (const char* p = numeric; *p; p++) numeric_char[(uint8)*p] = 1;
     }
@@ -20,43 +29,24 @@ constexpr EscapeTable kTables;
 
 const char kHexDigits[] = "0123456789abcdef";
 
-// Writes the escape for `c` at `w` (room for 6 bytes is guaranteed); returns its length.
-int write_escape_sequence(char* w, uint8 c) {
-    char short_form;
-    switch (c) {
-        case '\b':
-            short_form = 'b';
-            break;
-        case '\f':
-            short_form = 'f';
-            break;
-        case '\n':
-            short_form = 'n';
-            break;
-        case '\r':
-            short_form = 'r';
-            break;
-        case '\t':
-            short_form = 't';
-            break;
-        case '"':
-            short_form = '"';
-            break;
-        case '\\':
-            short_form = '\\';
-            break;
-        default:
-            w[0] = '\\';
-            w[1] = 'u';
-            w[2] = '0';
-            w[3] = '0';
-            w[4] = kHexDigits[c >> 4];
-            w[5] = kHexDigits[c & 0xf];
-            return 6;
+// Writes `c` at `w`, escaped as escape_json() does (room for 6 bytes is guaranteed); returns the new end.
+inline char* put_escaped_byte(char* w, uint8 c) {
+    char short_form = kTables.short_form[c];
+    if (likely(short_form == 0)) {
+        *w = (char)c;
+        return w + 1;
     }
     w[0] = '\\';
-    w[1] = short_form;
-    return 2;
+    if (short_form != 'u') {
+        w[1] = short_form;
+        return w + 2;
+    }
+    w[1] = 'u';
+    w[2] = '0';
+    w[3] = '0';
+    w[4] = kHexDigits[c >> 4];
+    w[5] = kHexDigits[c & 0xf];
+    return w + 6;
 }
 
 // Eight bytes at a time: true if any byte is below 0x20, '"' or '\\' (exact, no false negatives or
@@ -69,18 +59,6 @@ inline bool word_needs_escape(uint64 word) {
     uint64 has_quote = (quote - ones) & ~quote & highs;
     uint64 has_backslash = (backslash - ones) & ~backslash & highs;
     return (below_space | has_quote | has_backslash) != 0;
-}
-
-// The first byte at or after `p` that escape_json() would rewrite, or `end`.
-inline const char* skip_plain_bytes(const char* p, const char* end) {
-    while (end - p >= 8) {
-        uint64 word;
-        memcpy(&word, p, 8);
-        if (word_needs_escape(word)) break;
-        p += 8;
-    }
-    while (p < end && likely(!kTables.needs_escape[(uint8)*p])) p++;
-    return p;
 }
 
 bool is_plain_number(const char* s) {
@@ -138,27 +116,35 @@ ValueKind value_kind_for_type(Oid type_oid) {
 }
 
 void json_append_escaped(StringInfo out, const char* s, size_t len) {
-    // Reserve for the common case (nothing to escape) and grow only when an escape sequence needs room.
-    reserve_room(out, (int)len + 2);
-    char* w = out->data + out->len;
-    *w++ = '"';
-    const char* end = s + len;
+    // Room for the worst case (every byte a 6-byte \u00xx) is reserved per chunk, so the loops below
+    // never check bounds; chunking keeps that reservation small for huge values.
+    const size_t kChunk = 4096;
+    reserve_room(out, 2);
+    out->data[out->len++] = '"';
     const char* p = s;
-    for (;;) {
-        const char* run = p;
-        p = skip_plain_bytes(p, end);
-        memcpy(w, run, p - run);
-        w += p - run;
-        if (p == end) break;
+    const char* end = s + len;
+    while (p < end) {
+        const char* chunk_end = end - p > (ptrdiff_t)kChunk ? p + kChunk : end;
+        reserve_room(out, (int)(chunk_end - p) * 6 + 1);
+        char* w = out->data + out->len;
+        // Plain text moves eight bytes at a time; a word holding something to escape goes byte by byte.
+        while (chunk_end - p >= 8) {
+            uint64 word;
+            memcpy(&word, p, 8);
+            if (likely(!word_needs_escape(word))) {
+                memcpy(w, p, 8);
+                w += 8;
+                p += 8;
+                continue;
+            }
+            for (int i = 0; i < 8; i++) w = put_escaped_byte(w, (uint8)*p++);
+        }
+        while (p < chunk_end) w = put_escaped_byte(w, (uint8)*p++);
         out->len = (int)(w - out->data);
-        reserve_room(out, (int)(end - p) + 6 + 1);
-        w = out->data + out->len;
-        w += write_escape_sequence(w, (uint8)*p);
-        p++;
     }
-    *w++ = '"';
-    out->len = (int)(w - out->data);
-    *w = '\0';
+    reserve_room(out, 1);
+    out->data[out->len++] = '"';
+    out->data[out->len] = '\0';
 }
 
 char* json_quote(const char* s, int* quoted_len) {

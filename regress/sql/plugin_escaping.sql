@@ -11,6 +11,11 @@ INSERT INTO plugin_esc
          chr(i), chr(i), repeat(chr(i), 17)
   FROM generate_series(1, 127) AS i;
 INSERT INTO plugin_esc VALUES (1000, 'é 日本 😀 ¿', 'ö', 'ü', E'\u2028\u00ff');
+-- long values: escapes at every offset around the escaper's 4096-byte chunks (and compressed datums)
+INSERT INTO plugin_esc
+  SELECT 2000 + i, repeat('x', 4090 + i) || E'"\\\n\u0001' || repeat(E'ab"c\\d\u001fe\tfgh', 700), 'v', 'c',
+         repeat('y', 4096 * 3 - i) || '"'
+  FROM generate_series(0, 12) AS i;
 
 WITH records AS (
   SELECT data
