@@ -9,7 +9,8 @@ Errors of a peek are read back from psql's stderr, which carries a `@@call K` ma
 
 Deliberate differences (declared in the corpus with `-- @@ expect-difference: NAME`) are applied to wal2json's
 output as documented transformations before comparing; each declared difference must show up at least once:
-  quoted-type-names   wal2json appends type names starting with '"' raw (invalid JSON); pgstream JSON-escapes them
+  quoted-type-names   wal2json appends type names starting with '"' raw; pgstream JSON-escapes those where that
+                      paste is invalid JSON (schema-qualified quoted names, embedded "", quoted arrays in pktypes)
   default-escaping    wal2json wraps include-default expressions in quotes unescaped; pgstream JSON-escapes them
   bytea-escape        under bytea_output=escape pgstream renders bytea as hex: compared to wal2json under hex
   v1-message-comma    wal2json 2.5 may start a v1 non-transactional message document with "[," (issue #266)
@@ -350,11 +351,17 @@ def escape_json(text):
     return "".join(out)
 
 
+ONE_JSON_STRING = re.compile(r'"[^"\\\x00-\x1f]*"')
+
+
 def transform_quoted_types(rows, type_names):
-    """wal2json appends a type name that starts with '"' raw; pgstream escapes it like any string."""
-    if not type_names:
+    """wal2json appends a type name that starts with '"' raw. Where that paste is not exactly one JSON string
+    (schema-qualified quoted names, embedded "", quoted array types in v1 pktypes) the output is invalid and
+    pgstream JSON-escapes the name; where it is one JSON string ("Quoted Type") pgstream pastes it raw too
+    (docs/wal2json-compatibility.md, deliberate difference 1)."""
+    names = sorted((n for n in type_names if not ONE_JSON_STRING.fullmatch(n)), key=len, reverse=True)
+    if not names:
         return rows, False
-    names = sorted(type_names, key=len, reverse=True)
     alternation = b"|".join(re.escape(n.encode()) for n in names)
     pattern = re.compile(rb'("type":|\[|,|, )(' + alternation + rb')(?=[,\]}\n])')
     changed = False
