@@ -31,8 +31,9 @@ void append_relation_members(StringInfo out, const PluginOptions* opts, const Re
 
 void append_tuple(StringInfo out, const PluginOptions* opts, const RelationInfo* info, TupleDesc tupdesc,
                   HeapTuple tuple, TupleRole role) {
-    Datum* values = (Datum*)palloc(sizeof(Datum) * (tupdesc->natts > 0 ? tupdesc->natts : 1));
-    bool* nulls = (bool*)palloc(sizeof(bool) * (tupdesc->natts > 0 ? tupdesc->natts : 1));
+    // The entry was built from this TupleDesc (relation_cache_get compares natts), so the arrays fit.
+    Datum* values = info->deform_values;
+    bool* nulls = info->deform_nulls;
     heap_deform_tuple(tuple, tupdesc, values, nulls);
 
     bool need_separator = false;

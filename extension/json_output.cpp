@@ -214,7 +214,9 @@ void append_rendered_text(StringInfo out, const char* text, size_t len, ValueKin
 
 void json_append_value(StringInfo out, Datum value, ValueKind kind, FmgrInfo* output_fn, bool is_varlena,
                        bool numbers_as_strings) {
-    if (is_varlena) value = PointerGetDatum(PG_DETOAST_DATUM(value));
+    // Short (1-byte header) values are used in place: the text paths read them with VARDATA_ANY and
+    // output functions accept them; only compressed or out-of-line values need a copy.
+    if (is_varlena) value = PointerGetDatum(PG_DETOAST_DATUM_PACKED(value));
 
     if (kind == VALUE_BYTEA) {
         append_bytea_hex(out, DatumGetByteaPP(value));
@@ -255,9 +257,9 @@ void json_append_value(StringInfo out, Datum value, ValueKind kind, FmgrInfo* ou
             break;
     }
 
+    // Not freed: the per-change memory context is reset after the change anyway.
     char* text = OutputFunctionCall(output_fn, value);
     append_rendered_text(out, text, strlen(text), kind, numbers_as_strings);
-    pfree(text);
 }
 
 void json_append_lsn(StringInfo out, XLogRecPtr lsn) {

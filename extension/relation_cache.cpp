@@ -159,6 +159,8 @@ RelationInfo* build_relation_info(RelationCache* cache, Relation rel) {
     bool* pk_flags = index_column_flags(rel, rel->rd_pkindex);
 
     info->columns = (ColumnInfo*)palloc0(sizeof(ColumnInfo) * (tupdesc->natts > 0 ? tupdesc->natts : 1));
+    info->deform_values = (Datum*)palloc(sizeof(Datum) * (tupdesc->natts > 0 ? tupdesc->natts : 1));
+    info->deform_nulls = (bool*)palloc(sizeof(bool) * (tupdesc->natts > 0 ? tupdesc->natts : 1));
     for (int i = 0; i < tupdesc->natts; i++) {
         Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
         if (attr->attisdropped || attr->attnum < 0) continue;

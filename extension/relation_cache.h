@@ -51,6 +51,8 @@ struct RelationInfo {
     char replica_identity;    // relreplident
     int ncolumns;             // live (not dropped) user columns, in attnum order
     ColumnInfo* columns;
+    Datum* deform_values;  // heap_deform_tuple output, natts long, reused by every change of the relation
+    bool* deform_nulls;
     uint64 defaults_generation;      // defaults are (re)computed lazily when include-default is on
     MemoryContext defaults_context;  // holds the default texts; emptied on every recomputation
 };
