@@ -3,6 +3,8 @@
 // configuration.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <map>
 #include <set>
 #include <thread>
@@ -121,6 +123,59 @@ TEST_F(KafkaCli, PostgresToKafkaAndKafkaToStdout) {
     std::this_thread::sleep_for(6s);
     EXPECT_EQ(reader.output_lines().size(), records.size()) << "a restarted reader re-read committed records";
     EXPECT_EQ(reader.stop(), 0) << reader.stderr_tail();
+}
+
+TEST_F(KafkaCli, OversizedRowStopsTheShipperAndIsDeliveredAfterRaisingTheLimit) {
+    cluster().createTopic("big", 1);
+    pgstream_it::init_stream(cluster_);
+    PgConnection db(cluster_.url());
+    db.exec("CREATE TABLE public.docs (id int PRIMARY KEY, body text)");
+    auto settings = pgstream_it::shipper_settings(cluster_);
+    settings.erase("PGSTREAM_STDOUT_WRITER_ENABLED");
+    settings["PGSTREAM_KAFKA_SERVERS"] = servers();
+    settings["PGSTREAM_KAFKA_TOPIC_NAME"] = "big";
+    settings["PGSTREAM_KAFKA_WRITER_BATCH_TIMEOUT"] = "50ms";
+    settings["PGSTREAM_KAFKA_WRITER_MAX_MESSAGE_BYTES"] = "4000";
+    // After the failure the shipper waits this long for in-flight events that can no longer be delivered.
+    settings["PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT"] = "2s";
+    ShipperProcess writer(work_.path(), settings, "writer");
+    writer.start();
+    ASSERT_TRUE(wait_until([&] { return pgstream_it::slot_state(db).active; }, 30s))
+        << pgstream_it::shipper_diagnostics(writer);
+    db.exec("INSERT INTO docs VALUES (1, 'small')");
+    const uint64_t before_big = pgstream_it::parse_lsn(db.scalar_text("SELECT pg_current_wal_lsn()"));
+    db.exec("INSERT INTO docs VALUES (2, repeat('x', 10000))");
+    db.exec("INSERT INTO docs VALUES (3, 'after')");
+    // The shipper must stop on its own, loudly, without confirming the oversized row.
+    auto status = writer.wait_exit(30s);
+    ASSERT_TRUE(status.has_value()) << "the shipper kept running past an oversized record\n"
+                                    << writer.stderr_tail();
+    EXPECT_FALSE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << writer.stderr_tail();
+    EXPECT_NE(writer.stderr_text().find("PGSTREAM_KAFKA_WRITER_MAX_MESSAGE_BYTES"), std::string::npos)
+        << writer.stderr_tail();
+    EXPECT_NE(writer.stderr_text().find("public.docs"), std::string::npos) << writer.stderr_tail();
+    EXPECT_LE(pgstream_it::slot_state(db).confirmed_flush_lsn, before_big)
+        << "the slot moved past the oversized row";
+    auto records = readTopic("big", 1, SIZE_MAX, 3s, 0ms);
+    for (const auto& record : records) {
+        EXPECT_EQ(record.value.find("xxxxxxxxxx"), std::string::npos) << "the oversized row reached Kafka";
+    }
+
+    // Raised limit: the same slot delivers the oversized row and the one after it, in order.
+    writer.settings()["PGSTREAM_KAFKA_WRITER_MAX_MESSAGE_BYTES"] = "100000";
+    writer.start();
+    const uint64_t end_lsn = pgstream_it::parse_lsn(db.scalar_text("SELECT pg_current_wal_lsn()"));
+    ASSERT_TRUE(wait_until([&] { return pgstream_it::slot_state(db).confirmed_flush_lsn >= end_lsn; }, 60s))
+        << writer.stderr_tail();
+    EXPECT_EQ(writer.stop(), 0) << writer.stderr_tail();
+    std::vector<std::string> ids;
+    for (const auto& record : readTopic("big", 1, SIZE_MAX, 3s, 0ms)) {
+        EventPtr event = eventFromKafkaValue(record.value);
+        if (event->table == "docs" && event->action == Action::Insert)
+            ids.push_back(event->columns[0].value.text);
+    }
+    ASSERT_GE(ids.size(), 3u);
+    EXPECT_EQ(std::vector<std::string>(ids.end() - 2, ids.end()), (std::vector<std::string>{"2", "3"}));
 }
 
 using KafkaCliSettings = testing::KafkaMockTest;
