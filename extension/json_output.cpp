@@ -115,17 +115,18 @@ ValueKind value_kind_for_type(Oid type_oid) {
     }
 }
 
-void json_append_escaped(StringInfo out, const char* s, size_t len) {
+namespace {
+
+// Appends `len` bytes escaped as escape_json() does, without the surrounding quotes.
+void append_escaped_run(StringInfo out, const char* s, size_t len) {
     // Room for the worst case (every byte a 6-byte \u00xx) is reserved per chunk, so the loops below
     // never check bounds; chunking keeps that reservation small for huge values.
     const size_t kChunk = 4096;
-    reserve_room(out, 2);
-    out->data[out->len++] = '"';
     const char* p = s;
     const char* end = s + len;
     while (p < end) {
         const char* chunk_end = end - p > (ptrdiff_t)kChunk ? p + kChunk : end;
-        reserve_room(out, (int)(chunk_end - p) * 6 + 1);
+        reserve_room(out, (int)(chunk_end - p) * 6);
         char* w = out->data + out->len;
         // Plain text moves eight bytes at a time; a word holding something to escape goes byte by byte.
         while (chunk_end - p >= 8) {
@@ -141,11 +142,138 @@ void json_append_escaped(StringInfo out, const char* s, size_t len) {
         }
         while (p < chunk_end) w = put_escaped_byte(w, (uint8)*p++);
         out->len = (int)(w - out->data);
+        *w = '\0';
     }
+}
+
+}  // namespace
+
+void json_append_escaped(StringInfo out, const char* s, size_t len) {
+    reserve_room(out, 1);
+    out->data[out->len++] = '"';
+    append_escaped_run(out, s, len);
     reserve_room(out, 1);
     out->data[out->len++] = '"';
     out->data[out->len] = '\0';
 }
+
+namespace {
+
+// Appends `s` as it appears when escape_json()'s output for it ("...") is itself escaped: the text of
+// a jsonb string inside the JSON string that carries the whole jsonb value.
+void append_double_escaped_string(StringInfo out, const char* s, size_t len) {
+    const size_t kChunk = 4096;
+    APPEND_LITERAL(out, "\\\"");
+    const char* p = s;
+    const char* end = s + len;
+    while (p < end) {
+        const char* chunk_end = end - p > (ptrdiff_t)kChunk ? p + kChunk : end;
+        // One byte becomes at most 6 (\u00xx), each of whose bytes at most 2 when escaped again.
+        reserve_room(out, (int)(chunk_end - p) * 12);
+        char* w = out->data + out->len;
+        while (p < chunk_end) {
+            uint8 c = (uint8)*p++;
+            if (likely(kTables.short_form[c] == 0)) {
+                *w++ = (char)c;
+                continue;
+            }
+            char once[6];
+            int once_len = (int)(put_escaped_byte(once, c) - once);
+            for (int i = 0; i < once_len; i++) w = put_escaped_byte(w, (uint8)once[i]);
+        }
+        out->len = (int)(w - out->data);
+        *w = '\0';
+    }
+    APPEND_LITERAL(out, "\\\"");
+}
+
+// A jsonb scalar as jsonb_out's jsonb_put_escaped_value() writes it, escaped once more.
+void append_jsonb_scalar(StringInfo out, const JsonbValue* value) {
+    switch (value->type) {
+        case jbvNull:
+            APPEND_LITERAL(out, "null");
+            break;
+        case jbvString:
+            append_double_escaped_string(out, value->val.string.val, value->val.string.len);
+            break;
+        case jbvNumeric: {
+            char* digits =
+                DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(value->val.numeric)));
+            append_escaped_run(out, digits, strlen(digits));
+            break;
+        }
+        case jbvBool:
+            if (value->val.boolean)
+                APPEND_LITERAL(out, "true");
+            else
+                APPEND_LITERAL(out, "false");
+            break;
+        default:
+            elog(ERROR, "unknown jsonb scalar type");
+    }
+}
+
+// Writes jsonb_out()'s text for `jsonb` as a JSON string in one pass, instead of building that text
+// and escaping it afterwards. Follows JsonbToCStringWorker() without indentation token by token:
+// ", " between items, ": " after keys, a raw scalar without brackets.
+void append_jsonb_as_json_string(StringInfo out, Jsonb* jsonb) {
+    APPEND_LITERAL(out, "\"");
+    JsonbIterator* it = JsonbIteratorInit(&jsonb->root);
+    JsonbValue value;
+    JsonbIteratorToken type = WJB_DONE;
+    bool first = true;
+    bool raw_scalar = false;
+    bool redo_switch = false;
+    while (redo_switch || (type = JsonbIteratorNext(&it, &value, false)) != WJB_DONE) {
+        redo_switch = false;
+        switch (type) {
+            case WJB_BEGIN_ARRAY:
+                if (!first) APPEND_LITERAL(out, ", ");
+                if (!value.val.array.rawScalar)
+                    APPEND_LITERAL(out, "[");
+                else
+                    raw_scalar = true;
+                first = true;
+                break;
+            case WJB_BEGIN_OBJECT:
+                if (!first) APPEND_LITERAL(out, ", ");
+                APPEND_LITERAL(out, "{");
+                first = true;
+                break;
+            case WJB_KEY:
+                if (!first) APPEND_LITERAL(out, ", ");
+                first = true;
+                append_jsonb_scalar(out, &value);
+                APPEND_LITERAL(out, ": ");
+                type = JsonbIteratorNext(&it, &value, false);
+                if (type == WJB_VALUE) {
+                    first = false;
+                    append_jsonb_scalar(out, &value);
+                } else {
+                    redo_switch = true;  // a nested container: handled by the next round
+                }
+                break;
+            case WJB_ELEM:
+                if (!first) APPEND_LITERAL(out, ", ");
+                first = false;
+                append_jsonb_scalar(out, &value);
+                break;
+            case WJB_END_ARRAY:
+                if (!raw_scalar) APPEND_LITERAL(out, "]");
+                first = false;
+                break;
+            case WJB_END_OBJECT:
+                APPEND_LITERAL(out, "}");
+                first = false;
+                break;
+            default:
+                elog(ERROR, "unknown jsonb iterator token type");
+        }
+    }
+    APPEND_LITERAL(out, "\"");
+}
+
+}  // namespace
 
 char* json_quote(const char* s, int* quoted_len) {
     StringInfoData buf;
@@ -243,6 +371,12 @@ void json_append_value(StringInfo out, Datum value, ValueKind kind, FmgrInfo* ou
         case F_BOOLOUT:
             append_rendered_text(out, DatumGetBool(value) ? "t" : "f", 1, kind, numbers_as_strings);
             return;
+        case F_JSONB_OUT:
+            if (kind == VALUE_STRING) {
+                append_jsonb_as_json_string(out, DatumGetJsonbP(value));
+                return;
+            }
+            break;
         case F_TEXTOUT:
         case F_VARCHAROUT:
         case F_BPCHAROUT:

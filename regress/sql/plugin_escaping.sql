@@ -43,5 +43,32 @@ SELECT json_array_elements_text(data::json->'change'->0->'columnnames') AS colum
 FROM pg_logical_slot_peek_changes('plugin_esc', NULL, NULL, 'format-version', '1')
 WHERE data LIKE '%"columnvalues":[1000,%';
 
+-- jsonb values are written in one pass (not via jsonb_out and a second escape): the decoded JSON string
+-- must be exactly jsonb_out's text, for scalars, nesting, empty containers and strings needing escapes
+CREATE DOMAIN plugin_esc_jdom AS jsonb;
+CREATE TABLE plugin_esc_jsonb (id int PRIMARY KEY, j jsonb, d plugin_esc_jdom);
+INSERT INTO plugin_esc_jsonb (id, j) VALUES
+  (1, 'null'), (2, 'true'), (3, 'false'), (4, '0'), (5, '-1.50e10'), (6, '1e-7'), (7, '12345678901234567890.125'),
+  (8, '"str \"q\" \\ \n \t \u0001 \u001f é 日本 /"'), (9, '[]'), (10, '{}'), (11, '[[]]'), (12, '{"a": {}}'),
+  (13, '{"a": [1, {"b": null}], "c": "x", "aa": true}'), (14, '[1, "2", [3, [4]], {"k": [{}]}, null, false]'),
+  (15, '{"": ""}'), (16, '{"key\"q\\": "v\\\"", "\n": "\r\b\f"}'), (17, '""'), (18, '[""]'),
+  (19, '{"n": -0.0, "m": 1.0000, "big": 1e300}');
+INSERT INTO plugin_esc_jsonb (id, j)
+  SELECT 100 + i, jsonb_build_object('long', repeat('x', 4090 + i) || E'"\\\n\u0001' || repeat(E'ab"c\\d', 800),
+                                     'arr', jsonb_build_array(i, repeat('"', i), jsonb_build_object('k' || i, NULL)))
+  FROM generate_series(0, 9) AS i;
+UPDATE plugin_esc_jsonb SET d = j;
+SELECT count(*) AS jsonb_values,
+       count(*) FILTER (WHERE data::json->'columns'->1->>'value' = e.j::text) AS same_as_jsonb_out,
+       count(*) FILTER (WHERE data::json->'columns'->2->>'value' = e.d::text) AS domain_same_as_jsonb_out
+FROM pg_logical_slot_peek_changes('plugin_esc', NULL, NULL, 'format-version', '2', 'include-transaction', '0',
+       'add-tables', 'public.plugin_esc_jsonb') AS c
+  JOIN plugin_esc_jsonb e ON e.id = (c.data::json->'columns'->0->>'value')::int
+WHERE data::json->>'action' = 'U';
+SELECT data FROM pg_logical_slot_peek_changes('plugin_esc', NULL, NULL, 'format-version', '2',
+  'include-transaction', '0', 'include-types', '0', 'add-tables', 'public.plugin_esc_jsonb')
+WHERE data::json->>'action' = 'I' AND data::json->'columns'->0->>'value' IN ('5', '8', '14', '16');
+
 SELECT 'stop' FROM pg_drop_replication_slot('plugin_esc');
-DROP TABLE plugin_esc;
+DROP TABLE plugin_esc, plugin_esc_jsonb;
+DROP DOMAIN plugin_esc_jdom;
