@@ -273,6 +273,75 @@ void append_jsonb_as_json_string(StringInfo out, Jsonb* jsonb) {
     APPEND_LITERAL(out, "\"");
 }
 
+// True where array_out() must put a text[] element in double quotes: empty, NULL in any case, or
+// containing '"', '\\', '{', '}', the ',' delimiter or array_isspace() white space.
+bool array_element_needs_quotes(const char* s, size_t len) {
+    if (len == 0) return true;
+    if (len == 4 && pg_strncasecmp(s, "NULL", 4) == 0) return true;
+    for (size_t i = 0; i < len; i++) {
+        switch (s[i]) {
+            case '"':
+            case '\\':
+            case '{':
+            case '}':
+            case ',':
+            case ' ':
+            case '\t':
+            case '\n':
+            case '\r':
+            case '\v':
+            case '\f':
+                return true;
+            default:
+                break;
+        }
+    }
+    return false;
+}
+
+// Writes array_out()'s text for a one-dimensional text[] with lower bound 1 (or an empty array) as a
+// JSON string in one pass; returns false, having written nothing, for any other shape.
+bool append_text_array_as_json_string(StringInfo out, ArrayType* array) {
+    int ndim = ARR_NDIM(array);
+    if (ARR_ELEMTYPE(array) != TEXTOID || ndim > 1 || (ndim == 1 && ARR_LBOUND(array)[0] != 1)) return false;
+    Datum* elements;
+    bool* nulls;
+    int count;
+    deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elements, &nulls, &count);
+    APPEND_LITERAL(out, "\"{");
+    for (int i = 0; i < count; i++) {
+        if (i > 0) APPEND_LITERAL(out, ",");
+        if (nulls[i]) {
+            APPEND_LITERAL(out, "NULL");
+            continue;
+        }
+        const text* element = (const text*)DatumGetPointer(elements[i]);
+        const char* p = VARDATA_ANY(element);
+        size_t len = VARSIZE_ANY_EXHDR(element);
+        if (!array_element_needs_quotes(p, len)) {
+            append_escaped_run(out, p, len);
+            continue;
+        }
+        // array_out's quotes become \" and its backslash escapes (\" and \\) are escaped again.
+        APPEND_LITERAL(out, "\\\"");
+        const char* end = p + len;
+        while (p < end) {
+            const char* run = p;
+            while (p < end && *p != '"' && *p != '\\') p++;
+            append_escaped_run(out, run, p - run);
+            if (p == end) break;
+            if (*p == '"')
+                APPEND_LITERAL(out, "\\\\\\\"");
+            else
+                APPEND_LITERAL(out, "\\\\\\\\");
+            p++;
+        }
+        APPEND_LITERAL(out, "\\\"");
+    }
+    APPEND_LITERAL(out, "}\"");
+    return true;
+}
+
 }  // namespace
 
 char* json_quote(const char* s, int* quoted_len) {
@@ -376,6 +445,10 @@ void json_append_value(StringInfo out, Datum value, ValueKind kind, FmgrInfo* ou
                 append_jsonb_as_json_string(out, DatumGetJsonbP(value));
                 return;
             }
+            break;
+        case F_ARRAY_OUT:
+            if (kind == VALUE_STRING && append_text_array_as_json_string(out, DatumGetArrayTypeP(value)))
+                return;
             break;
         case F_TEXTOUT:
         case F_VARCHAROUT:

@@ -69,6 +69,25 @@ SELECT data FROM pg_logical_slot_peek_changes('plugin_esc', NULL, NULL, 'format-
   'include-transaction', '0', 'include-types', '0', 'add-tables', 'public.plugin_esc_jsonb')
 WHERE data::json->>'action' = 'I' AND data::json->'columns'->0->>'value' IN ('5', '8', '14', '16');
 
+-- text[] values are written in one pass too (other arrays go through array_out): the decoded JSON string
+-- must be exactly array_out's text, including its quoting rules
+CREATE TABLE plugin_esc_arrays (id int PRIMARY KEY, a text[], v varchar[]);
+INSERT INTO plugin_esc_arrays (id, a) VALUES
+  (1, '{}'), (2, '{NULL}'), (3, '{null,"NULL","nUlL","",x}'), (4, ARRAY['a b', E'tab\there', E'nl\n', 'vt' || chr(11), E'ff\f', E'cr\r']),
+  (5, ARRAY['q"uote', E'back\\slash', '{brace}', 'com,ma', E'\\"', '"']), (6, ARRAY[E'\u0001ctl', 'é 日本', '/', 'plain']),
+  (7, '{{a,b},{"c d",NULL}}'), (8, '[0:1]={a,"b c"}'), (9, ARRAY[repeat('x', 4100) || '"' || repeat('\', 3), NULL, '']);
+UPDATE plugin_esc_arrays SET v = a::varchar[];
+SELECT count(*) AS text_arrays,
+       count(*) FILTER (WHERE data::json->'columns'->1->>'value' = e.a::text) AS same_as_array_out,
+       count(*) FILTER (WHERE data::json->'columns'->2->>'value' = e.v::text) AS varchar_same_as_array_out
+FROM pg_logical_slot_peek_changes('plugin_esc', NULL, NULL, 'format-version', '2', 'include-transaction', '0',
+       'add-tables', 'public.plugin_esc_arrays') AS c
+  JOIN plugin_esc_arrays e ON e.id = (c.data::json->'columns'->0->>'value')::int
+WHERE data::json->>'action' = 'U';
+SELECT data FROM pg_logical_slot_peek_changes('plugin_esc', NULL, NULL, 'format-version', '2',
+  'include-transaction', '0', 'include-types', '0', 'add-tables', 'public.plugin_esc_arrays')
+WHERE data::json->>'action' = 'I' AND data::json->'columns'->0->>'value' IN ('1', '3', '4', '5', '6', '7', '8');
+
 SELECT 'stop' FROM pg_drop_replication_slot('plugin_esc');
-DROP TABLE plugin_esc, plugin_esc_jsonb;
+DROP TABLE plugin_esc, plugin_esc_jsonb, plugin_esc_arrays;
 DROP DOMAIN plugin_esc_jdom;
