@@ -8,8 +8,9 @@
 #
 # One cluster, one 7-column table, one slot per plugin created before the workload, then:
 #   * SQL decoding: `select count(*), sum(octet_length(data)) from pg_logical_slot_peek_changes(...)` (peek_binary for
-#     pgoutput), BENCH_RUNS runs each, median wall-clock seconds of the whole psql call;
-#   * walsender: pg_recvlogical --endpos to /dev/null from a fresh copy of the slot each run.
+#     pgoutput), median wall-clock seconds of the whole psql call;
+#   * walsender: pg_recvlogical --endpos to /dev/null from a fresh copy of the slot each run;
+#   BENCH_RUNS rounds, each round measuring every mode once (interleaved, so load changes hit all modes alike).
 # Prints a table and the ratios the project targets (see bench/README.md).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -67,22 +68,8 @@ echo "changes decoded by test_decoding: $CHANGES, end LSN $END_LSN" >&2
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 now() { date +%s.%N; }
 
-declare -A SECONDS_OF BYTES_OF ROWS_OF
+declare -A SECONDS_OF BYTES_OF ROWS_OF TIMES_OF KIND_OF WHAT_OF
 order=()
-
-measure_sql() { # label query
-  local label=$1 query=$2 times=() result start
-  for _ in $(seq "$RUNS"); do
-    start=$(now)
-    result=$(psql -X -At -F ' ' -c "$query")
-    times+=("$(echo "$(now) - $start" | bc -l)")
-  done
-  SECONDS_OF[$label]=$(printf '%s\n' "${times[@]}" | median)
-  ROWS_OF[$label]=${result%% *}
-  BYTES_OF[$label]=${result##* }
-  order+=("$label")
-  printf '  %-34s %8.3f s  (runs: %s)\n' "$label" "${SECONDS_OF[$label]}" "$(printf '%.3f ' "${times[@]}")" >&2
-}
 
 peek() { # slot options...
   local slot=$1; shift
@@ -91,41 +78,57 @@ peek() { # slot options...
   echo "select count(*), coalesce(sum(octet_length(data)), 0) from pg_logical_slot_peek_changes('$slot', '$END_LSN', NULL$args)"
 }
 
-echo "SQL decoding (pg_logical_slot_peek_changes), $RUNS runs each:" >&2
-measure_sql "pgoutput (binary, proto 1)" \
+add_sql() { order+=("$1"); KIND_OF[$1]=sql; WHAT_OF[$1]=$2; }
+add_stream() { order+=("$1"); KIND_OF[$1]=stream; WHAT_OF[$1]=$2; }
+
+add_sql "pgoutput (binary, proto 1)" \
   "select count(*), coalesce(sum(octet_length(data)), 0) from pg_logical_slot_peek_binary_changes('s_pgoutput', '$END_LSN', NULL, 'proto_version', '1', 'publication_names', 'bench_pub')"
-measure_sql "test_decoding" "$(peek s_test_decoding)"
-measure_sql "wal2json v1" "$(peek s_wal2json format-version 1)"
-measure_sql "wal2json v2" "$(peek s_wal2json format-version 2)"
+add_sql "test_decoding" "$(peek s_test_decoding)"
+add_sql "wal2json v1" "$(peek s_wal2json format-version 1)"
+add_sql "wal2json v2" "$(peek s_wal2json format-version 2)"
 if [ $have_pgstream = 1 ]; then
-  measure_sql "pgstream v1" "$(peek s_pgstream format-version 1)"
-  measure_sql "pgstream v2" "$(peek s_pgstream format-version 2)"
-  measure_sql "pgstream v2 pack 65536 (SQL)" "$(peek s_pgstream format-version 2 pgstream-pack-bytes 65536)"
+  add_sql "pgstream v1" "$(peek s_pgstream format-version 1)"
+  add_sql "pgstream v2" "$(peek s_pgstream format-version 2)"
+  add_sql "pgstream v2 pack 65536 (SQL)" "$(peek s_pgstream format-version 2 pgstream-pack-bytes 65536)"
+fi
+add_stream "stream wal2json v2" "s_wal2json -o format-version=2"
+if [ $have_pgstream = 1 ]; then
+  add_stream "stream pgstream v2" "s_pgstream -o format-version=2"
+  add_stream "stream pgstream v2 pack 65536" "s_pgstream -o format-version=2 -o pgstream-pack-bytes=65536"
 fi
 
-measure_stream() { # label source-slot options...
-  local label=$1 source=$2; shift 2
-  local times=() n start copy opts=()
-  for o in "$@"; do opts+=(-o "$o"); done
-  for n in $(seq "$RUNS"); do
-    copy="r_${source}_${#order[@]}_$n"
+measure_once() { # label -> appends one wall-clock time to TIMES_OF[label]
+  local label=$1 start result source copy
+  if [ "${KIND_OF[$label]}" = sql ]; then
+    start=$(now)
+    result=$(psql -X -At -F ' ' -c "${WHAT_OF[$label]}")
+    TIMES_OF[$label]+="$(echo "$(now) - $start" | bc -l) "
+    ROWS_OF[$label]=${result%% *}
+    BYTES_OF[$label]=${result##* }
+  else
+    # A fresh copy of the slot per run: streaming confirms the position and would leave nothing for the next run.
+    read -r source opts <<<"${WHAT_OF[$label]}"
+    copy="r_${source}_run"
     psql -X -q -c "select pg_copy_logical_replication_slot('$source', '$copy', false)" >/dev/null
     start=$(now)
-    pg_recvlogical -d bench --slot "$copy" --start --endpos "$END_LSN" --no-loop -f /dev/null "${opts[@]}"
-    times+=("$(echo "$(now) - $start" | bc -l)")
+    # shellcheck disable=SC2086  # option words are split on purpose
+    pg_recvlogical -d bench --slot "$copy" --start --endpos "$END_LSN" --no-loop -f /dev/null $opts
+    TIMES_OF[$label]+="$(echo "$(now) - $start" | bc -l) "
     psql -X -q -c "select pg_drop_replication_slot('$copy')" >/dev/null
-  done
-  SECONDS_OF[$label]=$(printf '%s\n' "${times[@]}" | median)
-  order+=("$label")
-  printf '  %-34s %8.3f s  (runs: %s)\n' "$label" "${SECONDS_OF[$label]}" "$(printf '%.3f ' "${times[@]}")" >&2
+  fi
 }
 
-echo "walsender (pg_recvlogical --endpos to /dev/null), $RUNS runs each:" >&2
-measure_stream "stream wal2json v2" s_wal2json format-version=2
-if [ $have_pgstream = 1 ]; then
-  measure_stream "stream pgstream v2" s_pgstream format-version=2
-  measure_stream "stream pgstream v2 pack 65536" s_pgstream format-version=2 pgstream-pack-bytes=65536
-fi
+# Rounds: every mode once per round, so a load change on a shared machine hits all modes alike.
+for round in $(seq "$RUNS"); do
+  echo "round $round of $RUNS" >&2
+  for label in "${order[@]}"; do measure_once "$label"; done
+done
+for label in "${order[@]}"; do
+  # shellcheck disable=SC2086
+  SECONDS_OF[$label]=$(printf '%s\n' ${TIMES_OF[$label]} | median)
+  # shellcheck disable=SC2086
+  printf '  %-34s %8.3f s  (runs: %s)\n' "$label" "${SECONDS_OF[$label]}" "$(printf '%.3f ' ${TIMES_OF[$label]})" >&2
+done
 
 echo
 echo "decode benchmark: $CHANGES changes (7-column table), median of $RUNS runs"
