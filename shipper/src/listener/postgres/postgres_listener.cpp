@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "util/log.h"
-#include "wal/record_parser.h"
 
 namespace pgstream {
 
@@ -54,7 +53,7 @@ std::string default_slot_name(const std::string& url) {
 }
 
 PostgresListener::PostgresListener(PostgresListenerSettings settings, Processor& next, Watermark& watermark)
-    : settings_(std::move(settings)), next_(next), watermark_(watermark) {
+    : settings_(std::move(settings)), next_(next), watermark_(watermark), sequencer_(next, watermark) {
     slot_name_ = settings_.slot_name.empty() ? default_slot_name(settings_.url) : settings_.slot_name;
 }
 
@@ -324,8 +323,7 @@ std::string PostgresListener::run() {
     if (socket_thread_.joinable()) socket_thread_.join();
     // A transaction cut by the shutdown is sent again by the server next time; its events so far must not
     // hold the watermark back.
-    if (in_transaction_ && !skipping_transaction_) watermark_.close_unit(transaction_unit_, Lsn());
-    in_transaction_ = false;
+    sequencer_.on_shutdown();
     try {
         next_.flush();
     } catch (const std::exception& e) {
@@ -346,98 +344,10 @@ std::string PostgresListener::run() {
 
 void PostgresListener::handle(Item& item) {
     switch (item.kind) {
-        case Item::Kind::Reconnected:
-            if (in_transaction_ && !skipping_transaction_) watermark_.close_unit(transaction_unit_, Lsn());
-            in_transaction_ = false;
-            skipping_transaction_ = false;
-            return;
-        case Item::Kind::Keepalive:
-            if (!in_transaction_) watermark_.observe_idle(item.wal_end);
-            return;
-        case Item::Kind::Data: {
-            std::string_view data(item.data);
-            // The pgstream plugin packs several records per message, one per line.
-            while (!data.empty()) {
-                size_t newline = data.find('\n');
-                std::string_view line = data.substr(0, newline);
-                if (!line.empty()) handle_record(line, item.wal_start);
-                if (newline == std::string_view::npos) break;
-                data.remove_prefix(newline + 1);
-            }
-            return;
-        }
+        case Item::Kind::Reconnected: sequencer_.on_reconnect(); return;
+        case Item::Kind::Keepalive: sequencer_.on_keepalive(item.wal_end); return;
+        case Item::Kind::Data: sequencer_.on_data(item.data, item.wal_start); return;
     }
-}
-
-void PostgresListener::handle_record(std::string_view text, Lsn wal_start) {
-    Record record;
-    try {
-        record = parse_wal2json_record(text);
-    } catch (const JsonError& e) {
-        std::string excerpt(text.substr(0, 200));
-        throw std::runtime_error("cannot parse the record received at " + wal_start.str() + ": " + e.what() +
-                                 " (record: " + excerpt + ")");
-    }
-    ++stats_.records;
-    switch (record.kind) {
-        case Record::Kind::Begin:
-            if (in_transaction_ && !skipping_transaction_) watermark_.close_unit(transaction_unit_, Lsn());
-            in_transaction_ = true;
-            // After a reconnect the server resends everything after the slot's last confirmed position;
-            // transactions already received are skipped (their commit position orders the stream).
-            skipping_transaction_ = record.lsn.valid() && last_commit_.valid() && record.lsn <= last_commit_;
-            if (skipping_transaction_) {
-                ++stats_.duplicates_skipped;
-                return;
-            }
-            transaction_unit_ = watermark_.open_unit();
-            transaction_end_ = record.next_lsn;
-            transaction_timestamp_ = record.timestamp;
-            return;
-        case Record::Kind::Commit: {
-            if (!in_transaction_) {
-                log::warn("postgres listener: commit record without a transaction at ", record.lsn.str());
-                return;
-            }
-            in_transaction_ = false;
-            if (skipping_transaction_) {
-                skipping_transaction_ = false;
-                return;
-            }
-            Lsn end = record.next_lsn.valid() ? record.next_lsn : transaction_end_;
-            last_commit_ = std::max(last_commit_, record.lsn.valid() ? record.lsn : end);
-            watermark_.close_unit(transaction_unit_, end);
-            return;
-        }
-        case Record::Kind::Change: break;
-    }
-
-    EventPtr event = std::move(record.event);
-    event->position = event->lsn.str();
-    if (in_transaction_) {
-        if (skipping_transaction_) return;
-        event->commit_lsn = transaction_end_;
-        if (event->timestamp.empty()) event->timestamp = transaction_timestamp_;
-        event->checkpoint_token = transaction_unit_;
-        watermark_.add_pending(transaction_unit_);
-        ++stats_.events;
-        next_.process(std::move(event));
-        return;
-    }
-    // A record outside any transaction: a non-transactional logical message.
-    Lsn position = event->lsn.valid() ? event->lsn : wal_start;
-    if (last_message_.valid() && position <= last_message_) {
-        ++stats_.duplicates_skipped;
-        return;
-    }
-    last_message_ = position;
-    event->commit_lsn = position;
-    uint64_t unit = watermark_.open_unit();
-    event->checkpoint_token = unit;
-    watermark_.add_pending(unit);
-    ++stats_.events;
-    next_.process(std::move(event));
-    watermark_.close_unit(unit, position);
 }
 
 }  // namespace pgstream

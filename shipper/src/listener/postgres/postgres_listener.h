@@ -18,6 +18,7 @@
 
 #include "checkpoint/watermark.h"
 #include "listener/listener.h"
+#include "listener/postgres/record_sequencer.h"
 #include "processor/processor.h"
 #include "util/pg.h"
 
@@ -37,12 +38,9 @@ struct PostgresListenerSettings {
 
 struct PostgresListenerStats {
     std::atomic<uint64_t> messages{0};
-    std::atomic<uint64_t> records{0};
-    std::atomic<uint64_t> events{0};
     std::atomic<uint64_t> keepalives{0};
     std::atomic<uint64_t> status_updates{0};
     std::atomic<uint64_t> reconnects{0};
-    std::atomic<uint64_t> duplicates_skipped{0};
 };
 
 class PostgresListener : public Listener {
@@ -73,7 +71,6 @@ class PostgresListener : public Listener {
 
     // processing thread
     void handle(Item& item);
-    void handle_record(std::string_view text, Lsn wal_start);
     void fail(const std::string& message);
 
     PostgresListenerSettings settings_;
@@ -98,16 +95,7 @@ class PostgresListener : public Listener {
     std::deque<Item> queue_;
     size_t queued_bytes_ = 0;
 
-    // Processing-thread state.
-    bool in_transaction_ = false;
-    bool skipping_transaction_ = false;
-    uint64_t transaction_unit_ = 0;
-    Lsn transaction_end_;
-    std::string transaction_timestamp_;
-    // Already received, for skipping what the server sends again after a reconnect: commit LSNs increase
-    // from transaction to transaction, and so do the (end) LSNs of non-transactional messages.
-    Lsn last_commit_;
-    Lsn last_message_;
+    RecordSequencer sequencer_;  // processing thread only
 
     std::thread socket_thread_;
 };

@@ -1,0 +1,152 @@
+#include <gtest/gtest.h>
+
+#include "listener/postgres/record_sequencer.h"
+
+namespace pgstream {
+namespace {
+
+class Collector : public Processor {
+  public:
+    std::string name() const override { return "collector"; }
+    void process(EventPtr event) override { events.push_back(std::move(event)); }
+    std::vector<EventPtr> events;
+};
+
+std::string begin(int xid, const char* commit, const char* end) {
+    return std::string(R"({"action":"B","xid":)") + std::to_string(xid) + R"(,"timestamp":"2026-01-01 00:00:00+00","lsn":")" +
+           commit + R"(","nextlsn":")" + end + R"("})";
+}
+std::string commit(int xid, const char* commit_lsn, const char* end) {
+    return std::string(R"({"action":"C","xid":)") + std::to_string(xid) + R"(,"lsn":")" + commit_lsn +
+           R"(","nextlsn":")" + end + R"("})";
+}
+std::string insert(int xid, const char* lsn, int id) {
+    return std::string(R"({"action":"I","xid":)") + std::to_string(xid) + R"(,"lsn":")" + lsn +
+           R"(","schema":"public","table":"t","columns":[{"name":"id","type":"integer","value":)" +
+           std::to_string(id) + "}]}";
+}
+std::string message(const char* lsn, const char* content) {
+    return std::string(R"({"action":"M","xid":null,"lsn":")") + lsn +
+           R"(","transactional":false,"prefix":"p","content":")" + content + R"("})";
+}
+
+Lsn L(const char* text) { return *Lsn::parse(text); }
+
+class RecordSequencerTest : public ::testing::Test {
+  protected:
+    void feed(const std::string& data) { sequencer.on_data(data, L("0/1")); }
+    void ack_all() {
+        for (; acked < output.events.size(); ++acked) watermark.acknowledge(*output.events[acked]);
+    }
+    Watermark watermark{L("0/100")};
+    Collector output;
+    RecordSequencer sequencer{output, watermark};
+    size_t acked = 0;
+};
+
+TEST_F(RecordSequencerTest, OneRecordPerMessage) {
+    feed(begin(5, "0/200", "0/230"));
+    feed(insert(5, "0/1F0", 1));
+    feed(insert(5, "0/1F8", 2));
+    EXPECT_TRUE(sequencer.in_transaction());
+    feed(commit(5, "0/200", "0/230"));
+    ASSERT_EQ(output.events.size(), 2u);
+    EXPECT_EQ(output.events[0]->commit_lsn, L("0/230")) << "the end LSN of the transaction, known from B";
+    EXPECT_EQ(output.events[0]->timestamp, "2026-01-01 00:00:00+00") << "commit time from B";
+    EXPECT_EQ(output.events[1]->lsn, L("0/1F8"));
+    EXPECT_EQ(watermark.confirmed(), L("0/100"));
+    ack_all();
+    EXPECT_EQ(watermark.confirmed(), L("0/230"));
+}
+
+TEST_F(RecordSequencerTest, PackedMessagesSplitOnNewlines) {
+    feed(begin(5, "0/200", "0/230") + "\n" + insert(5, "0/1F0", 1) + "\n" + insert(5, "0/1F8", 2) + "\n" +
+         commit(5, "0/200", "0/230") + "\n" + begin(6, "0/300", "0/330") + "\n" + insert(6, "0/2F0", 3));
+    EXPECT_EQ(output.events.size(), 3u);
+    EXPECT_EQ(sequencer.stats().records, 6u);
+    EXPECT_TRUE(sequencer.in_transaction()) << "a transaction may continue in the next message";
+    feed(commit(6, "0/300", "0/330"));
+    ack_all();
+    EXPECT_EQ(watermark.confirmed(), L("0/330"));
+}
+
+TEST_F(RecordSequencerTest, KeepalivesAdvanceOnlyBetweenTransactionsAndAfterDelivery) {
+    sequencer.on_keepalive(L("0/150"));
+    EXPECT_EQ(watermark.confirmed(), L("0/150")) << "idle: confirmed at once";
+    feed(begin(5, "0/200", "0/230"));
+    feed(insert(5, "0/1F0", 1));
+    sequencer.on_keepalive(L("0/500"));  // mid-transaction: ignored
+    feed(commit(5, "0/200", "0/230"));
+    sequencer.on_keepalive(L("0/600"));  // after the transaction, but it is not delivered yet
+    EXPECT_EQ(watermark.confirmed(), L("0/150"));
+    ack_all();
+    EXPECT_EQ(watermark.confirmed(), L("0/600"));
+}
+
+TEST_F(RecordSequencerTest, AfterAReconnectResentTransactionsAreSkippedAndACutOneIsTakenWhole) {
+    feed(begin(5, "0/200", "0/230"));
+    feed(insert(5, "0/1F0", 1));
+    feed(commit(5, "0/200", "0/230"));
+    feed(begin(6, "0/300", "0/330"));
+    feed(insert(6, "0/2F0", 2));  // the connection breaks here
+    sequencer.on_reconnect();
+    EXPECT_EQ(sequencer.stats().transactions_cut, 1u);
+    // The server starts again from the slot's confirmed position (0/100): everything is resent.
+    feed(begin(5, "0/200", "0/230"));
+    feed(insert(5, "0/1F0", 1));
+    feed(commit(5, "0/200", "0/230"));
+    feed(begin(6, "0/300", "0/330"));
+    feed(insert(6, "0/2F0", 2));
+    feed(insert(6, "0/2F8", 3));
+    feed(commit(6, "0/300", "0/330"));
+    std::vector<std::string> ids;
+    for (const auto& event : output.events) ids.push_back(event->columns[0].value.text);
+    EXPECT_EQ(ids, (std::vector<std::string>{"1", "2", "2", "3"}))
+        << "transaction 5 once; the cut transaction 6 again in full";
+    EXPECT_EQ(sequencer.stats().duplicates_skipped, 1u);
+    ack_all();
+    EXPECT_EQ(watermark.confirmed(), L("0/330"));
+}
+
+TEST_F(RecordSequencerTest, StandaloneMessagesAreTheirOwnUnitAndAreDeduplicated) {
+    feed(message("0/180", "a"));
+    feed(begin(5, "0/200", "0/230"));
+    feed(message("0/1C0", "b"));  // non-transactional messages are emitted as decoded, even inside a txn's span
+    feed(insert(5, "0/1F0", 1));
+    feed(commit(5, "0/200", "0/230"));
+    ASSERT_EQ(output.events.size(), 3u);
+    EXPECT_EQ(output.events[0]->commit_lsn, L("0/180"));
+    watermark.acknowledge(*output.events[0]);
+    acked = 1;
+    EXPECT_EQ(watermark.confirmed(), L("0/180"));
+    sequencer.on_reconnect();
+    feed(message("0/180", "a"));
+    EXPECT_EQ(output.events.size(), 3u) << "a resent message is skipped";
+    feed(message("0/240", "c"));
+    EXPECT_EQ(output.events.size(), 4u);
+    ack_all();
+    EXPECT_EQ(watermark.confirmed(), L("0/240"));
+}
+
+TEST_F(RecordSequencerTest, ShutdownMidTransactionDoesNotHoldTheWatermark) {
+    feed(begin(5, "0/200", "0/230"));
+    feed(commit(5, "0/200", "0/230"));
+    feed(begin(6, "0/300", "0/330"));
+    feed(insert(6, "0/2F0", 1));
+    sequencer.on_shutdown();
+    ack_all();
+    EXPECT_TRUE(watermark.wait_drained(std::chrono::milliseconds(10)));
+    EXPECT_EQ(watermark.confirmed(), L("0/230")) << "the cut transaction is not confirmed";
+}
+
+TEST_F(RecordSequencerTest, MalformedRecordsStopWithTheirPosition) {
+    try {
+        sequencer.on_data("{\"change\":[]}", L("0/ABC"));
+        FAIL() << "expected an error";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("0/ABC"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace pgstream
