@@ -9,9 +9,13 @@ namespace {
 std::string first_line(std::string text) {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
     // libpq prefixes multi-line messages; keep them on one line for logs.
-    for (auto& c : text)
-        if (c == '\n') c = ' ';
-    return text;
+    std::string out;
+    for (char c : text) {
+        if (c == '\n' || c == '\t') c = ' ';
+        if (c == ' ' && !out.empty() && out.back() == ' ') continue;
+        out += c;
+    }
+    return out;
 }
 
 }  // namespace
