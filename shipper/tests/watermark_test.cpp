@@ -82,6 +82,17 @@ TEST(Watermark, IdlePositionsAdvanceOnlyWhenNothingIsInFlight) {
     EXPECT_EQ(watermark.confirmed(), L(90));
 }
 
+TEST(Watermark, KeepalivesDuringAStallDoNotPileUp) {
+    Watermark watermark(L(0));
+    uint64_t stuck = watermark.open_unit();
+    watermark.add_pending(stuck);
+    watermark.close_unit(stuck, L(10));
+    for (uint64_t position = 20; position <= 2000; position += 10) watermark.observe_idle(L(position));
+    EXPECT_LE(watermark.units_in_flight(), 2u);
+    watermark.ack(stuck);
+    EXPECT_EQ(watermark.confirmed(), L(2000));
+}
+
 TEST(Watermark, AbandonedUnitsReleaseTheQueueWithoutConfirmingTheirPosition) {
     Watermark watermark(L(0));
     uint64_t cut = watermark.open_unit();

@@ -45,8 +45,13 @@ void Watermark::observe_idle(Lsn position) {
         return;
     }
     // Something earlier is still in flight: the idle position counts once it is delivered.
+    // A delivered unit at the tail (waiting only for earlier ones) absorbs the position: it came after that
+    // unit, so a long stall does not pile up one unit per keepalive.
     auto& last = units_.rbegin()->second;
-    if (last.closed && last.pending == 0 && last.end.valid() && position <= last.end) return;
+    if (last.closed && last.pending == 0 && last.end.valid()) {
+        if (position > last.end) last.end = position;
+        return;
+    }
     units_.emplace(next_unit_++, Unit{0, true, position});
 }
 
