@@ -49,19 +49,10 @@ void append_tuple(StringInfo out, const PluginOptions* opts, const RelationInfo*
         if (!isnull && col->is_varlena && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value))) continue;
 
         // Everything before the value: separator, name, type, type OID, value key.
-        ReservedWriter head = reserve_output(out, col->name_json_len + col->type_json_len + 64);
+        ReservedWriter head = reserve_output(out, col->v2_head_len + 16);
         if (need_separator) put_char(head, ',');
         need_separator = true;
-        PUT_LITERAL(head, "{\"name\":");
-        put_bytes(head, col->name_json, col->name_json_len);
-        if (opts->include_types) {
-            PUT_LITERAL(head, ",\"type\":");
-            put_bytes(head, col->type_json, col->type_json_len);
-        }
-        if (opts->include_type_oids) {
-            PUT_LITERAL(head, ",\"typeoid\":");
-            head.w += pg_ltoa((int32)col->type_oid, head.w);  // wal2json prints it with %d
-        }
+        put_bytes(head, col->v2_head, col->v2_head_len);
         if (role != ROLE_PK) PUT_LITERAL(head, ",\"value\":");
         commit_output(head);
         if (role != ROLE_PK) {

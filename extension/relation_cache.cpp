@@ -126,6 +126,23 @@ void describe_column_type(const PluginOptions* opts, Form_pg_attribute attr, Col
     if (type_name) col->type_json = json_type_name(type_name, &col->type_json_len);
 }
 
+void build_v2_head(const PluginOptions* opts, ColumnInfo* col) {
+    StringInfoData head;
+    initStringInfo(&head);
+    APPEND_LITERAL(&head, "{\"name\":");
+    append_bytes(&head, col->name_json, col->name_json_len);
+    if (opts->include_types) {
+        APPEND_LITERAL(&head, ",\"type\":");
+        append_bytes(&head, col->type_json, col->type_json_len);
+    }
+    if (opts->include_type_oids) {
+        APPEND_LITERAL(&head, ",\"typeoid\":");
+        append_int32(&head, (int32)col->type_oid);  // wal2json prints it with %d
+    }
+    col->v2_head = head.data;
+    col->v2_head_len = head.len;
+}
+
 RelationInfo* build_relation_info(RelationCache* cache, Relation rel) {
     const PluginOptions* opts = cache->opts;
     MemoryContext context = AllocSetContextCreate(cache->context, "pgstream relation", ALLOCSET_SMALL_SIZES);
@@ -174,6 +191,7 @@ RelationInfo* build_relation_info(RelationCache* cache, Relation rel) {
         col->primary_key = pk_flags[attr->attnum];
         col->name_json = json_quote(NameStr(attr->attname), &col->name_json_len);
         describe_column_type(opts, attr, col);
+        if (opts->format_version == 2) build_v2_head(opts, col);
         Oid output_fn_oid;
         bool type_is_varlena;
         getTypeOutputInfo(attr->atttypid, &output_fn_oid, &type_is_varlena);

@@ -28,6 +28,10 @@ struct ColumnInfo {
     int name_json_len;
     const char* type_json;  // quoted, escaped type name for this session's options; NULL if types are off
     int type_json_len;
+    // format-version 2: `{"name":...` with "type" and "typeoid" as this session's options want them, the
+    // start of every column object, cached so that a row copies one string per column.
+    const char* v2_head;
+    int v2_head_len;
     FmgrInfo output_fn;
     DefaultState default_state;
     const char* default_json;
