@@ -52,6 +52,8 @@ class SchemaLogStore {
     virtual std::optional<SchemaLogEntry> latest_acked(const std::string& schema_name) = 0;
     // Marks a version as seen by the shipper. Throws on store failure.
     virtual void ack(const SchemaLogEntry& entry) = 0;
+    // False when the database has no schema tracking at all (no pgstream.schema_log table).
+    virtual bool tracks_schemas() const { return true; }
 };
 
 // pgstream.schema_log in PostgreSQL. Reconnects on the next call after a connection failure.
@@ -60,6 +62,7 @@ class PostgresSchemaLogStore : public SchemaLogStore {
     explicit PostgresSchemaLogStore(std::string url);
     std::optional<SchemaLogEntry> latest_acked(const std::string& schema_name) override;
     void ack(const SchemaLogEntry& entry) override;
+    bool tracks_schemas() const override { return table_exists_; }
 
   private:
     PGconn* connection();

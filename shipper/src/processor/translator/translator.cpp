@@ -64,7 +64,8 @@ void Translator::process(EventPtr event) {
         ++stats_.without_schema;
         std::string qualified = event->schema + "." + event->table;
         if (warned_tables_.insert(qualified).second)
-            log::warn("translator: no acknowledged schema_log entry describes ", qualified,
+            log::emit(store_->tracks_schemas() ? log::Level::Warn : log::Level::Debug,
+                      "translator: no acknowledged schema_log entry describes ", qualified,
                       "; its events pass without pgstream metadata");
         next_.process(std::move(event));
         return;
