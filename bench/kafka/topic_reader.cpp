@@ -2,7 +2,7 @@
 // each row's written_us stamp (clock_timestamp() at insert, µs) with the time the record is read.
 //
 //   topic_reader BOOTSTRAP TOPIC PARTITIONS COUNT MARKER MODE READY_FILE
-//     MODE: count (from the beginning) | latency (from the current end)
+//     MODE: count (from the beginning) | latency (from the current end) | offsets (print the records written)
 // Prints "rows=N seconds=S p50_ms=X p99_ms=Y" once COUNT records containing MARKER were read.
 #include <librdkafka/rdkafkacpp.h>
 
@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     const int partitions = std::atoi(argv[3]);
     const long want = std::atol(argv[4]);
     const bool latency = mode == "latency";
+    const bool offsets = mode == "offsets";
 
     std::string error;
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
@@ -34,10 +35,23 @@ int main(int argc, char** argv) {
     conf->set("enable.auto.commit", "false", error);
     conf->set("fetch.wait.max.ms", "5", error);
     conf->set("socket.nagle.disable", "true", error);
+    // The mock cluster keeps a bounded log per partition; a reader that falls behind must say so, not skip.
+    conf->set("auto.offset.reset", "error", error);
     std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), error));
     if (!consumer) {
         std::fprintf(stderr, "topic_reader: %s\n", error.c_str());
         return 1;
+    }
+    if (offsets) {
+        // Records written so far: the sum of the partitions' high watermarks.
+        long long total = 0;
+        for (int p = 0; p < partitions; ++p) {
+            int64_t low = 0, high = 0;
+            if (consumer->query_watermark_offsets(topic, p, &low, &high, 10000) != RdKafka::ERR_NO_ERROR) return 1;
+            total += high;
+        }
+        std::printf("records=%lld\n", total);
+        return 0;
     }
     std::vector<RdKafka::TopicPartition*> assignment;
     for (int p = 0; p < partitions; ++p) {
@@ -60,8 +74,17 @@ int main(int argc, char** argv) {
     std::vector<double> latencies_ms;
     long rows = 0;
     const auto start = std::chrono::steady_clock::now();
+    auto next_report = start + std::chrono::seconds(5);
     while (rows < want) {
+        if (std::chrono::steady_clock::now() >= next_report) {
+            std::fprintf(stderr, "topic_reader: %ld of %ld rows so far\n", rows, want);
+            next_report += std::chrono::seconds(5);
+        }
         std::unique_ptr<RdKafka::Message> message(consumer->consume(100));
+        if (message->err() == RdKafka::ERR__AUTO_OFFSET_RESET || message->err() == RdKafka::ERR_OFFSET_OUT_OF_RANGE) {
+            std::fprintf(stderr, "topic_reader: fell behind the log (%s)\n", message->errstr().c_str());
+            return 1;
+        }
         if (message->err() != RdKafka::ERR_NO_ERROR) continue;
         const char* data = static_cast<const char*>(message->payload());
         std::string_view value(data, message->len());
