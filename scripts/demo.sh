@@ -40,12 +40,16 @@ say "workload: CREATE TABLE, INSERT, UPDATE, ALTER TABLE, DELETE, TRUNCATE, a lo
 sql "CREATE TABLE public.orders (id bigint PRIMARY KEY, customer text NOT NULL, total numeric(10,2), placed_at timestamptz DEFAULT now())"
 end=$((SECONDS + DEMO_SECONDS))
 i=0
+customer_column=customer
 while [ $SECONDS -lt $end ]; do
   i=$((i + 1))
-  sql "INSERT INTO public.orders (id, customer, total) VALUES ($i, 'customer $i', $i * 1.5)"
+  sql "INSERT INTO public.orders (id, $customer_column, total) VALUES ($i, 'customer $i', $i * 1.5)"
   [ $((i % 3)) -eq 0 ] && sql "UPDATE public.orders SET total = total + 1 WHERE id = $((i - 1))"
   [ $i -eq 4 ] && sql "ALTER TABLE public.orders ADD COLUMN status text DEFAULT 'new'"
-  [ $i -eq 6 ] && sql "ALTER TABLE public.orders RENAME COLUMN customer TO customer_name"
+  if [ $i -eq 6 ]; then
+    sql "ALTER TABLE public.orders RENAME COLUMN customer TO customer_name"
+    customer_column=customer_name
+  fi
   [ $((i % 5)) -eq 0 ] && sql "DELETE FROM public.orders WHERE id = $((i - 4))"
   [ $i -eq 8 ] && sql "SELECT pg_logical_emit_message(true, 'demo', 'hello from a transaction')" >/dev/null
   sleep 1
