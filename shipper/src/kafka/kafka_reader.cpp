@@ -20,6 +20,8 @@ constexpr std::chrono::milliseconds kRevokeDrainTimeout{2000};
 // commits the revoked partitions itself. The limit only guards against a missed end of rebalance.
 constexpr std::chrono::milliseconds kCommitHoldLimit{15000};
 
+constexpr int kFirstSafeCooperativeVersion = 0x020300ff;
+
 std::vector<TopicPartitionOffset> toPositions(const std::vector<RdKafka::TopicPartition*>& partitions) {
     std::vector<TopicPartitionOffset> positions;
     for (const auto* tp : partitions) positions.push_back({tp->topic(), tp->partition(), tp->offset()});
@@ -99,8 +101,11 @@ KafkaReader::KafkaReader(ReaderSettings settings, OffsetWatermark& watermark, Re
                 settings_.start_offset == StartOffset::kEarliest ? "earliest" : "latest");
     // Incremental rebalancing: members keep consuming the partitions that do not move, and a revoked
     // partition is handed over only after its acknowledged offsets are committed (the group is stable by
-    // then, so the commit is accepted).
-    setProperty(*conf, "partition.assignment.strategy", "cooperative-sticky");
+    // then, so the commit is accepted). librdkafka before 2.3.0 aborts when a cooperative-sticky member that
+    // never led the group is destroyed (librdkafka#4312), so older versions use eager rebalancing.
+    setProperty(
+        *conf, "partition.assignment.strategy",
+        RdKafka::version() >= kFirstSafeCooperativeVersion ? "cooperative-sticky" : "range,roundrobin");
     // The Go reader's MaxBytes.
     setProperty(*conf, "fetch.max.bytes", std::to_string(25 << 20));
     std::string error;
