@@ -1,5 +1,10 @@
 #include "wal/record_parser.h"
 
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+#include <optional>
+
 namespace pgstream {
 
 namespace {
@@ -12,7 +17,8 @@ std::string string_member(const JsonValue& object, std::string_view key) {
 Lsn lsn_member(const JsonValue& object, std::string_view key) {
     const JsonValue* value = object.find(key);
     if (!value || value->is_null()) return Lsn();
-    if (!value->is_string()) throw JsonError(std::string("\"") + std::string(key) + "\" is not an LSN string");
+    if (!value->is_string())
+        throw JsonError(std::string("\"") + std::string(key) + "\" is not an LSN string");
     auto lsn = Lsn::parse(value->text);
     if (!lsn) throw JsonError(std::string("\"") + std::string(key) + "\" is not an LSN: " + value->text);
     return *lsn;
@@ -26,12 +32,16 @@ std::vector<Column> columns_member(JsonValue& object, std::string_view key, bool
     if (!array->is_array()) throw JsonError(std::string("\"") + std::string(key) + "\" is not an array");
     columns.reserve(array->items.size());
     for (auto& item : array->items) {
-        if (!item.is_object()) throw JsonError(std::string("\"") + std::string(key) + "\" holds a non-object");
+        if (!item.is_object())
+            throw JsonError(std::string("\"") + std::string(key) + "\" holds a non-object");
         Column column;
         for (auto& [name, value] : item.members) {
-            if (name == "name") column.name = std::move(value.text);
-            else if (name == "type") column.type = std::move(value.text);
-            else if (name == "value") column.value = std::move(value);
+            if (name == "name")
+                column.name = std::move(value.text);
+            else if (name == "type")
+                column.type = std::move(value.text);
+            else if (name == "value")
+                column.value = std::move(value);
         }
         columns.push_back(std::move(column));
     }
@@ -40,7 +50,309 @@ std::vector<Column> columns_member(JsonValue& object, std::string_view key, bool
 
 }  // namespace
 
+namespace {
+
+// The hot path: a SAX handler that fills a Record straight from the reader's events, without building a
+// JsonValue tree (every key and value of which would be a heap string). It understands the shapes wal2json
+// writes; on anything else (nested values where scalars are expected, a non-object column, a duplicate
+// member it cannot resolve the same way) it stops and parse_wal2json_record falls back to the tree-based
+// parser, which defines the behaviour (including every error message).
+class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, RecordHandler> {
+  public:
+    enum class Field {
+        Action,
+        Xid,
+        Timestamp,
+        Lsn,
+        NextLsn,
+        Schema,
+        Table,
+        Columns,
+        Identity,
+        Prefix,
+        Content,
+        Transactional,
+        Other,
+        Count
+    };
+
+    struct Scalar {
+        bool seen = false;
+        JsonValue::Kind kind = JsonValue::Kind::Null;
+        std::string text;
+    };
+
+    Scalar fields[size_t(Field::Count)];
+    std::vector<Column> columns;
+    std::vector<Column> identity;
+    bool columns_array = false;
+    bool identity_array = false;
+
+    bool Null() { return scalar(JsonValue::Kind::Null, {}); }
+    bool Bool(bool b) { return scalar(JsonValue::Kind::Bool, b ? "true" : "false"); }
+    bool RawNumber(const char* str, rapidjson::SizeType length, bool) {
+        return scalar(JsonValue::Kind::Number, std::string_view(str, length));
+    }
+    bool String(const char* str, rapidjson::SizeType length, bool) {
+        return scalar(JsonValue::Kind::String, std::string_view(str, length));
+    }
+
+    bool Key(const char* str, rapidjson::SizeType length, bool) {
+        std::string_view key(str, length);
+        if (skip_depth_ > 0) return true;
+        if (depth_ == 1) {
+            field_ = top_level_field(key);
+            // Object lookups take the first member of a name; later duplicates are ignored.
+            if (field_ != Field::Other && seen(field_)) field_ = Field::Other;
+            return true;
+        }
+        // depth 2 would be inside a top-level array (columns/identity items are objects at depth 3)
+        if (key == "name")
+            column_field_ = ColumnField::Name;
+        else if (key == "type")
+            column_field_ = ColumnField::Type;
+        else if (key == "value")
+            column_field_ = ColumnField::Value;
+        else
+            column_field_ = ColumnField::Other;
+        return true;
+    }
+
+    bool StartObject() {
+        if (skip_depth_ > 0) return ++skip_depth_, true;
+        if (depth_ == 0) return ++depth_, true;
+        if (depth_ == 1) {
+            if (field_ != Field::Other) return false;  // an object where a scalar or array is expected
+            skip_depth_ = 1;
+            return true;
+        }
+        if (depth_ == 2) {  // a column item
+            current_columns_->emplace_back();
+            ++depth_;
+            return true;
+        }
+        if (column_field_ != ColumnField::Other) return false;  // nested column value
+        skip_depth_ = 1;
+        return true;
+    }
+    bool EndObject(rapidjson::SizeType) {
+        if (skip_depth_ > 0) return --skip_depth_, true;
+        --depth_;
+        return true;
+    }
+    bool StartArray() {
+        if (skip_depth_ > 0) return ++skip_depth_, true;
+        if (depth_ == 1) {
+            if (field_ == Field::Columns || field_ == Field::Identity) {
+                mark_seen(field_);
+                if (field_ == Field::Columns) {
+                    columns_array = true;
+                    current_columns_ = &columns;
+                } else {
+                    identity_array = true;
+                    current_columns_ = &identity;
+                }
+                ++depth_;
+                return true;
+            }
+            if (field_ != Field::Other) return false;
+            skip_depth_ = 1;
+            return true;
+        }
+        if (depth_ == 3 && column_field_ == ColumnField::Other) {
+            skip_depth_ = 1;
+            return true;
+        }
+        return false;  // an array as a column item or column value
+    }
+    bool EndArray(rapidjson::SizeType) {
+        if (skip_depth_ > 0) return --skip_depth_, true;
+        --depth_;
+        return true;
+    }
+
+    bool seen(Field field) const { return fields[size_t(field)].seen; }
+    const Scalar& get(Field field) const { return fields[size_t(field)]; }
+
+  private:
+    enum class ColumnField { Name, Type, Value, Other };
+
+    static Field top_level_field(std::string_view key) {
+        switch (key.size()) {
+            case 3:
+                if (key == "lsn") return Field::Lsn;
+                if (key == "xid") return Field::Xid;
+                break;
+            case 5:
+                if (key == "table") return Field::Table;
+                break;
+            case 6:
+                if (key == "action") return Field::Action;
+                if (key == "schema") return Field::Schema;
+                if (key == "prefix") return Field::Prefix;
+                break;
+            case 7:
+                if (key == "columns") return Field::Columns;
+                if (key == "nextlsn") return Field::NextLsn;
+                if (key == "content") return Field::Content;
+                break;
+            case 8:
+                if (key == "identity") return Field::Identity;
+                break;
+            case 9:
+                if (key == "timestamp") return Field::Timestamp;
+                break;
+            case 13:
+                if (key == "transactional") return Field::Transactional;
+                break;
+        }
+        return Field::Other;
+    }
+
+    void mark_seen(Field field) { fields[size_t(field)].seen = true; }
+
+    bool scalar(JsonValue::Kind kind, std::string_view text) {
+        if (skip_depth_ > 0) return true;
+        if (depth_ == 0) return false;  // the record is not an object
+        if (depth_ == 1) {
+            if (field_ == Field::Other) return true;
+            Scalar& field = fields[size_t(field_)];
+            field.seen = true;
+            field.kind = kind;
+            field.text.assign(text.data(), text.size());
+            return true;
+        }
+        if (depth_ == 2) return false;  // a scalar as a column item
+        Column& column = current_columns_->back();
+        // Within a column object every member is applied in turn, so a later duplicate wins.
+        switch (column_field_) {
+            case ColumnField::Name:
+                column.name.assign(text.data(), text.size());
+                break;
+            case ColumnField::Type:
+                column.type.assign(text.data(), text.size());
+                break;
+            case ColumnField::Value:
+                column.value.kind = kind;
+                column.value.text.assign(text.data(), text.size());
+                break;
+            case ColumnField::Other:
+                break;
+        }
+        return true;
+    }
+
+    int depth_ = 0;       // 1 = in the record object, 2 = in columns/identity, 3 = in a column object
+    int skip_depth_ = 0;  // > 0 while inside a container nobody reads
+    Field field_ = Field::Other;
+    ColumnField column_field_ = ColumnField::Other;
+    std::vector<Column>* current_columns_ = nullptr;
+};
+
+bool only_whitespace(std::string_view text) {
+    for (char c : text)
+        if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return false;
+    return true;
+}
+
+// A scalar's compact JSON text (what JsonValue::to_json gives for it).
+std::string scalar_json(const RecordHandler::Scalar& scalar) {
+    switch (scalar.kind) {
+        case JsonValue::Kind::Null:
+            return "null";
+        case JsonValue::Kind::String:
+            return json_quote(scalar.text);
+        default:
+            return scalar.text;
+    }
+}
+
+// nullopt: leave the decision (or the error) to the tree-based parser.
+std::optional<Lsn> fast_lsn(const RecordHandler& handler, RecordHandler::Field field, bool* ok) {
+    const auto& scalar = handler.get(field);
+    if (!scalar.seen || scalar.kind == JsonValue::Kind::Null) return Lsn();
+    if (scalar.kind != JsonValue::Kind::String) return *ok = false, std::nullopt;
+    auto lsn = Lsn::parse(scalar.text);
+    if (!lsn) *ok = false;
+    return lsn;
+}
+
+std::optional<Record> parse_record_fast(std::string_view text) {
+    using Field = RecordHandler::Field;
+    RecordHandler handler;
+    // Reused: a fresh Reader allocates its string stack on every record.
+    thread_local rapidjson::Reader reader;
+    rapidjson::MemoryStream stream(text.data(), text.size());
+    constexpr unsigned kFlags = rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseStopWhenDoneFlag;
+    if (reader.Parse<kFlags>(stream, handler).IsError()) return std::nullopt;
+    if (!only_whitespace(text.substr(stream.Tell()))) return std::nullopt;
+
+    const auto& action = handler.get(Field::Action);
+    if (!action.seen || action.kind != JsonValue::Kind::String || action.text.size() != 1)
+        return std::nullopt;
+    char code = action.text[0];
+    bool ok = true;
+    Record record;
+    const auto& timestamp = handler.get(Field::Timestamp);
+    const auto& xid = handler.get(Field::Xid);
+    if (code == 'B' || code == 'C') {
+        record.kind = code == 'B' ? Record::Kind::Begin : Record::Kind::Commit;
+        auto lsn = fast_lsn(handler, Field::Lsn, &ok);
+        auto next_lsn = fast_lsn(handler, Field::NextLsn, &ok);
+        if (!ok) return std::nullopt;
+        record.lsn = *lsn;
+        record.next_lsn = *next_lsn;
+        if (xid.seen) record.xid = scalar_json(xid);
+        if (timestamp.seen && timestamp.kind == JsonValue::Kind::String) record.timestamp = timestamp.text;
+        return record;
+    }
+    if (code != 'I' && code != 'U' && code != 'D' && code != 'T' && code != 'M') return std::nullopt;
+    // "columns"/"identity" are arrays, null or absent; a scalar there is an error the slow path reports.
+    for (Field field : {Field::Columns, Field::Identity}) {
+        const auto& scalar = handler.get(field);
+        bool array = field == Field::Columns ? handler.columns_array : handler.identity_array;
+        if (scalar.seen && !array && scalar.kind != JsonValue::Kind::Null) return std::nullopt;
+    }
+    auto lsn = fast_lsn(handler, Field::Lsn, &ok);
+    if (!ok) return std::nullopt;
+
+    auto event = std::make_shared<Event>();
+    event->action = static_cast<Action>(code);
+    event->raw.assign(text.data(), text.size());
+    if (xid.seen) event->xid = scalar_json(xid);
+    auto string_field = [&](Field field) -> std::string {
+        const auto& scalar = handler.get(field);
+        return scalar.seen && scalar.kind == JsonValue::Kind::String
+                   ? std::move(handler.fields[size_t(field)].text)
+                   : std::string();
+    };
+    event->timestamp = string_field(Field::Timestamp);
+    event->lsn = *lsn;
+    event->schema = string_field(Field::Schema);
+    event->table = string_field(Field::Table);
+    event->columns = std::move(handler.columns);
+    event->identity = std::move(handler.identity);
+    event->has_identity = handler.identity_array;
+    if (code == 'M') {
+        event->prefix = string_field(Field::Prefix);
+        event->content = string_field(Field::Content);
+        const auto& transactional = handler.get(Field::Transactional);
+        if (transactional.seen)
+            event->transactional =
+                transactional.kind == JsonValue::Kind::Bool && transactional.text == "true";
+    }
+    record.kind = Record::Kind::Change;
+    record.lsn = event->lsn;
+    record.xid = event->xid;
+    record.timestamp = event->timestamp;
+    record.event = std::move(event);
+    return record;
+}
+
+}  // namespace
+
 Record parse_wal2json_record(std::string_view text) {
+    if (auto record = parse_record_fast(text)) return std::move(*record);
     JsonValue root = parse_json(text);
     if (!root.is_object()) throw JsonError("record is not a JSON object");
     const JsonValue* action = root.find("action");
@@ -113,14 +425,20 @@ void append_event_json(std::string& out, const Event& event) {
     out += "\",\"xid\":";
     out += event.xid.empty() ? "null" : event.xid;
     out += ",\"timestamp\":";
-    if (event.timestamp.empty()) out += "null";
-    else append_json_string(out, event.timestamp);
+    if (event.timestamp.empty())
+        out += "null";
+    else
+        append_json_string(out, event.timestamp);
     out += ",\"lsn\":";
-    if (event.lsn.valid()) append_json_string(out, event.lsn.str());
-    else out += "null";
+    if (event.lsn.valid())
+        append_json_string(out, event.lsn.str());
+    else
+        out += "null";
     out += ",\"commit_lsn\":";
-    if (event.commit_lsn.valid()) append_json_string(out, event.commit_lsn.str());
-    else out += "null";
+    if (event.commit_lsn.valid())
+        append_json_string(out, event.commit_lsn.str());
+    else
+        out += "null";
     out += ",\"schema\":";
     append_json_string(out, event.schema);
     out += ",\"table\":";
