@@ -74,10 +74,16 @@ const JsonValue* JsonValue::find(std::string_view key) const {
 
 void JsonValue::append_json(std::string& out) const {
     switch (kind) {
-        case Kind::Null: out += "null"; break;
+        case Kind::Null:
+            out += "null";
+            break;
         case Kind::Bool:
-        case Kind::Number: out += text; break;
-        case Kind::String: append_json_string(out, text); break;
+        case Kind::Number:
+            out += text;
+            break;
+        case Kind::String:
+            append_json_string(out, text);
+            break;
         case Kind::Object: {
             out += '{';
             bool first = true;
@@ -133,26 +139,44 @@ JsonValue parse_json(std::string_view text) {
 
 void append_json_string(std::string& out, std::string_view text) {
     static const char kHex[] = "0123456789abcdef";
+    // Output lines are mostly plain text: copy runs that need no escaping in one append, not byte by byte.
     out += '"';
-    for (unsigned char c : text) {
+    const char* data = text.data();
+    size_t size = text.size(), run_start = 0;
+    for (size_t i = 0; i < size; ++i) {
+        unsigned char c = static_cast<unsigned char>(data[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(data + run_start, i - run_start);
+        run_start = i + 1;
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    out += "\\u00";
-                    out += kHex[c >> 4];
-                    out += kHex[c & 0xf];
-                } else {
-                    out += char(c);
-                }
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default: {
+                char escape[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+                out.append(escape, sizeof escape);
+            }
         }
     }
+    out.append(data + run_start, size - run_start);
     out += '"';
 }
 
