@@ -152,6 +152,9 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
                     identity_array = true;
                     current_columns_ = &identity;
                 }
+                // Consecutive records mostly come from the same table: size the array like the last one's
+                // instead of growing it one reallocation (and column move) at a time.
+                current_columns_->reserve(last_size(field_));
                 ++depth_;
                 return true;
             }
@@ -167,6 +170,8 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
     }
     bool EndArray(rapidjson::SizeType) {
         if (skip_depth_ > 0) return --skip_depth_, true;
+        if (depth_ == 2) last_size(current_columns_ == &columns ? Field::Columns : Field::Identity) =
+                             current_columns_->size();
         --depth_;
         return true;
     }
@@ -210,6 +215,11 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
     }
 
     void mark_seen(Field field) { fields[size_t(field)].seen = true; }
+
+    static size_t& last_size(Field field) {
+        thread_local size_t last_columns = 0, last_identity = 0;
+        return field == Field::Columns ? last_columns : last_identity;
+    }
 
     bool scalar(JsonValue::Kind kind, std::string_view text) {
         if (skip_depth_ > 0) return true;
