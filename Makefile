@@ -6,7 +6,7 @@
 EXTENSION  = pgstream
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pgstream.control)
 
-TOP_GOALS = check demo deps shipper check-extension check-shipper check-differential bench format distclean-all
+TOP_GOALS = check demo deps shipper check-extension check-shipper check-differential check-sanitize bench format distclean-all
 
 ifneq ($(filter $(TOP_GOALS),$(MAKECMDGOALS)),)
 
@@ -40,6 +40,9 @@ check-differential: extension-install
 check-shipper: extension-install shipper
 	scripts/check.sh shipper
 
+check-sanitize: extension-install
+	scripts/check.sh sanitize
+
 demo: extension-install shipper
 	scripts/demo.sh
 
@@ -50,7 +53,7 @@ format:
 	find extension shipper bench -name '*.cpp' -o -name '*.h' -o -name '*.hpp' | xargs clang-format -i
 
 distclean-all:
-	rm -rf $(BUILD) results regression.diffs regression.out
+	rm -rf $(BUILD) $(BUILD)-sanitize results regression.diffs regression.out
 	$(MAKE) clean
 
 else
