@@ -6,7 +6,7 @@
 EXTENSION  = pgstream
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pgstream.control)
 
-TOP_GOALS = check demo deps shipper check-extension check-shipper check-differential check-sanitize bench format distclean-all
+TOP_GOALS = check demo demo-kafka deps shipper check-extension check-shipper check-differential check-sanitize bench format distclean-all
 
 ifneq ($(filter $(TOP_GOALS),$(MAKECMDGOALS)),)
 
@@ -39,6 +39,9 @@ check-differential: extension-install
 
 check-shipper: extension-install shipper
 	scripts/check.sh shipper
+
+demo-kafka: extension-install shipper
+	scripts/demo-kafka.sh
 
 check-sanitize: extension-install
 	scripts/check.sh sanitize
