@@ -71,9 +71,17 @@ void Translator::process(EventPtr event) {
         return;
     }
     event->metadata.table_pgstream_id = table->pgstream_id;
-    for (auto* columns : {&event->columns, &event->identity})
-        for (auto& column : *columns)
-            if (const SchemaColumn* known = table->find_column(column.name)) column.id = known->pgstream_id;
+    for (auto* columns : {&event->columns, &event->identity}) {
+        for (size_t i = 0; i < columns->size(); ++i) {
+            Column& column = (*columns)[i];
+            // Records list columns in attnum order like the schema does: try the same position before the
+            // scan (column names are unique within a table, so a hit is the column the scan would find).
+            const SchemaColumn* known = i < table->columns.size() && table->columns[i].name == column.name
+                                            ? &table->columns[i]
+                                            : table->find_column(column.name);
+            if (known) column.id = known->pgstream_id;
+        }
+    }
     if (event->action != Action::Truncate) {
         event->metadata.id_col_pgstream_ids.clear();
         for (const SchemaColumn* column : id_finder_->identity_columns(*table))
