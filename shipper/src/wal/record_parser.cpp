@@ -287,15 +287,169 @@ std::optional<Lsn> fast_lsn(const RecordHandler& handler, RecordHandler::Field f
     return lsn;
 }
 
+// A JSON scanner for the common case, feeding the same handler as RapidJSON: strings without escapes are
+// handed over in place (no copy into a parse stack), tokens are found with plain loops. It accepts only a
+// subset of JSON, and refuses (returns false) on anything outside it: escapes, control characters, numbers
+// or literals it does not recognise exactly, deep nesting. A refused record is parsed again by RapidJSON,
+// so the subset only decides speed, never the result.
+class SimpleScanner {
+  public:
+    SimpleScanner(std::string_view text, RecordHandler& handler)
+        : p_(text.data()), end_(text.data() + text.size()), handler_(handler) {}
+
+    bool scan_record() {
+        skip_whitespace();
+        if (!value(0)) return false;
+        skip_whitespace();
+        return p_ == end_;
+    }
+
+  private:
+    void skip_whitespace() {
+        while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+    }
+
+    // On success the string's bytes are [*start, *start + *length) and p_ is past the closing quote.
+    bool string(const char** start, size_t* length) {
+        ++p_;  // opening quote
+        const char* begin = p_;
+        while (p_ < end_) {
+            unsigned char c = static_cast<unsigned char>(*p_);
+            if (c == '"') {
+                *start = begin;
+                *length = size_t(p_ - begin);
+                ++p_;
+                return true;
+            }
+            if (c == '\\' || c < 0x20) return false;
+            ++p_;
+        }
+        return false;
+    }
+
+    static bool digit(char c) { return c >= '0' && c <= '9'; }
+
+    bool number() {
+        const char* begin = p_;
+        if (p_ < end_ && *p_ == '-') ++p_;
+        if (p_ >= end_ || !digit(*p_)) return false;
+        if (*p_ == '0') {
+            ++p_;
+        } else {
+            const char* integer = p_;
+            while (p_ < end_ && digit(*p_)) ++p_;
+            // RapidJSON rejects integer parts beyond the double range (about 309 digits) even as strings.
+            if (p_ - integer > 300) return false;
+        }
+        if (p_ < end_ && *p_ == '.') {
+            ++p_;
+            if (p_ >= end_ || !digit(*p_)) return false;
+            while (p_ < end_ && digit(*p_)) ++p_;
+        }
+        // Exponents are rare in wal2json output, and whether RapidJSON accepts one depends on its digits.
+        if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) return false;
+        return handler_.RawNumber(begin, rapidjson::SizeType(p_ - begin), true);
+    }
+
+    bool literal(std::string_view word) {
+        if (size_t(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) return false;
+        p_ += word.size();
+        return true;
+    }
+
+    bool value(int depth) {
+        if (p_ >= end_) return false;
+        switch (*p_) {
+            case '"': {
+                const char* start;
+                size_t length;
+                return string(&start, &length) && handler_.String(start, rapidjson::SizeType(length), true);
+            }
+            case '{': return object(depth + 1);
+            case '[': return array(depth + 1);
+            case 't': return literal("true") && handler_.Bool(true);
+            case 'f': return literal("false") && handler_.Bool(false);
+            case 'n': return literal("null") && handler_.Null();
+            default: return number();
+        }
+    }
+
+    bool object(int depth) {
+        if (depth > kMaxDepth || !handler_.StartObject()) return false;
+        ++p_;
+        skip_whitespace();
+        size_t members = 0;
+        if (p_ < end_ && *p_ == '}') {
+            ++p_;
+            return handler_.EndObject(0);
+        }
+        while (true) {
+            if (p_ >= end_ || *p_ != '"') return false;
+            const char* key;
+            size_t length;
+            if (!string(&key, &length) || !handler_.Key(key, rapidjson::SizeType(length), true)) return false;
+            skip_whitespace();
+            if (p_ >= end_ || *p_ != ':') return false;
+            ++p_;
+            skip_whitespace();
+            if (!value(depth)) return false;
+            ++members;
+            skip_whitespace();
+            if (p_ >= end_) return false;
+            if (*p_ == ',') {
+                ++p_;
+                skip_whitespace();
+                continue;
+            }
+            if (*p_ != '}') return false;
+            ++p_;
+            return handler_.EndObject(rapidjson::SizeType(members));
+        }
+    }
+
+    bool array(int depth) {
+        if (depth > kMaxDepth || !handler_.StartArray()) return false;
+        ++p_;
+        skip_whitespace();
+        size_t items = 0;
+        if (p_ < end_ && *p_ == ']') {
+            ++p_;
+            return handler_.EndArray(0);
+        }
+        while (true) {
+            if (!value(depth)) return false;
+            ++items;
+            skip_whitespace();
+            if (p_ >= end_) return false;
+            if (*p_ == ',') {
+                ++p_;
+                skip_whitespace();
+                continue;
+            }
+            if (*p_ != ']') return false;
+            ++p_;
+            return handler_.EndArray(rapidjson::SizeType(items));
+        }
+    }
+
+    static constexpr int kMaxDepth = 32;
+    const char* p_;
+    const char* end_;
+    RecordHandler& handler_;
+};
+
 std::optional<Record> parse_record_fast(std::string_view text) {
     using Field = RecordHandler::Field;
     RecordHandler handler;
-    // Reused: a fresh Reader allocates its string stack on every record.
-    thread_local rapidjson::Reader reader;
-    rapidjson::MemoryStream stream(text.data(), text.size());
-    constexpr unsigned kFlags = rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseStopWhenDoneFlag;
-    if (reader.Parse<kFlags>(stream, handler).IsError()) return std::nullopt;
-    if (!only_whitespace(text.substr(stream.Tell()))) return std::nullopt;
+    if (!SimpleScanner(text, handler).scan_record()) {
+        handler = RecordHandler();
+        // Reused: a fresh Reader allocates its string stack on every record.
+        thread_local rapidjson::Reader reader;
+        rapidjson::MemoryStream stream(text.data(), text.size());
+        constexpr unsigned kFlags = rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseStopWhenDoneFlag;
+        if (reader.Parse<kFlags>(stream, handler).IsError()) return std::nullopt;
+        if (!only_whitespace(text.substr(stream.Tell()))) return std::nullopt;
+    }
 
     const auto& action = handler.get(Field::Action);
     if (!action.seen || action.kind != JsonValue::Kind::String || action.text.size() != 1)
