@@ -161,12 +161,13 @@ void BatchSender::run() {
         }
         // Cut a batch: up to batch_size events and batch_bytes, but always at least one event.
         std::vector<EventPtr> batch;
+        batch.reserve(std::min(queue_.size(), settings_.batch_size));
         size_t batch_weight = 0;
         while (!queue_.empty() && batch.size() < settings_.batch_size) {
-            const Item& next = queue_.front();
+            Item& next = queue_.front();
             if (!batch.empty() && batch_weight + next.weight > settings_.batch_bytes) break;
             batch_weight += next.weight;
-            batch.push_back(next.event);
+            batch.push_back(std::move(next.event));  // the queue entry is popped next: no refcount round trip
             queued_weight_ -= next.weight;
             queue_.pop_front();
         }
