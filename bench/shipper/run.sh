@@ -18,16 +18,8 @@
 # Prints each run, then medians and the ratio shipper / pg_recvlogical (target ≥ 3×).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-ROWS=${BENCH_ROWS:-200000}
-LATENCY_ROWS=${BENCH_LATENCY_ROWS:-20000}
-RUNS=${BENCH_RUNS:-3}
-BIN=${PGSTREAM_BIN:-}
-if [ -z "$BIN" ]; then
-  for candidate in "$ROOT/build/shipper/pgstream" "$ROOT/build/pgstream" "$ROOT/build-it/shipper/pgstream"; do
-    [ -x "$candidate" ] && { BIN=$candidate; break; }
-  done
-fi
-[ -n "$BIN" ] && [ -x "$BIN" ] || { echo "bench/shipper: pgstream CLI not built (make shipper, or set PGSTREAM_BIN)" >&2; exit 2; }
+source "$ROOT/bench/lib.sh"
+bench_find_cli shipper
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgstream-bench-shipper.XXXXXX")
 chmod 711 "$WORK"  # the clusters inside run as user postgres when we are root
@@ -41,12 +33,6 @@ cleanup() {
 trap cleanup EXIT
 
 g++ -O2 -std=c++17 -Wall -o "$WORK/line_reader" "$ROOT/bench/shipper/line_reader.cpp"
-PLUGIN=wal2json
-[ -f "$(pg_config --pkglibdir)/pgstream.so" ] && PLUGIN=pgstream
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # Starts `pgstream run` with stdout into a FIFO read by line_reader; the reader keeps draining after it has
 # counted (so the shipper never sees a closed pipe) until the shipper exits.
@@ -68,37 +54,11 @@ stop_shipper() {
   [ "$rc" = 0 ] || echo "  (shipper exited with $rc; see its log)" >&2
 }
 
-wait_for_file() { # path timeout-seconds
-  local deadline=$((SECONDS + $2))
-  while [ ! -s "$1" ]; do
-    [ $SECONDS -lt $deadline ] || return 1
-    sleep 0.05
-  done
-}
-
 : >"$WORK/results"
 for run in $(seq 1 "$RUNS"); do
-  CLUSTER_DIR=$WORK/pg$run
-  port=$("$ROOT/scripts/pg-cluster.sh" start "$CLUSTER_DIR")
-  url="postgres://postgres@127.0.0.1:$port/postgres"
-  psql() { command psql -X -q -v ON_ERROR_STOP=1 -d "$url" "$@"; }
-  psql -c "create table bench_rows (id bigint primary key, written_us bigint not null, payload text not null)" \
-       -c "create table bench_latency (id bigint primary key, written_us bigint not null, payload text not null)" \
-       -c "create table bench_warmup (id int primary key)"
-  "$BIN" init --pgurl "$url" --slot ship --plugin "$PLUGIN" >"$WORK/init$run.log" 2>&1 \
-    || { cat "$WORK/init$run.log" >&2; exit 1; }
-  psql -c "select pg_create_logical_replication_slot('recv', 'wal2json')" >/dev/null
-
-  psql <<SQL
-do \$\$ begin
-  for chunk in 0 .. ($ROWS - 1) / 1000 loop
-    insert into bench_rows
-      select g, (extract(epoch from clock_timestamp()) * 1e6)::bigint, 'payload of row ' || g
-      from generate_series(chunk * 1000 + 1, least((chunk + 1) * 1000, $ROWS)) g;
-    commit;
-  end loop;
-end \$\$;
-SQL
+  bench_start_cluster "$run"
+  psql -c "create table bench_warmup (id int primary key)"
+  bench_write_rows bench_rows "$ROWS" 1000 0
   end_lsn=$(psql -Atc "select pg_current_wal_lsn()")
 
   cat >"$WORK/ship$run.env" <<ENV
@@ -108,13 +68,6 @@ PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL=$url
 PGSTREAM_STDOUT_WRITER_ENABLED=true
 ENV
 
-  measure_recv() {
-    local t0 t1
-    t0=$(now)
-    pg_recvlogical -d "$url" --slot recv --start --endpos="$end_lsn" -o format-version=2 -f /dev/null
-    t1=$(now)
-    recv_s=$(elapsed "$t0" "$t1")
-  }
   measure_ship() {
     start_shipper "$WORK/ship$run.env" "$WORK/ship$run.log" "$WORK/catchup$run" "$ROWS" '"bench_rows"'
     wait_for_file "$WORK/catchup$run" 600 || { echo "shipper catch-up timed out" >&2; tail "$WORK/ship$run.log" >&2; exit 1; }
@@ -134,36 +87,15 @@ ENV
     [ "$(psql -Atc "select confirmed_flush_lsn > '$before' from pg_replication_slots where slot_name = 'ship'")" = t ] && break
     sleep 0.1
   done
-  psql <<SQL
-do \$\$ begin
-  for batch in 0 .. ($LATENCY_ROWS - 1) / 50 loop
-    insert into bench_latency
-      select g, (extract(epoch from clock_timestamp()) * 1e6)::bigint, 'payload of row ' || g
-      from generate_series(batch * 50 + 1, least((batch + 1) * 50, $LATENCY_ROWS)) g;
-    commit;
-    perform pg_sleep(0.005);
-  end loop;
-end \$\$;
-SQL
+  bench_write_rows bench_latency "$LATENCY_ROWS" 50 0.005
   wait_for_file "$WORK/latency$run" 300 || { echo "latency rows never arrived" >&2; exit 1; }
   stop_shipper
-  "$ROOT/scripts/pg-cluster.sh" stop "$CLUSTER_DIR"
-  CLUSTER_DIR=
-
-  p50=$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' "$WORK/latency$run")
-  p99=$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' "$WORK/latency$run")
-  ship_rps=$(awk -v r="$ROWS" -v s="$ship_s" 'BEGIN { printf "%.0f", r / s }')
-  recv_rps=$(awk -v r="$ROWS" -v s="$recv_s" 'BEGIN { printf "%.0f", r / s }')
-  echo "$ship_rps $recv_rps $p50 $p99" >>"$WORK/results"
-  printf 'run %d (plugin %s): shipper %s rows/s (%ss), pg_recvlogical+wal2json %s rows/s (%ss), latency p50 %s ms p99 %s ms\n' \
-    "$run" "$PLUGIN" "$ship_rps" "$ship_s" "$recv_rps" "$recv_s" "$p50" "$p99"
+  bench_stop_cluster
+  bench_record_run "$run" "$WORK/latency$run" \
+    'shipper %s rows/s (%ss), pg_recvlogical+wal2json %s rows/s (%ss), latency p50 %s ms p99 %s ms'
 done
 
-ship_med=$(awk '{ print $1 }' "$WORK/results" | median)
-recv_med=$(awk '{ print $2 }' "$WORK/results" | median)
-p50_med=$(awk '{ print $3 }' "$WORK/results" | median)
-p99_med=$(awk '{ print $4 }' "$WORK/results" | median)
-ratio=$(awk -v a="$ship_med" -v b="$recv_med" 'BEGIN { printf "%.2f", a / b }')
+bench_medians
 echo
 echo "shipper catch-up, $ROWS rows, median of $RUNS: pgstream run ($PLUGIN) $ship_med rows/s, pg_recvlogical+wal2json $recv_med rows/s"
 echo "ratio shipper/pg_recvlogical: ${ratio}x (target >= 3x)"

@@ -1,0 +1,99 @@
+# Shared by bench/shipper/run.sh and bench/kafka/run.sh (sourced): the CLI lookup, timing helpers, the throwaway
+# cluster with its two slots, the stamped-row workloads, the pg_recvlogical peer and the per-run/median summary.
+# The sourcing script sets ROOT and WORK before calling these.
+
+ROWS=${BENCH_ROWS:-200000}
+LATENCY_ROWS=${BENCH_LATENCY_ROWS:-20000}
+RUNS=${BENCH_RUNS:-3}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+wait_for_file() { # path timeout-seconds
+  local deadline=$((SECONDS + $2))
+  while [ ! -s "$1" ]; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.02
+  done
+}
+
+# Sets BIN to the pgstream CLI (PGSTREAM_BIN, else the default build directory).
+bench_find_cli() { # bench-name
+  BIN=${PGSTREAM_BIN:-}
+  if [ -z "$BIN" ]; then
+    for candidate in "$ROOT/build/shipper/pgstream" "$ROOT/build/pgstream"; do
+      [ -x "$candidate" ] && { BIN=$candidate; break; }
+    done
+  fi
+  [ -n "$BIN" ] && [ -x "$BIN" ] || { echo "bench/$1: pgstream CLI not built (make shipper, or set PGSTREAM_BIN)" >&2; exit 2; }
+  PLUGIN=wal2json
+  [ -f "$(pg_config --pkglibdir)/pgstream.so" ] && PLUGIN=pgstream
+  return 0
+}
+
+# A fresh cluster for run N with the tables bench_rows and bench_latency, the shipper's slot `ship` (made by
+# `pgstream init` on $PLUGIN) and the peer's slot `recv` (wal2json). Sets CLUSTER_DIR, url and a psql function.
+bench_start_cluster() { # run
+  CLUSTER_DIR=$WORK/pg$1
+  local port
+  port=$("$ROOT/scripts/pg-cluster.sh" start "$CLUSTER_DIR")
+  url="postgres://postgres@127.0.0.1:$port/postgres"
+  psql() { command psql -X -q -v ON_ERROR_STOP=1 -d "$url" "$@"; }
+  psql -c "create table bench_rows (id bigint primary key, written_us bigint not null, payload text not null)" \
+       -c "create table bench_latency (id bigint primary key, written_us bigint not null, payload text not null)"
+  "$BIN" init --pgurl "$url" --slot ship --plugin "$PLUGIN" >"$WORK/init$1.log" 2>&1 \
+    || { cat "$WORK/init$1.log" >&2; exit 1; }
+  psql -c "select pg_create_logical_replication_slot('recv', 'wal2json')" >/dev/null
+}
+
+bench_stop_cluster() {
+  "$ROOT/scripts/pg-cluster.sh" stop "$CLUSTER_DIR"
+  CLUSTER_DIR=
+}
+
+# Commits COUNT rows into TABLE in transactions of PER_TXN, each row stamped with its insert time (µs), pausing
+# SLEEP seconds between transactions.
+bench_write_rows() { # table count per-txn sleep
+  psql <<SQL
+do \$\$ begin
+  for chunk in 0 .. ($2 - 1) / $3 loop
+    insert into $1
+      select g, (extract(epoch from clock_timestamp()) * 1e6)::bigint, 'payload of row ' || g
+      from generate_series(chunk * $3 + 1, least((chunk + 1) * $3, $2)) g;
+    commit;
+    perform pg_sleep($4);
+  end loop;
+end \$\$;
+SQL
+}
+
+# The peer: pg_recvlogical + wal2json reading the `recv` slot to end_lsn, into /dev/null. Sets recv_s.
+measure_recv() {
+  local t0 t1
+  t0=$(now)
+  pg_recvlogical -d "$url" --slot recv --start --endpos="$end_lsn" -o format-version=2 -f /dev/null
+  t1=$(now)
+  recv_s=$(elapsed "$t0" "$t1")
+}
+
+# Appends run N's rows/s and latency (from the reader's "p50_ms=… p99_ms=…" line) to $WORK/results and prints
+# it with LABEL, a printf format taking: shipper rows/s, seconds, peer rows/s, seconds, p50, p99.
+bench_record_run() { # run latency-file label
+  local p50 p99 ship_rps recv_rps
+  p50=$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' "$2")
+  p99=$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' "$2")
+  ship_rps=$(awk -v r="$ROWS" -v s="$ship_s" 'BEGIN { printf "%.0f", r / s }')
+  recv_rps=$(awk -v r="$ROWS" -v s="$recv_s" 'BEGIN { printf "%.0f", r / s }')
+  echo "$ship_rps $recv_rps $p50 $p99" >>"$WORK/results"
+  printf "run %d (plugin %s): $3\n" "$1" "$PLUGIN" "$ship_rps" "$ship_s" "$recv_rps" "$recv_s" "$p50" "$p99"
+}
+
+# Medians over the runs: sets ship_med, recv_med, p50_med, p99_med and ratio (shipper / peer rows/s).
+bench_medians() {
+  ship_med=$(awk '{ print $1 }' "$WORK/results" | median)
+  recv_med=$(awk '{ print $2 }' "$WORK/results" | median)
+  p50_med=$(awk '{ print $3 }' "$WORK/results" | median)
+  p99_med=$(awk '{ print $4 }' "$WORK/results" | median)
+  ratio=$(awk -v a="$ship_med" -v b="$recv_med" 'BEGIN { printf "%.2f", a / b }')
+}
