@@ -282,6 +282,44 @@ INSTANTIATE_TEST_SUITE_P(Plugins, IntegrationStream, ::testing::Values("pgstream
 
 // Table filters: only matching tables reach the output, and filtered transactions still move the slot forward
 // (they count as delivered), so a busy excluded table cannot hold WAL back.
+// Tables that exist before `pgstream init` (the usual case: CDC is added to a live database) are described by
+// the first schema version init logs after creating the slot, so their rows carry metadata from the first one.
+TEST(IntegrationStreamPreexisting, TablesCreatedBeforeInitGetMetadataFromTheFirstRow) {
+    PgCluster cluster;
+    PgConnection db(cluster.url());
+    db.exec("CREATE SCHEMA app; CREATE TABLE app.accounts (id bigint PRIMARY KEY, owner text)");
+    db.exec("INSERT INTO app.accounts VALUES (1, 'before init')");
+    init_stream(cluster);
+    EXPECT_EQ(db.scalar_text("SELECT count(*) FROM pgstream.schema_log WHERE schema_name = 'app'"), "1");
+    TempDir work;
+    ShipperProcess shipper(work.path(), shipper_settings(cluster));
+    shipper.start();
+    ASSERT_TRUE(wait_until([&] { return slot_state(db).active; }, std::chrono::seconds(30)))
+        << shipper_diagnostics(shipper);
+    db.exec("INSERT INTO app.accounts VALUES (2, 'after init')");
+
+    std::optional<OutputEvent> row;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            for (const auto& line : shipper.output_lines()) {
+                auto event = parse_event(line);
+                if (event && event->table == "accounts" && event->value("id") == "2") row = event;
+            }
+            return row.has_value();
+        },
+        std::chrono::seconds(60), std::chrono::milliseconds(100)))
+        << shipper_diagnostics(shipper);
+    SCOPED_TRACE(row->raw);
+    EXPECT_TRUE(row->has_metadata);
+    ASSERT_FALSE(row->table_pgstream_id.empty()) << "the pre-existing table was never described";
+    EXPECT_EQ(row->id_col_pgstream_ids, std::vector<std::string>{row->table_pgstream_id + "-1"});
+    ASSERT_TRUE(row->column("owner"));
+    EXPECT_EQ(row->column("owner")->id, row->table_pgstream_id + "-2");
+    EXPECT_EQ(db.scalar_text("SELECT bool_and(acked) FROM pgstream.schema_log WHERE schema_name = 'app'"), "t")
+        << "the shipper acknowledges the version init logged";
+    EXPECT_EQ(shipper.stop(), 0) << shipper.stderr_tail();
+}
+
 TEST(IntegrationStreamFilter, FilteredTablesAreLeftOutButConfirmed) {
     PgCluster cluster;
     init_stream(cluster);

@@ -182,8 +182,21 @@ int init_impl(const DatabaseOptions& options) {
             }
         }
     }
+    // Written after the slot exists, so each schema's first version is the first thing the stream carries: the
+    // shipper acknowledges it there, and rows of tables that existed before init get their metadata (the Go
+    // pgstream logs nothing here, so such tables stay undescribed until their first DDL).
+    std::string logged;
+    try {
+        logged = scalar(conn.get(),
+                        "SELECT coalesce(sum(pgstream.refresh_schema(n.nspname)), 0) "
+                        "FROM (SELECT nspname FROM pg_namespace ORDER BY 1) n "
+                        "WHERE NOT pgstream.is_system_schema(n.nspname)");
+    } catch (const pg::Error& e) {
+        throw Failure(std::string("logging the existing schemas failed: ") + e.what(), kExitFailure);
+    }
     std::cout << "pgstream: initialised " << tracking << "; replication slot " << slot << " (" << plugin << ")"
-              << (slot_exists ? " already existed" : " created") << std::endl;
+              << (slot_exists ? " already existed" : " created") << "; " << logged
+              << " schema version(s) logged" << std::endl;
     return kExitOk;
 }
 
