@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <array>
 
 #include "wal/record_parser.h"
 
@@ -13,7 +14,8 @@ TEST(RecordParser, ParsesBeginAndCommit) {
     EXPECT_EQ(begin.next_lsn.str(), "0/2949398");
     EXPECT_EQ(begin.xid, "1224");
     EXPECT_EQ(begin.timestamp, "2026-11-24 23:23:43.542615-03");
-    auto commit = parse_wal2json_record(R"j({"action":"C","xid":1224,"lsn":"0/2949368","nextlsn":"0/2949398"})j");
+    auto commit =
+        parse_wal2json_record(R"j({"action":"C","xid":1224,"lsn":"0/2949368","nextlsn":"0/2949398"})j");
     EXPECT_EQ(commit.kind, Record::Kind::Commit);
     EXPECT_EQ(commit.next_lsn.str(), "0/2949398");
     // A bare B/C (no options) still parses.
@@ -76,8 +78,9 @@ TEST(RecordParser, ParsesUpdateDeleteIdentityTruncateAndMessages) {
 }
 
 TEST(RecordParser, RejectsWhatIsNotAV2Record) {
-    for (const char* bad : {"", "{", "[]", R"j({"change":[]})j", R"j({"action":"X"})j", R"j({"action":"I","lsn":"nope"})j",
-                            R"j({"action":"I"} trailing)j", R"j({"action":"I","columns":{}})j"})
+    for (const char* bad :
+         {"", "{", "[]", R"j({"change":[]})j", R"j({"action":"X"})j", R"j({"action":"I","lsn":"nope"})j",
+          R"j({"action":"I"} trailing)j", R"j({"action":"I","columns":{}})j"})
         EXPECT_THROW(parse_wal2json_record(bad), JsonError) << bad;
 }
 
@@ -91,11 +94,69 @@ TEST(EventJson, WritesTheContractFields) {
     event.metadata.table_pgstream_id = "tid";
     event.metadata.id_col_pgstream_ids = {"tid-1"};
     event.metadata.version = "0/10";
-    EXPECT_EQ(event_to_json(event),
-              R"j({"action":"U","xid":9,"timestamp":"2026-01-01 00:00:00+00","lsn":"0/10","commit_lsn":"0/20",)j"
-              R"j("schema":"public","table":"t","columns":[{"id":"tid-1","name":"id","type":"bigint","value":18446744073709551615}],)j"
-              R"j("identity":[{"id":"","name":"id","type":"bigint","value":1}],)j"
-              R"j("metadata":{"table_pgstream_id":"tid","id_col_pgstream_id":["tid-1"],"version":"0/10"}})j");
+    EXPECT_EQ(
+        event_to_json(event),
+        R"j({"action":"U","xid":9,"timestamp":"2026-01-01 00:00:00+00","lsn":"0/10","commit_lsn":"0/20",)j"
+        R"j("schema":"public","table":"t","columns":[{"id":"tid-1","name":"id","type":"bigint","value":18446744073709551615}],)j"
+        R"j("identity":[{"id":"","name":"id","type":"bigint","value":1}],)j"
+        R"j("metadata":{"table_pgstream_id":"tid","id_col_pgstream_id":["tid-1"],"version":"0/10"}})j");
+}
+
+// The renderer reuses the heads it rendered for the previous row; a row that differs from the previous one in
+// a single column's id, name or type, in its table or schema, or in its metadata ids must never get the old
+// text.
+TEST(EventJson, RowsThatDifferInOneHeadFieldRenderTheirOwnHeads) {
+    auto make = [](std::string schema, std::string table, std::vector<std::array<std::string, 3>> heads,
+                   std::string table_id, std::vector<std::string> identity_ids) {
+        Event event;
+        event.schema = std::move(schema);
+        event.table = std::move(table);
+        for (auto& [id, name, type] : heads) {
+            Column column;
+            column.id = id;
+            column.name = name;
+            column.type = type;
+            column.value.kind = JsonValue::Kind::String;
+            column.value.text = "v\"" + name;
+            event.columns.push_back(column);
+        }
+        event.metadata.table_pgstream_id = std::move(table_id);
+        event.metadata.id_col_pgstream_ids = std::move(identity_ids);
+        event.metadata.version = "0/1";
+        return event;
+    };
+    const std::vector<Event> rows = {
+        make("s", "t", {{"t-1", "a", "int"}, {"t-2", "b", "text"}}, "t", {"t-1"}),
+        make("s", "t", {{"t-1", "a", "int"}, {"t-2", "b", "text"}}, "t", {"t-1"}),
+        make("s", "t", {{"t-1", "a", "bigint"}, {"t-2", "b", "text"}}, "t", {"t-1"}),
+        make("s", "t", {{"t-1", "a", "bigint"}, {"t-2", "renamed \"b\"", "text"}}, "t", {"t-1"}),
+        make("s", "t", {{"t-9", "a", "bigint"}, {"t-2", "renamed \"b\"", "text"}}, "t", {"t-9"}),
+        make("s", "t", {{"t-9", "a", "bigint"}}, "t", {"t-9", "t-2"}),
+        make("s", "u", {{"t-9", "a", "bigint"}}, "u", {"t-9", "t-2"}),
+        make("other", "u", {{"t-9", "a", "bigint"}, {"", "c", "date"}, {"u-3", "d", "json"}}, "u", {}),
+        make("s", "t", {{"t-1", "a", "int"}, {"t-2", "b", "text"}}, "t", {"t-1"}),
+    };
+    for (size_t r = 0; r < rows.size(); ++r) {
+        const Event& event = rows[r];
+        std::string json = event_to_json(event);
+        SCOPED_TRACE("row " + std::to_string(r) + ": " + json);
+        JsonValue parsed = parse_json(json);
+        ASSERT_EQ(parsed.find("schema")->text, event.schema);
+        ASSERT_EQ(parsed.find("table")->text, event.table);
+        const auto& columns = parsed.find("columns")->items;
+        ASSERT_EQ(columns.size(), event.columns.size());
+        for (size_t i = 0; i < columns.size(); ++i) {
+            EXPECT_EQ(columns[i].find("id")->text, event.columns[i].id);
+            EXPECT_EQ(columns[i].find("name")->text, event.columns[i].name);
+            EXPECT_EQ(columns[i].find("type")->text, event.columns[i].type);
+            EXPECT_EQ(columns[i].find("value")->text, event.columns[i].value.text);
+        }
+        const JsonValue* metadata = parsed.find("metadata");
+        EXPECT_EQ(metadata->find("table_pgstream_id")->text, event.metadata.table_pgstream_id);
+        const auto& ids = metadata->find("id_col_pgstream_id")->items;
+        ASSERT_EQ(ids.size(), event.metadata.id_col_pgstream_ids.size());
+        for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(ids[i].text, event.metadata.id_col_pgstream_ids[i]);
+    }
 }
 
 TEST(EventJson, MessagesCarryPrefixContentAndTransactional) {
