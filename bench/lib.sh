@@ -45,6 +45,7 @@ bench_start_cluster() { # run
   "$BIN" init --pgurl "$url" --slot ship --plugin "$PLUGIN" >"$WORK/init$1.log" 2>&1 \
     || { cat "$WORK/init$1.log" >&2; exit 1; }
   psql -c "select pg_create_logical_replication_slot('recv', 'wal2json')" >/dev/null
+  [ "$PLUGIN" != pgstream ] || psql -c "select pg_create_logical_replication_slot('ceiling', 'pgstream')" >/dev/null
 }
 
 bench_stop_cluster() {
@@ -77,6 +78,21 @@ measure_recv() {
   recv_s=$(elapsed "$t0" "$t1")
 }
 
+# The ceiling: how fast the walsender alone delivers the backlog in the shipper's own format (pgstream plugin,
+# packed records, as the shipper requests them) to a client that only discards it. No shipper can read the slot
+# faster; the ratio shipper/ceiling shows how much of it the shipper reaches. Sets ceiling_s ("n/a" without the
+# pgstream plugin).
+measure_ceiling() {
+  ceiling_s=n/a
+  [ "$PLUGIN" = pgstream ] || return 0
+  local t0 t1
+  t0=$(now)
+  pg_recvlogical -d "$url" --slot ceiling --start --endpos="$end_lsn" -o format-version=2 \
+    -o pgstream-pack-bytes=65536 -f /dev/null
+  t1=$(now)
+  ceiling_s=$(elapsed "$t0" "$t1")
+}
+
 # Appends run N's rows/s and latency (from the reader's "p50_ms=… p99_ms=…" line) to $WORK/results and prints
 # it with LABEL, a printf format taking: shipper rows/s, seconds, peer rows/s, seconds, p50, p99.
 bench_record_run() { # run latency-file label
@@ -85,8 +101,11 @@ bench_record_run() { # run latency-file label
   p99=$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' "$2")
   ship_rps=$(awk -v r="$ROWS" -v s="$ship_s" 'BEGIN { printf "%.0f", r / s }')
   recv_rps=$(awk -v r="$ROWS" -v s="$recv_s" 'BEGIN { printf "%.0f", r / s }')
-  echo "$ship_rps $recv_rps $p50 $p99" >>"$WORK/results"
-  printf "run %d (plugin %s): $3\n" "$1" "$PLUGIN" "$ship_rps" "$ship_s" "$recv_rps" "$recv_s" "$p50" "$p99"
+  local ceiling_rps=n/a
+  [ "${ceiling_s:-n/a}" = n/a ] || ceiling_rps=$(awk -v r="$ROWS" -v s="$ceiling_s" 'BEGIN { printf "%.0f", r / s }')
+  echo "$ship_rps $recv_rps $p50 $p99 $ceiling_rps" >>"$WORK/results"
+  printf "run %d (plugin %s): $3; walsender ceiling %s rows/s\n" "$1" "$PLUGIN" "$ship_rps" "$ship_s" "$recv_rps" \
+    "$recv_s" "$p50" "$p99" "$ceiling_rps"
 }
 
 # Medians over the runs: sets ship_med, recv_med, p50_med, p99_med and ratio (shipper / peer rows/s).
@@ -96,4 +115,14 @@ bench_medians() {
   p50_med=$(awk '{ print $3 }' "$WORK/results" | median)
   p99_med=$(awk '{ print $4 }' "$WORK/results" | median)
   ratio=$(awk -v a="$ship_med" -v b="$recv_med" 'BEGIN { printf "%.2f", a / b }')
+  ceiling_med=$(awk '$5 != "n/a" { print $5 }' "$WORK/results" | median)
+  ceiling_ratios=n/a
+  if [ "$ceiling_med" != n/a ]; then
+    ceiling_ratios=$(awk -v c="$ceiling_med" -v s="$ship_med" -v r="$recv_med" \
+      'BEGIN { printf "%.2fx pg_recvlogical+wal2json; shipper reaches %.0f%% of it", c / r, 100 * s / c }')
+  fi
+}
+
+bench_print_ceiling() {
+  echo "walsender ceiling (pg_recvlogical + pgstream packed, to /dev/null), median: $ceiling_med rows/s = $ceiling_ratios"
 }

@@ -90,6 +90,7 @@ ENV
     [ "$written" -ge "$ROWS" ] || { echo "kafka holds $written records, expected at least $ROWS" >&2; exit 1; }
   }
   if [ $((run % 2)) = 1 ]; then measure_recv; measure_ship; else measure_ship; measure_recv; fi
+  measure_ceiling
 
   # Latency: shipper live, rows stamped at insert, read back from Kafka as they arrive.
   rm -f "$WORK/ready$run.l"
@@ -116,4 +117,5 @@ bench_medians
 echo
 echo "catch-up, $ROWS rows, median of $RUNS: pgstream run ($PLUGIN) → Kafka (3 mock brokers, acks=all) $ship_med rows/s, pg_recvlogical+wal2json → /dev/null $recv_med rows/s"
 echo "ratio pgstream→kafka / pg_recvlogical→/dev/null: ${ratio}x"
+bench_print_ceiling
 echo "commit→read back from Kafka, $LATENCY_ROWS rows at ~8k rows/s, median of $RUNS: p50 $p50_med ms, p99 $p99_med ms"

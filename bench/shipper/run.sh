@@ -76,6 +76,7 @@ ENV
     grep -q "^rows=$ROWS " "$WORK/catchup$run" || { echo "shipper delivered: $(cat "$WORK/catchup$run")" >&2; exit 1; }
   }
   if [ $((run % 2)) = 1 ]; then measure_recv; measure_ship; else measure_ship; measure_recv; fi
+  measure_ceiling
 
   # Latency: shipper live, rows stamped at insert.
   start_shipper "$WORK/ship$run.env" "$WORK/ship$run.log" "$WORK/latency$run" "$LATENCY_ROWS" '"bench_latency"' latency
@@ -99,4 +100,5 @@ bench_medians
 echo
 echo "shipper catch-up, $ROWS rows, median of $RUNS: pgstream run ($PLUGIN) $ship_med rows/s, pg_recvlogical+wal2json $recv_med rows/s"
 echo "ratio shipper/pg_recvlogical: ${ratio}x (target >= 3x)"
+bench_print_ceiling
 echo "commit->output latency, $LATENCY_ROWS rows at ~8k rows/s, median of $RUNS: p50 $p50_med ms, p99 $p99_med ms"

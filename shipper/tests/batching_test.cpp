@@ -35,7 +35,9 @@ EventPtr make_event(uint64_t token, size_t raw_bytes = 10) {
     return event;
 }
 
-size_t raw_weight(const Event& event) { return event.raw.size(); }
+size_t raw_weight(const Event& event) {
+    return event.raw.size();
+}
 
 struct SentLog {
     std::mutex mutex;
@@ -79,7 +81,8 @@ TEST(BatchSender, CutsBatchesBySizeAndAcknowledgesAfterSending) {
     BatchSettings settings;
     settings.batch_size = 3;
     settings.batch_timeout = 10s;
-    BatchSender sender("test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
+    BatchSender sender(
+        "test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
     for (uint64_t i = 1; i <= 7; ++i) sender.submit(make_event(i));
     sender.flush();
     auto batches = sent.snapshot();
@@ -98,7 +101,8 @@ TEST(BatchSender, CutsBatchesByBytes) {
     settings.batch_size = 100;
     settings.batch_bytes = 25;
     settings.batch_timeout = 10s;
-    BatchSender sender("test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
+    BatchSender sender(
+        "test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
     for (uint64_t i = 1; i <= 5; ++i) sender.submit(make_event(i, 10));
     sender.submit(make_event(6, 100));  // larger than a batch: sent on its own, not dropped
     sender.flush();
@@ -116,14 +120,41 @@ TEST(BatchSender, SendsAPartialBatchAfterTheTimeout) {
     BatchSettings settings;
     settings.batch_size = 100;
     settings.batch_timeout = 50ms;
-    BatchSender sender("test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
+    BatchSender sender(
+        "test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
     auto start = std::chrono::steady_clock::now();
     sender.submit(make_event(1));
-    while (ack.snapshot().empty() && std::chrono::steady_clock::now() - start < 5s) std::this_thread::sleep_for(5ms);
+    while (ack.snapshot().empty() && std::chrono::steady_clock::now() - start < 5s)
+        std::this_thread::sleep_for(5ms);
     auto waited = std::chrono::steady_clock::now() - start;
     EXPECT_EQ(ack.snapshot(), std::vector<uint64_t>{1});
     EXPECT_GE(waited, 45ms);
     EXPECT_LT(waited, 2s);
+}
+
+TEST(BatchSender, SendPendingSendsAPartialBatchWithoutWaitingForTheTimeout) {
+    RecordingAcknowledger ack;
+    SentLog sent;
+    BatchSettings settings;
+    settings.batch_size = 100;
+    settings.batch_timeout = std::chrono::hours(1);
+    BatchSender sender(
+        "test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
+    sender.submit(make_event(1));
+    sender.submit(make_event(2));
+    std::this_thread::sleep_for(50ms);
+    EXPECT_TRUE(ack.snapshot().empty()) << "a partial batch waits for its timeout";
+    sender.send_pending();
+    auto start = std::chrono::steady_clock::now();
+    while (ack.snapshot().size() < 2 && std::chrono::steady_clock::now() - start < 5s)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(ack.snapshot(), (std::vector<uint64_t>{1, 2}));
+    EXPECT_EQ(sent.snapshot(), (std::vector<std::vector<uint64_t>>{{1, 2}}));
+    // Nothing pending: a no-op, and later events batch (and wait) as usual.
+    sender.send_pending();
+    sender.submit(make_event(3));
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(ack.snapshot().size(), 2u);
 }
 
 TEST(BatchSender, MemoryGuardBlocksTheProducerWhileTheOutputIsStuck) {
@@ -203,8 +234,8 @@ TEST(BatchSender, CloseDeliversWhatWasAccepted) {
     RecordingAcknowledger ack;
     BatchSettings settings;
     settings.batch_timeout = 10s;
-    auto sender = std::make_unique<BatchSender>("test", settings, [](const std::vector<EventPtr>&) {}, ack,
-                                                raw_weight);
+    auto sender = std::make_unique<BatchSender>(
+        "test", settings, [](const std::vector<EventPtr>&) {}, ack, raw_weight);
     for (uint64_t i = 1; i <= 5; ++i) sender->submit(make_event(i));
     sender->close();
     EXPECT_EQ(ack.snapshot().size(), 5u);

@@ -283,7 +283,8 @@ INSTANTIATE_TEST_SUITE_P(Plugins, IntegrationStream, ::testing::Values("pgstream
 // Table filters: only matching tables reach the output, and filtered transactions still move the slot forward
 // (they count as delivered), so a busy excluded table cannot hold WAL back.
 // Tables that exist before `pgstream init` (the usual case: CDC is added to a live database) are described by
-// the first schema version init logs after creating the slot, so their rows carry metadata from the first one.
+// the first schema version init logs after creating the slot, so their rows carry metadata from the first
+// one.
 TEST(IntegrationStreamPreexisting, TablesCreatedBeforeInitGetMetadataFromTheFirstRow) {
     PgCluster cluster;
     PgConnection db(cluster.url());
@@ -315,8 +316,40 @@ TEST(IntegrationStreamPreexisting, TablesCreatedBeforeInitGetMetadataFromTheFirs
     EXPECT_EQ(row->id_col_pgstream_ids, std::vector<std::string>{row->table_pgstream_id + "-1"});
     ASSERT_TRUE(row->column("owner"));
     EXPECT_EQ(row->column("owner")->id, row->table_pgstream_id + "-2");
-    EXPECT_EQ(db.scalar_text("SELECT bool_and(acked) FROM pgstream.schema_log WHERE schema_name = 'app'"), "t")
+    EXPECT_EQ(db.scalar_text("SELECT bool_and(acked) FROM pgstream.schema_log WHERE schema_name = 'app'"),
+              "t")
         << "the shipper acknowledges the version init logged";
+    EXPECT_EQ(shipper.stop(), 0) << shipper.stderr_tail();
+}
+
+// A quiet stream is not held back by batching: once the listener has handed over everything it received, the
+// stdout writer writes its partial batch instead of waiting for the (here absurdly long) batch timeout.
+TEST(IntegrationStreamLatency, AQuietStreamIsWrittenWithoutWaitingForTheBatchTimeout) {
+    PgCluster cluster;
+    init_stream(cluster);
+    PgConnection db(cluster.url());
+    db.exec("CREATE TABLE quiet (id int PRIMARY KEY)");
+    TempDir work;
+    Settings settings = shipper_settings(cluster);
+    settings["PGSTREAM_STDOUT_WRITER_BATCH_TIMEOUT"] = "10m";
+    ShipperProcess shipper(work.path(), settings);
+    shipper.start();
+    ASSERT_TRUE(wait_until([&] { return slot_state(db).active; }, std::chrono::seconds(30)))
+        << shipper_diagnostics(shipper);
+    for (int id = 1; id <= 3; ++id) {
+        db.exec("INSERT INTO quiet VALUES (" + std::to_string(id) + ")");
+        bool written = wait_until(
+            [&] {
+                for (const auto& line : shipper.output_lines()) {
+                    auto event = parse_event(line);
+                    if (event && event->table == "quiet" && event->value("id") == std::to_string(id))
+                        return true;
+                }
+                return false;
+            },
+            std::chrono::seconds(10), std::chrono::milliseconds(20));
+        ASSERT_TRUE(written) << "row " << id << " was held back\n" << shipper_diagnostics(shipper);
+    }
     EXPECT_EQ(shipper.stop(), 0) << shipper.stderr_tail();
 }
 

@@ -121,6 +121,10 @@ void KafkaWriter::giveUp(const std::string& reason) {
     delivered_cv_.notify_all();
 }
 
+void KafkaWriter::source_idle() {
+    if (sender_) sender_->send_pending();
+}
+
 void KafkaWriter::flush() {
     std::mutex watchdog_mutex;
     std::condition_variable watchdog_cv;

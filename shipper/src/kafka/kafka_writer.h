@@ -29,6 +29,8 @@ class KafkaWriter : public Processor {
     std::string name() const override { return "kafka writer"; }
     void process(EventPtr event) override;
     void flush() override;
+    // Producing is asynchronous and librdkafka batches per partition itself (linger.ms): hand over at once.
+    void source_idle() override;
     void close() override;
     std::string fatal_error() const override;
 

@@ -112,6 +112,15 @@ void BatchSender::flush() {
     progress_.wait(lock, [&] { return completed_ >= target || !fatal_error_.empty() || !thread_.joinable(); });
 }
 
+void BatchSender::send_pending() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (queue_.empty() || flush_target_ >= submitted_) return;
+        flush_target_ = submitted_;
+    }
+    wake_sender_.notify_one();
+}
+
 void BatchSender::close() {
     {
         std::lock_guard<std::mutex> lock(mutex_);

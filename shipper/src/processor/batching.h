@@ -74,6 +74,8 @@ class BatchSender {
     void submit(EventPtr event);
     // Sends everything submitted so far and waits for it (or for failure).
     void flush();
+    // Starts sending everything submitted so far without waiting for the batch timeout; does not block.
+    void send_pending();
     // Flushes and stops the sending thread.
     void close();
 

@@ -21,6 +21,9 @@ class FanOut : public Processor {
     void flush() override {
         for (Processor* output : outputs_) output->flush();
     }
+    void source_idle() override {
+        for (Processor* output : outputs_) output->source_idle();
+    }
     void close() override {
         for (Processor* output : outputs_) output->close();
     }

@@ -18,6 +18,10 @@ class Processor {
     virtual void process(EventPtr event) = 0;
     // Delivers everything accepted so far; returns when done. Called on shutdown.
     virtual void flush() {}
+    // The source has handed over everything it has received for now. An output whose sends are cheap starts
+    // sending its partial batch instead of waiting for the batch timeout, so a burst's last events are not
+    // held back; outputs where each send is a costly request keep batching by timeout. Must not block.
+    virtual void source_idle() {}
     // Stops background work. After close() the processor accepts nothing.
     virtual void close() {}
     // Non-empty once the processor has failed permanently (e.g. the output refused a batch too often).

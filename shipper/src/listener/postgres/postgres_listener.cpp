@@ -223,6 +223,11 @@ bool PostgresListener::push_item(Item item, bool may_drop) {
     return true;
 }
 
+bool PostgresListener::source_drained() {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    return queue_.empty();
+}
+
 bool PostgresListener::pump() {
     PGconn* conn = conn_.get();
     while (!stopping_) {
@@ -282,6 +287,7 @@ bool PostgresListener::pump() {
 std::string PostgresListener::run() {
     socket_thread_ = std::thread([this] { socket_loop(); });
     auto next_health_check = std::chrono::steady_clock::now();
+    bool data_since_idle = false;
     while (true) {
         Item item;
         {
@@ -302,6 +308,13 @@ std::string PostgresListener::run() {
                 }
                 try {
                     handle(item);
+                    // A keepalive often follows the data right away: the hint is due once the queue is
+                    // empty, whatever kind of item came last.
+                    if (item.kind == Item::Kind::Data) data_since_idle = true;
+                    if (data_since_idle && source_drained()) {
+                        data_since_idle = false;
+                        next_.source_idle();
+                    }
                 } catch (const std::exception& e) {
                     fail(e.what());
                     break;

@@ -68,6 +68,8 @@ class PostgresListener : public Listener {
     bool pump();                   // reads until the connection breaks or stop; false on connection loss
     bool send_status(bool reply_requested);
     bool push_item(Item item, bool may_drop);
+    // True when the socket thread has nothing queued for the processing thread.
+    bool source_drained();
 
     // processing thread
     void handle(Item& item);

@@ -35,6 +35,7 @@ class Filter : public Processor {
     std::string name() const override { return "filter"; }
     void process(EventPtr event) override;
     void flush() override { next_.flush(); }
+    void source_idle() override { next_.source_idle(); }
     void close() override { next_.close(); }
     std::string fatal_error() const override { return next_.fatal_error(); }
 

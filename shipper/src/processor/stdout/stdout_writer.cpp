@@ -33,6 +33,7 @@ StdoutWriter::~StdoutWriter() {
 
 void StdoutWriter::process(EventPtr event) { sender_->submit(std::move(event)); }
 void StdoutWriter::flush() { sender_->flush(); }
+void StdoutWriter::source_idle() { sender_->send_pending(); }
 void StdoutWriter::close() { sender_->close(); }
 std::string StdoutWriter::fatal_error() const { return sender_->fatal_error(); }
 

@@ -61,6 +61,7 @@ class Translator : public Processor {
     std::string name() const override { return "translator"; }
     void process(EventPtr event) override;
     void flush() override { next_.flush(); }
+    void source_idle() override { next_.source_idle(); }
     void close() override { next_.close(); }
     std::string fatal_error() const override { return next_.fatal_error(); }
 
