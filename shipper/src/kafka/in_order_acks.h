@@ -21,17 +21,22 @@ class InOrderAcks {
 
     // Marks `sequence` complete and returns the tokens that became acknowledgeable, oldest first.
     std::vector<Token> complete(uint64_t sequence) {
+        std::vector<Token> released;
+        complete(sequence, released);
+        return released;
+    }
+
+    // The same, appending to `released` (many completions, one vector).
+    void complete(uint64_t sequence, std::vector<Token>& released) {
         if (sequence < first_sequence_ || sequence >= first_sequence_ + pending_.size()) {
             throw std::logic_error("in-order acks: unknown sequence");
         }
         pending_[sequence - first_sequence_].done = true;
-        std::vector<Token> released;
         while (!pending_.empty() && pending_.front().done) {
             released.push_back(std::move(pending_.front().token));
             pending_.pop_front();
             ++first_sequence_;
         }
-        return released;
     }
 
     // The sequence number the next add() will return.

@@ -82,8 +82,15 @@ class OrderedProducer {
   private:
     class Callbacks;
     void pollLoop();
-    void onDeliveryReport(uint64_t sequence, bool ok, const std::string& error, size_t bytes,
-                          const std::string& key);
+    struct DeliveryReport {
+        uint64_t sequence;
+        bool ok;
+        std::string error;  // and key: only for a refused record
+        size_t bytes;
+        std::string key;
+    };
+    void pollOnce(int timeout_ms);
+    void onDeliveryReports(const std::vector<DeliveryReport>& reports);
     void fail(const std::string& reason);
     void divertOversized(const std::string& key, const std::string& value, uint64_t token,
                          const std::string& context);
@@ -102,6 +109,7 @@ class OrderedProducer {
         size_t bytes;
     };
     InOrderAcks<Pending> acks_;
+    std::vector<Pending> completed_;  // onDeliveryReports' scratch, kept for its capacity
     std::optional<std::string> failure_;
     ProducerCounters counters_;
     std::atomic<bool> stopping_{false};
