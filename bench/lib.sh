@@ -41,11 +41,31 @@ bench_start_cluster() { # run
   url="postgres://postgres@127.0.0.1:$port/postgres"
   psql() { command psql -X -q -v ON_ERROR_STOP=1 -d "$url" "$@"; }
   psql -c "create table bench_rows (id bigint primary key, written_us bigint not null, payload text not null)" \
+       -c "create table bench_warmup (id serial primary key)" \
        -c "create table bench_latency (id bigint primary key, written_us bigint not null, payload text not null)"
   "$BIN" init --pgurl "$url" --slot ship --plugin "$PLUGIN" >"$WORK/init$1.log" 2>&1 \
     || { cat "$WORK/init$1.log" >&2; exit 1; }
   psql -c "select pg_create_logical_replication_slot('recv', 'wal2json')" >/dev/null
   [ "$PLUGIN" != pgstream ] || psql -c "select pg_create_logical_replication_slot('ceiling', 'pgstream')" >/dev/null
+}
+
+# Waits until the live shipper has confirmed a commit made now. A restarted walsender first re-reads the WAL
+# between the slot's restart_lsn and its confirmed position (here the whole backlog) before it sends anything
+# new; latency is measured in steady state only.
+bench_wait_caught_up() {
+  psql <<SQL
+do \$\$
+declare
+  before pg_lsn := pg_current_wal_insert_lsn();
+begin
+  insert into bench_warmup default values;
+  commit;
+  for i in 1 .. 6000 loop
+    exit when (select confirmed_flush_lsn > before from pg_replication_slots where slot_name = 'ship');
+    perform pg_sleep(0.01);
+  end loop;
+end \$\$;
+SQL
 }
 
 bench_stop_cluster() {

@@ -107,10 +107,7 @@ SQL
   wait_for_file "$WORK/ready$run.l" 30 || { echo "topic reader did not start" >&2; exit 1; }
   "$BIN" run -c "$WORK/ship$run.env" >/dev/null 2>>"$WORK/ship$run.log" &
   SHIPPER_PID=$!
-  for _ in $(seq 1 300); do
-    [ "$(psql -Atc "select active from pg_replication_slots where slot_name = 'ship'")" = t ] && break
-    sleep 0.1
-  done
+  bench_wait_caught_up
   bench_write_rows bench_latency "$LATENCY_ROWS" 50 0.005
   wait_for_file "$WORK/latency$run" 300 || { echo "latency rows never arrived" >&2; exit 1; }
   wait "$reader_pid" || true

@@ -103,6 +103,14 @@ int main(int argc, char** argv) {
         }
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // TOPIC_READER_TRACE=FILE: latencies in arrival order, to see whether slow rows cluster (start-up, a stall)
+    // or are spread out.
+    if (const char* trace = std::getenv("TOPIC_READER_TRACE"); trace != nullptr && latency) {
+        if (FILE* out = std::fopen(trace, "w")) {
+            for (double value : latencies_ms) std::fprintf(out, "%.3f\n", value);
+            std::fclose(out);
+        }
+    }
     double p50 = 0, p99 = 0;
     if (!latencies_ms.empty()) {
         std::sort(latencies_ms.begin(), latencies_ms.end());

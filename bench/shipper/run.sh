@@ -57,7 +57,6 @@ stop_shipper() {
 : >"$WORK/results"
 for run in $(seq 1 "$RUNS"); do
   bench_start_cluster "$run"
-  psql -c "create table bench_warmup (id int primary key)"
   bench_write_rows bench_rows "$ROWS" 1000 0
   end_lsn=$(psql -Atc "select pg_current_wal_lsn()")
 
@@ -80,14 +79,7 @@ ENV
 
   # Latency: shipper live, rows stamped at insert.
   start_shipper "$WORK/ship$run.env" "$WORK/ship$run.log" "$WORK/latency$run" "$LATENCY_ROWS" '"bench_latency"' latency
-  # Warm-up: a restarted walsender first re-reads the WAL between the slot's restart_lsn and its confirmed position
-  # (here the whole backlog); wait until a fresh commit has been confirmed so that only steady state is measured.
-  before=$(psql -Atc "select pg_current_wal_insert_lsn()")
-  psql -c "insert into bench_warmup values (1)"
-  for _ in $(seq 1 600); do
-    [ "$(psql -Atc "select confirmed_flush_lsn > '$before' from pg_replication_slots where slot_name = 'ship'")" = t ] && break
-    sleep 0.1
-  done
+  bench_wait_caught_up
   bench_write_rows bench_latency "$LATENCY_ROWS" 50 0.005
   wait_for_file "$WORK/latency$run" 300 || { echo "latency rows never arrived" >&2; exit 1; }
   stop_shipper
