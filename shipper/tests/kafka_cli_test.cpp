@@ -5,6 +5,7 @@
 
 #include <sys/wait.h>
 
+#include <iostream>
 #include <map>
 #include <set>
 #include <thread>
@@ -123,6 +124,105 @@ TEST_F(KafkaCli, PostgresToKafkaAndKafkaToStdout) {
     std::this_thread::sleep_for(6s);
     EXPECT_EQ(reader.output_lines().size(), records.size()) << "a restarted reader re-read committed records";
     EXPECT_EQ(reader.stop(), 0) << reader.stderr_tail();
+}
+
+// The outage proof end to end: rows keep being committed in eight schemas while every broker is down for 30
+// s. During the outage nothing written after it began may be confirmed on the slot, and the shipper's memory
+// stays bounded by its budget (the listener stops reading instead of buffering); afterwards every row is in
+// Kafka exactly once, in commit order per schema. Each schema's key maps to its own partition (CRC32 % 8),
+// keeping every partition below the mock broker's 5 MB log limit while 24 MB of rows wait out the outage.
+TEST_F(KafkaCli, ThirtySecondBrokerOutageMidStreamFreezesTheSlotAndLosesNothing) {
+    const std::vector<std::string> schemas = {"o_s0", "o_s1", "o_s2", "o_s3", "o_s4", "o_s5", "o_s6", "o_s7"};
+    constexpr int kRowsBefore = 200, kTxnsDuring = 300, kRowsPerTxn = 20;
+    // The budget (the writer's memory guard plus librdkafka's buffer), the listener's 8 MiB hand-off queue of
+    // received messages, and slack for the allocator.
+    constexpr long kBudgetMiB = 4, kHandoffMiB = 8, kAllowanceMiB = 12;
+    cluster().createTopic("outage", 8);
+    pgstream_it::init_stream(cluster_);
+    PgConnection db(cluster_.url());
+    for (const auto& schema : schemas)
+        db.exec("CREATE SCHEMA " + schema + "; CREATE TABLE " + schema +
+                ".t (id bigint PRIMARY KEY, payload text)");
+
+    auto settings = pgstream_it::shipper_settings(cluster_);
+    settings.erase("PGSTREAM_STDOUT_WRITER_ENABLED");
+    settings["PGSTREAM_KAFKA_SERVERS"] = servers();
+    settings["PGSTREAM_KAFKA_TOPIC_NAME"] = "outage";
+    settings["PGSTREAM_KAFKA_WRITER_MAX_QUEUE_BYTES"] = std::to_string(kBudgetMiB) + "MiB";
+    settings["PGSTREAM_KAFKA_WRITER_BATCH_BYTES"] = "512KiB";
+    ShipperProcess writer(work_.path(), settings, "writer");
+    writer.start();
+    ASSERT_TRUE(wait_until([&] { return pgstream_it::slot_state(db).active; }, 30s))
+        << pgstream_it::shipper_diagnostics(writer);
+
+    long next_id = 1;
+    size_t next_schema = 0;
+    auto insert_rows = [&](int rows) {  // 4 KB rows, one schema per transaction in turn
+        const std::string& schema = schemas[next_schema++ % schemas.size()];
+        db.exec("INSERT INTO " + schema + ".t SELECT g, repeat(md5(g::text), 128) FROM generate_series(" +
+                std::to_string(next_id) + ", " + std::to_string(next_id + rows - 1) + ") g");
+        next_id += rows;
+    };
+    for (int i = 0; i < kRowsBefore / kRowsPerTxn; ++i) insert_rows(kRowsPerTxn);
+    const uint64_t before_outage = pgstream_it::parse_lsn(db.scalar_text("SELECT pg_current_wal_lsn()"));
+    ASSERT_TRUE(
+        wait_until([&] { return pgstream_it::slot_state(db).confirmed_flush_lsn >= before_outage; }, 60s))
+        << pgstream_it::shipper_diagnostics(writer);
+    const long rss_before_kib = writer.vm_rss_kib();
+
+    cluster().setAllBrokersDown();
+    const uint64_t outage_rows_start =
+        pgstream_it::parse_lsn(db.scalar_text("SELECT pg_current_wal_insert_lsn()"));
+    long max_rss_kib = rss_before_kib;
+    uint64_t max_confirmed = 0;
+    const auto outage_start = std::chrono::steady_clock::now();
+    for (int txn = 0; txn < kTxnsDuring; ++txn) {
+        insert_rows(kRowsPerTxn);
+        max_confirmed = std::max(max_confirmed, pgstream_it::slot_state(db).confirmed_flush_lsn);
+        max_rss_kib = std::max(max_rss_kib, writer.vm_rss_kib());
+        std::this_thread::sleep_until(outage_start + (txn + 1) * 100ms);
+    }
+    ASSERT_TRUE(writer.running()) << "the shipper died during the outage\n" << writer.stderr_tail();
+    EXPECT_LE(max_confirmed, outage_rows_start)
+        << "the slot confirmed " << pgstream_it::format_lsn(max_confirmed)
+        << ", past rows committed after the brokers went down at "
+        << pgstream_it::format_lsn(outage_rows_start);
+    const uint64_t written_to = pgstream_it::parse_lsn(db.scalar_text("SELECT pg_current_wal_lsn()"));
+    EXPECT_LT((max_rss_kib - rss_before_kib) / 1024, kBudgetMiB + kHandoffMiB + kAllowanceMiB)
+        << "RSS grew from " << rss_before_kib / 1024 << " to " << max_rss_kib / 1024 << " MiB while "
+        << kTxnsDuring * kRowsPerTxn * 4 / 1024 << " MiB of rows waited for the brokers";
+
+    cluster().setAllBrokersUp();
+    ASSERT_TRUE(
+        wait_until([&] { return pgstream_it::slot_state(db).confirmed_flush_lsn >= written_to; }, 120s))
+        << "not delivered after the outage\n"
+        << pgstream_it::shipper_diagnostics(writer);
+    EXPECT_EQ(writer.stop(), 0) << writer.stderr_tail();
+
+    const long rows = next_id - 1;
+    auto records = readTopic("outage", 8, size_t(rows), 60s);
+    std::map<std::string, int32_t> partition_of_key;
+    std::map<std::string, long> last_id_of_key;
+    std::set<long> ids;
+    long duplicates = 0;
+    for (const auto& record : records) {
+        EventPtr event = eventFromKafkaValue(record.value);
+        if (event->is_schema_log()) continue;
+        auto [it, inserted] = partition_of_key.emplace(record.key, record.partition);
+        EXPECT_EQ(it->second, record.partition) << record.key;
+        const Column* id = event->find_column("id");
+        ASSERT_NE(id, nullptr) << record.value.substr(0, 300);
+        const long value = std::stol(id->value.text);
+        if (!ids.insert(value).second) ++duplicates;
+        EXPECT_GT(value, last_id_of_key[record.key]) << "reordered within " << record.key;
+        last_id_of_key[record.key] = value;
+    }
+    EXPECT_EQ(partition_of_key.size(), schemas.size()) << "one partition per schema";
+    EXPECT_EQ(duplicates, 0);
+    EXPECT_EQ(long(ids.size()), rows) << "rows lost";
+    std::cout << "outage: " << rows << " rows, " << (written_to - outage_rows_start) / (1024 * 1024)
+              << " MiB of WAL during 30 s; RSS " << rss_before_kib / 1024 << " -> max " << max_rss_kib / 1024
+              << " MiB (budget " << kBudgetMiB << " MiB)" << std::endl;
 }
 
 TEST_F(KafkaCli, OversizedRowStopsTheShipperAndIsDeliveredAfterRaisingTheLimit) {
