@@ -44,6 +44,12 @@ int main(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::string message = e.what();
+        // CLI11 reports a missing command before an unknown argument; name what was not understood instead.
+        if (app.get_subcommands().empty()) {
+            message = argc > 1 ? "unknown command or option '" + std::string(argv[1]) + "'"
+                               : std::string("a command is required");
+            message += ": expected run, init, tear-down or status (pgstream --help)";
+        }
         for (auto& c : message)
             if (c == '\n') c = ' ';
         pgstream::cli::print_error(message);

@@ -119,6 +119,25 @@ TEST(IntegrationConfig, BadLogLevelIsRejected) {
     EXPECT_NE(lower(lines[0]).find("log-level"), std::string::npos) << "the error should name --log-level";
 }
 
+TEST(IntegrationConfig, BadCommandLinesNameWhatWasNotUnderstood) {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"--bogus"}, "--bogus"},
+        {{"bogus"}, "bogus"},
+        {{"run", "--bogus"}, "--bogus"},
+        {{"init", "--pgurl", kUnusedUrl, "--plugin", "pgoutput"}, "--plugin"},
+        {{}, "command is required"},
+    };
+    for (const auto& [args, needle] : cases) {
+        auto result = run_pgstream(args, {}, std::chrono::seconds(20));
+        SCOPED_TRACE(result.describe());
+        EXPECT_EQ(result.exit_code, 2);
+        auto lines = result.err_lines();
+        ASSERT_EQ(lines.size(), 1u);
+        EXPECT_EQ(lines[0].rfind("pgstream: ", 0), 0u);
+        EXPECT_NE(lines[0].find(needle), std::string::npos) << "the error should name " << needle;
+    }
+}
+
 // Starts a shipper, inserts a row, and returns the output lines of `output_path` once the row is there.
 std::vector<std::string> stream_one_row(PgCluster& cluster, ShipperProcess& shipper,
                                         const std::string& output_path, int id) {
