@@ -1,7 +1,9 @@
 // The Kafka listener against the mock cluster: consumer groups, rebalances, commits by the watermark rule.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -47,6 +49,10 @@ TEST(OffsetWatermark, CommitsOnlyBelowTheFirstUnacknowledgedOffset) {
     EXPECT_EQ(commits[0].offset, 13) << "commit = last contiguous acked offset + 1";
     watermark.markCommitted(commits[0]);
     EXPECT_TRUE(watermark.pendingCommits().empty());
+    ASSERT_EQ(watermark.pendingStores().size(), 1u) << "stored and committed are tracked apart";
+    EXPECT_EQ(watermark.pendingStores()[0].offset, 13);
+    watermark.markStored(watermark.pendingStores()[0]);
+    EXPECT_TRUE(watermark.pendingStores().empty());
     EXPECT_EQ(watermark.inFlightBytes(), 250u);
     watermark.forget("t", 0);
     EXPECT_FALSE(watermark.acknowledge({"t", 0, 13})) << "acks of revoked partitions are ignored";
@@ -70,8 +76,12 @@ TEST(BackoffSettings, ExponentialAndConstantPolicies) {
 
 class KafkaReaderTest : public KafkaMockTest {
   protected:
-    void fillTopic(const std::string& topic, int partitions, int count, int first = 0) {
-        if (first == 0) cluster().createTopic(topic, partitions);
+    void fillTopic(const std::string& topic, int partitions, int count) {
+        cluster().createTopic(topic, partitions);
+        produce(topic, count);
+    }
+    // Records with values first..first+count-1.
+    void produce(const std::string& topic, int count, int first = 0) {
         WriterSettings settings;
         settings.connection.servers = servers();
         settings.connection.topic = topic;
@@ -95,75 +105,149 @@ class KafkaReaderTest : public KafkaMockTest {
     }
 };
 
-TEST_F(KafkaReaderTest, TwoConsumersInOneGroupShareTheTopicAcrossARebalance) {
-    constexpr int kRecords = 600;
-    fillTopic("shared", 4, kRecords);
-
-    std::mutex mutex;
-    std::map<std::string, int> times_seen;  // value -> count, over the whole group
-    std::map<int, std::set<int32_t>> partitions_by_reader;
-
-    std::unique_ptr<KafkaReader> first, second;
-    auto sink = [&](int id, KafkaReader** self) {
-        return [&, id, self](const ConsumedRecord& record) {
-            {
-                std::lock_guard lock(mutex);
-                ++times_seen[record.value];
-                partitions_by_reader[id].insert(record.position.partition);
-            }
-            // A slow output, so that the second member joins while the first is mid-stream.
-            std::this_thread::sleep_for(15ms);
-            (*self)->acknowledge(formatPosition(record.position));
-        };
-    };
-    KafkaReader* first_ptr = nullptr;
-    KafkaReader* second_ptr = nullptr;
-    first = std::make_unique<KafkaReader>(readerSettings("shared", "group-a"), sink(1, &first_ptr));
-    first_ptr = first.get();
-    std::thread first_thread([&] { first->run(); });
-
-    auto seen = [&] {
-        std::lock_guard lock(mutex);
-        return times_seen.size();
-    };
-    const auto deadline = std::chrono::steady_clock::now() + 40s;
-    while (seen() < kRecords / 8 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(10ms);
-    ASSERT_GE(seen(), static_cast<size_t>(kRecords / 8)) << "first reader never started consuming";
-    ASSERT_LT(seen(), static_cast<size_t>(kRecords))
-        << "first reader finished before the rebalance; slow it down";
-
-    second = std::make_unique<KafkaReader>(readerSettings("shared", "group-a"), sink(2, &second_ptr));
-    second_ptr = second.get();
-    std::thread second_thread([&] { second->run(); });
-
-    while (seen() < kRecords && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(20ms);
-    std::this_thread::sleep_for(1s);  // duplicates, if any, would arrive now
-    first->stop();
-    second->stop();
-    first_thread.join();
-    second_thread.join();
-
-    std::lock_guard lock(mutex);
-    EXPECT_EQ(times_seen.size(), static_cast<size_t>(kRecords)) << "every record is consumed";
-    if (RdKafka::version() >= 0x020300ff) {
-        // Incremental rebalancing: the revoked partitions are committed while the group is stable.
-        for (const auto& [value, count] : times_seen)
-            EXPECT_EQ(count, 1) << "record " << value << " consumed twice";
-    } else {
-        // Eager rebalancing (librdkafka < 2.3.0): the revoke-time commit happens while the group is joining,
-        // which the mock coordinator refuses (a real broker accepts it), so the records consumed since the
-        // last periodic commit are read again by the new owner: at least once, a bounded window.
-        size_t duplicates = 0;
-        for (const auto& [value, count] : times_seen) {
-            EXPECT_LE(count, 2) << "record " << value;
-            if (count > 1) ++duplicates;
-        }
-        EXPECT_LE(duplicates, static_cast<size_t>(kRecords / 10)) << "re-read window larger than expected";
+// Two members of one group, each with a slow output that acknowledges every record it is handed.
+class TwoReaders {
+  public:
+    explicit TwoReaders(ReaderSettings settings) : settings_(std::move(settings)) {}
+    ~TwoReaders() {
+        for (int id : {1, 2}) stop(id);
     }
-    EXPECT_GT(first->counters().rebalances, 1u);
-    EXPECT_FALSE(partitions_by_reader[2].empty()) << "the second member got partitions after the rebalance";
+
+    void start(int id) {
+        auto& reader = readers_[id];
+        reader = std::make_unique<KafkaReader>(settings_, [this, id](const ConsumedRecord& record) {
+            {
+                std::lock_guard lock(mutex_);
+                ++times_seen_[record.value];
+                partitions_by_reader_[id].insert(record.position.partition);
+            }
+            std::this_thread::sleep_for(15ms);  // a slow output: rebalances happen mid-stream
+            readers_[id]->acknowledge(formatPosition(record.position));
+        });
+        threads_[id] = std::thread([&reader] { reader->run(); });
+    }
+    void stop(int id) {
+        if (!threads_[id].joinable()) return;
+        readers_[id]->stop();
+        threads_[id].join();
+    }
+    KafkaReader& reader(int id) { return *readers_[id]; }
+
+    size_t distinctSeen() {
+        std::lock_guard lock(mutex_);
+        return times_seen_.size();
+    }
+    std::set<int32_t> partitionsOf(int id) {
+        std::lock_guard lock(mutex_);
+        return partitions_by_reader_[id];
+    }
+    // Partitions read by both members.
+    size_t movedPartitions() {
+        std::lock_guard lock(mutex_);
+        size_t moved = 0;
+        for (int32_t partition : partitions_by_reader_[1]) moved += partitions_by_reader_[2].count(partition);
+        return moved;
+    }
+    std::map<std::string, int> timesSeen() {
+        std::lock_guard lock(mutex_);
+        return times_seen_;
+    }
+    template <typename Predicate>
+    bool waitFor(Predicate predicate, std::chrono::steady_clock::time_point deadline) {
+        while (!predicate() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+        return predicate();
+    }
+
+  private:
+    ReaderSettings settings_;
+    std::mutex mutex_;
+    std::map<std::string, int> times_seen_;  // value -> count, over the whole group
+    std::map<int, std::set<int32_t>> partitions_by_reader_;
+    std::array<std::unique_ptr<KafkaReader>, 3> readers_;  // by id (1, 2); each thread reads only its own
+    std::array<std::thread, 3> threads_;
+};
+
+void expectEachRecordOnce(const std::map<std::string, int>& times_seen, int records) {
+    EXPECT_EQ(times_seen.size(), static_cast<size_t>(records)) << "every record is consumed";
+    size_t duplicates = 0;
+    for (const auto& [value, count] : times_seen) {
+        if (count != 1) {
+            ++duplicates;
+            ADD_FAILURE() << "record " << value << " consumed " << count << " times";
+        }
+    }
+    EXPECT_EQ(duplicates, 0u);
+}
+
+TEST_F(KafkaReaderTest, TwoConsumersInOneGroupReadEveryRecordOnceAcrossARebalance) {
+    // A second member joins while the first is mid-stream: the first hands two partitions over.
+    constexpr int kBefore = 600;  // in the topic when the first member starts
+    constexpr int kAfter = 200;   // produced once the second member owns partitions
+    constexpr int kRecords = kBefore + kAfter;
+    fillTopic("shared", 4, kBefore);
+    TwoReaders group(readerSettings("shared", "group-a"));
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+
+    group.start(1);
+    ASSERT_TRUE(group.waitFor([&] { return group.distinctSeen() >= kBefore / 8; }, deadline))
+        << "first reader never started consuming";
+    ASSERT_LT(group.distinctSeen(), static_cast<size_t>(kBefore))
+        << "first reader finished before the rebalance; slow it down";
+    group.start(2);
+    EXPECT_TRUE(group.waitFor([&] { return !group.reader(2).assignment().empty(); }, deadline))
+        << "the second member never got partitions";
+    produce("shared", kAfter, kBefore);
+    group.waitFor([&] { return group.distinctSeen() >= kRecords; }, deadline);
+    std::this_thread::sleep_for(1s);  // duplicates, if any, would arrive now
+    group.stop(1);
+    group.stop(2);
+
+    EXPECT_GT(group.movedPartitions(), 0u) << "no partition moved from the first member to the second";
+    EXPECT_GT(group.reader(1).counters().rebalances, 1u);
+    const auto refused = group.reader(1).counters().handover_commit_failures;
+    if (refused == 0) {
+        // The revoked partitions were committed before the handover: the new owner starts right after them.
+        expectEachRecordOnce(group.timesSeen(), kRecords);
+    } else {
+        // librdkafka 2.0.2's mock coordinator sometimes starts another rebalance right after the SyncGroup
+        // that revokes (a member whose SyncGroup arrives after the leader's gets INVALID_REQUEST and
+        // rejoins), and refuses commits while the group is joining. Then the records acknowledged since the
+        // last commit are read again by the new owner: nothing lost, nothing read more than twice.
+        const auto times_seen = group.timesSeen();
+        EXPECT_EQ(times_seen.size(), static_cast<size_t>(kRecords)) << "every record is consumed";
+        for (const auto& [value, count] : times_seen) EXPECT_LE(count, 2) << "record " << value;
+        std::cout << "note: the coordinator refused the handover commit of " << refused
+                  << " partition(s); their records since the last commit were read again\n";
+    }
+}
+
+TEST_F(KafkaReaderTest, TwoConsumersInOneGroupReadEveryRecordOnceWhenOneLeaves) {
+    // Both members share the topic; one leaves mid-stream and the other takes its partitions over.
+    constexpr int kRecords = 600;
+    cluster().createTopic("leave", 4);
+    TwoReaders group(readerSettings("leave", "group-b"));
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    group.start(1);
+    ASSERT_TRUE(group.waitFor([&] { return !group.reader(1).assignment().empty(); }, deadline));
+    group.start(2);
+    ASSERT_TRUE(group.waitFor(
+        [&] { return !group.reader(2).assignment().empty() && group.reader(1).assignment().size() < 4; },
+        deadline))
+        << "the group never settled with two members";
+
+    produce("leave", kRecords);
+    ASSERT_TRUE(group.waitFor(
+        [&] { return group.partitionsOf(2).size() >= 1 && group.distinctSeen() >= 150; }, deadline));
+    ASSERT_LT(group.distinctSeen(), static_cast<size_t>(kRecords))
+        << "finished before the second member left";
+    group.stop(2);  // leaves the group: its partitions move to the first member
+    group.waitFor([&] { return group.distinctSeen() >= kRecords; }, deadline);
+    std::this_thread::sleep_for(1s);  // duplicates, if any, would arrive now
+    group.stop(1);
+
+    EXPECT_EQ(group.reader(2).counters().handover_commit_failures, 0u);
+    EXPECT_GT(group.movedPartitions(), 0u) << "no partition moved from the leaving member";
+    expectEachRecordOnce(group.timesSeen(), kRecords);
 }
 
 TEST_F(KafkaReaderTest, RestartResumesFromTheCommittedWatermark) {
@@ -185,7 +269,7 @@ TEST_F(KafkaReaderTest, RestartResumesFromTheCommittedWatermark) {
         reader.stop();
         thread.join();
     }
-    fillTopic("resume", 1, 10, 50);
+    produce("resume", 10, 50);
     // Second run, same group: resumes at offset 30 (replays the unacknowledged 20), never before.
     std::vector<int64_t> offsets;
     std::mutex mutex;
@@ -226,7 +310,7 @@ TEST_F(KafkaReaderTest, StartOffsetLatestSkipsExistingRecords) {
     while (reader.assignment().empty() && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(10ms);
     std::this_thread::sleep_for(1s);
-    fillTopic("latest", 1, 5, 20);
+    produce("latest", 5, 20);
     while (consumed < 5 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
     reader.stop();
     thread.join();

@@ -14,13 +14,17 @@ namespace {
 // next owner does not re-deliver them. Bounded: a stuck output must not stall the whole group.
 constexpr std::chrono::milliseconds kRevokeDrainTimeout{2000};
 
-// A commit that reaches the coordinator behind a pending JoinGroup is answered, after the join, with
-// ILLEGAL_GENERATION, and librdkafka then drops the whole assignment (everything uncommitted is read again).
-// So periodic commits pause from the first sign of a rebalance until it completes; the rebalance callback
-// commits the revoked partitions itself. The limit only guards against a missed end of rebalance.
-constexpr std::chrono::milliseconds kCommitHoldLimit{15000};
+// How often acknowledged offsets are handed to librdkafka's offset store (at most; commits happen on the
+// commit interval).
+constexpr std::chrono::milliseconds kMaxStoreInterval{100};
 
-constexpr int kFirstSafeCooperativeVersion = 0x020300ff;
+// librdkafka before 2.3.0 aborts in rd_kafka_destroy() (rd_kafka_cgrp_destroy_final() ->
+// rd_kafka_sticky_assignor_state_destroy(): `rd_assert(assignor_state)`, rdkafka_sticky_assignor.c:1896 in
+// 2.0.2) when a cooperative-sticky member got a JoinGroup response but never a SyncGroup assignment: the
+// assignor is set on JoinGroup, its state only on a successful SyncGroup (librdkafka#4312, fixed in 2.3.0).
+constexpr int kFirstVersionWithoutIssue4312 = 0x020300ff;
+// Before closing such a member, how long to keep serving the group for its first assignment.
+constexpr std::chrono::milliseconds kFirstAssignmentWait{15000};
 
 std::vector<TopicPartitionOffset> toPositions(const std::vector<RdKafka::TopicPartition*>& partitions) {
     std::vector<TopicPartitionOffset> positions;
@@ -42,13 +46,7 @@ class KafkaReader::RebalanceHandler : public RdKafka::RebalanceCb {
         }
         const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
         if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-            // The assignment that follows a revoke in the same round precedes a rejoin: keep holding commits
-            // until the rejoin's own assignment.
-            if (owner_.revoked_this_round_) {
-                owner_.revoked_this_round_ = false;
-            } else {
-                owner_.holdPeriodicCommits(false);
-            }
+            owner_.assigned_once_ = true;
             if (cooperative) {
                 delete consumer->incremental_assign(partitions);
             } else {
@@ -58,10 +56,10 @@ class KafkaReader::RebalanceHandler : public RdKafka::RebalanceCb {
             for (const auto* tp : partitions) owner_.assignment_.emplace_back(tp->topic(), tp->partition());
             return;
         }
-        // Revoked (or lost): commit what the outputs acknowledged, then forget the partitions.
-        owner_.onRevoke(toPositions(partitions));
-        owner_.revoked_this_round_ = cooperative;
-        owner_.holdPeriodicCommits(true);
+        // Revoked (or lost): commit what the outputs acknowledged, then give the partitions up, so that the
+        // next owner starts right after them. With the cooperative protocol this happens right after a
+        // SyncGroup, while the group is stable (a rebalancing coordinator may refuse commits).
+        owner_.onRevoke(toPositions(partitions), consumer->assignment_lost());
         if (cooperative) {
             delete consumer->incremental_unassign(partitions);
         } else {
@@ -80,6 +78,31 @@ class KafkaReader::RebalanceHandler : public RdKafka::RebalanceCb {
     KafkaReader& owner_;
 };
 
+// Results of the commits librdkafka makes from the offset store (commit interval, revoke, close).
+class KafkaReader::CommitResultHandler : public RdKafka::OffsetCommitCb {
+  public:
+    explicit CommitResultHandler(KafkaReader& owner) : owner_(owner) {}
+
+    void offset_commit_cb(RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& offsets) override {
+        if (err == RdKafka::ERR__NO_OFFSET) return;  // nothing was stored since the last commit
+        std::string problem = err != RdKafka::ERR_NO_ERROR ? RdKafka::err2str(err) : "";
+        for (const auto* tp : offsets) {
+            if (tp->err() != RdKafka::ERR_NO_ERROR) {
+                problem =
+                    tp->topic() + "/" + std::to_string(tp->partition()) + ": " + RdKafka::err2str(tp->err());
+            } else if (err == RdKafka::ERR_NO_ERROR && tp->offset() >= 0) {
+                owner_.watermark_.markCommitted({tp->topic(), tp->partition(), tp->offset()});
+            }
+        }
+        owner_.countCommit(problem.empty());
+        // The offsets stay stored: the next commit (interval, revoke or close) sends them again.
+        if (!problem.empty()) owner_.log("kafka reader: offset commit failed: " + problem);
+    }
+
+  private:
+    KafkaReader& owner_;
+};
+
 KafkaReader::KafkaReader(ReaderSettings settings, RecordFn on_record, LogFn log)
     : KafkaReader(std::move(settings), owned_watermark_, std::move(on_record), std::move(log)) {}
 
@@ -89,28 +112,35 @@ KafkaReader::KafkaReader(ReaderSettings settings, OffsetWatermark& watermark, Re
       log_(std::move(log)),
       watermark_(watermark) {
     rebalance_handler_ = std::make_unique<RebalanceHandler>(*this);
+    commit_handler_ = std::make_unique<CommitResultHandler>(*this);
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     applyConnectionSettings(settings_.connection, *conf);
     setProperty(*conf, "group.id", settings_.consumer_group_id);
-    setProperty(*conf, "enable.auto.commit", "false");
-    // Offsets are stored by us, from acknowledgements, never by librdkafka on consume.
+    // Offsets are stored by us, from acknowledgements, never by librdkafka on consume; librdkafka commits
+    // what is stored. Its commit timer only runs while the member is in a stable group: a commit sent behind
+    // our own pending JoinGroup would be answered with ILLEGAL_GENERATION, which makes librdkafka drop the
+    // whole assignment as lost (everything uncommitted would be read again).
+    setProperty(*conf, "enable.auto.commit", "true");
+    setProperty(*conf, "auto.commit.interval.ms",
+                std::to_string(std::max<int64_t>(1, settings_.commit_interval.count())));
     setProperty(*conf, "enable.auto.offset.store", "false");
     setProperty(*conf, "enable.partition.eof", "false");
     setProperty(*conf, "reconnect.backoff.max.ms", "1000");
     setProperty(*conf, "auto.offset.reset",
                 settings_.start_offset == StartOffset::kEarliest ? "earliest" : "latest");
     // Incremental rebalancing: members keep consuming the partitions that do not move, and a revoked
-    // partition is handed over only after its acknowledged offsets are committed (the group is stable by
-    // then, so the commit is accepted). librdkafka before 2.3.0 aborts when a cooperative-sticky member that
-    // never led the group is destroyed (librdkafka#4312), so older versions use eager rebalancing.
-    setProperty(
-        *conf, "partition.assignment.strategy",
-        RdKafka::version() >= kFirstSafeCooperativeVersion ? "cooperative-sticky" : "range,roundrobin");
+    // partition is handed over only after its acknowledged offsets are committed, in a round of its own
+    // after the SyncGroup (the group is stable then, so the commit is accepted). Eager rebalancing would
+    // revoke and commit while the group is joining, which a coordinator may refuse (librdkafka's mock
+    // cluster does). librdkafka before 2.3.0 needs care when such a member is destroyed: closeConsumer().
+    setProperty(*conf, "partition.assignment.strategy", "cooperative-sticky");
     // The Go reader's MaxBytes.
     setProperty(*conf, "fetch.max.bytes", std::to_string(25 << 20));
     std::string error;
     if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(rebalance_handler_.get()), error) !=
-        RdKafka::Conf::CONF_OK) {
+            RdKafka::Conf::CONF_OK ||
+        conf->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(commit_handler_.get()), error) !=
+            RdKafka::Conf::CONF_OK) {
         throw std::runtime_error("kafka reader: " + error);
     }
     for (const auto& [name, value] : settings_.connection.librdkafka_overrides)
@@ -120,7 +150,7 @@ KafkaReader::KafkaReader(ReaderSettings settings, OffsetWatermark& watermark, Re
 }
 
 KafkaReader::~KafkaReader() {
-    if (consumer_) consumer_->close();
+    closeConsumer();
 }
 
 void KafkaReader::log(const std::string& message) const {
@@ -142,7 +172,9 @@ void KafkaReader::run(const std::function<void()>& drain) {
         throw std::runtime_error("kafka reader: cannot subscribe to PGSTREAM_KAFKA_TOPIC_NAME '" +
                                  settings_.connection.topic + "': " + RdKafka::err2str(err));
     }
-    auto next_commit = std::chrono::steady_clock::now() + settings_.commit_interval;
+    const auto store_interval =
+        std::min<std::chrono::milliseconds>(settings_.commit_interval, kMaxStoreInterval);
+    auto next_store = std::chrono::steady_clock::now() + store_interval;
     try {
         while (!stopping_) {
             if (watermark_.inFlightBytes() > settings_.max_in_flight_bytes) {
@@ -167,22 +199,21 @@ void KafkaReader::run(const std::function<void()>& drain) {
                     log("kafka reader: " + message->errstr() + " (retrying)");
                 }
             }
-            if (std::chrono::steady_clock::now() >= next_commit && !periodicCommitsHeld()) {
-                commitAcknowledged();
-                next_commit = std::chrono::steady_clock::now() + settings_.commit_interval;
+            if (std::chrono::steady_clock::now() >= next_store) {
+                storeAcknowledged();
+                next_store = std::chrono::steady_clock::now() + store_interval;
             }
         }
     } catch (...) {
-        commitAcknowledged();
-        consumer_->close();
-        consumer_.reset();
+        storeAcknowledged();
+        closeConsumer();
         throw;
     }
     if (drain) drain();
-    commitAcknowledged();
-    // Leaving the group revokes our partitions, which commits once more through the rebalance callback.
-    consumer_->close();
-    consumer_.reset();
+    storeAcknowledged();
+    // Leaving the group revokes our partitions: the rebalance callback commits what the drain acknowledged
+    // before the member leaves.
+    closeConsumer();
 }
 
 void KafkaReader::acknowledge(const TopicPartitionOffset& record) {
@@ -198,45 +229,104 @@ void KafkaReader::acknowledge(const std::string& position) {
     acknowledge(*parsed);
 }
 
-void KafkaReader::onRevoke(const std::vector<TopicPartitionOffset>& partitions) {
-    const auto deadline = std::chrono::steady_clock::now() + kRevokeDrainTimeout;
-    auto in_flight = [&] {
-        size_t count = 0;
-        for (const auto& tp : partitions) count += watermark_.inFlightRecords(tp.topic, tp.partition);
-        return count;
-    };
-    {
-        std::unique_lock lock(mutex_);
-        while (in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
-            acked_cv_.wait_for(lock, std::chrono::milliseconds(20));
+void KafkaReader::onRevoke(const std::vector<TopicPartitionOffset>& partitions, bool lost) {
+    if (!lost) {
+        // Lost partitions (session timeout, fenced) may already be read by another member: nothing of ours
+        // can be committed for them any more, so there is nothing to wait for either.
+        const auto deadline = std::chrono::steady_clock::now() + kRevokeDrainTimeout;
+        auto in_flight = [&] {
+            size_t count = 0;
+            for (const auto& tp : partitions) count += watermark_.inFlightRecords(tp.topic, tp.partition);
+            return count;
+        };
+        {
+            std::unique_lock lock(mutex_);
+            while (in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+                acked_cv_.wait_for(lock, std::chrono::milliseconds(20));
+            }
         }
-    }
-    std::vector<TopicPartitionOffset> commits;
-    for (const auto& commit : watermark_.pendingCommits()) {
-        for (const auto& tp : partitions) {
-            if (tp.topic == commit.topic && tp.partition == commit.partition) commits.push_back(commit);
+        // Commit them now, before the partitions are given up: during a cooperative revoke librdkafka sends
+        // no JoinGroup until we unassign, so this commit cannot queue behind one (the stored offsets would
+        // also be committed by librdkafka on unassign, but without telling which commit was the handover's).
+        storeAcknowledged(&partitions);
+        std::vector<TopicPartitionOffset> commits;
+        for (const auto& commit : watermark_.pendingCommits()) {
+            for (const auto& tp : partitions) {
+                if (tp.topic == commit.topic && tp.partition == commit.partition) commits.push_back(commit);
+            }
         }
+        if (!commits.empty() && !commitWithRetries(commits)) {
+            std::lock_guard lock(mutex_);
+            counters_.handover_commit_failures += commits.size();
+        }
+    } else {
+        log("kafka reader: " + std::to_string(partitions.size()) +
+            " partition(s) lost by the group; their unacknowledged records will be read again");
     }
-    if (!commits.empty()) commitWithRetries(commits);
     for (const auto& tp : partitions) watermark_.forget(tp.topic, tp.partition);
 }
 
-void KafkaReader::holdPeriodicCommits(bool hold) {
-    std::lock_guard lock(mutex_);
-    commits_held_until_ =
-        hold ? std::chrono::steady_clock::now() + kCommitHoldLimit : std::chrono::steady_clock::time_point{};
+void KafkaReader::storeAcknowledged(const std::vector<TopicPartitionOffset>* only) {
+    if (!consumer_) return;
+    std::vector<RdKafka::TopicPartition*> offsets;
+    for (const auto& store : watermark_.pendingStores()) {
+        if (only != nullptr && std::none_of(only->begin(), only->end(), [&](const TopicPartitionOffset& tp) {
+                return tp.topic == store.topic && tp.partition == store.partition;
+            })) {
+            continue;
+        }
+        offsets.push_back(RdKafka::TopicPartition::create(store.topic, store.partition, store.offset));
+    }
+    if (offsets.empty()) return;
+    consumer_->offsets_store(offsets);
+    for (const auto* tp : offsets) {
+        // A partition revoked since it was acknowledged is refused (ERR__STATE): its acks no longer count.
+        if (tp->err() == RdKafka::ERR_NO_ERROR)
+            watermark_.markStored({tp->topic(), tp->partition(), tp->offset()});
+    }
+    RdKafka::TopicPartition::destroy(offsets);
 }
 
-bool KafkaReader::periodicCommitsHeld() const {
+void KafkaReader::countCommit(bool ok) {
     std::lock_guard lock(mutex_);
-    return std::chrono::steady_clock::now() < commits_held_until_;
+    if (ok) {
+        ++counters_.commits;
+    } else {
+        ++counters_.commit_failures;
+    }
 }
 
 bool KafkaReader::commitAcknowledged() {
+    storeAcknowledged();
     const auto commits = watermark_.pendingCommits();
     if (commits.empty() || !consumer_) return true;
     return commitWithRetries(commits);
 }
+
+namespace {
+
+// The result of one synchronous commit, delivered to this callback instead of the consumer's
+// offset_commit_cb.
+struct CommitResult : public RdKafka::OffsetCommitCb {
+    RdKafka::ErrorCode err = RdKafka::ERR_NO_ERROR;
+    std::vector<TopicPartitionOffset> committed;
+    std::string problem;
+
+    void offset_commit_cb(RdKafka::ErrorCode error, std::vector<RdKafka::TopicPartition*>& offsets) override {
+        err = error;
+        if (error != RdKafka::ERR_NO_ERROR) problem = RdKafka::err2str(error);
+        for (const auto* tp : offsets) {
+            if (tp->err() != RdKafka::ERR_NO_ERROR) {
+                problem =
+                    tp->topic() + "/" + std::to_string(tp->partition()) + ": " + RdKafka::err2str(tp->err());
+            } else if (error == RdKafka::ERR_NO_ERROR) {
+                committed.push_back({tp->topic(), tp->partition(), tp->offset()});
+            }
+        }
+    }
+};
+
+}  // namespace
 
 bool KafkaReader::commitWithRetries(const std::vector<TopicPartitionOffset>& commits) {
     for (unsigned attempt = 0;; ++attempt) {
@@ -244,45 +334,52 @@ bool KafkaReader::commitWithRetries(const std::vector<TopicPartitionOffset>& com
         for (const auto& commit : commits) {
             offsets.push_back(RdKafka::TopicPartition::create(commit.topic, commit.partition, commit.offset));
         }
-        RdKafka::ErrorCode err = consumer_->commitSync(offsets);
-        std::string problem;
-        if (err != RdKafka::ERR_NO_ERROR) {
-            problem = RdKafka::err2str(err);
-        }
-        for (const auto* tp : offsets) {
-            if (tp->err() != RdKafka::ERR_NO_ERROR) {
-                problem =
-                    tp->topic() + "/" + std::to_string(tp->partition()) + ": " + RdKafka::err2str(tp->err());
-            } else if (err == RdKafka::ERR_NO_ERROR) {
-                watermark_.markCommitted({tp->topic(), tp->partition(), tp->offset()});
-            }
-        }
+        CommitResult result;
+        const RdKafka::ErrorCode err = consumer_->commitSync(offsets, &result);
         RdKafka::TopicPartition::destroy(offsets);
-        {
-            std::lock_guard lock(mutex_);
-            if (problem.empty()) {
-                ++counters_.commits;
-            } else {
-                ++counters_.commit_failures;
-            }
-        }
-        if (problem.empty()) return true;
+        if (err != RdKafka::ERR_NO_ERROR && result.problem.empty()) result.problem = RdKafka::err2str(err);
+        for (const auto& done : result.committed) watermark_.markCommitted(done);
+        countCommit(result.problem.empty());
+        if (result.problem.empty()) return true;
         if (err == RdKafka::ERR_REBALANCE_IN_PROGRESS || err == RdKafka::ERR_ILLEGAL_GENERATION ||
             err == RdKafka::ERR_UNKNOWN_MEMBER_ID) {
-            holdPeriodicCommits(true);
-            log("kafka reader: offset commit deferred until the group rebalance completes (" + problem + ")");
+            log("kafka reader: offset commit refused while the group rebalances (" + result.problem +
+                "); the offsets stay stored for librdkafka's next commit in a stable group");
             return false;
         }
         const auto delay = settings_.commit_backoff.delayBeforeRetry(attempt + 1);
         if (!delay || stopping_) {
-            log("kafka reader: offset commit failed: " + problem +
+            log("kafka reader: offset commit failed: " + result.problem +
                 (delay ? " (stopping)" : " (no more retries)"));
             return false;
         }
-        log("kafka reader: offset commit failed: " + problem + "; retrying in " +
+        log("kafka reader: offset commit failed: " + result.problem + "; retrying in " +
             std::to_string(delay->count()) + "ms");
         std::this_thread::sleep_for(*delay);
     }
+}
+
+void KafkaReader::closeConsumer() {
+    if (!consumer_) return;
+    const bool guard = RdKafka::version() < kFirstVersionWithoutIssue4312;
+    // A member whose JoinGroup was answered (the rebalance protocol is known from then on) but that has not
+    // been assigned yet is in librdkafka#4312's window: give the group the time to send the assignment.
+    // Records that arrive meanwhile are not handed on: nothing of them is stored, the next owner reads them.
+    const auto deadline = std::chrono::steady_clock::now() + kFirstAssignmentWait;
+    while (guard && !assigned_once_ && consumer_->rebalance_protocol() == "COOPERATIVE" &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::unique_ptr<RdKafka::Message> discarded(consumer_->consume(100));
+    }
+    consumer_->close();
+    // After close() the group no longer processes JoinGroup or SyncGroup responses, so this is final.
+    if (guard && !assigned_once_ && consumer_->rebalance_protocol() == "COOPERATIVE") {
+        log("kafka reader: the consumer group never assigned this member; not destroying the librdkafka "
+            "handle, which would abort the process with librdkafka " +
+            RdKafka::version_str() + " (librdkafka#4312, fixed in 2.3.0)");
+        static_cast<void>(consumer_.release());
+        return;
+    }
+    consumer_.reset();
 }
 
 ReaderCounters KafkaReader::counters() const {

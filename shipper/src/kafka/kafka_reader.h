@@ -29,8 +29,11 @@ struct ConsumedRecord {
 
 struct ReaderCounters {
     uint64_t consumed = 0;
-    uint64_t commits = 0;          // successful commit requests
+    uint64_t commits = 0;          // successful commit requests (librdkafka's and commitAcknowledged()'s)
     uint64_t commit_failures = 0;  // failed attempts, retried or not
+    // Revoked partitions whose acknowledged offsets the coordinator did not take before the handover: their
+    // next owner reads the records after the previous commit again.
+    uint64_t handover_commit_failures = 0;
     uint64_t rebalances = 0;
 };
 
@@ -48,8 +51,8 @@ class KafkaReader {
     KafkaReader(const KafkaReader&) = delete;
     KafkaReader& operator=(const KafkaReader&) = delete;
 
-    // Consumes until stop(); then calls `drain` (e.g. flush the outputs), commits what is acknowledged and
-    // leaves the group.
+    // Consumes until stop(); then calls `drain` (e.g. flush the outputs) and leaves the group, which commits
+    // what is acknowledged.
     void run(const std::function<void()>& drain = nullptr);
     void stop();
 
@@ -58,8 +61,11 @@ class KafkaReader {
     void acknowledge(const TopicPartitionOffset& record);
     void acknowledge(const std::string& position);
 
-    // Commits acknowledged offsets now, with the configured retry policy. Called by run() on the commit
-    // interval, on revoke and on stop; returns false when the commit finally failed.
+    // Commits acknowledged offsets now, with the configured retry policy; returns false when the commit
+    // finally failed. run() does not need it: acknowledged offsets go to librdkafka's offset store, which
+    // commits them on the commit interval (only while the group is stable), and the revoke callback commits
+    // revoked partitions. A commit requested while this member is rejoining may be answered with
+    // ILLEGAL_GENERATION, which makes librdkafka treat the assignment as lost.
     bool commitAcknowledged();
 
     ReaderCounters counters() const;
@@ -67,22 +73,27 @@ class KafkaReader {
 
   private:
     class RebalanceHandler;
-    void onRevoke(const std::vector<TopicPartitionOffset>& partitions);
-    void holdPeriodicCommits(bool hold);
-    bool periodicCommitsHeld() const;
+    class CommitResultHandler;
+    void onRevoke(const std::vector<TopicPartitionOffset>& partitions, bool lost);
+    // Hands acknowledged offsets (of `only` these partitions, when given) to librdkafka's offset store.
+    void storeAcknowledged(const std::vector<TopicPartitionOffset>* only = nullptr);
+    void countCommit(bool ok);
     bool commitWithRetries(const std::vector<TopicPartitionOffset>& commits);
+    // close() and destroy the consumer, avoiding librdkafka#4312 on versions before 2.3.0.
+    void closeConsumer();
     void log(const std::string& message) const;
 
     ReaderSettings settings_;
     RecordFn on_record_;
     LogFn log_;
     std::unique_ptr<RebalanceHandler> rebalance_handler_;
+    std::unique_ptr<CommitResultHandler> commit_handler_;
     std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
     OffsetWatermark owned_watermark_;
     OffsetWatermark& watermark_;
     std::atomic<bool> stopping_{false};
-    std::atomic<bool> revoked_this_round_{false};
-    std::chrono::steady_clock::time_point commits_held_until_{};
+    // An assignment (even an empty one) was handed to the rebalance callback: a SyncGroup succeeded.
+    std::atomic<bool> assigned_once_{false};
 
     mutable std::mutex mutex_;
     std::condition_variable acked_cv_;

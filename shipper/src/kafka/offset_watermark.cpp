@@ -63,6 +63,22 @@ void OffsetWatermark::markCommitted(const TopicPartitionOffset& commit) {
     if (it != partitions_.end() && commit.offset > it->second.committed) it->second.committed = commit.offset;
 }
 
+std::vector<TopicPartitionOffset> OffsetWatermark::pendingStores() const {
+    std::lock_guard lock(mutex_);
+    std::vector<TopicPartitionOffset> stores;
+    for (const auto& [key, state] : partitions_) {
+        if (state.next_to_commit > state.stored)
+            stores.push_back({key.first, key.second, state.next_to_commit});
+    }
+    return stores;
+}
+
+void OffsetWatermark::markStored(const TopicPartitionOffset& stored) {
+    std::lock_guard lock(mutex_);
+    auto it = partitions_.find({stored.topic, stored.partition});
+    if (it != partitions_.end() && stored.offset > it->second.stored) it->second.stored = stored.offset;
+}
+
 void OffsetWatermark::forget(const std::string& topic, int32_t partition) {
     std::lock_guard lock(mutex_);
     auto it = partitions_.find({topic, partition});

@@ -38,6 +38,10 @@ class OffsetWatermark {
     // Offsets to commit (next offset to read) for partitions that advanced since the last markCommitted().
     std::vector<TopicPartitionOffset> pendingCommits() const;
     void markCommitted(const TopicPartitionOffset& commit);
+    // The same for handing offsets to the consumer's offset store (which librdkafka commits): partitions that
+    // advanced since the last markStored().
+    std::vector<TopicPartitionOffset> pendingStores() const;
+    void markStored(const TopicPartitionOffset& stored);
 
     // Drops everything known about a partition (revoked): later acks for it are ignored.
     void forget(const std::string& topic, int32_t partition);
@@ -56,6 +60,7 @@ class OffsetWatermark {
         std::map<int64_t, uint64_t> sequence_of_offset;
         int64_t next_to_commit = -1;  // offset+1 of the newest fully acknowledged record
         int64_t committed = -1;
+        int64_t stored = -1;
     };
     mutable std::mutex mutex_;
     std::map<Key, PartitionState> partitions_;
