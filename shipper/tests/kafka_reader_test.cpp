@@ -250,6 +250,29 @@ TEST_F(KafkaReaderTest, TwoConsumersInOneGroupReadEveryRecordOnceWhenOneLeaves) 
     expectEachRecordOnce(group.timesSeen(), kRecords);
 }
 
+TEST_F(KafkaReaderTest, StoppingAMemberThatWasNeverAssignedDoesNotAbort) {
+    // librdkafka#4312 (before 2.3.0): destroying a cooperative-sticky member that got a JoinGroup response
+    // but no assignment yet aborts the process. Its first SyncGroup is refused here, so it rejoins and waits
+    // about 5 s in that state; the reader is stopped right then.
+    constexpr int16_t kSyncGroupApiKey = 14;
+    constexpr int kRebalanceInProgress = 27;
+    fillTopic("first-join", 2, 10);
+    cluster().pushRequestErrors(kSyncGroupApiKey, 1, kRebalanceInProgress);
+    std::atomic<int> consumed{0};
+    KafkaReader reader(readerSettings("first-join", "group-f"), [&](const ConsumedRecord&) { ++consumed; });
+    std::thread thread([&] { reader.run(); });
+    // The mock answers a new group's first JoinGroup after 3 s; the refused SyncGroup follows at once.
+    std::this_thread::sleep_for(4500ms);
+    EXPECT_TRUE(reader.assignment().empty()) << "assigned before the stop: the test missed the window";
+    const auto stop_started = std::chrono::steady_clock::now();
+    reader.stop();
+    thread.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - stop_started, 20s);
+    // The stop waited for the group's assignment before closing the member (and then handed nothing on).
+    EXPECT_GE(reader.counters().rebalances, 1u);
+    EXPECT_EQ(consumed.load(), 0);
+}
+
 TEST_F(KafkaReaderTest, RestartResumesFromTheCommittedWatermark) {
     fillTopic("resume", 1, 50);
     // First run: the output acknowledges offsets 0..29 only (30.. are still "in flight" when it stops).
