@@ -289,6 +289,7 @@ TEST_F(KafkaCli, KillNineOfTheWriterLosesNothing) {
     std::mt19937 random(std::random_device{}());
     for (int kill = 0; kill < kKills && writing; ++kill) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1000 + random() % 1500));
+        const auto walsender_before = pgstream_it::slot_state(db).active_pid;
         writer.kill_hard();
         const uint64_t confirmed = pgstream_it::slot_state(db).confirmed_flush_lsn;
         int must_be_delivered = 0;
@@ -304,6 +305,14 @@ TEST_F(KafkaCli, KillNineOfTheWriterLosesNothing) {
                 << "kill " << kill << ": row " << id << " is not in Kafka although the slot "
                 << "confirmed " << pgstream_it::format_lsn(confirmed);
         writer.start();
+        // Streaming again (a new walsender) before the next kill or the final stop.
+        ASSERT_TRUE(wait_until(
+            [&] {
+                auto state = pgstream_it::slot_state(db);
+                return state.active && state.active_pid != walsender_before;
+            },
+            30s))
+            << pgstream_it::shipper_diagnostics(writer);
     }
     rows.join();
     ASSERT_EQ(writer_error, "");
