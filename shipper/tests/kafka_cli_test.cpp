@@ -27,6 +27,23 @@ using pgstream_it::wait_until;
 
 class KafkaCli : public testing::KafkaMockTest {
   protected:
+    // Creates `topic`, runs `pgstream init`, creates a table `t` (`columns`) in each of `schemas`, and
+    // returns the settings of a PostgreSQL → Kafka shipper writing to `topic`.
+    pgstream_it::Settings prepareKafkaStream(const std::string& topic, int partitions,
+                                             const std::vector<std::string>& schemas,
+                                             const std::string& columns) {
+        cluster().createTopic(topic, partitions);
+        pgstream_it::init_stream(cluster_);
+        PgConnection db(cluster_.url());
+        for (const auto& schema : schemas)
+            db.exec("CREATE SCHEMA " + schema + "; CREATE TABLE " + schema + ".t (" + columns + ")");
+        auto settings = pgstream_it::shipper_settings(cluster_);
+        settings.erase("PGSTREAM_STDOUT_WRITER_ENABLED");
+        settings["PGSTREAM_KAFKA_SERVERS"] = servers();
+        settings["PGSTREAM_KAFKA_TOPIC_NAME"] = topic;
+        return settings;
+    }
+
     pgstream_it::PgCluster cluster_;
     pgstream_it::TempDir work_;
 };
@@ -140,17 +157,8 @@ TEST_F(KafkaCli, ThirtySecondBrokerOutageMidStreamFreezesTheSlotAndLosesNothing)
     // The budget (the writer's memory guard plus librdkafka's buffer), the listener's 8 MiB hand-off queue of
     // received messages, and slack for the allocator.
     constexpr long kBudgetMiB = 4, kHandoffMiB = 8, kAllowanceMiB = 12;
-    cluster().createTopic("outage", 8);
-    pgstream_it::init_stream(cluster_);
+    auto settings = prepareKafkaStream("outage", 8, schemas, "id bigint PRIMARY KEY, payload text");
     PgConnection db(cluster_.url());
-    for (const auto& schema : schemas)
-        db.exec("CREATE SCHEMA " + schema + "; CREATE TABLE " + schema +
-                ".t (id bigint PRIMARY KEY, payload text)");
-
-    auto settings = pgstream_it::shipper_settings(cluster_);
-    settings.erase("PGSTREAM_STDOUT_WRITER_ENABLED");
-    settings["PGSTREAM_KAFKA_SERVERS"] = servers();
-    settings["PGSTREAM_KAFKA_TOPIC_NAME"] = "outage";
     settings["PGSTREAM_KAFKA_WRITER_MAX_QUEUE_BYTES"] = std::to_string(kBudgetMiB) + "MiB";
     settings["PGSTREAM_KAFKA_WRITER_BATCH_BYTES"] = "512KiB";
     ShipperProcess writer(work_.path(), settings, "writer");
@@ -235,16 +243,8 @@ TEST_F(KafkaCli, ThirtySecondBrokerOutageMidStreamFreezesTheSlotAndLosesNothing)
 TEST_F(KafkaCli, KillNineOfTheWriterLosesNothing) {
     const std::vector<std::string> schemas = {"o_s0", "o_s1", "o_s2", "o_s3"};  // distinct partitions of 8
     constexpr int kTxns = 240, kRowsPerTxn = 50, kKills = 3;
-    cluster().createTopic("crash", 8);
-    pgstream_it::init_stream(cluster_);
+    auto settings = prepareKafkaStream("crash", 8, schemas, "id int PRIMARY KEY, note text");
     PgConnection db(cluster_.url());
-    for (const auto& schema : schemas)
-        db.exec("CREATE SCHEMA " + schema + "; CREATE TABLE " + schema +
-                ".t (id int PRIMARY KEY, note text)");
-    auto settings = pgstream_it::shipper_settings(cluster_);
-    settings.erase("PGSTREAM_STDOUT_WRITER_ENABLED");
-    settings["PGSTREAM_KAFKA_SERVERS"] = servers();
-    settings["PGSTREAM_KAFKA_TOPIC_NAME"] = "crash";
     ShipperProcess writer(work_.path(), settings, "writer");
     writer.start();
     ASSERT_TRUE(wait_until([&] { return pgstream_it::slot_state(db).active; }, 30s))

@@ -47,36 +47,33 @@ bool OffsetWatermark::acknowledge(const TopicPartitionOffset& record) {
     return true;
 }
 
+std::vector<TopicPartitionOffset> OffsetWatermark::behind(int64_t PartitionState::*mark) const {
+    std::lock_guard lock(mutex_);
+    std::vector<TopicPartitionOffset> positions;
+    for (const auto& [key, state] : partitions_) {
+        if (state.next_to_commit > state.*mark)
+            positions.push_back({key.first, key.second, state.next_to_commit});
+    }
+    return positions;
+}
+
+void OffsetWatermark::advance(int64_t PartitionState::*mark, const TopicPartitionOffset& position) {
+    std::lock_guard lock(mutex_);
+    auto it = partitions_.find({position.topic, position.partition});
+    if (it != partitions_.end() && position.offset > it->second.*mark) it->second.*mark = position.offset;
+}
+
 std::vector<TopicPartitionOffset> OffsetWatermark::pendingCommits() const {
-    std::lock_guard lock(mutex_);
-    std::vector<TopicPartitionOffset> commits;
-    for (const auto& [key, state] : partitions_) {
-        if (state.next_to_commit > state.committed)
-            commits.push_back({key.first, key.second, state.next_to_commit});
-    }
-    return commits;
+    return behind(&PartitionState::committed);
 }
-
 void OffsetWatermark::markCommitted(const TopicPartitionOffset& commit) {
-    std::lock_guard lock(mutex_);
-    auto it = partitions_.find({commit.topic, commit.partition});
-    if (it != partitions_.end() && commit.offset > it->second.committed) it->second.committed = commit.offset;
+    advance(&PartitionState::committed, commit);
 }
-
 std::vector<TopicPartitionOffset> OffsetWatermark::pendingStores() const {
-    std::lock_guard lock(mutex_);
-    std::vector<TopicPartitionOffset> stores;
-    for (const auto& [key, state] : partitions_) {
-        if (state.next_to_commit > state.stored)
-            stores.push_back({key.first, key.second, state.next_to_commit});
-    }
-    return stores;
+    return behind(&PartitionState::stored);
 }
-
 void OffsetWatermark::markStored(const TopicPartitionOffset& stored) {
-    std::lock_guard lock(mutex_);
-    auto it = partitions_.find({stored.topic, stored.partition});
-    if (it != partitions_.end() && stored.offset > it->second.stored) it->second.stored = stored.offset;
+    advance(&PartitionState::stored, stored);
 }
 
 void OffsetWatermark::forget(const std::string& topic, int32_t partition) {

@@ -62,6 +62,10 @@ class OffsetWatermark {
         int64_t committed = -1;
         int64_t stored = -1;
     };
+    // Positions of the partitions whose watermark is past `mark` (committed or stored), and moving `mark` on.
+    std::vector<TopicPartitionOffset> behind(int64_t PartitionState::*mark) const;
+    void advance(int64_t PartitionState::*mark, const TopicPartitionOffset& position);
+
     mutable std::mutex mutex_;
     std::map<Key, PartitionState> partitions_;
     size_t in_flight_bytes_ = 0;
