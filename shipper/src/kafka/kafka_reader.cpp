@@ -26,6 +26,13 @@ constexpr int kFirstVersionWithoutIssue4312 = 0x020300ff;
 // Before closing such a member, how long to keep serving the group for its first assignment.
 constexpr std::chrono::milliseconds kFirstAssignmentWait{15000};
 
+// Whether `position` is on one of `partitions`.
+bool onPartitions(const TopicPartitionOffset& position, const std::vector<TopicPartitionOffset>& partitions) {
+    return std::any_of(partitions.begin(), partitions.end(), [&](const TopicPartitionOffset& tp) {
+        return tp.topic == position.topic && tp.partition == position.partition;
+    });
+}
+
 std::vector<TopicPartitionOffset> toPositions(const std::vector<RdKafka::TopicPartition*>& partitions) {
     std::vector<TopicPartitionOffset> positions;
     for (const auto* tp : partitions) positions.push_back({tp->topic(), tp->partition(), tp->offset()});
@@ -250,11 +257,8 @@ void KafkaReader::onRevoke(const std::vector<TopicPartitionOffset>& partitions, 
         // also be committed by librdkafka on unassign, but without telling which commit was the handover's).
         storeAcknowledged(&partitions);
         std::vector<TopicPartitionOffset> commits;
-        for (const auto& commit : watermark_.pendingCommits()) {
-            for (const auto& tp : partitions) {
-                if (tp.topic == commit.topic && tp.partition == commit.partition) commits.push_back(commit);
-            }
-        }
+        for (const auto& commit : watermark_.pendingCommits())
+            if (onPartitions(commit, partitions)) commits.push_back(commit);
         if (!commits.empty() && !commitWithRetries(commits)) {
             std::lock_guard lock(mutex_);
             counters_.handover_commit_failures += commits.size();
@@ -270,11 +274,7 @@ void KafkaReader::storeAcknowledged(const std::vector<TopicPartitionOffset>* onl
     if (!consumer_) return;
     std::vector<RdKafka::TopicPartition*> offsets;
     for (const auto& store : watermark_.pendingStores()) {
-        if (only != nullptr && std::none_of(only->begin(), only->end(), [&](const TopicPartitionOffset& tp) {
-                return tp.topic == store.topic && tp.partition == store.partition;
-            })) {
-            continue;
-        }
+        if (only != nullptr && !onPartitions(store, *only)) continue;
         offsets.push_back(RdKafka::TopicPartition::create(store.topic, store.partition, store.offset));
     }
     if (offsets.empty()) return;

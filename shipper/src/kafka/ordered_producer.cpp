@@ -242,7 +242,7 @@ void OrderedProducer::produce(const std::string& key, const std::string& value, 
             const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0,
             reinterpret_cast<void*>(static_cast<uintptr_t>(sequence)));
         if (err == RdKafka::ERR_NO_ERROR) {
-            acks_.add(Pending{token, bytes});
+            acks_.add(DeliveredRecord{token, bytes});
             ++counters_.produced;
             return;
         }
@@ -317,10 +317,8 @@ void OrderedProducer::divertOversized(const std::string& key, const std::string&
         throw WriterStopped(*failure_);
     }
     log("kafka writer: " + description + "; written to " + settings_.oversized_record_file);
-    const uint64_t sequence = acks_.add(Pending{token, bytes});
-    std::vector<DeliveredRecord> released;
-    for (Pending& pending : acks_.complete(sequence))
-        released.push_back(DeliveredRecord{pending.token, pending.bytes});
+    const uint64_t sequence = acks_.add(DeliveredRecord{token, bytes});
+    const std::vector<DeliveredRecord> released = acks_.complete(sequence);
     counters_.delivered += released.size();
     if (!released.empty()) on_delivered_(released);
     delivered_cv_.notify_all();
@@ -328,7 +326,7 @@ void OrderedProducer::divertOversized(const std::string& key, const std::string&
 
 void OrderedProducer::onDeliveryReports(const std::vector<DeliveryReport>& reports) {
     std::unique_lock lock(mutex_);
-    completed_.clear();
+    released_.clear();
     for (const DeliveryReport& report : reports) {
         if (!report.ok) {
             // Only permanent errors reach here (infinite retries): the broker refused the record. Nothing at
@@ -340,14 +338,11 @@ void OrderedProducer::onDeliveryReports(const std::vector<DeliveryReport>& repor
             }
             continue;
         }
-        acks_.complete(report.sequence, completed_);
+        acks_.complete(report.sequence, released_);
     }
-    if (!failure_ && !completed_.empty()) {
-        std::vector<DeliveredRecord> released;
-        released.reserve(completed_.size());
-        for (Pending& pending : completed_) released.push_back(DeliveredRecord{pending.token, pending.bytes});
-        counters_.delivered += released.size();
-        on_delivered_(released);
+    if (!failure_ && !released_.empty()) {
+        counters_.delivered += released_.size();
+        on_delivered_(released_);
     }
     delivered_cv_.notify_all();
 }

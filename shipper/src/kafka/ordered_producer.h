@@ -104,12 +104,9 @@ class OrderedProducer {
 
     mutable std::mutex mutex_;
     std::condition_variable delivered_cv_;
-    struct Pending {
-        uint64_t token;
-        size_t bytes;
-    };
-    InOrderAcks<Pending> acks_;
-    std::vector<Pending> completed_;  // onDeliveryReports' scratch, kept for its capacity
+    // Records handed to librdkafka, released in the order they were produced.
+    InOrderAcks<DeliveredRecord> acks_;
+    std::vector<DeliveredRecord> released_;  // onDeliveryReports' scratch, kept for its capacity
     std::optional<std::string> failure_;
     ProducerCounters counters_;
     std::atomic<bool> stopping_{false};
