@@ -68,6 +68,18 @@ end \$\$;
 SQL
 }
 
+# The backlog both consumers read: ROWS rows in transactions of 1000. Sets end_lsn.
+bench_write_backlog() {
+  bench_write_rows bench_rows "$ROWS" 1000 0
+  end_lsn=$(psql -Atc "select pg_current_wal_lsn()")
+}
+
+# The shipper's listener and translator settings for the `ship` slot (the output's lines follow).
+bench_listener_env() {
+  printf '%s\n' "PGSTREAM_POSTGRES_LISTENER_URL=$url" "PGSTREAM_POSTGRES_LISTENER_SLOT_NAME=ship" \
+    "PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL=$url"
+}
+
 bench_stop_cluster() {
   "$ROOT/scripts/pg-cluster.sh" stop "$CLUSTER_DIR"
   CLUSTER_DIR=

@@ -59,13 +59,9 @@ for run in $(seq 1 "$RUNS"); do
   wait_for_file "$WORK/mock$run.out" 30 || { echo "kafka mock did not start" >&2; exit 1; }
   bootstrap=$(head -1 "$WORK/mock$run.out")
 
-  bench_write_rows bench_rows "$ROWS" 1000 0
-  end_lsn=$(psql -Atc "select pg_current_wal_lsn()")
-
-  cat >"$WORK/ship$run.env" <<ENV
-PGSTREAM_POSTGRES_LISTENER_URL=$url
-PGSTREAM_POSTGRES_LISTENER_SLOT_NAME=ship
-PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL=$url
+  bench_write_backlog
+  bench_listener_env >"$WORK/ship$run.env"
+  cat >>"$WORK/ship$run.env" <<ENV
 PGSTREAM_KAFKA_SERVERS=$bootstrap
 PGSTREAM_KAFKA_TOPIC_NAME=bench
 PGSTREAM_CHECKPOINT_INTERVAL=50ms

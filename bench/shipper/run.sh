@@ -57,15 +57,8 @@ stop_shipper() {
 : >"$WORK/results"
 for run in $(seq 1 "$RUNS"); do
   bench_start_cluster "$run"
-  bench_write_rows bench_rows "$ROWS" 1000 0
-  end_lsn=$(psql -Atc "select pg_current_wal_lsn()")
-
-  cat >"$WORK/ship$run.env" <<ENV
-PGSTREAM_POSTGRES_LISTENER_URL=$url
-PGSTREAM_POSTGRES_LISTENER_SLOT_NAME=ship
-PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL=$url
-PGSTREAM_STDOUT_WRITER_ENABLED=true
-ENV
+  bench_write_backlog
+  { bench_listener_env; echo "PGSTREAM_STDOUT_WRITER_ENABLED=true"; } >"$WORK/ship$run.env"
 
   measure_ship() {
     start_shipper "$WORK/ship$run.env" "$WORK/ship$run.log" "$WORK/catchup$run" "$ROWS" '"bench_rows"'
