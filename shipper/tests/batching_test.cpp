@@ -28,15 +28,15 @@ class RecordingAcknowledger : public Acknowledger {
     std::vector<uint64_t> acked;
 };
 
-EventPtr make_event(uint64_t token, size_t raw_bytes = 10) {
+EventPtr make_event(uint64_t token, size_t content_bytes = 10) {
     auto event = std::make_shared<Event>();
     event->checkpoint_token = token;
-    event->raw.assign(raw_bytes, 'x');
+    event->content.assign(content_bytes, 'x');
     return event;
 }
 
-size_t raw_weight(const Event& event) {
-    return event.raw.size();
+size_t content_weight(const Event& event) {
+    return event.content.size();
 }
 
 struct SentLog {
@@ -82,7 +82,7 @@ TEST(BatchSender, CutsBatchesBySizeAndAcknowledgesAfterSending) {
     settings.batch_size = 3;
     settings.batch_timeout = 10s;
     BatchSender sender(
-        "test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
+        "test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, content_weight);
     for (uint64_t i = 1; i <= 7; ++i) sender.submit(make_event(i));
     sender.flush();
     auto batches = sent.snapshot();
@@ -102,7 +102,7 @@ TEST(BatchSender, CutsBatchesByBytes) {
     settings.batch_bytes = 25;
     settings.batch_timeout = 10s;
     BatchSender sender(
-        "test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
+        "test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, content_weight);
     for (uint64_t i = 1; i <= 5; ++i) sender.submit(make_event(i, 10));
     sender.submit(make_event(6, 100));  // larger than a batch: sent on its own, not dropped
     sender.flush();
@@ -121,7 +121,7 @@ TEST(BatchSender, SendsAPartialBatchAfterTheTimeout) {
     settings.batch_size = 100;
     settings.batch_timeout = 50ms;
     BatchSender sender(
-        "test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
+        "test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, content_weight);
     auto start = std::chrono::steady_clock::now();
     sender.submit(make_event(1));
     while (ack.snapshot().empty() && std::chrono::steady_clock::now() - start < 5s)
@@ -139,7 +139,7 @@ TEST(BatchSender, SendPendingSendsAPartialBatchWithoutWaitingForTheTimeout) {
     settings.batch_size = 100;
     settings.batch_timeout = std::chrono::hours(1);
     BatchSender sender(
-        "test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, raw_weight);
+        "test", settings, [&](const std::vector<EventPtr>& b) { sent.add(b); }, ack, content_weight);
     sender.submit(make_event(1));
     sender.submit(make_event(2));
     std::this_thread::sleep_for(50ms);
@@ -172,7 +172,7 @@ TEST(BatchSender, MemoryGuardBlocksTheProducerWhileTheOutputIsStuck) {
             std::unique_lock<std::mutex> lock(gate_mutex);
             gate_cv.wait(lock, [&] { return open; });
         },
-        ack, raw_weight);
+        ack, content_weight);
     std::atomic<int> submitted{0};
     auto producer = std::async(std::launch::async, [&] {
         for (uint64_t i = 1; i <= 10; ++i) {
@@ -205,7 +205,7 @@ TEST(BatchSender, RetriesAFailedBatchThenAcknowledgesItOnce) {
         [&](const std::vector<EventPtr>&) {
             if (++attempts < 3) throw std::runtime_error("broker unavailable");
         },
-        ack, raw_weight);
+        ack, content_weight);
     sender.submit(make_event(1));
     sender.submit(make_event(2));
     sender.flush();
@@ -222,7 +222,7 @@ TEST(BatchSender, GivesUpAfterMaxAttemptsWithoutAcknowledging) {
     settings.retry_initial = 1ms;
     BatchSender sender(
         "test", settings, [&](const std::vector<EventPtr>&) { throw std::runtime_error("disk full"); }, ack,
-        raw_weight);
+        content_weight);
     sender.submit(make_event(1));
     sender.flush();
     EXPECT_TRUE(ack.snapshot().empty()) << "an undelivered event must never be acknowledged";
@@ -235,7 +235,7 @@ TEST(BatchSender, CloseDeliversWhatWasAccepted) {
     BatchSettings settings;
     settings.batch_timeout = 10s;
     auto sender = std::make_unique<BatchSender>(
-        "test", settings, [](const std::vector<EventPtr>&) {}, ack, raw_weight);
+        "test", settings, [](const std::vector<EventPtr>&) {}, ack, content_weight);
     for (uint64_t i = 1; i <= 5; ++i) sender->submit(make_event(i));
     sender->close();
     EXPECT_EQ(ack.snapshot().size(), 5u);

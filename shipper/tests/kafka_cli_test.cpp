@@ -16,6 +16,7 @@
 #include "kafka/event_codec.h"
 #include "kafka_mock_fixture.h"
 #include "support/stream_fixture.h"
+#include "wal/record_parser.h"
 
 namespace pgstream::kafka {
 namespace {
@@ -106,7 +107,7 @@ TEST_F(KafkaCli, PostgresToKafkaAndKafkaToStdout) {
             if (event->action == Action::Insert && event->schema == schema) {
                 ++inserts;
                 EXPECT_FALSE(event->metadata.table_pgstream_id.empty())
-                    << "translator metadata: " << event->raw;
+                    << "translator metadata: " << event_to_json(*event);
                 EXPECT_EQ(event->metadata.id_col_pgstream_ids.size(), 1u);
             }
         }

@@ -125,7 +125,7 @@ TEST_F(OrderedProducerTest, OversizedRecordStopsTheWriterByDefault) {
     OrderedProducer producer(settings, recordAcks());
     producer.produce("s", "small-0", 0);
     try {
-        producer.produce("s", std::string(20000, 'x'), 1, "public.docs at LSN 0/16B3748");
+        producer.produce("s", std::string(20000, 'x'), 1, [] { return "public.docs at LSN 0/16B3748"; });
         FAIL() << "an oversized record must not be accepted silently";
     } catch (const WriterStopped& e) {
         EXPECT_NE(std::string(e.what()).find("PGSTREAM_KAFKA_WRITER_MAX_MESSAGE_BYTES"), std::string::npos)
@@ -150,7 +150,7 @@ TEST_F(OrderedProducerTest, OversizedRecordGoesToTheOverflowFileInOrder) {
     std::remove(settings.oversized_record_file.c_str());
     OrderedProducer producer(settings, recordAcks());
     producer.produce("s", "small-0", 0);
-    producer.produce("s", std::string(20000, 'x'), 1, "public.docs");
+    producer.produce("s", std::string(20000, 'x'), 1, [] { return "public.docs"; });
     producer.produce("s", "small-2", 2);
     ASSERT_TRUE(producer.flush(10s)) << producer.failure().value_or("timeout");
     EXPECT_EQ(acked(), (std::vector<uint64_t>{0, 1, 2}));

@@ -72,7 +72,6 @@ EventPtr makeEvent(uint64_t n, const std::string& schema) {
     event->metadata.id_col_pgstream_ids = {"t1-1"};
     event->metadata.version = event->lsn.str();
     event->checkpoint_token = n + 1;
-    event->position = event->lsn.str();
     return event;
 }
 

@@ -76,7 +76,6 @@ EventPtr eventFromKafkaValue(std::string_view value) {
     }
     auto event = std::make_shared<Event>();
     event->action = static_cast<Action>(code);
-    event->raw.assign(value.data(), value.size());
     if (const JsonValue* xid = root.find("xid")) event->xid = xid->to_json();
     event->timestamp = stringMember(root, "timestamp");
     event->lsn = lsnMember(root, "lsn");

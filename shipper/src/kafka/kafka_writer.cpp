@@ -93,7 +93,7 @@ void KafkaWriter::sendBatch(const std::vector<EventPtr>& batch) {
             in_flight_.push_back(event);
             token = next_token_++;
         }
-        producer_->produce(kafkaKey(*event), value_buffer_, token, describe(*event));
+        producer_->produce(kafkaKey(*event), value_buffer_, token, [&event] { return describe(*event); });
     }
 }
 

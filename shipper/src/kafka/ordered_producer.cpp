@@ -20,6 +20,10 @@ std::string describeRecord(const std::string& key, size_t bytes, const std::stri
     return description + ")";
 }
 
+std::string contextOf(const OrderedProducer::DescribeFn& describe) {
+    return describe ? describe() : std::string();
+}
+
 }  // namespace
 
 class OrderedProducer::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
@@ -226,10 +230,10 @@ void OrderedProducer::ensureTopicExists(std::chrono::milliseconds timeout) {
 }
 
 void OrderedProducer::produce(const std::string& key, const std::string& value, uint64_t token,
-                              const std::string& context) {
+                              const DescribeFn& describe) {
     const size_t bytes = key.size() + value.size();
     if (bytes > settings_.max_message_bytes) {
-        divertOversized(key, value, token, context);
+        divertOversized(key, value, token, describe);
         return;
     }
     std::unique_lock lock(mutex_);
@@ -251,8 +255,9 @@ void OrderedProducer::produce(const std::string& key, const std::string& value, 
             delivered_cv_.wait_for(lock, std::chrono::milliseconds(100));
             continue;
         }
-        const std::string reason = "kafka writer: cannot queue " + describeRecord(key, bytes, context) +
-                                   ": " + RdKafka::err2str(err);
+        const std::string reason = "kafka writer: cannot queue " +
+                                   describeRecord(key, bytes, contextOf(describe)) + ": " +
+                                   RdKafka::err2str(err);
         failure_ = reason;
         delivered_cv_.notify_all();
         throw WriterStopped(reason);
@@ -260,8 +265,9 @@ void OrderedProducer::produce(const std::string& key, const std::string& value, 
 }
 
 void OrderedProducer::divertOversized(const std::string& key, const std::string& value, uint64_t token,
-                                      const std::string& context) {
+                                      const DescribeFn& describe) {
     const size_t bytes = key.size() + value.size();
+    const std::string context = contextOf(describe);
     std::unique_lock lock(mutex_);
     ++counters_.oversized;
     const std::string description = describeRecord(key, bytes, context) +

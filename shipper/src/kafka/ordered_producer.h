@@ -63,11 +63,14 @@ class OrderedProducer {
     // Creates the topic with the configured partitions and replication factor unless it exists (Admin API).
     void ensureTopicExists(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-    // Queues one record. Blocks while librdkafka's buffer (bounded by max_queue_bytes) is full. `context`
-    // (e.g. "schema.table at LSN") only labels error messages. Throws WriterStopped after a permanent failure
-    // or stop().
+    // Labels a record in error messages (e.g. "schema.table at LSN 0/16B3748"); called only when one is
+    // written, so the hot path builds no label.
+    using DescribeFn = std::function<std::string()>;
+
+    // Queues one record. Blocks while librdkafka's buffer (bounded by max_queue_bytes) is full. Throws
+    // WriterStopped after a permanent failure or stop().
     void produce(const std::string& key, const std::string& value, uint64_t token,
-                 const std::string& context = {});
+                 const DescribeFn& describe = {});
 
     // Waits until every queued record is delivered (true) or the timeout/failure/stop comes first (false).
     bool flush(std::chrono::milliseconds timeout);
@@ -93,7 +96,7 @@ class OrderedProducer {
     void onDeliveryReports(const std::vector<DeliveryReport>& reports);
     void fail(const std::string& reason);
     void divertOversized(const std::string& key, const std::string& value, uint64_t token,
-                         const std::string& context);
+                         const DescribeFn& describe);
     void log(const std::string& message) const;
 
     WriterSettings settings_;

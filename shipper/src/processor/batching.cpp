@@ -7,13 +7,31 @@
 
 namespace pgstream {
 
+namespace {
+
+// What a string holds on the heap beyond its own object: nothing while it fits the small-string buffer.
+size_t heap_bytes(const std::string& text) {
+    constexpr size_t kAllocationOverhead = 16;
+    return text.capacity() > std::string().capacity() ? text.capacity() + 1 + kAllocationOverhead : 0;
+}
+
+}  // namespace
+
 size_t event_weight(const Event& event) {
-    size_t weight = sizeof(Event) + event.raw.size() + event.schema.size() + event.table.size() +
-                    event.content.size() + event.prefix.size();
-    for (const auto* columns : {&event.columns, &event.identity})
+    // The shared_ptr control block shares the Event's allocation.
+    size_t weight = sizeof(Event) + 16;
+    for (const std::string* text :
+         {&event.xid, &event.timestamp, &event.schema, &event.table, &event.prefix, &event.content,
+          &event.position, &event.metadata.table_pgstream_id, &event.metadata.version})
+        weight += heap_bytes(*text);
+    weight += event.metadata.id_col_pgstream_ids.capacity() * sizeof(std::string);
+    for (const auto& id : event.metadata.id_col_pgstream_ids) weight += heap_bytes(id);
+    for (const auto* columns : {&event.columns, &event.identity}) {
+        weight += columns->capacity() * sizeof(Column);
         for (const auto& column : *columns)
-            weight += sizeof(Column) + column.name.size() + column.type.size() + column.id.size() +
-                      column.value.text.size();
+            weight += heap_bytes(column.id) + heap_bytes(column.name) + heap_bytes(column.type) +
+                      heap_bytes(column.value.text);
+    }
     return weight;
 }
 
@@ -74,7 +92,9 @@ BatchSender::BatchSender(std::string name, BatchSettings settings, SendBatch sen
     thread_ = std::thread([this] { run(); });
 }
 
-BatchSender::~BatchSender() { close(); }
+BatchSender::~BatchSender() {
+    close();
+}
 
 void BatchSender::submit(EventPtr event) {
     size_t weight = weigh_(*event);
@@ -109,7 +129,8 @@ void BatchSender::flush() {
     flush_target_ = std::max(flush_target_, submitted_);
     uint64_t target = submitted_;
     wake_sender_.notify_one();
-    progress_.wait(lock, [&] { return completed_ >= target || !fatal_error_.empty() || !thread_.joinable(); });
+    progress_.wait(lock,
+                   [&] { return completed_ >= target || !fatal_error_.empty() || !thread_.joinable(); });
 }
 
 void BatchSender::send_pending() {

@@ -31,7 +31,7 @@ struct BatchSettings {
     std::chrono::milliseconds retry_max{10000};
 };
 
-// Approximate resident bytes of an event (its raw record plus the parsed copy).
+// Approximate resident bytes of an event: its object, its vectors and its heap-allocated strings.
 size_t event_weight(const Event& event);
 
 class MemoryGuard {

@@ -20,17 +20,18 @@ enum class Action : char {
 };
 
 struct Column {
-    std::string id;    // pgstream column id "<table pgstream id>-<attnum>", filled by the translator
+    std::string id;  // pgstream column id "<table pgstream id>-<attnum>", filled by the translator
     std::string name;
     std::string type;
-    JsonValue value;   // a scalar exactly as wal2json wrote it (numbers keep their digits)
+    JsonValue value;  // a scalar exactly as wal2json wrote it (numbers keep their digits)
 };
 
 // pgstream's additions, filled by the translator (empty without one).
 struct EventMetadata {
     std::string table_pgstream_id;
-    std::vector<std::string> id_col_pgstream_ids;  // identity columns (primary key, else first unique not-null)
-    std::string version;                           // LSN of the change unless a VersionFinder says otherwise
+    std::vector<std::string>
+        id_col_pgstream_ids;  // identity columns (primary key, else first unique not-null)
+    std::string version;      // LSN of the change unless a VersionFinder says otherwise
 };
 
 struct Event {
@@ -50,11 +51,11 @@ struct Event {
     bool transactional = false;
 
     EventMetadata metadata;
-    std::string raw;  // the record exactly as received, for outputs that pass it through
 
     // Opaque to processors: lets the checkpointer find what this event holds back. Set by the listener.
     uint64_t checkpoint_token = 0;
-    // Human-readable source position for logs ("0/16B3748", or "topic/partition/offset" for Kafka).
+    // Human-readable source position for logs ("topic/partition/offset" for Kafka); empty when the LSN says
+    // it (formatting every event's LSN for a log line that is almost never written cost a string per row).
     std::string position;
 
     bool is_schema_log() const { return schema == "pgstream" && table == "schema_log"; }

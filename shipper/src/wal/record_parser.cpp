@@ -339,7 +339,6 @@ std::optional<Record> parse_record_fast(std::string_view text) {
 
     auto event = std::make_shared<Event>();
     event->action = static_cast<Action>(code);
-    event->raw.assign(text.data(), text.size());
     if (xid.seen) event->xid = scalar_json(xid);
     auto string_field = [&](Field field) -> std::string {
         const auto& scalar = handler.get(field);
@@ -364,8 +363,6 @@ std::optional<Record> parse_record_fast(std::string_view text) {
     }
     record.kind = Record::Kind::Change;
     record.lsn = event->lsn;
-    record.xid = event->xid;
-    record.timestamp = event->timestamp;
     record.event = std::move(event);
     return record;
 }
@@ -395,7 +392,6 @@ Record parse_wal2json_record(std::string_view text) {
 
     auto event = std::make_shared<Event>();
     event->action = static_cast<Action>(code);
-    event->raw.assign(text.data(), text.size());
     if (const JsonValue* xid = root.find("xid")) event->xid = xid->to_json();
     event->timestamp = string_member(root, "timestamp");
     event->lsn = lsn_member(root, "lsn");
@@ -411,8 +407,6 @@ Record parse_wal2json_record(std::string_view text) {
     }
     record.kind = Record::Kind::Change;
     record.lsn = event->lsn;
-    record.xid = event->xid;
-    record.timestamp = event->timestamp;
     record.event = std::move(event);
     return record;
 }
@@ -556,7 +550,7 @@ void append_event_json(std::string& out, const Event& event) {
 
 std::string event_to_json(const Event& event) {
     std::string out;
-    out.reserve(event.raw.size() + 256);
+    out.reserve(512);
     append_event_json(out, event);
     return out;
 }

@@ -13,9 +13,9 @@ struct Record {
     // Begin/Commit: "lsn" is the commit LSN, "nextlsn" the transaction's end LSN.
     Lsn lsn;
     Lsn next_lsn;
-    std::string xid;
-    std::string timestamp;
-    EventPtr event;  // Change only
+    std::string xid;        // Begin/Commit only: a change carries its own in `event`
+    std::string timestamp;  // Begin/Commit only
+    EventPtr event;         // Change only
 };
 
 // Throws JsonError when `text` is not a wal2json v2 record.

@@ -74,7 +74,6 @@ void RecordSequencer::handle_record(std::string_view text, Lsn wal_start) {
     }
 
     EventPtr event = std::move(record.event);
-    event->position = event->lsn.str();
     if (in_transaction_) {
         if (skipping_transaction_) return;
         event->commit_lsn = transaction_end_;
