@@ -127,12 +127,24 @@ void OrderedProducer::warmUp() {
     // Learn the topic's partitions now: otherwise the first records wait for librdkafka's first metadata
     // refresh (about a second), and every later record waits behind them. Unreachable brokers are not an
     // error here; records then wait in the buffer like during any outage.
-    std::string warm_up_error;
-    std::unique_ptr<RdKafka::Topic> topic(
-        RdKafka::Topic::create(producer_.get(), settings_.connection.topic, nullptr, warm_up_error));
+    RdKafka::Topic* topic = nullptr;
+    {
+        std::lock_guard lock(mutex_);
+        topic = &topicLocked();
+    }
     RdKafka::Metadata* metadata = nullptr;
-    if (topic && producer_->metadata(false, topic.get(), &metadata, 5000) == RdKafka::ERR_NO_ERROR)
-        delete metadata;
+    if (producer_->metadata(false, topic, &metadata, 5000) == RdKafka::ERR_NO_ERROR) delete metadata;
+}
+
+RdKafka::Topic& OrderedProducer::topicLocked() {
+    if (!topic_) {
+        std::string error;
+        topic_.reset(RdKafka::Topic::create(producer_.get(), settings_.connection.topic, nullptr, error));
+        if (!topic_)
+            throw std::runtime_error("kafka writer: cannot use topic '" + settings_.connection.topic +
+                                     "': " + error);
+    }
+    return *topic_;
 }
 
 OrderedProducer::~OrderedProducer() {
@@ -241,10 +253,10 @@ void OrderedProducer::produce(const std::string& key, const std::string& value, 
         if (failure_) throw WriterStopped(*failure_);
         if (stopping_) throw WriterStopped("kafka writer: stopped");
         const uint64_t sequence = acks_.nextSequence();
-        const RdKafka::ErrorCode err = producer_->produce(
-            settings_.connection.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-            const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0,
-            reinterpret_cast<void*>(static_cast<uintptr_t>(sequence)));
+        const RdKafka::ErrorCode err =
+            producer_->produce(&topicLocked(), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                               const_cast<char*>(value.data()), value.size(), key.data(), key.size(),
+                               reinterpret_cast<void*>(static_cast<uintptr_t>(sequence)));
         if (err == RdKafka::ERR_NO_ERROR) {
             acks_.add(DeliveredRecord{token, bytes});
             ++counters_.produced;

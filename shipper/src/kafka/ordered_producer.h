@@ -22,6 +22,7 @@
 
 namespace RdKafka {
 class Producer;
+class Topic;
 }
 
 namespace pgstream::kafka {
@@ -98,12 +99,17 @@ class OrderedProducer {
     void divertOversized(const std::string& key, const std::string& value, uint64_t token,
                          const DescribeFn& describe);
     void log(const std::string& message) const;
+    RdKafka::Topic& topicLocked();
 
     WriterSettings settings_;
     DeliveredFn on_delivered_;
     LogFn log_;
     std::unique_ptr<Callbacks> callbacks_;
     std::unique_ptr<RdKafka::Producer> producer_;
+    // Produced to through a handle: by name, librdkafka looks the topic up (lock, hash, refcount) per record.
+    // Made on first use, not in the constructor: its metadata request could create the topic broker-side
+    // before ensureTopicExists() creates it with the configured partitions.
+    std::unique_ptr<RdKafka::Topic> topic_;
 
     mutable std::mutex mutex_;
     std::condition_variable delivered_cv_;
