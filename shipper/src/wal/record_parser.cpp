@@ -79,7 +79,9 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
     struct Scalar {
         bool seen = false;
         JsonValue::Kind kind = JsonValue::Kind::Null;
-        std::string text;
+        // Into the in-situ buffer (or a literal): valid until the next record is parsed. Copied only into
+        // the event's own fields; the action, xid and LSNs are read from here without a copy.
+        std::string_view text;
     };
 
     Scalar fields[size_t(Field::Count)];
@@ -230,7 +232,7 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
             Scalar& field = fields[size_t(field_)];
             field.seen = true;
             field.kind = kind;
-            field.text.assign(text.data(), text.size());
+            field.text = text;
             return true;
         }
         if (depth_ == 2) return false;  // a scalar as a column item
@@ -276,7 +278,7 @@ std::string scalar_json(const RecordHandler::Scalar& scalar) {
         case JsonValue::Kind::String:
             return json_quote(scalar.text);
         default:
-            return scalar.text;
+            return std::string(scalar.text);
     }
 }
 
@@ -324,7 +326,8 @@ std::optional<Record> parse_record_fast(std::string_view text) {
         record.lsn = *lsn;
         record.next_lsn = *next_lsn;
         if (xid.seen) record.xid = scalar_json(xid);
-        if (timestamp.seen && timestamp.kind == JsonValue::Kind::String) record.timestamp = timestamp.text;
+        if (timestamp.seen && timestamp.kind == JsonValue::Kind::String)
+            record.timestamp = std::string(timestamp.text);
         return record;
     }
     if (code != 'I' && code != 'U' && code != 'D' && code != 'T' && code != 'M') return std::nullopt;
@@ -342,9 +345,8 @@ std::optional<Record> parse_record_fast(std::string_view text) {
     if (xid.seen) event->xid = scalar_json(xid);
     auto string_field = [&](Field field) -> std::string {
         const auto& scalar = handler.get(field);
-        return scalar.seen && scalar.kind == JsonValue::Kind::String
-                   ? std::move(handler.fields[size_t(field)].text)
-                   : std::string();
+        return scalar.seen && scalar.kind == JsonValue::Kind::String ? std::string(scalar.text)
+                                                                     : std::string();
     };
     event->timestamp = string_field(Field::Timestamp);
     event->lsn = *lsn;
