@@ -19,6 +19,15 @@ struct DecodingState {
     XLogRecPtr pack_lsn;     // position and transaction of the message's first record, which the
     TransactionId pack_xid;  // message is reported under (as if it had been sent alone)
     StringInfoData spill;    // holds the record that did not fit while the rest is sent
+
+    // The last commit time formatted, with what it was formatted from. Every change of a transaction
+    // repeats its commit time; formatting it (time zone rules, calendar arithmetic) for each one cost the
+    // walsender more than the rest of a small row's record.
+    bool commit_text_valid;
+    TimestampTz commit_text_time;
+    pg_tz* commit_text_zone;
+    int commit_text_len;
+    char commit_text[MAXDATELEN + 1];
 };
 
 // wal2json's update_replication_progress for PostgreSQL 15: report progress at transaction end and
@@ -50,7 +59,8 @@ void v2_truncate(LogicalDecodingContext* ctx, DecodingState* state, ReorderBuffe
 
 // Helpers shared by both formats.
 bool action_is_selected(const PluginOptions* opts, ReorderBufferChangeType action);
-void append_commit_timestamp(StringInfo out, ReorderBufferTXN* txn);
+// The commit time as a JSON string, as wal2json writes it (timestamptz_to_str in the session's time zone).
+void append_commit_timestamp(StringInfo out, DecodingState* state, ReorderBufferTXN* txn);
 // Message content as wal2json reads it: up to the first NUL byte.
 inline size_t message_content_length(const char* content, Size content_size) {
     return strnlen(content, content_size);

@@ -245,7 +245,7 @@ void v1_begin(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTX
     }
     if (opts->include_timestamp) {
         append_key(out, opts, 1, "timestamp");
-        append_commit_timestamp(out, txn);
+        append_commit_timestamp(out, state, txn);
         appendStringInfoCharMacro(out, ',');
         appendStringInfoString(out, opts->nl);
     }

@@ -5,14 +5,15 @@ namespace {
 
 enum TupleRole { ROLE_COLUMNS, ROLE_IDENTITY, ROLE_PK };
 
-void append_transaction_members(StringInfo out, const PluginOptions* opts, ReorderBufferTXN* txn) {
+void append_transaction_members(StringInfo out, DecodingState* state, ReorderBufferTXN* txn) {
+    const PluginOptions* opts = &state->opts;
     if (opts->include_xids) {
         APPEND_LITERAL(out, ",\"xid\":");
         append_uint32(out, txn->xid);
     }
     if (opts->include_timestamp) {
         APPEND_LITERAL(out, ",\"timestamp\":");
-        append_commit_timestamp(out, txn);
+        append_commit_timestamp(out, state, txn);
     }
     if (opts->include_origin) {
         APPEND_LITERAL(out, ",\"origin\":");
@@ -210,7 +211,7 @@ void v2_begin(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferTX
     v2_record_begin(ctx, state);
     StringInfo out = ctx->out;
     APPEND_LITERAL(out, "{\"action\":\"B\"");
-    append_transaction_members(out, opts, txn);
+    append_transaction_members(out, state, txn);
     if (opts->include_lsn) {
         APPEND_LITERAL(out, ",\"lsn\":");
         json_append_lsn(out, txn->final_lsn);
@@ -228,7 +229,7 @@ void v2_commit(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferT
         v2_record_begin(ctx, state);
         StringInfo out = ctx->out;
         APPEND_LITERAL(out, "{\"action\":\"C\"");
-        append_transaction_members(out, opts, txn);
+        append_transaction_members(out, state, txn);
         if (opts->include_lsn) {
             APPEND_LITERAL(out, ",\"lsn\":");
             json_append_lsn(out, commit_lsn);
@@ -257,7 +258,7 @@ void v2_change(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferT
     v2_record_begin(ctx, state);
     StringInfo out = ctx->out;
     appendStringInfoString(out, action_member(change->action));
-    append_transaction_members(out, opts, txn);
+    append_transaction_members(out, state, txn);
     if (opts->include_lsn) {
         APPEND_LITERAL(out, ",\"lsn\":");
         json_append_lsn(out, change->lsn);
@@ -314,7 +315,7 @@ void v2_message(LogicalDecodingContext* ctx, DecodingState* state, ReorderBuffer
     if (opts->include_timestamp) {
         APPEND_LITERAL(out, ",\"timestamp\":");
         if (transactional)
-            append_commit_timestamp(out, txn);
+            append_commit_timestamp(out, state, txn);
         else
             APPEND_LITERAL(out, "null");
     }
@@ -351,7 +352,7 @@ void v2_truncate(LogicalDecodingContext* ctx, DecodingState* state, ReorderBuffe
         v2_record_begin(ctx, state);
         StringInfo out = ctx->out;
         APPEND_LITERAL(out, "{\"action\":\"T\"");
-        append_transaction_members(out, opts, txn);
+        append_transaction_members(out, state, txn);
         if (opts->include_lsn) {
             APPEND_LITERAL(out, ",\"lsn\":");
             json_append_lsn(out, change->lsn);

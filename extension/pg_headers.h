@@ -35,5 +35,7 @@ extern "C" {
 #include "utils/relcache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "pgtime.h"
+#include "utils/datetime.h"
 }
 #pragma GCC diagnostic pop

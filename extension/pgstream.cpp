@@ -167,9 +167,18 @@ bool action_is_selected(const PluginOptions* opts, ReorderBufferChangeType actio
     }
 }
 
-void append_commit_timestamp(StringInfo out, ReorderBufferTXN* txn) {
+void append_commit_timestamp(StringInfo out, DecodingState* state, ReorderBufferTXN* txn) {
+    const TimestampTz commit_time = txn->xact_time.commit_time;
+    if (!state->commit_text_valid || state->commit_text_time != commit_time ||
+        state->commit_text_zone != session_timezone) {
+        const char* text = timestamptz_to_str(commit_time);
+        state->commit_text_len = (int)strlcpy(state->commit_text, text, sizeof state->commit_text);
+        state->commit_text_time = commit_time;
+        state->commit_text_zone = session_timezone;
+        state->commit_text_valid = true;
+    }
     appendStringInfoCharMacro(out, '"');
-    appendStringInfoString(out, timestamptz_to_str(txn->xact_time.commit_time));
+    appendBinaryStringInfo(out, state->commit_text, state->commit_text_len);
     appendStringInfoCharMacro(out, '"');
 }
 
