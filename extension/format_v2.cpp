@@ -258,7 +258,7 @@ void v2_change(LogicalDecodingContext* ctx, DecodingState* state, ReorderBufferT
     v2_record_begin(ctx, state);
     StringInfo out = ctx->out;
     appendStringInfoString(out, action_member(change->action));
-    append_transaction_members(out, state, txn);
+    if (!opts->transaction_fields_once) append_transaction_members(out, state, txn);
     if (opts->include_lsn) {
         APPEND_LITERAL(out, ",\"lsn\":");
         json_append_lsn(out, change->lsn);
@@ -305,21 +305,22 @@ void v2_message(LogicalDecodingContext* ctx, DecodingState* state, ReorderBuffer
     StringInfo out = ctx->out;
     APPEND_LITERAL(out, "{\"action\":\"M\"");
     // A non-transactional message may have no transaction: xid, timestamp and origin are null.
-    if (opts->include_xids) {
+    const bool transaction_members = !(transactional && opts->transaction_fields_once);
+    if (transaction_members && opts->include_xids) {
         APPEND_LITERAL(out, ",\"xid\":");
         if (transactional)
             append_uint32(out, txn->xid);
         else
             APPEND_LITERAL(out, "null");
     }
-    if (opts->include_timestamp) {
+    if (transaction_members && opts->include_timestamp) {
         APPEND_LITERAL(out, ",\"timestamp\":");
         if (transactional)
             append_commit_timestamp(out, state, txn);
         else
             APPEND_LITERAL(out, "null");
     }
-    if (opts->include_origin) {
+    if (transaction_members && opts->include_origin) {
         APPEND_LITERAL(out, ",\"origin\":");
         if (transactional)
             append_uint32(out, txn->origin_id);
@@ -352,7 +353,7 @@ void v2_truncate(LogicalDecodingContext* ctx, DecodingState* state, ReorderBuffe
         v2_record_begin(ctx, state);
         StringInfo out = ctx->out;
         APPEND_LITERAL(out, "{\"action\":\"T\"");
-        append_transaction_members(out, state, txn);
+        if (!opts->transaction_fields_once) append_transaction_members(out, state, txn);
         if (opts->include_lsn) {
             APPEND_LITERAL(out, ",\"lsn\":");
             json_append_lsn(out, change->lsn);

@@ -45,6 +45,7 @@ const BoolOption kBoolOptions[] = {
     BOOL_OPTION("pretty-print", pretty_print),
     BOOL_OPTION("write-in-chunks", write_in_chunks),
     BOOL_OPTION("include-lsn", include_lsn),
+    BOOL_OPTION("pgstream-transaction-fields-once", transaction_fields_once),
 };
 #undef BOOL_OPTION
 
@@ -197,6 +198,11 @@ void parse_plugin_options(List* option_list, PluginOptions* opts) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("parameter \"pgstream-pack-bytes\" requires \"format-version\" 2"),
                         errdetail("Format version 1 already writes one message per transaction.")));
+    if (opts->transaction_fields_once && (opts->format_version != 2 || !opts->include_transaction))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("parameter \"pgstream-transaction-fields-once\" requires \"format-version\" 2 "
+                               "with \"include-transaction\""),
+                        errdetail("The transaction's fields are then written only on its B and C records.")));
 
     opts->ht = pretty_punctuation ? "\t" : "";
     opts->nl = pretty_punctuation ? "\n" : "";

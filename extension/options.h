@@ -38,6 +38,9 @@ struct PluginOptions {
     List* filter_msg_prefixes;  // of char*
     List* add_msg_prefixes;     // of char*
     int pack_bytes;             // pgstream-pack-bytes: 0 = one record per message (wal2json behaviour)
+    // pgstream-transaction-fields-once: xid, timestamp and origin only on B and C, not repeated on every
+    // record of the transaction (v2 with include-transaction; a reader takes them from B).
+    bool transaction_fields_once;
 
     // Pretty-print punctuation (v1 only): empty strings unless pretty-print.
     const char* ht;

@@ -13,8 +13,8 @@ class Collector : public Processor {
 };
 
 std::string begin(int xid, const char* commit, const char* end) {
-    return std::string(R"({"action":"B","xid":)") + std::to_string(xid) + R"(,"timestamp":"2026-01-01 00:00:00+00","lsn":")" +
-           commit + R"(","nextlsn":")" + end + R"("})";
+    return std::string(R"({"action":"B","xid":)") + std::to_string(xid) +
+           R"(,"timestamp":"2026-01-01 00:00:00+00","lsn":")" + commit + R"(","nextlsn":")" + end + R"("})";
 }
 std::string commit(int xid, const char* commit_lsn, const char* end) {
     return std::string(R"({"action":"C","xid":)") + std::to_string(xid) + R"(,"lsn":")" + commit_lsn +
@@ -30,7 +30,9 @@ std::string message(const char* lsn, const char* content) {
            R"(","transactional":false,"prefix":"p","content":")" + content + R"("})";
 }
 
-Lsn L(const char* text) { return *Lsn::parse(text); }
+Lsn L(const char* text) {
+    return *Lsn::parse(text);
+}
 
 class RecordSequencerTest : public ::testing::Test {
   protected:
@@ -43,6 +45,28 @@ class RecordSequencerTest : public ::testing::Test {
     RecordSequencer sequencer{output, watermark};
     size_t acked = 0;
 };
+
+TEST_F(RecordSequencerTest, ChangesWithoutTransactionFieldsTakeThemFromBegin) {
+    // pgstream-transaction-fields-once: only B and C carry xid and timestamp.
+    feed(begin(7, "0/200", "0/230"));
+    feed(
+        R"({"action":"I","lsn":"0/1F0","schema":"public","table":"t","columns":[{"name":"id","type":"integer","value":1}]})");
+    feed(insert(7, "0/1F8", 2));
+    feed(commit(7, "0/200", "0/230"));
+    feed(begin(8, "0/300", "0/330"));
+    feed(
+        R"({"action":"D","lsn":"0/2F0","schema":"public","table":"t","identity":[{"name":"id","type":"integer","value":1}]})");
+    feed(commit(8, "0/300", "0/330"));
+    ASSERT_EQ(output.events.size(), 3u);
+    EXPECT_EQ(output.events[0]->xid, "7");
+    EXPECT_EQ(output.events[0]->timestamp, "2026-01-01 00:00:00+00");
+    EXPECT_EQ(output.events[1]->xid, "7") << "a change's own xid is kept";
+    EXPECT_EQ(output.events[2]->xid, "8") << "each transaction's own";
+    // A non-transactional message keeps its null xid.
+    feed(message("0/400", "m"));
+    ASSERT_EQ(output.events.size(), 4u);
+    EXPECT_EQ(output.events[3]->xid, "null");
+}
 
 TEST_F(RecordSequencerTest, OneRecordPerMessage) {
     feed(begin(5, "0/200", "0/230"));
@@ -111,7 +135,8 @@ TEST_F(RecordSequencerTest, AfterAReconnectResentTransactionsAreSkippedAndACutOn
 TEST_F(RecordSequencerTest, StandaloneMessagesAreTheirOwnUnitAndAreDeduplicated) {
     feed(message("0/180", "a"));
     feed(begin(5, "0/200", "0/230"));
-    feed(message("0/1C0", "b"));  // non-transactional messages are emitted as decoded, even inside a txn's span
+    feed(message("0/1C0",
+                 "b"));  // non-transactional messages are emitted as decoded, even inside a txn's span
     feed(insert(5, "0/1F0", 1));
     feed(commit(5, "0/200", "0/230"));
     ASSERT_EQ(output.events.size(), 3u);

@@ -160,6 +160,10 @@ bool PostgresListener::open_stream(bool first) {
                               "\"include-lsn\" '1', \"include-transaction\" '1'";
         if (plugin_ == "pgstream" && settings_.pack_bytes > 0)
             command += ", \"pgstream-pack-bytes\" " + quote_option(std::to_string(settings_.pack_bytes));
+        // The transaction's xid and commit time come with its B record; repeating them on every change was a
+        // tenth of the shipper's parsing (the record sequencer fills them in).
+        if (plugin_ == "pgstream" && request_transaction_fields_once_)
+            command += ", \"pgstream-transaction-fields-once\" '1'";
         command += ")";
         pg::exec(conn, command);
         last_received_ = start;
@@ -171,6 +175,15 @@ bool PostgresListener::open_stream(bool first) {
             PQstatus(conn) != CONNECTION_OK) {
             log::warn("postgres listener: cannot start replication: ", message);
             return false;
+        }
+        if (request_transaction_fields_once_ &&
+            message.find("pgstream-transaction-fields-once") != std::string::npos) {
+            // An older pgstream plugin on the server: it repeats the fields on every record, which reads the
+            // same.
+            log::info("postgres listener: the server's pgstream plugin predates pgstream-transaction-fields-once;"
+                      " reconnecting without it");
+            request_transaction_fields_once_ = false;
+            return open_stream(first);
         }
         if (message.find("output_plugin_libraries") != std::string::npos ||
             message.find("could not access file") != std::string::npos) {

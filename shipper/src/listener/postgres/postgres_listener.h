@@ -26,8 +26,8 @@ namespace pgstream {
 
 struct PostgresListenerSettings {
     std::string url;
-    std::string slot_name;  // empty: pgstream_<dbname>_slot
-    std::string plugin;     // empty: whatever the slot was created with
+    std::string slot_name;      // empty: pgstream_<dbname>_slot
+    std::string plugin;         // empty: whatever the slot was created with
     size_t pack_bytes = 65536;  // pgstream plugin only: records packed per replication message
     std::chrono::milliseconds status_interval{1000};
     size_t handoff_bytes = 8u << 20;  // received, not yet processed replication messages
@@ -99,6 +99,7 @@ class PostgresListener : public Listener {
 
     RecordSequencer sequencer_;  // processing thread only
 
+    bool request_transaction_fields_once_ = true;  // off once the server's plugin refused it
     std::thread socket_thread_;
 };
 

@@ -54,6 +54,7 @@ void RecordSequencer::handle_record(std::string_view text, Lsn wal_start) {
             transaction_unit_ = watermark_.open_unit();
             transaction_end_ = record.next_lsn;
             transaction_timestamp_ = record.timestamp;
+            transaction_xid_ = record.xid;
             return;
         case Record::Kind::Commit: {
             if (!in_transaction_) {
@@ -70,14 +71,17 @@ void RecordSequencer::handle_record(std::string_view text, Lsn wal_start) {
             watermark_.close_unit(transaction_unit_, end);
             return;
         }
-        case Record::Kind::Change: break;
+        case Record::Kind::Change:
+            break;
     }
 
     EventPtr event = std::move(record.event);
     if (in_transaction_) {
         if (skipping_transaction_) return;
         event->commit_lsn = transaction_end_;
+        // Read with pgstream-transaction-fields-once, a change carries neither: they are its transaction's.
         if (event->timestamp.empty()) event->timestamp = transaction_timestamp_;
+        if (event->xid.empty()) event->xid = transaction_xid_;
         event->checkpoint_token = transaction_unit_;
         watermark_.add_pending(transaction_unit_);
         ++stats_.events;
