@@ -21,11 +21,13 @@ class CountingAcknowledger : public Acknowledger {
     std::vector<std::string> acked;
 };
 
-EventPtr event(const std::string& json) { return parse_wal2json_record(json).event; }
+EventPtr event(const std::string& json) {
+    return parse_wal2json_record(json).event;
+}
 
 EventPtr row(const std::string& schema, const std::string& table, const std::string& action = "I") {
-    return event(R"({"action":")" + action + R"(","lsn":"0/10","schema":")" + schema + R"(","table":")" + table +
-                 R"(","columns":[{"name":"id","type":"integer","value":1}]})");
+    return event(R"({"action":")" + action + R"(","lsn":"0/10","schema":")" + schema + R"(","table":")" +
+                 table + R"(","columns":[{"name":"id","type":"integer","value":1}]})");
 }
 
 TEST(GlobMatch, Wildcards) {
@@ -91,7 +93,8 @@ TEST(Filter, HidesPgstreamBookkeepingButKeepsSchemaChangesAndMessages) {
     };
     EXPECT_TRUE(filter.accepts(*schema_change("public")));
     EXPECT_FALSE(filter.accepts(*schema_change("other"))) << "schema changes follow the schema filter";
-    EXPECT_TRUE(filter.accepts(*event(R"({"action":"M","lsn":"0/2","transactional":false,"prefix":"p","content":"c"})")));
+    EXPECT_TRUE(filter.accepts(
+        *event(R"({"action":"M","lsn":"0/2","transactional":false,"prefix":"p","content":"c"})")));
 }
 
 class FakeStore : public SchemaLogStore {
@@ -206,6 +209,31 @@ TEST(Translator, ANewSchemaVersionReplacesTheCachedOne) {
     translator.process(event(R"({"action":"I","lsn":"0/30","schema":"public","table":"items","columns":[)"
                              R"({"name":"title","type":"text","value":"t"}]})"));
     EXPECT_EQ(next.events.back()->columns[0].id, "tid1-3") << "a renamed column keeps its id";
+}
+
+TEST(Translator, ANewSchemaVersionChangesTheIdentityOfLaterRows) {
+    CollectingProcessor next;
+    CountingAcknowledger ack;
+    Translator translator(std::make_unique<FakeStore>(), next, ack);
+    auto row = [] {
+        return event(R"({"action":"I","lsn":"0/30","schema":"public","table":"items","columns":[)"
+                     R"({"name":"a","type":"integer","value":1},{"name":"b","type":"integer","value":2}]})");
+    };
+    translator.process(schema_log_insert("v1", 1, kSchema));
+    translator.process(row());
+    EXPECT_EQ(next.events.back()->metadata.id_col_pgstream_ids,
+              (std::vector<std::string>{"tid1-1", "tid1-2"}));
+    translator.process(row());
+    EXPECT_EQ(next.events.back()->metadata.id_col_pgstream_ids,
+              (std::vector<std::string>{"tid1-1", "tid1-2"}))
+        << "the same answer for every row of a schema version";
+    std::string narrower = kSchema;
+    narrower.replace(narrower.find(R"("primary_key_columns":["a","b"])"), 31,
+                     R"("primary_key_columns":["b"])");
+    translator.process(schema_log_insert("v2", 2, narrower));
+    translator.process(row());
+    EXPECT_EQ(next.events.back()->metadata.id_col_pgstream_ids, std::vector<std::string>{"tid1-2"})
+        << "ALTER TABLE ... PRIMARY KEY (b) reaches the rows after it";
 }
 
 }  // namespace

@@ -19,7 +19,9 @@ std::vector<const SchemaColumn*> PrimaryKeyIdFinder::identity_columns(const Sche
     return columns;
 }
 
-std::string LsnVersionFinder::version(const Event& event, const SchemaTable&) const { return event.lsn.str(); }
+std::string LsnVersionFinder::version(const Event& event, const SchemaTable&) const {
+    return event.lsn.str();
+}
 
 Translator::Translator(std::unique_ptr<SchemaLogStore> store, Processor& next, Acknowledger& acknowledger,
                        std::unique_ptr<IdFinder> id_finder, std::unique_ptr<VersionFinder> version_finder)
@@ -83,10 +85,15 @@ void Translator::process(EventPtr event) {
         }
     }
     if (event->action != Action::Truncate) {
-        event->metadata.id_col_pgstream_ids.clear();
-        for (const SchemaColumn* column : id_finder_->identity_columns(*table))
-            event->metadata.id_col_pgstream_ids.push_back(column->pgstream_id);
-        if (event->metadata.id_col_pgstream_ids.empty()) ++stats_.without_identity;
+        auto ids = identity_ids_.find(table);
+        if (ids == identity_ids_.end()) {
+            std::vector<std::string> found;
+            for (const SchemaColumn* column : id_finder_->identity_columns(*table))
+                found.push_back(column->pgstream_id);
+            ids = identity_ids_.emplace(table, std::move(found)).first;
+        }
+        event->metadata.id_col_pgstream_ids = ids->second;
+        if (ids->second.empty()) ++stats_.without_identity;
     }
     event->metadata.version = version_finder_->version(*event, *table);
     ++stats_.translated;
@@ -110,10 +117,11 @@ void Translator::handle_schema_change(EventPtr event) {
                    "; it stays acked=false but is applied and forwarded");
     }
     ++stats_.schema_changes;
-    log::info("translator: schema \"", entry.schema_name, "\" version ", entry.version, " (", entry.tables.size(),
-              " tables", entry.dropped ? ", dropped" : "", ") acknowledged");
+    log::info("translator: schema \"", entry.schema_name, "\" version ", entry.version, " (",
+              entry.tables.size(), " tables", entry.dropped ? ", dropped" : "", ") acknowledged");
     event->metadata.version = event->lsn.str();
     warned_tables_.clear();
+    identity_ids_.clear();
     cache_[entry.schema_name] = std::move(entry);
     next_.process(std::move(event));
 }

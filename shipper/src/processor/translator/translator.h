@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 #include "checkpoint/acknowledger.h"
 #include "processor/processor.h"
@@ -19,7 +20,8 @@
 
 namespace pgstream {
 
-// Chooses the columns that identify a row of `table`; empty when none can.
+// Chooses the columns that identify a row of `table`; empty when none can. The answer may depend on the table
+// only: the translator asks once per table of each acknowledged schema version and reuses it for every row.
 class IdFinder {
   public:
     virtual ~IdFinder() = default;
@@ -56,7 +58,8 @@ struct TranslatorStats {
 class Translator : public Processor {
   public:
     Translator(std::unique_ptr<SchemaLogStore> store, Processor& next, Acknowledger& acknowledger,
-               std::unique_ptr<IdFinder> id_finder = nullptr, std::unique_ptr<VersionFinder> version_finder = nullptr);
+               std::unique_ptr<IdFinder> id_finder = nullptr,
+               std::unique_ptr<VersionFinder> version_finder = nullptr);
 
     std::string name() const override { return "translator"; }
     void process(EventPtr event) override;
@@ -81,6 +84,9 @@ class Translator : public Processor {
     std::unique_ptr<VersionFinder> version_finder_;
     // Latest acked entry per schema; std::nullopt caches "the store has none".
     std::map<std::string, std::optional<SchemaLogEntry>> cache_;
+    // The identity column ids of each table in cache_ (asking the IdFinder per row cost a vector and a column
+    // search each time); cleared whenever an entry of cache_ is replaced.
+    std::unordered_map<const SchemaTable*, std::vector<std::string>> identity_ids_;
     std::set<std::string> warned_tables_;
     TranslatorStats stats_;
 };
