@@ -14,6 +14,15 @@ TEST(Lsn, ParsesAndFormatsLikePostgres) {
     EXPECT_EQ(Lsn::parse("0/0")->value, 0u);
 }
 
+TEST(Lsn, AppendsTheSameTextItFormats) {
+    std::string out = "at ";
+    for (uint64_t value : {uint64_t(0), uint64_t(0x2962EF0), uint64_t(0x16B374D848), ~uint64_t(0)}) {
+        Lsn(value).append_to(out);
+        out += ' ';
+    }
+    EXPECT_EQ(out, "at 0/0 0/2962EF0 16/B374D848 FFFFFFFF/FFFFFFFF ");
+}
+
 TEST(Lsn, AcceptsLowerCaseAndZeroPaddedHalves) {
     EXPECT_EQ(Lsn::parse("0/2962ef0")->value, 0x2962EF0u);
     EXPECT_EQ(Lsn::parse("00000000/02962EF0")->value, 0x2962EF0u);
@@ -21,7 +30,8 @@ TEST(Lsn, AcceptsLowerCaseAndZeroPaddedHalves) {
 }
 
 TEST(Lsn, RejectsMalformedText) {
-    for (const char* bad : {"", "/", "0/", "/1", "12345", "0/G", "1/2/3", "123456789/0", "0/123456789", " 0/1"})
+    for (const char* bad :
+         {"", "/", "0/", "/1", "12345", "0/G", "1/2/3", "123456789/0", "0/123456789", " 0/1"})
         EXPECT_FALSE(Lsn::parse(bad)) << bad;
 }
 

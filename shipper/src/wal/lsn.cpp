@@ -1,6 +1,5 @@
 #include "wal/lsn.h"
 
-
 namespace pgstream {
 
 namespace {
@@ -10,10 +9,14 @@ std::optional<uint32_t> parse_hex32(std::string_view text) {
     uint32_t value = 0;
     for (char c : text) {
         uint32_t digit;
-        if (c >= '0' && c <= '9') digit = c - '0';
-        else if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
-        else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-        else return std::nullopt;
+        if (c >= '0' && c <= '9')
+            digit = c - '0';
+        else if (c >= 'A' && c <= 'F')
+            digit = c - 'A' + 10;
+        else if (c >= 'a' && c <= 'f')
+            digit = c - 'a' + 10;
+        else
+            return std::nullopt;
         value = (value << 4) | digit;
     }
     return value;
@@ -30,11 +33,12 @@ std::optional<Lsn> Lsn::parse(std::string_view text) {
     return Lsn((uint64_t(*high) << 32) | *low);
 }
 
-std::string Lsn::str() const {
-    // Hot path (every event's position and output line): no printf.
+namespace {
+
+// Writes "HIGH/LOW" in upper-case hex without padding (pg_lsn_out's format) so that it ends at `end`; returns
+// where it starts. Hot path (every output line): no printf.
+char* format_lsn(uint64_t value, char* end) {
     static const char kDigits[] = "0123456789ABCDEF";
-    char buffer[17 + 1];
-    char* end = buffer + sizeof buffer;
     char* p = end;
     uint32_t low = uint32_t(value & 0xffffffffu), high = uint32_t(value >> 32);
     do {
@@ -46,7 +50,23 @@ std::string Lsn::str() const {
         *--p = kDigits[high & 0xf];
         high >>= 4;
     } while (high);
-    return std::string(p, size_t(end - p));
+    return p;
+}
+
+}  // namespace
+
+std::string Lsn::str() const {
+    char buffer[17];
+    char* end = buffer + sizeof buffer;
+    char* start = format_lsn(value, end);
+    return std::string(start, size_t(end - start));
+}
+
+void Lsn::append_to(std::string& out) const {
+    char buffer[17];
+    char* end = buffer + sizeof buffer;
+    char* start = format_lsn(value, end);
+    out.append(start, size_t(end - start));
 }
 
 }  // namespace pgstream

@@ -18,6 +18,8 @@ struct Lsn {
     static std::optional<Lsn> parse(std::string_view text);
     // Upper-case hex without padding, like PostgreSQL up to 18: "0/2962EF0".
     std::string str() const;
+    // Appends str() to `out` without making a string of it (every output line has two).
+    void append_to(std::string& out) const;
 
     bool valid() const { return value != 0; }
     friend bool operator==(Lsn a, Lsn b) { return a.value == b.value; }

@@ -512,7 +512,7 @@ void append_lsn(std::string& out, Lsn lsn) {
         return;
     }
     out += '"';
-    out += lsn.str();  // hex digits and a slash: nothing to escape
+    lsn.append_to(out);  // hex digits and a slash: nothing to escape
     out += '"';
 }
 
