@@ -119,8 +119,10 @@ measure_ceiling() {
   [ "$PLUGIN" = pgstream ] || return 0
   local t0 t1
   t0=$(now)
+  # The options `pgstream run` starts replication with (postgres_listener.cpp).
   pg_recvlogical -d "$url" --slot ceiling --start --endpos="$end_lsn" -o format-version=2 \
-    -o pgstream-pack-bytes=65536 -f /dev/null
+    -o include-xids=1 -o include-timestamp=1 -o include-lsn=1 -o include-transaction=1 \
+    -o pgstream-pack-bytes=65536 -o pgstream-transaction-fields-once=1 -f /dev/null
   t1=$(now)
   ceiling_s=$(elapsed "$t0" "$t1")
 }
