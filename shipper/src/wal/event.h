@@ -29,9 +29,9 @@ struct Column {
 // pgstream's additions, filled by the translator (empty without one).
 struct EventMetadata {
     std::string table_pgstream_id;
-    std::vector<std::string>
-        id_col_pgstream_ids;  // identity columns (primary key, else first unique not-null)
-    std::string version;      // LSN of the change unless a VersionFinder says otherwise
+    // Identity columns (primary key, else first unique not-null).
+    std::vector<std::string> id_col_pgstream_ids;
+    std::string version;  // LSN of the change unless a VersionFinder says otherwise
 };
 
 struct Event {
