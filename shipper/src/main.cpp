@@ -5,10 +5,14 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "util/redact.h"
 
 int main(int argc, char** argv) {
     // A closed stdout must surface as a write error, not kill the process mid-batch.
     signal(SIGPIPE, SIG_IGN);
+
+    // A URL given as an argument, even a stray or malformed one, is never echoed with its password.
+    for (int i = 1; i < argc; ++i) pgstream::redact::remember(argv[i]);
 
     CLI::App app{"pgstream: change data capture for PostgreSQL", "pgstream"};
     app.set_version_flag("--version", std::string("pgstream ") + PGSTREAM_VERSION);

@@ -138,6 +138,121 @@ TEST(IntegrationConfig, BadCommandLinesNameWhatWasNotUnderstood) {
     }
 }
 
+// Values that used to abort the shipper (std::out_of_range from a 401-digit number), pass half-read
+// ("2.5.9MiB" as 2.5MiB) or be misreported ("must be positive" for a duration that wrapped around).
+TEST(IntegrationConfig, MalformedAndOverflowingValuesAreRejected) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"PGSTREAM_STDOUT_WRITER_MAX_QUEUE_BYTES", "1" + std::string(400, '0')},
+        {"PGSTREAM_STDOUT_WRITER_BATCH_BYTES", "2.5.9MiB"},
+        {"PGSTREAM_STDOUT_WRITER_BATCH_TIMEOUT", "1.5.5s"},
+        {"PGSTREAM_CHECKPOINT_INTERVAL", "99999999999999999999h"},
+        {"PGSTREAM_STDOUT_WRITER_BATCH_SIZE", "99999999999999999999"},
+        {"PGSTREAM_STDOUT_WRITER_ENABLED", "yes please"},
+        {"PGSTREAM_FILTER_INCLUDE_TABLES", "public.a,,public.b"},
+    };
+    for (const auto& [key, value] : cases) {
+        Settings settings{{"PGSTREAM_POSTGRES_LISTENER_URL", kUnusedUrl},
+                          {"PGSTREAM_STDOUT_WRITER_ENABLED", "true"}};
+        settings[key] = value;
+        expect_config_error(env_text(settings), {key, "expected"});
+    }
+}
+
+TEST(IntegrationConfig, ConflictingSettingsAreRejectedNamingBoth) {
+    // The Kafka consumer group used to be ignored next to a Postgres URL, and the Kafka settings then started
+    // a writer into the very topic meant to be read.
+    expect_config_error(env_text({{"PGSTREAM_POSTGRES_LISTENER_URL", kUnusedUrl},
+                                  {"PGSTREAM_KAFKA_SERVERS", "127.0.0.1:1"},
+                                  {"PGSTREAM_KAFKA_TOPIC_NAME", "events"},
+                                  {"PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID", "relay"},
+                                  {"PGSTREAM_STDOUT_WRITER_ENABLED", "true"}}),
+                        {"PGSTREAM_POSTGRES_LISTENER_URL", "PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID"});
+    // Both retry policies of one component, also when that component is not in use.
+    expect_config_error(
+        env_text({{"PGSTREAM_POSTGRES_LISTENER_URL", kUnusedUrl},
+                  {"PGSTREAM_STDOUT_WRITER_ENABLED", "true"},
+                  {"PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_MAX_RETRIES", "5"},
+                  {"PGSTREAM_KAFKA_COMMIT_BACKOFF_INTERVAL", "1s"}}),
+        {"PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_MAX_RETRIES", "PGSTREAM_KAFKA_COMMIT_BACKOFF_INTERVAL"});
+    // The same key twice: in a .env file, and in YAML (flat and nested spellings of one setting).
+    expect_config_error(env_text({{"PGSTREAM_POSTGRES_LISTENER_URL", kUnusedUrl},
+                                  {"PGSTREAM_STDOUT_WRITER_ENABLED", "true"}}) +
+                            "PGSTREAM_STDOUT_WRITER_ENABLED=false\n",
+                        {"PGSTREAM_STDOUT_WRITER_ENABLED", "twice"});
+    expect_config_error("PGSTREAM_POSTGRES_LISTENER_URL: \"" + std::string(kUnusedUrl) +
+                            "\"\nstdout:\n  writer:\n    enabled: true\n    enabled: false\n",
+                        {"PGSTREAM_STDOUT_WRITER_ENABLED", "twice"}, {}, "bad.yaml");
+}
+
+TEST(IntegrationConfig, DirectoryAsConfigFileIsRejected) {
+    TempDir dir;
+    auto result = run_pgstream({"run", "-c", dir.path()}, {}, std::chrono::seconds(20));
+    SCOPED_TRACE(result.describe());
+    EXPECT_EQ(result.exit_code, 2);
+    auto lines = result.err_lines();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0].rfind("pgstream: ", 0), 0u);
+    EXPECT_NE(lines[0].find(dir.path()), std::string::npos) << "the error should name the path";
+    EXPECT_NE(lines[0].find("directory"), std::string::npos);
+}
+
+// A password the tests put into malformed URLs, and the tail that an unescaped '@' cuts off it (libpq takes
+// that for the host name and quotes it).
+constexpr const char* kPassword = "hunter2";
+constexpr const char* kPasswordTail = "swordfish";
+
+void expect_no_password(const CommandResult& result) {
+    for (const char* secret : {kPassword, kPasswordTail}) {
+        EXPECT_EQ(result.err.find(secret), std::string::npos) << "stderr shows the password";
+        EXPECT_EQ(result.out.find(secret), std::string::npos) << "stdout shows the password";
+    }
+}
+
+TEST(IntegrationConfig, MalformedUrlsInTheConfigurationNeverShowTheirPassword) {
+    const std::string listener = "PGSTREAM_POSTGRES_LISTENER_URL=";
+    const std::vector<std::string> url_lines = {
+        listener + "postgres://u:hunter2%zz@127.0.0.1:1/db",           // bad percent-encoding
+        listener + "postgres://u:hunter2@swordfish@127.0.0.1:1/db",    // unescaped '@'
+        listener + "\" postgres://u:hunter2@127.0.0.1:1/db\"",         // leading space
+        listener + "\"postgres://u:hunter2@127.0.0.1:1/db",            // unclosed quote
+        listener + "postgres://u@127.0.0.1:1/db?password=hunter2%zz",  // password in the query
+        listener + "host=127.0.0.1 port=1 password=hunter2 dbname",    // keyword/value
+        listener + std::string(kUnusedUrl) +
+            "\nPGSTREAM_TRANSLATOR_STORE_POSTGRES_URL=postgres://u:hunter2@swordfish@127.0.0.1:1/db",
+    };
+    for (const auto& url_line : url_lines) {
+        TempDir dir;
+        std::string path = dir.file("secret.env");
+        write_file(path, url_line + "\nPGSTREAM_STDOUT_WRITER_ENABLED=true\n");
+        auto result = run_pgstream({"run", "-c", path}, {}, std::chrono::seconds(20));
+        SCOPED_TRACE(url_line + "\n" + result.describe());
+        EXPECT_EQ(result.exit_code, 2);
+        EXPECT_EQ(result.err_lines().size(), 1u);
+        expect_no_password(result);
+    }
+}
+
+TEST(IntegrationConfig, MalformedUrlsOnTheCommandLineNeverShowTheirPassword) {
+    const std::vector<std::vector<std::string>> commands = {
+        {"init", "--pgurl", " postgres://u:hunter2@127.0.0.1:1/db"},
+        {"init", "--pgurl", "postgres://u:hunter2%zz@127.0.0.1:1/db"},
+        {"init", "--pgurl", "postgres://u:hunter2@swordfish@127.0.0.1:1/db"},
+        {"init", "--pgurl", "\"postgres://u:hunter2@127.0.0.1:1/db"},
+        {"init", "--pgurl", "postgres://u@127.0.0.1:1/db?password=hunter2%zz"},
+        {"status", "--pgurl", "postgres://u:hunter2@swordfish@127.0.0.1:1/db"},
+        {"tear-down", "--pgurl", "postgres://u:hunter2%zz@127.0.0.1:1/db"},
+        // A URL where no argument is expected is echoed by the argument parser.
+        {"init", "--pgurl", kUnusedUrl, "postgres://u:hunter2@127.0.0.1:1/db"},
+    };
+    for (const auto& args : commands) {
+        auto result = run_pgstream(args, {}, std::chrono::seconds(20));
+        SCOPED_TRACE(args.back() + "\n" + result.describe());
+        EXPECT_EQ(result.exit_code, 2);
+        EXPECT_EQ(result.err_lines().size(), 1u);
+        expect_no_password(result);
+    }
+}
+
 // Starts a shipper, inserts a row, and returns the output lines of `output_path` once the row is there.
 std::vector<std::string> stream_one_row(PgCluster& cluster, ShipperProcess& shipper,
                                         const std::string& output_path, int id) {

@@ -114,9 +114,11 @@ TEST(KafkaConfig, ListenerOrWriterSelection) {
     reader.set("PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID", "g");
     EXPECT_TRUE(kafkaListenerConfigured(reader));
     EXPECT_FALSE(kafkaWriterConfigured(reader)) << "never write back into the topic being read";
+    // A Postgres listener as well is refused by Config::check_conflicts; even without that check the consumer
+    // group never turns into a writer into the topic it names.
     reader.set("PGSTREAM_POSTGRES_LISTENER_URL", "postgres://localhost/db");
-    EXPECT_FALSE(kafkaListenerConfigured(reader));
-    EXPECT_TRUE(kafkaWriterConfigured(reader));
+    EXPECT_FALSE(kafkaWriterConfigured(reader));
+    EXPECT_THROW(reader.check_conflicts(), ConfigError);
 }
 
 TEST(KafkaConfig, TlsMapsToLibrdkafkaProperties) {

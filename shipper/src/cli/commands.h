@@ -25,7 +25,7 @@ int init(const DatabaseOptions& options);
 int tear_down(const DatabaseOptions& options);
 int status(const DatabaseOptions& options);
 
-// Prints "pgstream: <message>" on stderr.
+// Prints "pgstream: <message>" on stderr, passwords masked.
 void print_error(const std::string& message);
 
 }  // namespace pgstream::cli

@@ -9,10 +9,13 @@
 #include "config/config.h"
 #include "pipeline/pipeline.h"
 #include "util/log.h"
+#include "util/redact.h"
 
 namespace pgstream::cli {
 
-void print_error(const std::string& message) { std::cerr << "pgstream: " << message << std::endl; }
+void print_error(const std::string& message) {
+    std::cerr << "pgstream: " << redact::scrub(message) << std::endl;
+}
 
 int run(const RunOptions& options) {
     // Signals are taken by one thread with sigwait; every thread (outputs start some while the

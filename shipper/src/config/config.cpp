@@ -2,14 +2,18 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "util/pg.h"
+#include "util/redact.h"
 
 extern char** environ;
 
@@ -77,23 +81,46 @@ std::set<std::string>& known_keys() {
     return keys;
 }
 
-std::string strip_quotes(const std::string& value, bool* quoted) {
-    *quoted = false;
-    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
-        *quoted = true;
-        std::string inner = value.substr(1, value.size() - 2);
-        if (value.front() == '\'') return inner;
-        std::string out;
-        for (size_t i = 0; i < inner.size(); ++i) {
-            if (inner[i] == '\\' && i + 1 < inner.size()) {
-                char next = inner[++i];
-                out += next == 'n' ? '\n' : next == 't' ? '\t' : next;
-            } else {
-                out += inner[i];
-            }
-        }
-        return out;
+// A value as the user wrote it, for messages; long ones (a typo'd 400-digit number) are cut.
+std::string shown(const std::string& value) {
+    constexpr size_t kLongest = 40;
+    if (value.size() <= kLongest) return "\"" + value + "\"";
+    return "\"" + value.substr(0, kLongest - 8) + "...\" (" + std::to_string(value.size()) + " characters)";
+}
+
+bool is_env_key(const std::string& key) {
+    if (key.empty() || std::isdigit(static_cast<unsigned char>(key[0]))) return false;
+    for (char c : key)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+    return true;
+}
+
+// The value part of a .env line: a single- or double-quoted string (double quotes know \n, \t and \x), or
+// bare text up to an inline " #" comment. `where` ("file:line: KEY") prefixes errors, which never quote the
+// value: it may be a password.
+std::string env_value(const std::string& raw, const std::string& where) {
+    if (raw.empty() || (raw.front() != '"' && raw.front() != '\'')) {
+        size_t comment = raw.find(" #");
+        return comment == std::string::npos ? raw : trim(raw.substr(0, comment));
     }
+    const char quote = raw.front();
+    std::string value;
+    size_t i = 1;
+    for (; i < raw.size() && raw[i] != quote; ++i) {
+        if (quote == '"' && raw[i] == '\\' && i + 1 < raw.size()) {
+            char next = raw[++i];
+            value += next == 'n' ? '\n' : next == 't' ? '\t' : next;
+        } else {
+            value += raw[i];
+        }
+    }
+    if (i >= raw.size())
+        throw ConfigError("", where + " has no closing " + quote + " (quote the whole value: KEY=" + quote +
+                                  "value" + quote + ")");
+    std::string rest = trim(raw.substr(i + 1));
+    if (!rest.empty() && rest[0] != '#')
+        throw ConfigError("", where + " has text after the closing " + quote +
+                                  " (only a # comment may follow a quoted value)");
     return value;
 }
 
@@ -163,21 +190,34 @@ std::string map_yaml_path(const std::vector<std::string>& path, const std::strin
     return key.rfind("PGSTREAM_", 0) == 0 ? key : "PGSTREAM_" + key;
 }
 
-void flatten_yaml(const YAML::Node& node, std::vector<std::string>& path, std::map<std::string, std::string>& out,
+// Where each key of a YAML document was set ("line N"), to refuse a key given twice: yaml-cpp keeps both
+// entries of a duplicated mapping key, and two spellings (flat, nested, sectioned) may name the same setting.
+using KeyLines = std::map<std::string, int>;
+
+void flatten_yaml(const YAML::Node& node, std::vector<std::string>& path,
+                  std::map<std::string, std::string>& out, KeyLines& lines, int line,
                   const std::string& origin) {
-    // A target section, even an empty one, enables that output.
+    // A target section, even an empty one, enables that output (an explicit enabled: key overrides it).
     if (path.size() == 2 && path[0] == "TARGET" && path[1] == "STDOUT")
         out.emplace("PGSTREAM_STDOUT_WRITER_ENABLED", "true");
     if (node.IsMap()) {
         for (const auto& entry : node) {
             path.push_back(upper_token(entry.first.as<std::string>()));
-            flatten_yaml(entry.second, path, out, origin);
+            flatten_yaml(entry.second, path, out, lines, entry.first.Mark().line + 1, origin);
             path.pop_back();
         }
         return;
     }
     if (path.empty()) return;
     std::string key = map_yaml_path(path, origin);  // also rejects unknown sections
+    if (node.IsSequence() || node.IsScalar() ||
+        (node.IsNull() && !(path.size() == 2 && path[0] == "TARGET"))) {
+        auto [previous, first] = lines.emplace(key, line);
+        if (!first)
+            throw ConfigError("", origin + ":" + std::to_string(line) + ": " + key +
+                                      " is set twice (also on line " + std::to_string(previous->second) +
+                                      "): keep one");
+    }
     if (node.IsSequence()) {
         std::string joined;
         for (const auto& item : node) {
@@ -193,6 +233,37 @@ void flatten_yaml(const YAML::Node& node, std::vector<std::string>& path, std::m
     }
 }
 
+constexpr const char* kSizeForm =
+    "expected a number with an optional unit B, KB, KiB, MB, MiB, GB or GiB (e.g. 4096, 100MiB, 1.5GB)";
+constexpr const char* kDurationForm =
+    "expected numbers with units ns, us, ms, s, m (or min) or h, alone or combined (e.g. 500ms, 1.5s, 1m30s, "
+    "2h), "
+    "or 0";
+// Sizes must fit a signed 64-bit count of bytes, durations a 64-bit count of nanoseconds with room to spare
+// (deadlines add them to the clock).
+constexpr long double kMaxSize = 9223372036854775807.0L;
+constexpr long double kMaxDurationMs = 100.0L * 365 * 24 * 3600 * 1000;
+
+// The decimal number ("12", "1.5") starting at text[i], advancing i past it; nullopt when there is none or it
+// is malformed ("1.", ".5", "1.2.3" is read as 1.2 and leaves ".3").
+std::optional<long double> take_decimal(const std::string& text, size_t& i) {
+    size_t start = i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    if (i == start) return std::nullopt;
+    if (i < text.size() && text[i] == '.') {
+        size_t fraction = ++i;
+        while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+        if (i == fraction) return std::nullopt;
+    }
+    // strtold saturates at HUGE_VALL, which the callers' limits reject.
+    return std::strtold(text.substr(start, i - start).c_str(), nullptr);
+}
+
+std::string range_form(int64_t min, int64_t max) {
+    if (max == INT64_MAX) return "expected a whole number of at least " + std::to_string(min);
+    return "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+}
+
 }  // namespace
 
 void register_config_keys(const std::vector<std::string>& keys) {
@@ -203,6 +274,7 @@ bool is_known_config_key(const std::string& key) { return known_keys().count(key
 
 std::map<std::string, std::string> Config::parse_env_file(const std::string& text, const std::string& origin) {
     std::map<std::string, std::string> values;
+    std::map<std::string, int> lines;
     std::istringstream stream(text);
     std::string line;
     int number = 0;
@@ -211,18 +283,17 @@ std::map<std::string, std::string> Config::parse_env_file(const std::string& tex
         std::string content = trim(line);
         if (content.empty() || content[0] == '#') continue;
         if (content.rfind("export ", 0) == 0) content = trim(content.substr(7));
+        std::string where = origin + ":" + std::to_string(number);
         size_t equals = content.find('=');
-        if (equals == std::string::npos || equals == 0)
-            throw ConfigError("", origin + ":" + std::to_string(number) + ": expected KEY=VALUE");
+        // The key is not echoed: a line without its '=' may be a bare password.
+        if (equals == std::string::npos || !is_env_key(trim(content.substr(0, equals))))
+            throw ConfigError("", where + ": expected KEY=VALUE (KEY of letters, digits and _)");
         std::string key = trim(content.substr(0, equals));
-        std::string raw = trim(content.substr(equals + 1));
-        bool quoted = false;
-        std::string value = strip_quotes(raw, &quoted);
-        if (!quoted) {
-            // An unquoted value ends at " #" (an inline comment).
-            size_t comment = value.find(" #");
-            if (comment != std::string::npos) value = trim(value.substr(0, comment));
-        }
+        std::string value = env_value(trim(content.substr(equals + 1)), where + ": the value of " + key);
+        auto [previous, first] = lines.emplace(key, number);
+        if (!first)
+            throw ConfigError("", where + ": " + key + " is set twice (also on line " +
+                                      std::to_string(previous->second) + "): keep one");
         values[key] = value;
     }
     return values;
@@ -235,7 +306,8 @@ std::map<std::string, std::string> Config::parse_yaml(const std::string& text, c
         if (root.IsNull()) return values;
         if (!root.IsMap()) throw ConfigError("", origin + ": the YAML document must be a mapping");
         std::vector<std::string> path;
-        flatten_yaml(root, path, values, origin);
+        KeyLines lines;
+        flatten_yaml(root, path, values, lines, 0, origin);
     } catch (const YAML::Exception& e) {
         throw ConfigError("", origin + ": invalid YAML: " + e.what());
     }
@@ -245,6 +317,10 @@ std::map<std::string, std::string> Config::parse_yaml(const std::string& text, c
 Config Config::load(const std::string& file, char** environment) {
     std::map<std::string, std::string> values;
     if (!file.empty()) {
+        struct stat info {};
+        if (stat(file.c_str(), &info) == 0 && S_ISDIR(info.st_mode))
+            throw ConfigError("", "configuration file " + file +
+                                      " is a directory: expected a .env-style or YAML (.yaml/.yml) file");
         std::ifstream input(file, std::ios::binary);
         if (!input) throw ConfigError("", "cannot read configuration file " + file);
         std::stringstream buffer;
@@ -262,6 +338,8 @@ Config Config::load(const std::string& file, char** environment) {
         if (equals == std::string::npos) continue;
         values[text.substr(0, equals)] = text.substr(equals + 1);
     }
+    // Every value that holds a password (URLs, conninfo strings) is masked in all later errors and logs.
+    for (const auto& [key, value] : values) redact::remember(value);
     return Config(std::move(values));
 }
 
@@ -294,14 +372,18 @@ int64_t Config::get_int(const std::string& key, int64_t fallback, int64_t min, i
     auto value = get(key);
     if (!value) return fallback;
     std::string text = trim(*value);
-    size_t used = 0;
+    size_t digits = (!text.empty() && (text[0] == '-' || text[0] == '+')) ? 1 : 0;
+    bool well_formed = digits < text.size();
+    for (size_t i = digits; i < text.size(); ++i)
+        well_formed &= std::isdigit(static_cast<unsigned char>(text[i])) != 0;
+    if (!well_formed)
+        throw ConfigError(key, shown(*value) + " is not a whole number: " + range_form(min, max));
     int64_t number;
     try {
-        number = std::stoll(text, &used, 10);
-    } catch (const std::exception&) {
-        throw ConfigError(key, "\"" + *value + "\" is not an integer");
+        number = std::stoll(text, nullptr, 10);
+    } catch (const std::out_of_range&) {
+        throw ConfigError(key, shown(*value) + " is out of range: " + range_form(min, max));
     }
-    if (used != text.size()) throw ConfigError(key, "\"" + *value + "\" is not an integer");
     if (number < min) throw ConfigError(key, "must be at least " + std::to_string(min) + ", got " + text);
     if (number > max) throw ConfigError(key, "must be at most " + std::to_string(max) + ", got " + text);
     return number;
@@ -331,11 +413,16 @@ std::vector<std::string> Config::get_list(const std::string& key) const {
     std::vector<std::string> items;
     auto value = get(key);
     if (!value) return items;
-    std::stringstream stream(*value);
-    std::string item;
-    while (std::getline(stream, item, ',')) {
-        item = trim(item);
-        if (!item.empty()) items.push_back(item);
+    std::string text = *value + ",";  // every item, the last one too, ends with a comma
+    size_t begin = 0;
+    for (size_t comma = text.find(','); comma != std::string::npos;
+         begin = comma + 1, comma = text.find(',', begin)) {
+        std::string item = trim(text.substr(begin, comma - begin));
+        // "a,,b" or a trailing comma is a typo more often than a wish for fewer items.
+        if (item.empty())
+            throw ConfigError(
+                key, shown(*value) + " has an empty item: expected comma-separated values (e.g. a,b,c)");
+        items.push_back(item);
     }
     return items;
 }
@@ -343,7 +430,7 @@ std::vector<std::string> Config::get_list(const std::string& key) const {
 std::string Config::get_url(const std::string& key) const {
     auto value = get(key);
     if (!value) return {};
-    std::string why;
+    std::string why;  // never quotes the password
     if (!pg::looks_like_connection_string(*value, &why)) throw ConfigError(key, why);
     return *value;
 }
@@ -360,63 +447,104 @@ std::vector<std::string> Config::unknown_keys() const {
     return unknown;
 }
 
+void Config::check_conflicts() const {
+    // Each of these settings chooses the listener; with two, one would be ignored (and the Kafka settings
+    // would turn into a writer into the topic meant to be read).
+    static const std::vector<std::string> kListenerSelectors = {"PGSTREAM_POSTGRES_LISTENER_URL",
+                                                                "PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID"};
+    std::vector<std::string> listeners;
+    for (const auto& key : kListenerSelectors)
+        if (has(key)) listeners.push_back(key);
+    if (listeners.size() > 1)
+        throw ConfigError("", "conflicting settings: " + listeners[0] + " and " + listeners[1] +
+                                  " each choose the listener (Postgres or Kafka): set only one");
+    // PGSTREAM_<C>_EXP_BACKOFF_* (exponential) against PGSTREAM_<C>_BACKOFF_* (constant), per component C.
+    const std::string exponential_marker = "_EXP_BACKOFF_";
+    for (const auto& [key, value] : values_) {
+        size_t marker = key.find(exponential_marker);
+        if (marker == std::string::npos || value.empty()) continue;
+        std::string component = key.substr(0, marker);
+        for (const char* suffix : {"_BACKOFF_INTERVAL", "_BACKOFF_MAX_RETRIES"}) {
+            std::string constant = component + suffix;
+            if (has(constant))
+                throw ConfigError(
+                    "", "conflicting settings: " + key + " (exponential backoff) and " + constant +
+                            " (constant backoff) both set the retry policy: give either " + component +
+                            "_EXP_BACKOFF_* or " + component + "_BACKOFF_*, not both");
+        }
+    }
+}
+
 std::chrono::milliseconds parse_duration(const std::string& input) {
     std::string text = trim(input);
-    if (text.empty()) throw std::invalid_argument("empty duration");
     if (text == "0") return std::chrono::milliseconds(0);
-    if (text[0] == '-') throw std::invalid_argument("\"" + input + "\" is negative");
-    double total_ms = 0;
+    const std::string not_a_duration = shown(input) + " is not a duration: " + kDurationForm;
+    if (text.empty()) throw std::invalid_argument(not_a_duration);
+    if (text[0] == '-') throw std::invalid_argument(shown(input) + " is negative: " + kDurationForm);
+    long double total_ms = 0;
     size_t i = 0;
     while (i < text.size()) {
-        size_t start = i;
-        while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-        if (start == i) throw std::invalid_argument("\"" + input + "\" is not a duration (e.g. 500ms, 1s, 1min, 2h)");
-        double number = std::stod(text.substr(start, i - start));
+        auto number = take_decimal(text, i);
+        if (!number) throw std::invalid_argument(not_a_duration);
         size_t unit_start = i;
         while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
         std::string unit = lower(text.substr(unit_start, i - unit_start));
-        double scale;
+        // Sub-millisecond units divide, so that 1500us is exactly 1.5ms (and rounds to 2).
+        long double scale = 1, divisor = 1;
         if (unit == "ms") scale = 1;
         else if (unit == "s" || unit == "sec") scale = 1000;
         else if (unit == "m" || unit == "min") scale = 60000;
         else if (unit == "h") scale = 3600000;
-        else if (unit == "us") scale = 0.001;
-        else if (unit == "ns") scale = 0.000001;
-        else if (unit.empty())
-            throw std::invalid_argument("\"" + input + "\" has no unit (use ms, s, min or h)");
+        else if (unit == "us")
+            divisor = 1000;
+        else if (unit == "ns")
+            divisor = 1000000;
         else
-            throw std::invalid_argument("\"" + input + "\" has an unknown unit \"" + unit + "\" (use ms, s, min or h)");
-        total_ms += number * scale;
+            throw std::invalid_argument(not_a_duration);
+        total_ms += *number * scale / divisor;
+        if (!(total_ms <= kMaxDurationMs))
+            throw std::invalid_argument(shown(input) + " is too large: expected at most 876000h (100 years)");
     }
     return std::chrono::milliseconds(static_cast<int64_t>(std::llround(total_ms)));
 }
 
 uint64_t parse_size(const std::string& input) {
     std::string text = trim(input);
-    if (text.empty()) throw std::invalid_argument("empty size");
-    if (text[0] == '-') throw std::invalid_argument("\"" + input + "\" is negative");
+    if (!text.empty() && text[0] == '-')
+        throw std::invalid_argument(shown(input) + " is negative: " + kSizeForm);
     size_t i = 0;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-    if (i == 0) throw std::invalid_argument("\"" + input + "\" is not a size (e.g. 4096, 100MiB, 1MB)");
-    double number = std::stod(text.substr(0, i));
+    auto number = take_decimal(text, i);
+    const std::string not_a_size = shown(input) + " is not a size: " + kSizeForm;
+    if (!number) throw std::invalid_argument(not_a_size);
     std::string unit = lower(trim(text.substr(i)));
-    double scale;
+    long double scale;
     if (unit.empty() || unit == "b") scale = 1;
-    else if (unit == "k" || unit == "kb") scale = 1e3;
+    else if (unit == "k" || unit == "kb")
+        scale = 1e3L;
     else if (unit == "kib") scale = 1024;
-    else if (unit == "m" || unit == "mb") scale = 1e6;
-    else if (unit == "mib") scale = 1024.0 * 1024;
-    else if (unit == "g" || unit == "gb") scale = 1e9;
-    else if (unit == "gib") scale = 1024.0 * 1024 * 1024;
-    else throw std::invalid_argument("\"" + input + "\" has an unknown unit (use B, KB, KiB, MB, MiB, GB, GiB)");
-    return static_cast<uint64_t>(std::llround(number * scale));
+    else if (unit == "m" || unit == "mb")
+        scale = 1e6L;
+    else if (unit == "mib")
+        scale = 1024.0L * 1024;
+    else if (unit == "g" || unit == "gb")
+        scale = 1e9L;
+    else if (unit == "gib")
+        scale = 1024.0L * 1024 * 1024;
+    else
+        throw std::invalid_argument(not_a_size);
+    long double bytes = *number * scale;
+    if (!(bytes <= kMaxSize))
+        throw std::invalid_argument(shown(input) +
+                                    " is too large: expected at most 9223372036854775807 bytes (8EiB)");
+    return static_cast<uint64_t>(std::llround(bytes));
 }
 
 bool parse_bool(const std::string& input) {
     std::string text = lower(trim(input));
     if (text == "true" || text == "1" || text == "yes" || text == "on" || text == "t") return true;
     if (text == "false" || text == "0" || text == "no" || text == "off" || text == "f") return false;
-    throw std::invalid_argument("\"" + input + "\" is not a boolean (true or false)");
+    throw std::invalid_argument(shown(input) +
+                                " is not a boolean: expected true or false (or 1/0, yes/no, on/off)");
 }
 
 }  // namespace pgstream

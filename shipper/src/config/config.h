@@ -29,7 +29,9 @@ class Config {
     explicit Config(std::map<std::string, std::string> values) : values_(std::move(values)) {}
 
     // Reads `file` (.env-style, or YAML when it ends in .yaml/.yml; empty = none), then overlays every
-    // PGSTREAM_* variable of `environment` (a NULL-terminated environ array; nullptr = the process's).
+    // PGSTREAM_* variable of `environment` (a NULL-terminated environ array; nullptr = the process's). A key
+    // set twice in the file, a directory, a malformed line: ConfigError. Passwords in the values are
+    // remembered for masking (util/redact.h).
     static Config load(const std::string& file, char** environment = nullptr);
     static std::map<std::string, std::string> parse_env_file(const std::string& text, const std::string& origin);
     static std::map<std::string, std::string> parse_yaml(const std::string& text, const std::string& origin);
@@ -42,6 +44,7 @@ class Config {
                     int64_t max = INT64_MAX) const;
     uint64_t get_size(const std::string& key, uint64_t fallback) const;
     std::chrono::milliseconds get_duration(const std::string& key, std::chrono::milliseconds fallback) const;
+    // Comma-separated items, trimmed; an empty item ("a,,b", a trailing comma) is an error.
     std::vector<std::string> get_list(const std::string& key) const;
     // Validates a libpq connection string / postgres:// URL.
     std::string get_url(const std::string& key) const;
@@ -50,6 +53,10 @@ class Config {
     const std::map<std::string, std::string>& values() const { return values_; }
     // Keys that look like pgstream settings but that no module knows (for a warning each).
     std::vector<std::string> unknown_keys() const;
+    // Throws ConfigError naming both settings when two of them contradict each other: two listeners (a
+    // Postgres URL and a Kafka consumer group), or both the exponential (*_EXP_BACKOFF_*) and the constant
+    // (*_BACKOFF_*) retry policy of one component.
+    void check_conflicts() const;
 
   private:
     std::map<std::string, std::string> values_;
@@ -59,7 +66,9 @@ class Config {
 void register_config_keys(const std::vector<std::string>& keys);
 bool is_known_config_key(const std::string& key);
 
-// Parsers shared with tests; throw std::invalid_argument with the reason.
+// Parsers shared with tests; throw std::invalid_argument with one line: the value, what is wrong, the
+// accepted form. Malformed numbers ("1.5.5s", "."), unknown units and values past the limits (100 years;
+// 2^63-1 bytes) are refused, never rounded or wrapped.
 std::chrono::milliseconds parse_duration(const std::string& text);  // 1s, 500ms, 1min, 2m, 1h, 1m30s, 0
 uint64_t parse_size(const std::string& text);                       // 100MiB, 1MB, 4096, 1.5KiB
 bool parse_bool(const std::string& text);                           // true/false/1/0/yes/no/on/off

@@ -106,13 +106,14 @@ void registerKafkaConfigKeys() {
 }
 
 bool kafkaListenerConfigured(const Config& config) {
-    // A PostgreSQL listener takes precedence (the pipeline picks it first).
-    return config.has("PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID") &&
-           !config.has("PGSTREAM_POSTGRES_LISTENER_URL");
+    // With a PostgreSQL listener URL too, Config::check_conflicts refuses the configuration.
+    return config.has("PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID");
 }
 
 bool kafkaWriterConfigured(const Config& config) {
-    return config.has("PGSTREAM_KAFKA_SERVERS") && !kafkaListenerConfigured(config);
+    // A consumer group means Kafka is the source, whatever else is set: never write into the topic being
+    // read.
+    return config.has("PGSTREAM_KAFKA_SERVERS") && !config.has("PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID");
 }
 
 WriterSettings writerSettingsFromConfig(const Config& config) {

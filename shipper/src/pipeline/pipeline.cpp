@@ -74,6 +74,7 @@ BatchSettings batch_settings(const Config& config, const std::string& prefix, Ba
 }  // namespace
 
 std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
+    config.check_conflicts();
     std::unique_ptr<Pipeline> pipeline(new Pipeline());
 
     // Source.

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <mutex>
 
+#include "util/redact.h"
 #include "wal/json.h"
 
 namespace pgstream::log {
@@ -48,7 +49,8 @@ void configure(Level level, Format format) {
 
 bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
 
-void write(Level level, std::string_view message) {
+void write(Level level, std::string_view raw_message) {
+    const std::string message = redact::scrub(raw_message);
     std::string line;
     if (static_cast<Format>(g_format.load()) == Format::Json) {
         line = "{\"time\":\"" + now_text() + "\",\"level\":\"" + level_name(level) + "\",\"message\":";

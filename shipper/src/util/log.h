@@ -12,6 +12,7 @@ enum class Format { Text, Json };
 
 void configure(Level level, Format format);
 bool enabled(Level level);
+// Writes one line; passwords in `message` are masked (util/redact.h).
 void write(Level level, std::string_view message);
 // Parses trace|debug|info|warn|warning|error; false when unknown.
 bool parse_level(std::string_view text, Level& level);

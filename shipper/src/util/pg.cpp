@@ -1,6 +1,9 @@
 #include "util/pg.h"
 
+#include <cctype>
 #include <cstdlib>
+
+#include "util/redact.h"
 
 namespace pgstream::pg {
 
@@ -32,7 +35,9 @@ ConnPtr connect(const std::string& url, bool replication, const std::string& app
         values[2] = nullptr;
     }
     ConnPtr conn(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
-    if (!conn || PQstatus(conn.get()) != CONNECTION_OK) throw Error(last_error(conn.get()));
+    // libpq may quote parts of a malformed URL (a host name that is really the tail of a password).
+    if (!conn || PQstatus(conn.get()) != CONNECTION_OK)
+        throw Error(redact::scrub(last_error(conn.get()), url));
     // NOTICEs (e.g. "schema does not exist, skipping") would otherwise go to stderr, which carries our logs.
     PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
     return conn;
@@ -115,25 +120,49 @@ std::string database_name(const std::string& url) {
     return name;
 }
 
-bool looks_like_connection_string(const std::string& url, std::string* why) {
-    if (url.empty()) {
-        if (why) *why = "empty";
-        return false;
+namespace {
+
+// Why `url` is not a usable connection string, or "" when it looks fine. Checked before libpq sees it, since
+// libpq's own messages for these mistakes quote the string, password included.
+std::string shape_problem(const std::string& url) {
+    if (url.empty()) return "it is empty";
+    if (std::isspace(static_cast<unsigned char>(url.front())) ||
+        std::isspace(static_cast<unsigned char>(url.back())))
+        return "it has leading or trailing whitespace";
+    if (url.front() == '"' || url.front() == '\'') return "it starts with a quote (an unclosed quote?)";
+    bool is_url = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+    if (is_url) {
+        // Up to the query, a URL holds one '@' (after the user info); libpq splits at the first one and takes
+        // the rest of the password for the host name.
+        std::string before_query = url.substr(0, url.find('?'));
+        size_t first_at = before_query.find('@');
+        if (first_at != std::string::npos && before_query.find('@', first_at + 1) != std::string::npos)
+            return "it has an unescaped '@' (percent-encode an '@' in the user name or password as %40)";
+        size_t path = before_query.find('/', before_query.find("://") + 3);
+        if (first_at != std::string::npos && path != std::string::npos && path < first_at)
+            return "it has an unescaped '/' before the '@' (percent-encode a '/' in the user name or "
+                   "password as %2F)";
+    } else if (url.find('=') == std::string::npos) {
+        return "it is neither a URL nor key=value pairs";
     }
     char* error = nullptr;
     PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
     if (!options) {
-        if (why) *why = error ? first_line(error) : "not a connection string";
+        std::string why = error ? redact::scrub(first_line(error), url) : "libpq cannot parse it";
         if (error) PQfreemem(error);
-        return false;
+        return why;
     }
     PQconninfoFree(options);
-    bool is_url = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
-    if (!is_url && url.find('=') == std::string::npos) {
-        if (why) *why = "expected postgres://user@host:port/dbname or key=value pairs";
-        return false;
-    }
-    return true;
+    return {};
+}
+
+}  // namespace
+
+bool looks_like_connection_string(const std::string& url, std::string* why) {
+    std::string problem = shape_problem(url);
+    if (problem.empty()) return true;
+    if (why) *why = problem + "; expected postgres://user@host:port/dbname or key=value pairs";
+    return false;
 }
 
 }  // namespace pgstream::pg

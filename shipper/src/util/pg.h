@@ -30,7 +30,8 @@ struct ResultDeleter {
 using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
 using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
 
-// Connects; `replication` adds replication=database. Throws Error with libpq's message (first line).
+// Connects; `replication` adds replication=database. Throws Error with libpq's message (first line, with the
+// URL's password masked).
 ConnPtr connect(const std::string& url, bool replication = false, const std::string& application_name = "pgstream");
 
 // Runs a statement with text parameters; throws Error unless the result is COMMAND_OK or TUPLES_OK.
@@ -50,7 +51,8 @@ bool is_transient_connection_error(const std::string& message);
 
 // The database name in a connection URL or keyword/value string ("postgres" when none is given).
 std::string database_name(const std::string& url);
-// Basic shape check for a connection string: a postgres:// or postgresql:// URL or key=value pairs.
+// Basic shape check for a connection string: a postgres:// or postgresql:// URL or key=value pairs. `why`
+// gets what is wrong and the accepted form, with any password masked.
 bool looks_like_connection_string(const std::string& url, std::string* why);
 
 }  // namespace pgstream::pg
