@@ -108,6 +108,67 @@ TEST(IntegrationCli, InitPreflightNamesOutputPluginLibraries) {
         << "a failed preflight creates no slot";
 }
 
+// The statements (ALTER ROLE ..., GRANT ...) that init's lines tell the administrator to run.
+std::vector<std::string> suggested_statements(const std::vector<std::string>& lines) {
+    std::vector<std::string> statements;
+    const std::regex statement("(ALTER ROLE [^;]+ WITH REPLICATION;|GRANT [^;]+;)");
+    for (const auto& line : lines)
+        for (std::sregex_iterator it(line.begin(), line.end(), statement), end; it != end; ++it)
+            statements.push_back(it->str());
+    return statements;
+}
+
+bool any_line_has(const std::vector<std::string>& lines, const std::vector<std::string>& needles) {
+    for (const auto& line : lines) {
+        bool all = true;
+        for (const auto& needle : needles) all = all && line.find(needle) != std::string::npos;
+        if (all) return true;
+    }
+    return false;
+}
+
+// A role that is not a superuser learns, before anything is created, each privilege init lacks and the
+// statement that grants it; after a superuser's first init, running those statements is all it takes.
+TEST(IntegrationCli, InitByANonSuperuserNamesEachMissingPrivilegeAndTheFix) {
+    PgCluster cluster;
+    cluster.exec("CREATE ROLE shipper LOGIN");
+    const std::string shipper_url =
+        "postgres://shipper@127.0.0.1:" + std::to_string(cluster.port()) + "/postgres";
+    const std::vector<std::string> args{"init",         "--pgurl",  shipper_url,    "--slot",
+                                        "shipper_slot", "--plugin", stream_plugin()};
+
+    auto refused = run_pgstream(args);
+    SCOPED_TRACE(refused.describe());
+    EXPECT_EQ(refused.exit_code, 2);
+    auto lines = refused.err_lines();
+    for (const auto& line : lines) EXPECT_EQ(line.rfind("pgstream: ", 0), 0u) << line;
+    EXPECT_TRUE(any_line_has(lines, {"REPLICATION", "ALTER ROLE \"shipper\" WITH REPLICATION;"}));
+    EXPECT_TRUE(
+        any_line_has(lines, {"superuser", "event triggers", "ALTER ROLE \"shipper\" WITH SUPERUSER;"}));
+    EXPECT_TRUE(
+        any_line_has(lines, {"CREATE on database", "GRANT CREATE ON DATABASE \"postgres\" TO \"shipper\";"}));
+    EXPECT_EQ(cluster.scalar_text("SELECT count(*) FROM pg_replication_slots"), "0") << "nothing is created";
+    EXPECT_EQ(cluster.scalar_text("SELECT count(*) FROM pg_namespace WHERE nspname = 'pgstream'"), "0");
+
+    // A superuser installs schema tracking once (its slot is not the shipper's).
+    init_stream(cluster, "admin_slot");
+    cluster.exec("SELECT pg_drop_replication_slot('admin_slot')");
+    auto still_refused = run_pgstream(args);
+    SCOPED_TRACE(still_refused.describe());
+    EXPECT_EQ(still_refused.exit_code, 2);
+    auto remaining = still_refused.err_lines();
+    EXPECT_FALSE(any_line_has(remaining, {"SUPERUSER"})) << "schema tracking is installed now";
+    EXPECT_TRUE(
+        any_line_has(remaining, {"schema pgstream", "GRANT USAGE ON SCHEMA pgstream TO \"shipper\";"}));
+
+    auto statements = suggested_statements(remaining);
+    ASSERT_FALSE(statements.empty());
+    for (const auto& statement : statements) cluster.exec(statement);
+    auto accepted = run_pgstream(args);
+    ASSERT_EQ(accepted.exit_code, 0) << "the suggested statements should be enough\n" << accepted.describe();
+    EXPECT_EQ(count_slots(cluster, "shipper_slot"), 1);
+}
+
 TEST(IntegrationCli, InitRejectsUnreachableServer) {
     auto init =
         run_pgstream({"init", "--pgurl", "postgres://postgres@127.0.0.1:1/postgres", "--plugin", "wal2json"},

@@ -6,6 +6,7 @@
 #include "cli/embedded_migrations.h"
 #include "listener/postgres/postgres_listener.h"
 #include "util/pg.h"
+#include "util/redact.h"
 
 namespace pgstream::cli {
 
@@ -17,6 +18,7 @@ struct Failure : std::runtime_error {
 };
 
 pg::ConnPtr connect_or_fail(const std::string& url) {
+    redact::remember(url);  // whatever libpq or the server quotes of it later, the password is masked
     std::string why;
     if (!pg::looks_like_connection_string(url, &why)) throw Failure("invalid --pgurl: " + why, kExitUsage);
     try {
@@ -58,28 +60,81 @@ bool listed_in(const std::string& list, const std::string& plugin) {
     return false;
 }
 
-// Each problem is one line naming the setting and the fix.
-std::vector<std::string> preflight(PGconn* conn, const std::string& plugin, bool slot_exists) {
+// What a role that is not a superuser lacks for init, one line each: the privilege, what init needs it for
+// and the statement that grants it. Checked up front: the server's own "permission denied" names neither.
+std::vector<std::string> missing_privileges(PGconn* conn, bool has_extension) {
+    // Privileges are checked by OID: looking a function up by name would itself be refused without USAGE.
+    static const char* kQuery =
+        "SELECT r.rolsuper, r.rolreplication, has_database_privilege(current_database(), 'CREATE'), "
+        // schema tracking is installed when its event triggers exist
+        "(SELECT count(*) FROM pg_event_trigger "
+        " WHERE evtname IN ('pgstream_log_schema_ddl', 'pgstream_log_schema_drop')) = 2, "
+        "EXISTS (SELECT FROM pg_namespace WHERE nspname = 'pgstream'), "
+        // what logging the existing schemas takes
+        "coalesce((SELECT has_schema_privilege(n.oid, 'USAGE') "
+        "          FROM pg_namespace n WHERE n.nspname = 'pgstream'), false) "
+        "AND coalesce((SELECT bool_and(has_function_privilege(p.oid, 'EXECUTE')) "
+        "              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "              WHERE n.nspname = 'pgstream'), true) "
+        "AND coalesce((SELECT bool_and(has_table_privilege(c.oid, 'SELECT, INSERT')) "
+        "              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "              WHERE n.nspname = 'pgstream' AND c.relkind = 'r'), true), "
+        "current_user, current_database() "
+        "FROM pg_roles r WHERE r.rolname = current_user";
+    auto role = pg::exec(conn, kQuery);
+    auto flag = [&](int column) { return pg::value(role.get(), 0, column).value_or("f") == "t"; };
     std::vector<std::string> problems;
+    if (PQntuples(role.get()) == 0 || flag(0)) return problems;
+    const bool replication = flag(1), create_on_database = flag(2), tracking_installed = flag(3),
+               schema_exists = flag(4), schema_usable = flag(5);
+    const std::string user = pg::value(role.get(), 0, 6).value_or("");
+    const std::string quoted_user = pg::quote_identifier(conn, user);
+    const std::string database = pg::quote_identifier(conn, pg::value(role.get(), 0, 7).value_or(""));
+    if (!replication)
+        problems.push_back("role " + user +
+                           " lacks the REPLICATION attribute, needed to create the replication "
+                           "slot: run ALTER ROLE " +
+                           quoted_user + " WITH REPLICATION; as a superuser");
+    if (!tracking_installed)
+        problems.push_back(
+            "role " + user +
+            " is not a superuser, and only a superuser can install schema tracking "
+            "(the pgstream schema's event triggers): run this first pgstream init as a superuser, or "
+            "ALTER ROLE " +
+            quoted_user + " WITH SUPERUSER;");
+    // The extension is created once; the embedded migrations run CREATE SCHEMA IF NOT EXISTS every time.
+    if (!create_on_database && (!schema_exists || !has_extension))
+        problems.push_back("role " + user + " lacks CREATE on database " + database +
+                           ", needed to create the pgstream schema: run GRANT CREATE ON DATABASE " +
+                           database + " TO " + quoted_user + "; as a superuser");
+    if (tracking_installed && !schema_usable)
+        problems.push_back(
+            "role " + user +
+            " may not use schema pgstream, where init logs the current version of "
+            "each schema: run pgstream init as a superuser, or GRANT USAGE ON SCHEMA pgstream TO " +
+            quoted_user + "; GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgstream TO " + quoted_user +
+            "; GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA pgstream TO " + quoted_user + ";");
+    return problems;
+}
+
+// Each problem is one line naming the setting and the fix.
+std::vector<std::string> preflight(PGconn* conn, const std::string& plugin, bool slot_exists,
+                                   bool has_extension) {
+    std::vector<std::string> problems = missing_privileges(conn, has_extension);
     std::string wal_level = scalar(conn, "SHOW wal_level");
     if (wal_level != "logical")
         problems.push_back("wal_level is '" + wal_level +
                            "' but logical decoding needs wal_level = logical: run ALTER SYSTEM SET wal_level = "
                            "logical; and restart PostgreSQL");
-    auto libraries = pg::exec(conn, "SELECT current_setting('output_plugin_libraries', true)");
-    auto allowed = pg::value(libraries.get(), 0, 0);
+    // pg_settings hides output_plugin_libraries from roles that may not read it (and older servers lack it):
+    // then the slot's creation reports an unlisted plugin.
+    auto libraries = pg::exec(conn, "SELECT setting FROM pg_settings WHERE name = 'output_plugin_libraries'");
+    auto allowed = PQntuples(libraries.get()) > 0 ? pg::value(libraries.get(), 0, 0) : std::nullopt;
     if (allowed && !listed_in(*allowed, plugin)) {
         std::string fixed = allowed->empty() ? plugin : *allowed + ", " + plugin;
         problems.push_back("output_plugin_libraries is '" + *allowed + "' and does not list the output plugin " +
                            plugin + " (PostgreSQL 15.19+ refuses unlisted plugins): set output_plugin_libraries = '" +
                            fixed + "' in postgresql.conf and reload (SELECT pg_reload_conf())");
-    }
-    std::string can_replicate =
-        scalar(conn, "SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user");
-    if (can_replicate != "t") {
-        std::string user = scalar(conn, "SELECT current_user");
-        problems.push_back("role " + user + " lacks the REPLICATION attribute: run ALTER ROLE " + user +
-                           " WITH REPLICATION; as a superuser");
     }
     if (scalar(conn, "SHOW max_wal_senders") == "0")
         problems.push_back("max_wal_senders is 0, so no replication connection can stream: set max_wal_senders = 10 "
@@ -152,7 +207,7 @@ int init_impl(const DatabaseOptions& options) {
                               ", not " + plugin + ": run pgstream tear-down first or pass --plugin " + existing_plugin,
                           kExitUsage);
     }
-    auto problems = preflight(conn.get(), plugin, slot_exists);
+    auto problems = preflight(conn.get(), plugin, slot_exists, has_extension);
     if (!problems.empty()) {
         for (const auto& problem : problems) print_error(problem);
         return kExitUsage;
