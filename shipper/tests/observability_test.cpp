@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+
+#include "config/config.h"
+#include "observability/health_server.h"
+#include "observability/metrics.h"
+
+using namespace pgstream;
+
+TEST(Metrics, PrometheusTextNamesInstrumentsAfterTheirOpenTelemetryNames) {
+    Metrics metrics;
+    metrics.counter("pgstream.output.events", "{event}", "Events delivered", {{"target", "stdout-writer"}})
+        .Increment(3);
+    metrics.gauge("pgstream.replication.lag", "By", "Bytes behind", {{"replication_slot", "s1"}}).Set(42);
+    metrics
+        .histogram("pgstream.target.processing.latency", "s", "Time in the output",
+                   Metrics::latency_buckets(), {{"target", "stdout-writer"}})
+        .Observe(0.002);
+    std::string text = metrics.prometheus_text();
+    EXPECT_NE(text.find("pgstream_output_events_total{target=\"stdout-writer\"} 3"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("pgstream_replication_lag{replication_slot=\"s1\"} 42"), std::string::npos) << text;
+    EXPECT_NE(text.find("pgstream_target_processing_latency_count{target=\"stdout-writer\"} 1"),
+              std::string::npos)
+        << text;
+    ASSERT_NE(metrics.describe("pgstream_output_events_total"), nullptr);
+    EXPECT_EQ(metrics.describe("pgstream_output_events_total")->name, "pgstream.output.events");
+    EXPECT_EQ(metrics.describe("pgstream_replication_lag")->unit, "By");
+}
+
+TEST(Metrics, ObservableInstrumentsAreRefreshedAtEveryCollection) {
+    Metrics metrics;
+    auto& gauge = metrics.gauge("pgstream.memory.guard.bytes", "By", "Bytes held");
+    double current = 7;
+    metrics.on_collect([&] { gauge.Set(current); });
+    EXPECT_NE(metrics.prometheus_text().find("pgstream_memory_guard_bytes 7"), std::string::npos);
+    current = 9;
+    EXPECT_NE(metrics.prometheus_text().find("pgstream_memory_guard_bytes 9"), std::string::npos);
+}
+
+TEST(Metrics, OneNameCannotChangeItsKind) {
+    Metrics metrics;
+    metrics.counter("pgstream.x", "1", "x");
+    EXPECT_THROW(metrics.gauge("pgstream.x", "1", "x"), std::logic_error);
+}
+
+TEST(HealthServer, RejectsMalformedAddressesNamingTheSetting) {
+    Metrics metrics;
+    for (std::string address : {"9910", "localhost:", "localhost:99999", "::1:9910", "host:port"}) {
+        try {
+            HealthServer server({address}, metrics);
+            ADD_FAILURE() << address << " accepted";
+        } catch (const ConfigError& e) {
+            EXPECT_EQ(e.key(), "PGSTREAM_HEALTH_CHECK_ADDRESS") << address;
+        }
+    }
+}
+
+TEST(HealthServer, ServesHealthReadinessStatusAndMetrics) {
+    Metrics metrics;
+    metrics.gauge("pgstream.replication.lag", "By", "Bytes behind", {{"replication_slot", "s1"}}).Set(5);
+    HealthServer server({"127.0.0.1:0", true, "/metrics"}, metrics);
+    std::atomic<bool> source_up{true};
+    server.add_readiness_check("postgres_source",
+                               [&] { return source_up ? std::string() : std::string("connection refused"); });
+    server.add_status_section("slot", [] { return std::string("\"pgstream_test_slot\""); });
+    int port = server.start();
+    ASSERT_GT(port, 0);
+
+    httplib::Client client("127.0.0.1", port);
+    auto health = client.Get("/health");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200);
+    EXPECT_NE(health->body.find("\"status\":\"ok\""), std::string::npos);
+
+    auto ready = client.Get("/ready");
+    ASSERT_TRUE(ready);
+    EXPECT_EQ(ready->status, 200);
+    source_up = false;
+    ready = client.Get("/ready");
+    ASSERT_TRUE(ready);
+    EXPECT_EQ(ready->status, 503);
+    EXPECT_NE(ready->body.find("{\"component\":\"postgres_source\",\"error\":\"connection refused\"}"),
+              std::string::npos)
+        << ready->body;
+
+    auto status = client.Get("/status");
+    ASSERT_TRUE(status);
+    EXPECT_NE(status->body.find("\"slot\":\"pgstream_test_slot\""), std::string::npos) << status->body;
+
+    auto scrape = client.Get("/metrics");
+    ASSERT_TRUE(scrape);
+    EXPECT_EQ(scrape->status, 200);
+    EXPECT_NE(scrape->body.find("pgstream_replication_lag{replication_slot=\"s1\"} 5"), std::string::npos);
+
+    // Only GET, no bodies.
+    auto post = client.Post("/health", std::string(1024, 'x'), "text/plain");
+    ASSERT_TRUE(post);
+    EXPECT_GE(post->status, 400);
+    server.stop();
+}
+
+TEST(HealthServer, MetricsAreNotServedUnlessEnabled) {
+    Metrics metrics;
+    HealthServer server({"127.0.0.1:0", false, "/metrics"}, metrics);
+    int port = server.start();
+    httplib::Client client("127.0.0.1", port);
+    auto scrape = client.Get("/metrics");
+    ASSERT_TRUE(scrape);
+    EXPECT_EQ(scrape->status, 404);
+}
