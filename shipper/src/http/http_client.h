@@ -1,0 +1,77 @@
+// The one HTTP client the shipper's HTTP outputs share (webhooks, search stores): libcurl's multi interface
+// on a thread of its own, so many requests run at once over reused connections without a thread each.
+//
+// Every request has a time limit, a response size limit, http/https only, no redirects followed, no proxy
+// from the environment, and its connect address checked against an AddressPolicy after DNS resolution.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/address_policy.h"
+
+namespace pgstream {
+
+struct HttpRequest {
+    std::string method = "POST";
+    std::string url;
+    std::vector<std::string> headers;  // "Name: value"
+    std::string body;
+    std::chrono::milliseconds timeout{10000};
+};
+
+struct HttpResponse {
+    long status = 0;  // 0 when no response arrived (see error)
+    std::string body;
+    std::string error;             // transport failure: refused, timed out, reset, too large, stopped
+    bool address_refused = false;  // the address policy refused the connection (not worth retrying)
+    bool ok() const { return error.empty() && status >= 200 && status < 300; }
+};
+
+struct HttpClientSettings {
+    AddressPolicy address_policy;
+    size_t max_response_bytes = 1u << 20;
+    long max_connections = 64;
+    long max_connections_per_host = 16;
+};
+
+class HttpClient {
+  public:
+    using Completion = std::function<void(HttpResponse)>;
+
+    explicit HttpClient(HttpClientSettings settings = {});
+    ~HttpClient();
+    HttpClient(const HttpClient&) = delete;
+    HttpClient& operator=(const HttpClient&) = delete;
+
+    // Starts `request`; `done` runs once, on the client's thread, with no lock of the client held. After
+    // stop(), `done` runs at once with the error "stopped".
+    void send(HttpRequest request, Completion done);
+    // send() and wait for the response.
+    HttpResponse perform(HttpRequest request);
+    // Ends every transfer in flight (their completions report "stopped") and the thread.
+    void stop();
+
+    struct Transfer;  // one request in flight (defined in the .cpp; public for libcurl's C callbacks)
+
+  private:
+    void run();
+    void finish(Transfer* transfer, int curl_code);
+
+    const HttpClientSettings settings_;
+    void* multi_ = nullptr;  // CURLM*
+    std::mutex mutex_;
+    std::deque<std::pair<HttpRequest, Completion>> incoming_;
+    bool stopping_ = false;
+    std::vector<std::unique_ptr<Transfer>> active_;  // client thread only
+    std::thread thread_;
+};
+
+}  // namespace pgstream

@@ -1,0 +1,208 @@
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <set>
+
+#include "http/http_client.h"
+
+using namespace pgstream;
+
+namespace {
+
+sockaddr_storage address_of(const std::string& text) {
+    sockaddr_storage storage{};
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+    if (inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1)
+        v4->sin_family = AF_INET;
+    else if (inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr) == 1)
+        v6->sin6_family = AF_INET6;
+    else
+        ADD_FAILURE() << text;
+    return storage;
+}
+
+std::string refusal(const AddressPolicy& policy, const std::string& text) {
+    auto storage = address_of(text);
+    return policy.refusal(reinterpret_cast<sockaddr*>(&storage));
+}
+
+class LocalServer {
+  public:
+    LocalServer() {
+        server.Post("/echo", [this](const httplib::Request& request, httplib::Response& response) {
+            {
+                std::lock_guard<std::mutex> lock(mutex);
+                client_ports.insert(request.remote_port);
+            }
+            response.set_content(request.body, "text/plain");
+        });
+        server.Get("/big", [](const httplib::Request&, httplib::Response& response) {
+            response.set_content(std::string(2 << 20, 'x'), "text/plain");
+        });
+        server.Get("/redirect", [](const httplib::Request&, httplib::Response& response) {
+            response.set_redirect("http://169.254.169.254/latest/meta-data/");
+        });
+        server.Get("/slow", [this](const httplib::Request&, httplib::Response& response) {
+            std::unique_lock<std::mutex> lock(mutex);
+            released.wait_for(lock, std::chrono::seconds(10), [this] { return release; });
+            response.set_content("late", "text/plain");
+        });
+        // A worker per client connection and no cap on requests per connection, so that what the test sees
+        // of connection reuse is the client's doing.
+        server.new_task_queue = [] { return new httplib::ThreadPool(20); };
+        server.set_keep_alive_max_count(100000);
+        port = server.bind_to_any_port("127.0.0.1");
+        thread = std::thread([this] { server.listen_after_bind(); });
+    }
+    ~LocalServer() {
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            release = true;
+        }
+        released.notify_all();
+        server.stop();
+        thread.join();
+    }
+    std::string url(const std::string& path) const {
+        return "http://127.0.0.1:" + std::to_string(port) + path;
+    }
+
+    httplib::Server server;
+    int port = 0;
+    std::thread thread;
+    std::mutex mutex;
+    std::condition_variable released;
+    bool release = false;
+    std::set<int> client_ports;
+};
+
+HttpClientSettings local_allowed() {
+    HttpClientSettings settings;
+    settings.address_policy = AddressPolicy({*Network::parse("127.0.0.0/8")});
+    return settings;
+}
+
+}  // namespace
+
+TEST(AddressPolicy, RefusesSpecialPurposeAddressesByDefault) {
+    AddressPolicy policy;
+    EXPECT_EQ(refusal(policy, "127.0.0.1"), "loopback");
+    EXPECT_EQ(refusal(policy, "::1"), "loopback");
+    EXPECT_EQ(refusal(policy, "::ffff:127.0.0.1"), "loopback");
+    EXPECT_EQ(refusal(policy, "169.254.169.254"), "link-local");
+    EXPECT_EQ(refusal(policy, "10.1.2.3"), "private");
+    EXPECT_EQ(refusal(policy, "172.31.255.255"), "private");
+    EXPECT_EQ(refusal(policy, "192.168.0.1"), "private");
+    EXPECT_EQ(refusal(policy, "fd00::1"), "private");
+    EXPECT_EQ(refusal(policy, "fe80::1"), "link-local");
+    EXPECT_EQ(refusal(policy, "224.0.0.1"), "multicast");
+    EXPECT_EQ(refusal(policy, "0.0.0.0"), "unspecified");
+    EXPECT_EQ(refusal(policy, "::"), "unspecified");
+    EXPECT_EQ(refusal(policy, "93.184.216.34"), "");
+    EXPECT_EQ(refusal(policy, "172.32.0.1"), "");
+    EXPECT_EQ(refusal(policy, "2606:4700::1111"), "");
+}
+
+TEST(AddressPolicy, AllowedNetworksOpenOnlyThemselves) {
+    AddressPolicy policy({*Network::parse("10.0.0.0/16"), *Network::parse("::1")});
+    EXPECT_EQ(refusal(policy, "10.0.200.1"), "");
+    EXPECT_EQ(refusal(policy, "10.1.0.1"), "private");
+    EXPECT_EQ(refusal(policy, "::1"), "");
+    EXPECT_EQ(refusal(policy, "127.0.0.1"), "loopback");
+    for (std::string bad : {"10.0.0.0/33", "host", "10.0.0/8", "::1/129", "1.2.3.4/"})
+        EXPECT_FALSE(Network::parse(bad)) << bad;
+}
+
+TEST(HttpClient, RefusesLoopbackUnlessAllowed) {
+    LocalServer server;
+    HttpClient client;
+    HttpRequest request;
+    request.url = server.url("/echo");
+    request.body = "hello";
+    HttpResponse response = client.perform(request);
+    EXPECT_TRUE(response.address_refused);
+    EXPECT_NE(response.error.find("loopback"), std::string::npos) << response.error;
+
+    HttpClient allowed(local_allowed());
+    response = allowed.perform(request);
+    EXPECT_TRUE(response.ok()) << response.error;
+    EXPECT_EQ(response.body, "hello");
+}
+
+TEST(HttpClient, ManyConcurrentRequestsReuseConnections) {
+    LocalServer server;
+    HttpClient client(local_allowed());
+    constexpr int kRequests = 200;
+    std::mutex mutex;
+    std::condition_variable all_done;
+    int done = 0, ok = 0;
+    for (int round = 0; round < 4; ++round) {
+        for (int i = 0; i < kRequests / 4; ++i) {
+            HttpRequest request;
+            request.url = server.url("/echo");
+            request.body = std::to_string(i);
+            std::string expected = request.body;
+            client.send(request, [&, expected](HttpResponse response) {
+                std::lock_guard<std::mutex> lock(mutex);
+                ++done;
+                if (response.ok() && response.body == expected) ++ok;
+                all_done.notify_all();
+            });
+        }
+        std::unique_lock<std::mutex> lock(mutex);
+        ASSERT_TRUE(all_done.wait_for(lock, std::chrono::seconds(30),
+                                      [&] { return done == (round + 1) * kRequests / 4; }));
+    }
+    EXPECT_EQ(ok, kRequests);
+    std::lock_guard<std::mutex> lock(server.mutex);
+    // Without reuse every request would open a connection of its own (200); libcurl may open a few more than
+    // max_connections_per_host while earlier ones are closing.
+    EXPECT_LE(server.client_ports.size(), 32u) << "connections are reused";
+}
+
+TEST(HttpClient, LimitsResponseSizeAndDoesNotFollowRedirects) {
+    LocalServer server;
+    HttpClient client(local_allowed());
+    HttpRequest big;
+    big.method = "GET";
+    big.url = server.url("/big");
+    HttpResponse response = client.perform(big);
+    EXPECT_NE(response.error.find("larger than"), std::string::npos) << response.error;
+
+    HttpRequest redirect;
+    redirect.method = "GET";
+    redirect.url = server.url("/redirect");
+    response = client.perform(redirect);
+    EXPECT_EQ(response.status, 302);
+    EXPECT_FALSE(response.ok());
+}
+
+TEST(HttpClient, TimesOutAndStopsPromptly) {
+    LocalServer server;
+    HttpClient client(local_allowed());
+    HttpRequest slow;
+    slow.method = "GET";
+    slow.url = server.url("/slow");
+    slow.timeout = std::chrono::milliseconds(300);
+    HttpResponse response = client.perform(slow);
+    EXPECT_NE(response.error, "");
+    EXPECT_EQ(response.status, 0);
+
+    slow.timeout = std::chrono::seconds(60);
+    std::promise<HttpResponse> pending;
+    auto future = pending.get_future();
+    client.send(slow, [&](HttpResponse r) { pending.set_value(std::move(r)); });
+    auto started = std::chrono::steady_clock::now();
+    client.stop();
+    ASSERT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    EXPECT_EQ(future.get().error, "stopped");
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+    HttpResponse after = client.perform(slow);
+    EXPECT_EQ(after.error, "stopped");
+}
