@@ -5,6 +5,7 @@
 
 #include "config/config.h"
 #include "observability/health_server.h"
+#include "observability/instrumented_processor.h"
 #include "observability/metrics.h"
 
 using namespace pgstream;
@@ -110,4 +111,49 @@ TEST(HealthServer, MetricsAreNotServedUnlessEnabled) {
     auto scrape = client.Get("/metrics");
     ASSERT_TRUE(scrape);
     EXPECT_EQ(scrape->status, 404);
+}
+
+TEST(CommitTime, ParsesWhatWal2jsonPrints) {
+    EXPECT_DOUBLE_EQ(*parse_commit_time("1970-01-01 00:00:01+00"), 1.0);
+    EXPECT_DOUBLE_EQ(*parse_commit_time("2024-05-01 12:00:00.25+00"), 1714564800.25);
+    EXPECT_DOUBLE_EQ(*parse_commit_time("2024-05-01 14:00:00.25+02"), 1714564800.25);
+    EXPECT_DOUBLE_EQ(*parse_commit_time("2024-05-01 06:30:00-05:30"), 1714564800.0);
+    for (std::string bad :
+         {"", "infinity", "2024-05-01", "2024-05-01 12:00:00", "2024-05-01 12:00:00+0", "x"})
+        EXPECT_FALSE(parse_commit_time(bad)) << bad;
+}
+
+namespace {
+class CountingProcessor : public Processor {
+  public:
+    std::string name() const override { return "counting"; }
+    void process(EventPtr) override { ++seen; }
+    int seen = 0;
+};
+}  // namespace
+
+TEST(InstrumentedProcessor, CountsEventsByActionAndRecordsLagAndLatency) {
+    Metrics metrics;
+    CountingProcessor inner;
+    InstrumentedProcessor instrumented(inner, "stdout-writer", metrics);
+    for (Action action : {Action::Insert, Action::Insert, Action::Delete}) {
+        auto event = std::make_shared<Event>();
+        event->action = action;
+        event->timestamp = "2020-01-01 00:00:00+00";
+        instrumented.process(event);
+    }
+    EXPECT_EQ(inner.seen, 3);
+    std::string text = metrics.prometheus_text();
+    EXPECT_NE(text.find("pgstream_target_events_total{action=\"insert\",target=\"stdout-writer\"} 2"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("pgstream_target_events_total{action=\"delete\",target=\"stdout-writer\"} 1"),
+              std::string::npos);
+    EXPECT_NE(text.find("pgstream_target_processing_lag_count{target=\"stdout-writer\"} 3"),
+              std::string::npos);
+    // Committed in 2020: every observation is above the last bucket bound (60 s).
+    EXPECT_NE(text.find("pgstream_target_processing_lag_bucket{target=\"stdout-writer\",le=\"60\"} 0"),
+              std::string::npos);
+    EXPECT_NE(text.find("pgstream_target_processing_latency_count{target=\"stdout-writer\"} 3"),
+              std::string::npos);
 }
