@@ -8,6 +8,8 @@
 // good (a rename does not change it) and are checked against the catalog at the end.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <atomic>
 #include <iostream>
 #include <map>
@@ -192,6 +194,35 @@ TEST(IntegrationSchemaVersions, KillNineDuringDdlKeepsEveryRowsColumnIds) {
               << check.checked_columns << std::endl;
     EXPECT_EQ(check.rows.size(), rows);
     EXPECT_TRUE(check.errors.empty()) << testing::PrintToString(check.errors);
+}
+
+TEST(IntegrationSchemaTracking, DropExtensionWhileRunningStopsWithOneClearError) {
+    if (!pgstream_plugin_installed()) GTEST_SKIP() << "needs the pgstream extension installed";
+    PgCluster cluster;
+    init_stream(cluster);
+    PgConnection db(cluster.url());
+    db.exec(std::string("CREATE TABLE ") + kTable + " (id int PRIMARY KEY, tracked text)");
+    db.exec(insert_rows(1, 3));
+    TempDir work;
+    ShipperProcess shipper(work.path(), shipper_settings(cluster));
+    shipper.start();
+    ASSERT_TRUE(wait_until([&] { return has_rows(shipper, db, 3); }, std::chrono::seconds(30)))
+        << shipper_diagnostics(shipper);
+
+    db.exec("DROP EXTENSION pgstream");
+    db.exec(insert_rows(4, 6));
+    auto dropped_at = std::chrono::steady_clock::now();
+    auto status = shipper.wait_exit(std::chrono::seconds(20));
+    ASSERT_TRUE(status.has_value()) << "still running 20 s after DROP EXTENSION\n" << shipper.stderr_tail();
+    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - dropped_at).count();
+    std::cout << "stopped " << seconds << " s after DROP EXTENSION" << std::endl;
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << shipper.stderr_tail();
+    EXPECT_LT(seconds, 10.0) << "a prompt stop, not a retry loop or a drain timeout";
+    std::string errors = shipper.stderr_text();
+    EXPECT_NE(errors.find("pgstream.schema_log no longer exists"), std::string::npos) << errors;
+    EXPECT_NE(errors.find("DROP EXTENSION pgstream"), std::string::npos) << errors;
+    EXPECT_NE(errors.find("pgstream init"), std::string::npos) << "says what to do: " << errors;
+    EXPECT_EQ(errors.find("does not exist"), std::string::npos) << "no raw relation error: " << errors;
 }
 
 }  // namespace

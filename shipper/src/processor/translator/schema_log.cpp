@@ -189,12 +189,15 @@ void PostgresSchemaLogStore::ack(const SchemaLogEntry& entry) {
 
 void PostgresSchemaLogStore::check_present() {
     std::lock_guard<std::mutex> lock(mutex_);
-    with_retry([&](PGconn* conn) {
-        auto found = pg::exec(conn, "SELECT to_regclass('pgstream.schema_log') IS NOT NULL");
-        if (had_table_ && pg::value(found.get(), 0, 0).value_or("f") != "t")
-            throw SchemaLogGone(kGoneMessage);
-        return 0;
-    });
+    if (!had_table_) return;
+    bool present = true;
+    try {
+        auto found = pg::exec(connection(), "SELECT to_regclass('pgstream.schema_log') IS NOT NULL");
+        present = pg::value(found.get(), 0, 0).value_or("f") == "t";
+    } catch (const pg::Error&) {
+        if (conn_ && PQstatus(conn_.get()) != CONNECTION_OK) conn_.reset();
+    }
+    if (!present) throw SchemaLogGone(kGoneMessage);
 }
 
 }  // namespace pgstream

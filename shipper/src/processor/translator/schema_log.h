@@ -75,7 +75,8 @@ class SchemaLogStore {
     virtual void ack(const SchemaLogEntry& entry) = 0;
     // False when the database has no schema tracking at all (no pgstream.schema_log table).
     virtual bool tracks_schemas() const { return true; }
-    // Throws SchemaLogGone when a store that had schema tracking lost it. Cheap; called now and then.
+    // Throws SchemaLogGone when a store that had schema tracking lost it; any other failure (the server is
+    // unreachable) is left to the next read. Cheap, without retries: called now and then from a health check.
     virtual void check_present() {}
 };
 

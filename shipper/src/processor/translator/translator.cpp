@@ -67,7 +67,6 @@ void Translator::process(EventPtr event) {
         next_.process(std::move(event));
         return;
     }
-    if ((++events_since_check_ & 4095) == 0) check_store_now_and_then();
     // An event without a position (a source that lost it) gets the newest version held.
     const SchemaLogEntry* entry = schema_for(
         event->schema, event->lsn.valid() ? event->lsn : Lsn(std::numeric_limits<uint64_t>::max()));
@@ -189,16 +188,17 @@ void Translator::add_version(SchemaLogEntry entry) {
     }
 }
 
-void Translator::source_idle() {
-    check_store_now_and_then();
-    next_.source_idle();
-}
-
-void Translator::check_store_now_and_then() {
+std::string Translator::fatal_error() const {
     auto now = std::chrono::steady_clock::now();
-    if (now < next_store_check_ || !store_->tracks_schemas()) return;
-    next_store_check_ = now + std::chrono::seconds(1);
-    store_->check_present();  // throws SchemaLogGone: the run stops with its message
+    if (store_gone_.empty() && now >= next_store_check_ && store_->tracks_schemas()) {
+        next_store_check_ = now + std::chrono::seconds(2);
+        try {
+            store_->check_present();
+        } catch (const SchemaLogGone& e) {
+            store_gone_ = e.what();
+        }
+    }
+    return store_gone_.empty() ? next_.fatal_error() : store_gone_;
 }
 
 }  // namespace pgstream

@@ -71,9 +71,11 @@ class Translator : public Processor {
     std::string name() const override { return "translator"; }
     void process(EventPtr event) override;
     void flush() override { next_.flush(); }
-    void source_idle() override;
+    void source_idle() override { next_.source_idle(); }
     void close() override { next_.close(); }
-    std::string fatal_error() const override { return next_.fatal_error(); }
+    // Also the translator's own health: polled by the source every 200 ms, it looks at the store now and
+    // then, so that DROP EXTENSION pgstream stops the run even while no row needs the store.
+    std::string fatal_error() const override;
 
     const TranslatorStats& stats() const { return stats_; }
 
@@ -98,7 +100,6 @@ class Translator : public Processor {
     const SchemaLogEntry* schema_for(const std::string& schema_name, Lsn position);
     void load(SchemaHistory& history, const std::string& schema_name, Lsn position);
     void add_version(SchemaLogEntry entry);
-    void check_store_now_and_then();
 
     std::unique_ptr<SchemaLogStore> store_;
     Processor& next_;
@@ -109,10 +110,8 @@ class Translator : public Processor {
     // The identity column ids of each table held in histories_ (asking the IdFinder per row cost a vector and
     // a column search each time); cleared whenever a version is let go.
     std::unordered_map<const SchemaTable*, std::vector<std::string>> identity_ids_;
-    // DROP EXTENSION pgstream is noticed by a cheap look at the store now and then, not only on the next
-    // read.
-    uint32_t events_since_check_ = 0;
-    std::chrono::steady_clock::time_point next_store_check_{};
+    mutable std::chrono::steady_clock::time_point next_store_check_{};
+    mutable std::string store_gone_;  // SchemaLogGone's message once seen
     std::set<std::string> warned_tables_;
     TranslatorStats stats_;
 };
