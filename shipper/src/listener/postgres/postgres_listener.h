@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "checkpoint/watermark.h"
 #include "listener/listener.h"
@@ -99,7 +100,10 @@ class PostgresListener : public Listener {
 
     RecordSequencer sequencer_;  // processing thread only
 
-    bool request_transaction_fields_once_ = true;  // off once the server's plugin refused it
+    // Extras of the pgstream plugin that older builds of it reject; each is dropped once the server refuses
+    // it.
+    std::vector<std::string> requested_extras_{"pgstream-transaction-fields-once",
+                                               "pgstream-lossless-message-content"};
     std::thread socket_thread_;
 };
 
