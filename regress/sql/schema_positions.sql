@@ -48,3 +48,17 @@ SELECT version, wal_position IS NOT NULL AS positioned FROM pgstream.schema_log 
 SELECT version, name FROM pgstream.migrations WHERE version >= 5 ORDER BY version;
 DROP SCHEMA up CASCADE;
 DROP EXTENSION pgstream;
+
+-- default slot names: past 63 bytes the name keeps a hash of the whole database name, so two long names that share
+-- their first 63 bytes get two slots (the shipper computes the same names: integration_slot_names_test.cpp)
+CREATE EXTENSION pgstream;
+SELECT pgstream.default_slot_name_for('Shop-DB') AS short_name,
+       pgstream.default_slot_name_for(repeat('x', 60) || '_one') AS long_one,
+       pgstream.default_slot_name_for(repeat('x', 60) || '_two') AS long_two,
+       length(pgstream.default_slot_name_for(repeat('é', 40))) AS long_non_ascii_bytes;
+-- tear_down drops only this database's pgstream slot
+SELECT 'created' FROM pg_create_logical_replication_slot('not_ours', 'test_decoding');
+SELECT pgstream.tear_down('not_ours');
+SELECT count(*) AS kept FROM pg_replication_slots WHERE slot_name = 'not_ours';
+SELECT 'dropped' FROM pg_drop_replication_slot('not_ours');
+DROP EXTENSION pgstream;

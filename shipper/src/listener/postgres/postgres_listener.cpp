@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "util/log.h"
@@ -42,8 +43,8 @@ std::string quote_option(const std::string& value) {
 
 }  // namespace
 
-std::string default_slot_name(const std::string& url) {
-    std::string name = "pgstream_" + pg::database_name(url) + "_slot";
+std::string default_slot_name_for_database(const std::string& database) {
+    std::string name = "pgstream_" + database + "_slot";
     // Slot names allow only lower-case letters, digits and underscores.
     for (auto& c : name) {
         if (c >= 'A' && c <= 'Z')
@@ -51,7 +52,17 @@ std::string default_slot_name(const std::string& url) {
         else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
             c = '_';
     }
-    return name;
+    constexpr size_t kMaxSlotName = 63;  // NAMEDATALEN - 1
+    if (name.size() <= kMaxSlotName) return name;
+    uint32_t hash = 2166136261u;
+    for (unsigned char c : database) hash = (hash ^ c) * 16777619u;
+    char suffix[16];
+    snprintf(suffix, sizeof suffix, "_%08x_slot", hash);
+    return name.substr(0, kMaxSlotName - strlen(suffix)) + suffix;
+}
+
+std::string default_slot_name(const std::string& url) {
+    return default_slot_name_for_database(pg::database_name(url));
 }
 
 PostgresListener::PostgresListener(PostgresListenerSettings settings, Processor& next, Watermark& watermark)
@@ -121,7 +132,8 @@ bool PostgresListener::open_stream(bool first) {
     try {
         // Replication connections accept only the simple query protocol.
         auto slot = pg::exec(conn,
-                             "SELECT plugin, slot_type, confirmed_flush_lsn::text, restart_lsn::text "
+                             "SELECT plugin, slot_type, confirmed_flush_lsn::text, restart_lsn::text, "
+                             "coalesce(database, '(none)'), current_database() "
                              "FROM pg_catalog.pg_replication_slots WHERE slot_name = " +
                                  pg::quote_literal(conn, slot_name_));
         if (PQntuples(slot.get()) == 0) {
@@ -134,6 +146,15 @@ bool PostgresListener::open_stream(bool first) {
         std::string slot_plugin = pg::value(slot.get(), 0, 0).value_or("");
         if (pg::value(slot.get(), 0, 1).value_or("") != "logical") {
             fail("replication slot \"" + slot_name_ + "\" is not a logical slot");
+            return false;
+        }
+        std::string slot_database = pg::value(slot.get(), 0, 4).value_or("");
+        std::string this_database = pg::value(slot.get(), 0, 5).value_or("");
+        if (slot_database != this_database) {
+            fail("replication slot \"" + slot_name_ + "\" belongs to database " + slot_database +
+                 ", not to " + this_database +
+                 " (PGSTREAM_POSTGRES_LISTENER_URL): set PGSTREAM_POSTGRES_LISTENER_SLOT_NAME to this "
+                 "database's slot");
             return false;
         }
         if (!settings_.plugin.empty() && settings_.plugin != slot_plugin) {

@@ -109,5 +109,10 @@ class PostgresListener : public Listener {
 
 // Resolves the slot name default: pgstream_<dbname>_slot.
 std::string default_slot_name(const std::string& url);
+// The rule shared with pgstream.default_slot_name_for() in SQL: "pgstream_<database>_slot", each byte that a
+// slot name cannot hold (anything but a-z, 0-9, _; A-Z is lower-cased) replaced by '_'; past 63 bytes
+// (PostgreSQL's limit, which would cut the name and let two databases share a slot) the first 49 bytes, '_',
+// 8 hex digits of the FNV-1a hash of the whole database name, and "_slot".
+std::string default_slot_name_for_database(const std::string& database);
 
 }  // namespace pgstream
