@@ -66,8 +66,11 @@ MODULE_big = pgstream
 OBJS       = $(patsubst %.cpp,%.o,$(sort $(wildcard extension/*.cpp)))
 PG_CONFIG ?= pg_config
 
-# The install script is assembled from migrations/ (the single source of schema tracking) plus the SQL API.
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+# The install scripts are assembled from migrations/ (the single source of schema tracking) plus the SQL API: the
+# current version's, and every released version's (migrations/RELEASES), so that `CREATE EXTENSION pgstream
+# VERSION '0.1.0'` followed by `ALTER EXTENSION pgstream UPDATE` can be tested.
+RELEASED   = $(shell awk '{ print $$1 }' migrations/RELEASES)
+DATA_built = $(sort $(foreach version,$(EXTVERSION) $(RELEASED),sql/$(EXTENSION)--$(version).sql))
 DATA       = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*--*.sql))
 EXTRA_CLEAN = $(DATA_built)
 
@@ -86,7 +89,7 @@ include $(PGXS)
 # PGXS tracks no header dependencies for C++: rebuild every object when any extension header changes.
 $(OBJS): $(wildcard extension/*.h)
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard migrations/*.sql)) $(sort $(wildcard sql/api/*.sql))
-	scripts/assemble-extension-sql.sh $(EXTVERSION) > $@
+$(DATA_built): sql/$(EXTENSION)--%.sql: $(sort $(wildcard migrations/*.sql)) $(sort $(wildcard sql/api/*.sql)) migrations/RELEASES
+	scripts/assemble-extension-sql.sh $* > $@
 
 endif

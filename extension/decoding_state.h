@@ -61,7 +61,8 @@ void v2_truncate(LogicalDecodingContext* ctx, DecodingState* state, ReorderBuffe
 bool action_is_selected(const PluginOptions* opts, ReorderBufferChangeType action);
 // The commit time as a JSON string, as wal2json writes it (timestamptz_to_str in the session's time zone).
 void append_commit_timestamp(StringInfo out, DecodingState* state, ReorderBufferTXN* txn);
-// Message content as wal2json reads it: up to the first NUL byte.
-inline size_t message_content_length(const char* content, Size content_size) {
-    return strnlen(content, content_size);
-}
+// Whether a message's content goes out as base64: with pgstream-lossless-message-content, when it holds a NUL
+// byte or is not valid UTF-8.
+bool message_content_in_base64(const PluginOptions* opts, const char* content, Size content_size);
+// The content as a JSON string: base64 of every byte, or the text as wal2json reads it (up to the first NUL).
+void append_message_content(StringInfo out, const char* content, Size content_size, bool base64);

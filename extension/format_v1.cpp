@@ -376,7 +376,14 @@ void v1_message(LogicalDecodingContext* ctx, DecodingState* state, ReorderBuffer
     appendStringInfoCharMacro(out, ',');
     appendStringInfoString(out, opts->nl);
     append_key(out, opts, 3, "content");
-    json_append_escaped(out, content, message_content_length(content, content_size));
+    const bool base64 = message_content_in_base64(opts, content, content_size);
+    append_message_content(out, content, content_size, base64);
+    if (base64) {
+        appendStringInfoCharMacro(out, ',');
+        appendStringInfoString(out, opts->nl);
+        append_key(out, opts, 3, "content_encoding");
+        APPEND_LITERAL(out, "\"base64\"");
+    }
     appendStringInfoString(out, opts->nl);
     append_tabs(out, opts, 2);
     appendStringInfoCharMacro(out, '}');

@@ -337,7 +337,9 @@ void v2_message(LogicalDecodingContext* ctx, DecodingState* state, ReorderBuffer
         APPEND_LITERAL(out, ",\"transactional\":false,\"prefix\":");
     json_append_escaped_cstring(out, prefix);
     APPEND_LITERAL(out, ",\"content\":");
-    json_append_escaped(out, content, message_content_length(content, content_size));
+    const bool base64 = message_content_in_base64(opts, content, content_size);
+    append_message_content(out, content, content_size, base64);
+    if (base64) APPEND_LITERAL(out, ",\"content_encoding\":\"base64\"");
     appendStringInfoCharMacro(out, '}');
     v2_record_end(ctx, state);
     if (!transactional) v2_flush_pack(ctx, state);

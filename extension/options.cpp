@@ -46,6 +46,7 @@ const BoolOption kBoolOptions[] = {
     BOOL_OPTION("write-in-chunks", write_in_chunks),
     BOOL_OPTION("include-lsn", include_lsn),
     BOOL_OPTION("pgstream-transaction-fields-once", transaction_fields_once),
+    BOOL_OPTION("pgstream-lossless-message-content", lossless_message_content),
 };
 #undef BOOL_OPTION
 

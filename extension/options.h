@@ -41,6 +41,10 @@ struct PluginOptions {
     // pgstream-transaction-fields-once: xid, timestamp and origin only on B and C, not repeated on every
     // record of the transaction (v2 with include-transaction; a reader takes them from B).
     bool transaction_fields_once;
+    // pgstream-lossless-message-content: a logical message's content that a JSON string cannot carry as is (a
+    // NUL byte, or not valid UTF-8) is written whole as base64, with "content_encoding":"base64" beside it.
+    // Off: wal2json's text, cut at the first NUL.
+    bool lossless_message_content;
 
     // Pretty-print punctuation (v1 only): empty strings unless pretty-print.
     const char* ht;

@@ -154,6 +154,27 @@ void report_progress(LogicalDecodingContext* ctx, DecodingState* state) {
     }
 }
 
+bool message_content_in_base64(const PluginOptions* opts, const char* content, Size content_size) {
+    if (!opts->lossless_message_content) return false;
+    // The verifier stops at a NUL byte as at an invalid sequence.
+    return pg_encoding_verifymbstr(PG_UTF8, content, (int)content_size) != (int)content_size;
+}
+
+void append_message_content(StringInfo out, const char* content, Size content_size, bool base64) {
+    if (!base64) {
+        json_append_escaped(out, content, strnlen(content, content_size));
+        return;
+    }
+    int room = pg_b64_enc_len((int)content_size);
+    appendStringInfoCharMacro(out, '"');
+    enlargeStringInfo(out, room + 1);
+    int written = pg_b64_encode(content, (int)content_size, out->data + out->len, room);
+    if (written < 0) elog(ERROR, "pgstream: base64 encoding of a message's content failed");
+    out->len += written;
+    out->data[out->len] = '\0';
+    appendStringInfoCharMacro(out, '"');
+}
+
 bool action_is_selected(const PluginOptions* opts, ReorderBufferChangeType action) {
     switch (action) {
         case REORDER_BUFFER_CHANGE_INSERT:

@@ -97,16 +97,28 @@ TEST(Filter, HidesPgstreamBookkeepingButKeepsSchemaChangesAndMessages) {
         *event(R"({"action":"M","lsn":"0/2","transactional":false,"prefix":"p","content":"c"})")));
 }
 
+// pgstream.schema_log in memory, with the store's contract: the version in force at a position, then the
+// later ones, at most `limit`.
 class FakeStore : public SchemaLogStore {
   public:
-    std::optional<SchemaLogEntry> latest_acked(const std::string& schema_name) override {
+    SchemaVersions versions_from(const std::string& schema_name, Lsn position, size_t limit) override {
         ++lookups;
-        auto it = entries.find(schema_name);
-        if (it == entries.end()) return std::nullopt;
-        return it->second;
+        SchemaVersions found;
+        const auto& versions = entries[schema_name];  // in version order
+        size_t first = 0;
+        for (size_t i = 0; i < versions.size(); ++i)
+            if (versions[i].wal_position < position) first = i;
+        for (size_t i = first; i < versions.size(); ++i) {
+            if (found.entries.size() == limit) {
+                found.more_from = versions[i].wal_position;
+                break;
+            }
+            found.entries.push_back(versions[i]);
+        }
+        return found;
     }
     void ack(const SchemaLogEntry& entry) override { acked_ids.push_back(entry.id); }
-    std::map<std::string, SchemaLogEntry> entries;
+    std::map<std::string, std::vector<SchemaLogEntry>> entries;
     std::vector<std::string> acked_ids;
     int lookups = 0;
 };
@@ -122,14 +134,50 @@ const char* kSchema =
     R"({"oid":"16460","name":"bare","pgstream_id":"tid3","primary_key_columns":[],)"
     R"("columns":[{"pgstream_id":"tid3-1","name":"v","type":"integer","nullable":true,"unique":false}]}]})";
 
-EventPtr schema_log_insert(const std::string& id, int version, const std::string& schema_json) {
+// An insert into schema_log as the stream carries it; without `wal_position`, as schema tracking before 0.2.0
+// wrote it.
+EventPtr schema_log_insert(const std::string& id, int version, const std::string& schema_json,
+                           const std::string& wal_position = "", const std::string& lsn = "0/100") {
     std::string escaped = json_quote(schema_json);
-    return event(R"({"action":"I","lsn":"0/100","schema":"pgstream","table":"schema_log","columns":[)"
+    std::string position_column =
+        wal_position.empty() ? ""
+                             : R"(,{"name":"wal_position","type":"pg_lsn","value":")" + wal_position + "\"}";
+    return event(R"({"action":"I","lsn":")" + lsn +
+                 R"(","schema":"pgstream","table":"schema_log","columns":[)"
                  R"({"name":"id","type":"pgstream.xid","value":")" +
                  id + R"("},{"name":"version","type":"bigint","value":)" + std::to_string(version) +
                  R"(},{"name":"schema_name","type":"text","value":"public"},)"
                  R"({"name":"schema","type":"jsonb","value":)" +
-                 escaped + R"(},{"name":"acked","type":"boolean","value":false}]})");
+                 escaped + R"(},{"name":"acked","type":"boolean","value":false})" + position_column + "]}");
+}
+
+// kSchema after `ALTER TABLE items RENAME COLUMN note TO memo; ALTER TABLE items ADD COLUMN note text`: the
+// old column keeps its id under the new name, the new column of the old name gets a new id.
+std::string renamed_and_readded() {
+    std::string schema = kSchema;
+    schema.replace(schema.find(R"("name":"note")"), 13, R"("name":"memo")");
+    std::string added =
+        R"(,{"pgstream_id":"tid1-4","name":"note","type":"text","nullable":true,"unique":false})";
+    schema.insert(schema.find(R"(]},{"oid":"16450")"), added);
+    return schema;
+}
+
+SchemaLogEntry stored_version(const std::string& id, int version, const std::string& schema_json,
+                              const std::string& wal_position) {
+    SchemaLogEntry entry;
+    entry.id = id;
+    entry.version = version;
+    entry.schema_name = "public";
+    entry.wal_position = *Lsn::parse(wal_position);
+    parse_schema_document(schema_json, entry);
+    return entry;
+}
+
+EventPtr items_row(const std::string& lsn, const std::string& column) {
+    return event(R"({"action":"I","lsn":")" + lsn +
+                 R"(","schema":"public","table":"items","columns":[)"
+                 R"({"name":")" +
+                 column + R"(","type":"text","value":"x"}]})");
 }
 
 TEST(Translator, AcknowledgesSchemaChangesAndTranslatesLaterRows) {
@@ -165,7 +213,7 @@ TEST(Translator, IdentityFallsBackToFirstUniqueNotNullColumnAndCountsTablesWitho
     entry.id = "xid0";
     entry.schema_name = "public";
     parse_schema_document(kSchema, entry);
-    store->entries["public"] = entry;
+    store->entries["public"] = {entry};
     CollectingProcessor next;
     CountingAcknowledger ack;
     Translator translator(std::move(store), next, ack);
@@ -234,6 +282,69 @@ TEST(Translator, ANewSchemaVersionChangesTheIdentityOfLaterRows) {
     translator.process(row());
     EXPECT_EQ(next.events.back()->metadata.id_col_pgstream_ids, std::vector<std::string>{"tid1-2"})
         << "ALTER TABLE ... PRIMARY KEY (b) reaches the rows after it";
+}
+
+TEST(Translator, RowsGetTheVersionInForceAtTheirPositionWhereverTheStreamStarts) {
+    // A restart (or a second slot) replays rows from before the DDL after the store already has the new
+    // version.
+    auto store = std::make_unique<FakeStore>();
+    store->entries["public"] = {stored_version("v1", 1, kSchema, "0/100"),
+                                stored_version("v2", 2, renamed_and_readded(), "0/200")};
+    FakeStore* store_view = store.get();
+    CollectingProcessor next;
+    CountingAcknowledger ack;
+    Translator translator(std::move(store), next, ack);
+
+    translator.process(items_row("0/150", "note"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-3") << "written before the DDL: the old column";
+    translator.process(items_row("0/250", "note"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-4") << "written after the DDL: the new column";
+    translator.process(items_row("0/260", "memo"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-3") << "the renamed column keeps its id";
+    EXPECT_EQ(store_view->lookups, 1) << "both versions came with the first read";
+
+    // The stream then brings the DDL itself: known already, it changes nothing.
+    translator.process(schema_log_insert("v2", 2, renamed_and_readded(), "0/200", "0/201"));
+    translator.process(items_row("0/170", "note"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-3");
+    EXPECT_EQ(store_view->lookups, 1);
+}
+
+TEST(Translator, AVersionFromTheStreamAppliesFromItsPositionOn) {
+    CollectingProcessor next;
+    CountingAcknowledger ack;
+    auto store = std::make_unique<FakeStore>();
+    store->entries["public"] = {stored_version("v1", 1, kSchema, "0/100")};
+    Translator translator(std::move(store), next, ack);
+    translator.process(items_row("0/150", "note"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-3");
+    translator.process(schema_log_insert("v2", 2, renamed_and_readded(), "0/200", "0/201"));
+    translator.process(items_row("0/250", "note"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-4");
+    // A transaction that committed after the DDL but wrote before it (another table's lock, same schema).
+    translator.process(items_row("0/180", "note"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-3");
+}
+
+TEST(Translator, LongHistoriesAreReadInWindows) {
+    // More versions than the translator holds: rows far apart are still translated with their own version.
+    auto store = std::make_unique<FakeStore>();
+    const int versions = static_cast<int>(Translator::kVersionsHeldPerSchema) * 3;
+    for (int v = 1; v <= versions; ++v)
+        store->entries["public"].push_back(stored_version("v" + std::to_string(v), v,
+                                                          v % 2 ? kSchema : renamed_and_readded(),
+                                                          "0/" + std::to_string(v * 100)));
+    FakeStore* store_view = store.get();
+    CollectingProcessor next;
+    CountingAcknowledger ack;
+    Translator translator(std::move(store), next, ack);
+    for (int v = 1; v <= versions; ++v) {
+        translator.process(items_row("0/" + std::to_string(v * 100 + 50), "note"));
+        EXPECT_EQ(next.events.back()->columns[0].id, v % 2 ? "tid1-3" : "tid1-4") << "version " << v;
+    }
+    EXPECT_EQ(store_view->lookups, 3) << "one read per window of versions";
+    translator.process(items_row("0/150", "note"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-3") << "an early row again";
 }
 
 }  // namespace

@@ -80,10 +80,7 @@ struct OutputRow {
 };
 
 TEST(IntegrationCrash, KillNineLosesNothingAndNeverConfirmsAheadOfOutput) {
-    unsigned seed = std::random_device{}();
-    if (const char* forced = getenv("PGSTREAM_IT_SEED")) seed = static_cast<unsigned>(std::stoul(forced));
-    std::cout << "seed " << seed << " (rerun with PGSTREAM_IT_SEED), plugin " << stream_plugin() << std::endl;
-    std::mt19937 rng(seed);
+    std::mt19937 rng = seeded_rng();
 
     PgCluster cluster;
     init_stream(cluster);

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "support/stream_fixture.h"
+#include "wal/json.h"
 
 namespace pgstream_it {
 namespace {
@@ -97,6 +98,38 @@ class IntegrationStream : public ::testing::TestWithParam<std::string> {
     TempDir work_;
     std::unique_ptr<ShipperProcess> shipper_;
 };
+
+// Message content is bytes: with the pgstream plugin every byte arrives (base64 where the content is not
+// UTF-8 text); with wal2json the content is cut at the first NUL (a documented limitation). Either way every
+// output line is valid UTF-8.
+TEST_P(IntegrationStream, BinaryMessageContentArrivesWholeAsValidUtf8) {
+    PgConnection db(cluster_.url());
+    db.exec("CREATE TABLE public.items (id int PRIMARY KEY)");
+    db.exec("SELECT pg_logical_emit_message(true, 'bin', '\\x410042'::bytea)");
+    db.exec("SELECT pg_logical_emit_message(false, 'bin', '\\x41ff42'::bytea)");
+    db.exec("SELECT pg_logical_emit_message(true, 'bin', convert_to('plain ü', 'UTF8'))");
+    db.exec("INSERT INTO items VALUES (999)");
+    auto events = events_through("items", "999");
+    ASSERT_FALSE(HasFailure());
+
+    for (const auto& line : shipper_->output_lines())
+        EXPECT_TRUE(pgstream::is_json_text(line)) << "not valid UTF-8: " << line;
+    std::vector<std::string> contents;
+    for (const auto& event : events) {
+        if (event.action != "M" || event.prefix != "bin") continue;
+        contents.push_back(event.content_encoding == "base64" ? pgstream::base64_decode(event.content)
+                                                              : event.content);
+        if (event.content_encoding.empty()) {
+            EXPECT_TRUE(pgstream::is_json_text(event.content));
+        }
+    }
+    std::string nul_message = GetParam() == "pgstream" ? std::string("A\0B", 3) : std::string("A");
+    EXPECT_EQ(contents, (std::vector<std::string>{nul_message,
+                                                  "A\xff"
+                                                  "B",
+                                                  "plain \xc3\xbc"}))
+        << describe_events(events);
+}
 
 TEST_P(IntegrationStream, ChangesSchemaEventsAndMessagesInCommitOrder) {
     PgConnection db(cluster_.url());

@@ -1,13 +1,42 @@
 -- SQL API of the extension: pgstream.init() and pgstream.tear_down().
 -- They run with the caller's rights (creating a replication slot needs REPLICATION or superuser).
 
--- Default slot name: pgstream_<database>_slot, with the characters a slot name cannot hold replaced by '_'.
+-- Default slot name of a database: pgstream_<database>_slot, each byte (of the UTF-8 name) that a slot name cannot
+-- hold replaced by '_' (A-Z lower-cased). Past 63 bytes, where PostgreSQL would cut it and two databases could share
+-- a slot: the first 49 bytes, '_', 8 hex digits of the 32-bit FNV-1a hash of the whole name, '_slot'. The shipper
+-- computes the same name (default_slot_name_for_database in postgres_listener.cpp).
+CREATE OR REPLACE FUNCTION pgstream.default_slot_name_for(database text)
+RETURNS name
+LANGUAGE plpgsql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bytes bytea := convert_to(database, 'UTF8');
+    slot  text := 'pgstream_';
+    b     integer;
+    hash  bigint := 2166136261;
+BEGIN
+    FOR i IN 0 .. length(bytes) - 1 LOOP
+        b := get_byte(bytes, i);
+        slot := slot || CASE WHEN b BETWEEN 65 AND 90 THEN chr(b + 32)
+                             WHEN b BETWEEN 97 AND 122 OR b BETWEEN 48 AND 57 OR b = 95 THEN chr(b)
+                             ELSE '_' END;
+        hash := ((hash # b) * 16777619) % 4294967296;
+    END LOOP;
+    slot := slot || '_slot';
+    IF length(slot) <= 63 THEN
+        RETURN slot;
+    END IF;
+    RETURN (left(slot, 49) || '_' || lpad(to_hex(hash), 8, '0') || '_slot')::name;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION pgstream.default_slot_name()
 RETURNS name
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT left('pgstream_' || regexp_replace(lower(current_database()), '[^a-z0-9_]', '_', 'g') || '_slot', 63)::name
+    SELECT pgstream.default_slot_name_for(current_database())
 $$;
 
 -- Checks that logical decoding through `plugin` can work on this server and says exactly what to change if not.
@@ -106,8 +135,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     slot name := coalesce(tear_down.slot_name, pgstream.default_slot_name());
+    existing record;
 BEGIN
-    IF EXISTS (SELECT FROM pg_replication_slots r WHERE r.slot_name = slot) THEN
+    SELECT r.plugin, r.database, r.slot_type INTO existing FROM pg_replication_slots r WHERE r.slot_name = slot;
+    IF FOUND THEN
+        -- Only a slot of this database and of a plugin pgstream streams from is ours to drop.
+        IF existing.slot_type <> 'logical' OR existing.database IS DISTINCT FROM current_database()
+           OR existing.plugin NOT IN ('pgstream', 'wal2json') THEN
+            RAISE EXCEPTION 'pgstream.tear_down: replication slot "%" is not this database''s pgstream slot (% slot, database %, plugin %)',
+                slot, existing.slot_type, coalesce(existing.database, '(none)'), coalesce(existing.plugin, '(none)')
+                USING ERRCODE = 'object_in_use',
+                      HINT = 'Pass the slot_name that pgstream.init() returned in this database.';
+        END IF;
         PERFORM pg_drop_replication_slot(slot);
     ELSE
         RAISE NOTICE 'pgstream.tear_down: replication slot "%" does not exist', slot;
@@ -116,5 +155,5 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION pgstream.default_slot_name(), pgstream.check_settings(text), pgstream.init(name, text, boolean),
+REVOKE ALL ON FUNCTION pgstream.default_slot_name(), pgstream.default_slot_name_for(text), pgstream.check_settings(text), pgstream.init(name, text, boolean),
     pgstream.tear_down(name) FROM PUBLIC;

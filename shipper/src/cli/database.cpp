@@ -28,7 +28,8 @@ pg::ConnPtr connect_or_fail(const std::string& url) {
     }
 }
 
-std::string scalar(PGconn* conn, const std::string& sql, const std::vector<std::optional<std::string>>& params = {}) {
+std::string scalar(PGconn* conn, const std::string& sql,
+                   const std::vector<std::optional<std::string>>& params = {}) {
     auto result = pg::exec(conn, sql, params);
     if (PQntuples(result.get()) == 0) return {};
     return pg::value(result.get(), 0, 0).value_or("");
@@ -38,11 +39,28 @@ std::string slot_name_for(const DatabaseOptions& options) {
     if (!options.slot.empty()) {
         for (char c : options.slot)
             if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-                throw Failure("invalid --slot \"" + options.slot + "\": only lower-case letters, digits and _",
-                              kExitUsage);
+                throw Failure(
+                    "invalid --slot \"" + options.slot + "\": only lower-case letters, digits and _",
+                    kExitUsage);
         return options.slot;
     }
     return default_slot_name(options.url);
+}
+
+// A slot is ours to use or drop only when it is a logical slot of this database with a plugin pgstream reads.
+void require_own_slot(PGconn* conn, const std::string& slot, const std::string& what) {
+    auto found = pg::exec(conn,
+                          "SELECT slot_type, coalesce(database, '(none)'), coalesce(plugin, '(none)'), "
+                          "current_database() FROM pg_replication_slots WHERE slot_name = $1",
+                          {slot});
+    if (PQntuples(found.get()) == 0) return;
+    auto field = [&](int column) { return pg::value(found.get(), 0, column).value_or(""); };
+    if (field(0) == "logical" && field(1) == field(3) && (field(2) == "pgstream" || field(2) == "wal2json"))
+        return;
+    throw Failure("replication slot " + slot + " belongs to database " + field(1) + " (" + field(0) +
+                      " slot, plugin " + field(2) + "), not to this database " + field(3) + ": " + what +
+                      " refuses it; pass this database's own --slot",
+                  kExitUsage);
 }
 
 bool extension_available(PGconn* conn) {
@@ -132,20 +150,24 @@ std::vector<std::string> preflight(PGconn* conn, const std::string& plugin, bool
     auto allowed = PQntuples(libraries.get()) > 0 ? pg::value(libraries.get(), 0, 0) : std::nullopt;
     if (allowed && !listed_in(*allowed, plugin)) {
         std::string fixed = allowed->empty() ? plugin : *allowed + ", " + plugin;
-        problems.push_back("output_plugin_libraries is '" + *allowed + "' and does not list the output plugin " +
-                           plugin + " (PostgreSQL 15.19+ refuses unlisted plugins): set output_plugin_libraries = '" +
+        problems.push_back("output_plugin_libraries is '" + *allowed +
+                           "' and does not list the output plugin " + plugin +
+                           " (PostgreSQL 15.19+ refuses unlisted plugins): set output_plugin_libraries = '" +
                            fixed + "' in postgresql.conf and reload (SELECT pg_reload_conf())");
     }
     if (scalar(conn, "SHOW max_wal_senders") == "0")
-        problems.push_back("max_wal_senders is 0, so no replication connection can stream: set max_wal_senders = 10 "
-                           "in postgresql.conf and restart PostgreSQL");
+        problems.push_back(
+            "max_wal_senders is 0, so no replication connection can stream: set max_wal_senders = 10 "
+            "in postgresql.conf and restart PostgreSQL");
     if (!slot_exists) {
         std::string used = scalar(conn, "SELECT count(*) FROM pg_replication_slots");
         std::string max = scalar(conn, "SHOW max_replication_slots");
         if (!max.empty() && std::stol(used) >= std::stol(max))
-            problems.push_back("max_replication_slots is " + max + " and all are in use: drop an unused slot with "
-                               "SELECT pg_drop_replication_slot('name') or raise max_replication_slots and restart "
-                               "PostgreSQL");
+            problems.push_back(
+                "max_replication_slots is " + max +
+                " and all are in use: drop an unused slot with "
+                "SELECT pg_drop_replication_slot('name') or raise max_replication_slots and restart "
+                "PostgreSQL");
     }
     return problems;
 }
@@ -159,9 +181,10 @@ int migration_number(const std::string& file_name) {
 void apply_migrations(PGconn* conn) {
     const auto& migrations = embedded_migrations();
     if (migrations.empty())
-        throw Failure("this pgstream binary embeds no migrations and the pgstream extension is not available: "
-                      "install the extension (make install) first",
-                      kExitFailure);
+        throw Failure(
+            "this pgstream binary embeds no migrations and the pgstream extension is not available: "
+            "install the extension (make install) first",
+            kExitFailure);
     pg::exec(conn, "BEGIN");
     try {
         pg::exec(conn, "CREATE SCHEMA IF NOT EXISTS pgstream");
@@ -175,7 +198,8 @@ void apply_migrations(PGconn* conn) {
             try {
                 pg::exec(conn, migration.sql);
             } catch (const pg::Error& e) {
-                throw Failure("applying migration " + migration.file_name + " failed: " + e.what(), kExitFailure);
+                throw Failure("applying migration " + migration.file_name + " failed: " + e.what(),
+                              kExitFailure);
             }
         }
         pg::exec(conn, "COMMIT");
@@ -188,23 +212,26 @@ void apply_migrations(PGconn* conn) {
 int init_impl(const DatabaseOptions& options) {
     pg::ConnPtr conn = connect_or_fail(options.url);
     std::string slot = slot_name_for(options);
+    require_own_slot(conn.get(), slot, "init");
     bool has_extension = extension_available(conn.get());
-    auto existing = pg::exec(conn.get(), "SELECT plugin, slot_type FROM pg_replication_slots WHERE slot_name = $1",
-                             {slot});
+    auto existing = pg::exec(
+        conn.get(), "SELECT plugin, slot_type FROM pg_replication_slots WHERE slot_name = $1", {slot});
     bool slot_exists = PQntuples(existing.get()) > 0;
     std::string existing_plugin = slot_exists ? pg::value(existing.get(), 0, 0).value_or("") : "";
     // Without --plugin an existing slot keeps its plugin; a new one gets pgstream when it is installed.
     std::string plugin = !options.plugin.empty() ? options.plugin
-                         : slot_exists          ? existing_plugin
-                         : has_extension        ? "pgstream"
-                                                : "wal2json";
+                         : slot_exists           ? existing_plugin
+                         : has_extension         ? "pgstream"
+                                                 : "wal2json";
     if (slot_exists) {
         if (pg::value(existing.get(), 0, 1).value_or("") != "logical")
-            throw Failure("replication slot " + slot + " exists and is not a logical slot: choose another --slot",
-                          kExitUsage);
+            throw Failure(
+                "replication slot " + slot + " exists and is not a logical slot: choose another --slot",
+                kExitUsage);
         if (existing_plugin != plugin)
             throw Failure("replication slot " + slot + " exists with the output plugin " + existing_plugin +
-                              ", not " + plugin + ": run pgstream tear-down first or pass --plugin " + existing_plugin,
+                              ", not " + plugin + ": run pgstream tear-down first or pass --plugin " +
+                              existing_plugin,
                           kExitUsage);
     }
     auto problems = preflight(conn.get(), plugin, slot_exists, has_extension);
@@ -217,6 +244,8 @@ int init_impl(const DatabaseOptions& options) {
     if (has_extension) {
         try {
             pg::exec(conn.get(), "CREATE EXTENSION IF NOT EXISTS pgstream");
+            pg::exec(conn.get(),
+                     "ALTER EXTENSION pgstream UPDATE");  // an older installed version gets upgraded
         } catch (const pg::Error& e) {
             throw Failure(std::string("CREATE EXTENSION pgstream failed: ") + e.what(), kExitFailure);
         }
@@ -237,9 +266,9 @@ int init_impl(const DatabaseOptions& options) {
             }
         }
     }
-    // Written after the slot exists, so each schema's first version is the first thing the stream carries: the
-    // shipper acknowledges it there, and rows of tables that existed before init get their metadata (the Go
-    // pgstream logs nothing here, so such tables stay undescribed until their first DDL).
+    // Written after the slot exists, so each schema's first version is the first thing the stream carries:
+    // the shipper acknowledges it there, and rows of tables that existed before init get their metadata (the
+    // Go pgstream logs nothing here, so such tables stay undescribed until their first DDL).
     std::string logged;
     try {
         logged = scalar(conn.get(),
@@ -249,8 +278,8 @@ int init_impl(const DatabaseOptions& options) {
     } catch (const pg::Error& e) {
         throw Failure(std::string("logging the existing schemas failed: ") + e.what(), kExitFailure);
     }
-    std::cout << "pgstream: initialised " << tracking << "; replication slot " << slot << " (" << plugin << ")"
-              << (slot_exists ? " already existed" : " created") << "; " << logged
+    std::cout << "pgstream: initialised " << tracking << "; replication slot " << slot << " (" << plugin
+              << ")" << (slot_exists ? " already existed" : " created") << "; " << logged
               << " schema version(s) logged" << std::endl;
     return kExitOk;
 }
@@ -258,20 +287,23 @@ int init_impl(const DatabaseOptions& options) {
 int tear_down_impl(const DatabaseOptions& options) {
     pg::ConnPtr conn = connect_or_fail(options.url);
     std::string slot = slot_name_for(options);
-    auto existing = pg::exec(conn.get(), "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", {slot});
+    require_own_slot(conn.get(), slot, "tear-down");
+    auto existing =
+        pg::exec(conn.get(), "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", {slot});
     if (PQntuples(existing.get()) > 0) {
         auto pid = pg::value(existing.get(), 0, 0);
         if (pid)
-            throw Failure("replication slot " + slot + " is in use by process " + *pid +
-                              ": stop `pgstream run` first",
-                          kExitFailure);
+            throw Failure(
+                "replication slot " + slot + " is in use by process " + *pid + ": stop `pgstream run` first",
+                kExitFailure);
         try {
             pg::exec(conn.get(), "SELECT pg_drop_replication_slot($1)", {slot});
         } catch (const pg::Error& e) {
             throw Failure("dropping replication slot " + slot + " failed: " + e.what(), kExitFailure);
         }
     }
-    bool installed = scalar(conn.get(), "SELECT count(*) FROM pg_extension WHERE extname = 'pgstream'") != "0";
+    bool installed =
+        scalar(conn.get(), "SELECT count(*) FROM pg_extension WHERE extname = 'pgstream'") != "0";
     try {
         if (installed) pg::exec(conn.get(), "DROP EXTENSION pgstream CASCADE");
         pg::exec(conn.get(), "DROP SCHEMA IF EXISTS pgstream CASCADE");
@@ -285,6 +317,7 @@ int tear_down_impl(const DatabaseOptions& options) {
 int status_impl(const DatabaseOptions& options) {
     pg::ConnPtr conn = connect_or_fail(options.url);
     std::string slot = slot_name_for(options);
+    require_own_slot(conn.get(), slot, "status");
     auto result = pg::exec(conn.get(),
                            "SELECT plugin, active, active_pid, confirmed_flush_lsn::text, restart_lsn::text, "
                            "pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "

@@ -86,7 +86,8 @@ EventPtr eventFromKafkaValue(std::string_view value) {
     event->identity = columnsMember(root, "identity", &event->has_identity);
     if (code == 'M') {
         event->prefix = stringMember(root, "prefix");
-        event->content = stringMember(root, "content");
+        event->content =
+            message_content(stringMember(root, "content"), stringMember(root, "content_encoding"));
         if (const JsonValue* transactional = root.find("transactional")) {
             event->transactional = transactional->as_bool();
         }

@@ -154,7 +154,8 @@ void append_json_string(std::string& out, std::string_view text) {
             std::memcpy(&word, data + i, 8);
             constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
             uint64_t quote = word ^ (kOnes * '"'), backslash = word ^ (kOnes * '\\');
-            uint64_t special = ((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) & ~word & kHighs;
+            uint64_t special =
+                ((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) & ~word & kHighs;
             if (special) break;
             i += 8;
         }
@@ -199,6 +200,98 @@ std::string json_quote(std::string_view text) {
     std::string out;
     append_json_string(out, text);
     return out;
+}
+
+namespace {
+constexpr char kBase64Alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}
+
+bool is_json_text(std::string_view bytes) {
+    size_t i = 0, n = bytes.size();
+    while (i < n) {
+        unsigned char c = static_cast<unsigned char>(bytes[i]);
+        if (c == 0) return false;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+        if (length == 0 || c > 0xF4 || i + length > n) return false;
+        unsigned char second = static_cast<unsigned char>(bytes[i + 1]);
+        // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+        if ((c == 0xE0 && second < 0xA0) || (c == 0xED && second > 0x9F) || (c == 0xF0 && second < 0x90) ||
+            (c == 0xF4 && second > 0x8F))
+            return false;
+        for (size_t k = 1; k < length; ++k)
+            if ((static_cast<unsigned char>(bytes[i + k]) & 0xC0) != 0x80) return false;
+        i += length;
+    }
+    return true;
+}
+
+std::string base64_encode(std::string_view bytes) {
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8) |
+                     uint8_t(bytes[i + 2]);
+        for (int shift : {18, 12, 6, 0}) out += kBase64Alphabet[(v >> shift) & 63];
+    }
+    if (size_t rest = bytes.size() - i) {
+        uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
+        if (rest == 2) v |= uint32_t(uint8_t(bytes[i + 1])) << 8;
+        out += kBase64Alphabet[(v >> 18) & 63];
+        out += kBase64Alphabet[(v >> 12) & 63];
+        out += rest == 2 ? kBase64Alphabet[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+std::string base64_decode(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    uint32_t bits = 0;
+    int count = 0;
+    size_t padding = 0;
+    for (char c : text) {
+        if (c == '=') {
+            ++padding;
+            continue;
+        }
+        const char* at = c ? std::strchr(kBase64Alphabet, c) : nullptr;
+        if (!at || padding) throw JsonError("message content is not base64");
+        bits = (bits << 6) | uint32_t(at - kBase64Alphabet);
+        if (++count == 4) {
+            out += char(bits >> 16);
+            out += char(bits >> 8);
+            out += char(bits);
+            bits = 0;
+            count = 0;
+        }
+    }
+    if (count == 1 || padding > 2) throw JsonError("message content is not base64");
+    if (count >= 2) out += char(bits >> (count == 2 ? 4 : 10));
+    if (count == 3) out += char(bits >> 2);
+    return out;
+}
+
+std::string message_content(std::string content, std::string_view encoding) {
+    if (encoding == "base64") return base64_decode(content);
+    if (!encoding.empty()) throw JsonError("unknown content_encoding \"" + std::string(encoding) + "\"");
+    return content;
+}
+
+void append_message_content(std::string& out, std::string_view bytes) {
+    out += ",\"content\":";
+    if (is_json_text(bytes)) {
+        append_json_string(out, bytes);
+        return;
+    }
+    out += '"';
+    out += base64_encode(bytes);
+    out += "\",\"content_encoding\":\"base64\"";
 }
 
 }  // namespace pgstream

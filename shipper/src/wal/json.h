@@ -48,4 +48,16 @@ JsonValue parse_json(std::string_view text);
 void append_json_string(std::string& out, std::string_view text);
 std::string json_quote(std::string_view text);
 
+// Logical message content is bytes: it travels as a JSON string when it is valid UTF-8 without NUL bytes,
+// else as base64 next to "content_encoding":"base64" (the form the pgstream plugin writes with
+// pgstream-lossless-message-content, and the shipper's own event JSON).
+bool is_json_text(std::string_view bytes);
+std::string base64_encode(std::string_view bytes);
+// Throws JsonError when `text` is not base64.
+std::string base64_decode(std::string_view text);
+// The message content of a record or event: `content` as is, or decoded when `encoding` is "base64".
+std::string message_content(std::string content, std::string_view encoding);
+// Appends ,"content":...[,"content_encoding":"base64"] for `bytes`.
+void append_message_content(std::string& out, std::string_view bytes);
+
 }  // namespace pgstream

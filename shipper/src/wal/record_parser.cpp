@@ -71,6 +71,7 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
         Identity,
         Prefix,
         Content,
+        ContentEncoding,
         Transactional,
         Other,
         Count
@@ -212,6 +213,9 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
                 break;
             case 13:
                 if (key == "transactional") return Field::Transactional;
+                break;
+            case 16:
+                if (key == "content_encoding") return Field::ContentEncoding;
                 break;
         }
         return Field::Other;
@@ -357,7 +361,7 @@ std::optional<Record> parse_record_fast(std::string_view text) {
     event->has_identity = handler.identity_array;
     if (code == 'M') {
         event->prefix = string_field(Field::Prefix);
-        event->content = string_field(Field::Content);
+        event->content = message_content(string_field(Field::Content), string_field(Field::ContentEncoding));
         const auto& transactional = handler.get(Field::Transactional);
         if (transactional.seen)
             event->transactional =
@@ -403,7 +407,8 @@ Record parse_wal2json_record(std::string_view text) {
     event->identity = columns_member(root, "identity", &event->has_identity);
     if (code == 'M') {
         event->prefix = string_member(root, "prefix");
-        event->content = string_member(root, "content");
+        event->content =
+            message_content(string_member(root, "content"), string_member(root, "content_encoding"));
         if (const JsonValue* transactional = root.find("transactional"))
             event->transactional = transactional->as_bool();
     }
@@ -540,8 +545,7 @@ void append_event_json(std::string& out, const Event& event) {
     if (event.action == Action::Message) {
         out += ",\"prefix\":";
         append_json_string(out, event.prefix);
-        out += ",\"content\":";
-        append_json_string(out, event.content);
+        append_message_content(out, event.content);
         out += ",\"transactional\":";
         out += event.transactional ? "true" : "false";
     }

@@ -95,6 +95,7 @@ std::optional<OutputEvent> parse_event(const std::string& line, std::string* err
     event.table = string_member(doc, "table");
     event.prefix = string_member(doc, "prefix");
     event.content = string_member(doc, "content");
+    event.content_encoding = string_member(doc, "content_encoding");
     event.columns = parse_columns(doc, "columns");
     event.identity = parse_columns(doc, "identity");
     auto metadata = doc.FindMember("metadata");

@@ -25,8 +25,9 @@ struct OutputEvent {
     std::string commit_lsn;
     std::string schema;
     std::string table;
-    std::string prefix;   // M
-    std::string content;  // M
+    std::string prefix;            // M
+    std::string content;           // M
+    std::string content_encoding;  // M: "base64" when content is the base64 of bytes that are not UTF-8 text
     std::vector<OutputColumn> columns;
     std::vector<OutputColumn> identity;
     bool has_metadata = false;

@@ -1,5 +1,7 @@
 #include "stream_fixture.h"
 
+#include <cstdlib>
+#include <iostream>
 #include <stdexcept>
 
 namespace pgstream_it {
@@ -50,6 +52,13 @@ std::vector<OutputEvent> parse_events(const std::vector<std::string>& lines,
         }
     }
     return events;
+}
+
+std::mt19937 seeded_rng() {
+    unsigned seed = std::random_device{}();
+    if (const char* forced = getenv("PGSTREAM_IT_SEED")) seed = static_cast<unsigned>(std::stoul(forced));
+    std::cout << "seed " << seed << " (rerun with PGSTREAM_IT_SEED), plugin " << stream_plugin() << std::endl;
+    return std::mt19937(seed);
 }
 
 std::string shipper_diagnostics(ShipperProcess& shipper) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <random>
 #include <string>
 
 #include "output_events.h"
@@ -34,6 +35,10 @@ SlotState slot_state(PgConnection& conn, const std::string& slot = kSlot);
 // *errors.
 std::vector<OutputEvent> parse_events(const std::vector<std::string>& lines,
                                       std::vector<std::string>* errors);
+
+// A random generator for tests that pick random moments: seeded from PGSTREAM_IT_SEED when set, else at
+// random; prints the seed (and the plugin) so that a failure can be replayed.
+std::mt19937 seeded_rng();
 
 // One-line summary of a process' state for failure messages.
 std::string shipper_diagnostics(ShipperProcess& shipper);

@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "util/log.h"
@@ -42,14 +43,26 @@ std::string quote_option(const std::string& value) {
 
 }  // namespace
 
-std::string default_slot_name(const std::string& url) {
-    std::string name = "pgstream_" + pg::database_name(url) + "_slot";
+std::string default_slot_name_for_database(const std::string& database) {
+    std::string name = "pgstream_" + database + "_slot";
     // Slot names allow only lower-case letters, digits and underscores.
     for (auto& c : name) {
-        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) c = '_';
+        if (c >= 'A' && c <= 'Z')
+            c = char(c - 'A' + 'a');
+        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            c = '_';
     }
-    return name;
+    constexpr size_t kMaxSlotName = 63;  // NAMEDATALEN - 1
+    if (name.size() <= kMaxSlotName) return name;
+    uint32_t hash = 2166136261u;
+    for (unsigned char c : database) hash = (hash ^ c) * 16777619u;
+    char suffix[16];
+    snprintf(suffix, sizeof suffix, "_%08x_slot", hash);
+    return name.substr(0, kMaxSlotName - strlen(suffix)) + suffix;
+}
+
+std::string default_slot_name(const std::string& url) {
+    return default_slot_name_for_database(pg::database_name(url));
 }
 
 PostgresListener::PostgresListener(PostgresListenerSettings settings, Processor& next, Watermark& watermark)
@@ -118,11 +131,14 @@ bool PostgresListener::open_stream(bool first) {
     PGconn* conn = conn_.get();
     try {
         // Replication connections accept only the simple query protocol.
-        auto slot = pg::exec(conn, "SELECT plugin, slot_type, confirmed_flush_lsn::text, restart_lsn::text "
-                                   "FROM pg_catalog.pg_replication_slots WHERE slot_name = " +
-                                       pg::quote_literal(conn, slot_name_));
+        auto slot = pg::exec(conn,
+                             "SELECT plugin, slot_type, confirmed_flush_lsn::text, restart_lsn::text, "
+                             "coalesce(database, '(none)'), current_database() "
+                             "FROM pg_catalog.pg_replication_slots WHERE slot_name = " +
+                                 pg::quote_literal(conn, slot_name_));
         if (PQntuples(slot.get()) == 0) {
-            fail("replication slot \"" + slot_name_ + "\" does not exist; create it with `pgstream init --pgurl URL" +
+            fail("replication slot \"" + slot_name_ +
+                 "\" does not exist; create it with `pgstream init --pgurl URL" +
                  (settings_.slot_name.empty() ? "" : " --slot " + slot_name_) +
                  "` or set PGSTREAM_POSTGRES_LISTENER_SLOT_NAME");
             return false;
@@ -130,6 +146,15 @@ bool PostgresListener::open_stream(bool first) {
         std::string slot_plugin = pg::value(slot.get(), 0, 0).value_or("");
         if (pg::value(slot.get(), 0, 1).value_or("") != "logical") {
             fail("replication slot \"" + slot_name_ + "\" is not a logical slot");
+            return false;
+        }
+        std::string slot_database = pg::value(slot.get(), 0, 4).value_or("");
+        std::string this_database = pg::value(slot.get(), 0, 5).value_or("");
+        if (slot_database != this_database) {
+            fail("replication slot \"" + slot_name_ + "\" belongs to database " + slot_database +
+                 ", not to " + this_database +
+                 " (PGSTREAM_POSTGRES_LISTENER_URL): set PGSTREAM_POSTGRES_LISTENER_SLOT_NAME to this "
+                 "database's slot");
             return false;
         }
         if (!settings_.plugin.empty() && settings_.plugin != slot_plugin) {
@@ -160,10 +185,12 @@ bool PostgresListener::open_stream(bool first) {
                               "\"include-lsn\" '1', \"include-transaction\" '1'";
         if (plugin_ == "pgstream" && settings_.pack_bytes > 0)
             command += ", \"pgstream-pack-bytes\" " + quote_option(std::to_string(settings_.pack_bytes));
-        // The transaction's xid and commit time come with its B record; repeating them on every change was a
-        // tenth of the shipper's parsing (the record sequencer fills them in).
-        if (plugin_ == "pgstream" && request_transaction_fields_once_)
-            command += ", \"pgstream-transaction-fields-once\" '1'";
+        // pgstream-transaction-fields-once: the transaction's xid and commit time come with its B record;
+        // repeating them on every change was a tenth of the shipper's parsing (the record sequencer fills
+        // them in). pgstream-lossless-message-content: message content with NUL bytes or invalid UTF-8
+        // arrives whole (base64) instead of cut or as invalid JSON.
+        if (plugin_ == "pgstream")
+            for (const auto& extra : requested_extras_) command += ", \"" + extra + "\" '1'";
         command += ")";
         pg::exec(conn, command);
         last_received_ = start;
@@ -176,19 +203,20 @@ bool PostgresListener::open_stream(bool first) {
             log::warn("postgres listener: cannot start replication: ", message);
             return false;
         }
-        if (request_transaction_fields_once_ &&
-            message.find("pgstream-transaction-fields-once") != std::string::npos) {
-            // An older pgstream plugin on the server: it repeats the fields on every record, which reads the
-            // same.
-            log::info("postgres listener: the server's pgstream plugin predates pgstream-transaction-fields-once;"
-                      " reconnecting without it");
-            request_transaction_fields_once_ = false;
+        for (auto extra = requested_extras_.begin(); extra != requested_extras_.end(); ++extra) {
+            if (message.find(*extra) == std::string::npos) continue;
+            // An older pgstream plugin on the server: without the extra it writes what wal2json writes, which
+            // reads the same (fields on every record; message content cut at a NUL).
+            log::info("postgres listener: the server's pgstream plugin predates ", *extra,
+                      "; reconnecting without it");
+            requested_extras_.erase(extra);
             return open_stream(first);
         }
         if (message.find("output_plugin_libraries") != std::string::npos ||
             message.find("could not access file") != std::string::npos) {
-            message += " (the output plugin must be installed and listed in output_plugin_libraries, e.g. "
-                       "output_plugin_libraries = 'pgstream, wal2json' in postgresql.conf)";
+            message +=
+                " (the output plugin must be installed and listed in output_plugin_libraries, e.g. "
+                "output_plugin_libraries = 'pgstream, wal2json' in postgresql.conf)";
         }
         fail("cannot start replication from slot \"" + slot_name_ + "\": " + message);
         return false;
@@ -276,8 +304,8 @@ bool PostgresListener::pump() {
         }
         std::unique_ptr<char, void (*)(void*)> owned(buffer, PQfreemem);
         if (buffer[0] == 'w' && length >= 25) {
-            Item item{Item::Kind::Data, std::string(buffer + 25, size_t(length - 25)), Lsn(read_u64(buffer + 1)),
-                      Lsn(read_u64(buffer + 9))};
+            Item item{Item::Kind::Data, std::string(buffer + 25, size_t(length - 25)),
+                      Lsn(read_u64(buffer + 1)), Lsn(read_u64(buffer + 9))};
             if (item.wal_start > last_received_) last_received_ = item.wal_start;
             ++stats_.messages;
             if (!push_item(std::move(item), false)) return true;  // stopping
@@ -356,10 +384,12 @@ std::string PostgresListener::run() {
         fail(std::string("flushing outputs: ") + e.what());
     }
     if (!watermark_.wait_drained(settings_.drain_timeout))
-        log::warn("postgres listener: outputs did not deliver everything within ", settings_.drain_timeout.count(),
+        log::warn("postgres listener: outputs did not deliver everything within ",
+                  settings_.drain_timeout.count(),
                   "ms; undelivered changes will be sent again on the next start");
     if (conn_ && PQstatus(conn_.get()) == CONNECTION_OK) {
-        if (send_status(false)) log::info("postgres listener: final checkpoint at ", watermark_.confirmed().str());
+        if (send_status(false))
+            log::info("postgres listener: final checkpoint at ", watermark_.confirmed().str());
         PQputCopyEnd(conn_.get(), nullptr);
         PQflush(conn_.get());
     }
@@ -370,9 +400,15 @@ std::string PostgresListener::run() {
 
 void PostgresListener::handle(Item& item) {
     switch (item.kind) {
-        case Item::Kind::Reconnected: sequencer_.on_reconnect(); return;
-        case Item::Kind::Keepalive: sequencer_.on_keepalive(item.wal_end); return;
-        case Item::Kind::Data: sequencer_.on_data(item.data, item.wal_start); return;
+        case Item::Kind::Reconnected:
+            sequencer_.on_reconnect();
+            return;
+        case Item::Kind::Keepalive:
+            sequencer_.on_keepalive(item.wal_end);
+            return;
+        case Item::Kind::Data:
+            sequencer_.on_data(item.data, item.wal_start);
+            return;
     }
 }
 

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "checkpoint/watermark.h"
 #include "listener/listener.h"
@@ -99,11 +100,19 @@ class PostgresListener : public Listener {
 
     RecordSequencer sequencer_;  // processing thread only
 
-    bool request_transaction_fields_once_ = true;  // off once the server's plugin refused it
+    // Extras of the pgstream plugin that older builds of it reject; each is dropped once the server refuses
+    // it.
+    std::vector<std::string> requested_extras_{"pgstream-transaction-fields-once",
+                                               "pgstream-lossless-message-content"};
     std::thread socket_thread_;
 };
 
 // Resolves the slot name default: pgstream_<dbname>_slot.
 std::string default_slot_name(const std::string& url);
+// The rule shared with pgstream.default_slot_name_for() in SQL: "pgstream_<database>_slot", each byte that a
+// slot name cannot hold (anything but a-z, 0-9, _; A-Z is lower-cased) replaced by '_'; past 63 bytes
+// (PostgreSQL's limit, which would cut the name and let two databases share a slot) the first 49 bytes, '_',
+// 8 hex digits of the FNV-1a hash of the whole database name, and "_slot".
+std::string default_slot_name_for_database(const std::string& database);
 
 }  // namespace pgstream

@@ -67,11 +67,52 @@ void parse_schema_document(const std::string& json, SchemaLogEntry& entry) {
 
 PostgresSchemaLogStore::PostgresSchemaLogStore(std::string url) : url_(std::move(url)) {}
 
+namespace {
+
+const char* const kGoneMessage =
+    "pgstream.schema_log no longer exists in the source database (DROP EXTENSION pgstream or DROP SCHEMA "
+    "pgstream "
+    "was run): schema changes are not tracked any more, so rows cannot get their column ids. Reinstall "
+    "schema "
+    "tracking with `pgstream init` and start again, or set PGSTREAM_TRANSLATOR_ENABLED=false to stream "
+    "without "
+    "pgstream metadata";
+
+bool is_missing_object(const pg::Error& e) {
+    return e.sqlstate() == "42P01" /* undefined_table */ || e.sqlstate() == "3F000" /* invalid_schema_name */;
+}
+
+SchemaLogEntry entry_from_row(PGresult* result, int row) {
+    SchemaLogEntry entry;
+    entry.id = pg::value(result, row, 0).value_or("");
+    entry.version = std::stoll(pg::value(result, row, 1).value_or("0"));
+    entry.schema_name = pg::value(result, row, 2).value_or("");
+    parse_schema_document(pg::value(result, row, 3).value_or("{}"), entry);
+    entry.wal_position = Lsn::parse(pg::value(result, row, 4).value_or("0/0")).value_or(Lsn());
+    return entry;
+}
+
+}  // namespace
+
 PGconn* PostgresSchemaLogStore::connection() {
     if (conn_ && PQstatus(conn_.get()) == CONNECTION_OK) return conn_.get();
     conn_ = pg::connect(url_, false, "pgstream translator");
-    auto exists = pg::exec(conn_.get(), "SELECT to_regclass('pgstream.schema_log') IS NOT NULL");
-    table_exists_ = pg::value(exists.get(), 0, 0).value_or("f") == "t";
+    auto found =
+        pg::exec(conn_.get(),
+                 "SELECT to_regclass('pgstream.schema_log') IS NOT NULL, EXISTS (SELECT FROM pg_attribute "
+                 "WHERE attrelid = to_regclass('pgstream.schema_log') AND attname = 'wal_position' "
+                 "AND NOT attisdropped)");
+    table_exists_ = pg::value(found.get(), 0, 0).value_or("f") == "t";
+    has_positions_ = pg::value(found.get(), 0, 1).value_or("f") == "t";
+    if (had_table_ && !table_exists_) throw SchemaLogGone(kGoneMessage);
+    had_table_ = had_table_ || table_exists_;
+    if (table_exists_ && !has_positions_ && !warned_no_positions_) {
+        warned_no_positions_ = true;
+        log::warn(
+            "translator: pgstream.schema_log has no wal_position column (schema tracking older than 0.2.0): "
+            "rows are translated with the latest acknowledged version, which is wrong for rows replayed from "
+            "before a DDL; run ALTER EXTENSION pgstream UPDATE (or `pgstream init` on a plain install)");
+    }
     return conn_.get();
 }
 
@@ -83,10 +124,12 @@ auto PostgresSchemaLogStore::with_retry(Fn&& fn) -> decltype(fn(static_cast<PGco
         try {
             return fn(connection());
         } catch (const pg::Error& e) {
+            if (had_table_ && is_missing_object(e)) throw SchemaLogGone(kGoneMessage);
             bool connection_broken = !conn_ || PQstatus(conn_.get()) != CONNECTION_OK;
             // About two minutes of retries covers a PostgreSQL restart; then the run stops (exit 1).
             if (!connection_broken || attempt >= 30) throw;
-            log::warn("translator: schema log store unavailable (", e.what(), "); retrying in ", delay.count(), "ms");
+            log::warn("translator: schema log store unavailable (", e.what(), "); retrying in ",
+                      delay.count(), "ms");
             conn_.reset();
             std::this_thread::sleep_for(delay);
             delay = std::min(delay * 2, std::chrono::milliseconds(5000));
@@ -94,31 +137,67 @@ auto PostgresSchemaLogStore::with_retry(Fn&& fn) -> decltype(fn(static_cast<PGco
     }
 }
 
-std::optional<SchemaLogEntry> PostgresSchemaLogStore::latest_acked(const std::string& schema_name) {
+SchemaVersions PostgresSchemaLogStore::versions_from(const std::string& schema_name, Lsn position,
+                                                     size_t limit) {
     std::lock_guard<std::mutex> lock(mutex_);
-    return with_retry([&](PGconn* conn) -> std::optional<SchemaLogEntry> {
-        if (!table_exists_) return std::nullopt;
-        auto result = pg::exec(conn,
-                               "SELECT id, version, schema_name, schema::text FROM pgstream.schema_log "
-                               "WHERE schema_name = $1 AND acked ORDER BY version DESC LIMIT 1",
-                               {schema_name});
-        if (PQntuples(result.get()) == 0) return std::nullopt;
-        SchemaLogEntry entry;
-        entry.id = pg::value(result.get(), 0, 0).value_or("");
-        entry.version = std::stoll(pg::value(result.get(), 0, 1).value_or("0"));
-        entry.schema_name = pg::value(result.get(), 0, 2).value_or("");
-        parse_schema_document(pg::value(result.get(), 0, 3).value_or("{}"), entry);
-        return entry;
+    return with_retry([&](PGconn* conn) {
+        SchemaVersions versions;
+        if (!table_exists_) return versions;
+        if (!has_positions_) {
+            // Without positions the best guess is the newest version the shipper has seen in a stream.
+            auto result =
+                pg::exec(conn,
+                         "SELECT id, version, schema_name, schema::text, '0/0' FROM pgstream.schema_log "
+                         "WHERE schema_name = $1 AND acked ORDER BY version DESC LIMIT 1",
+                         {schema_name});
+            if (PQntuples(result.get()) > 0) versions.entries.push_back(entry_from_row(result.get(), 0));
+            return versions;
+        }
+        // Versions of one schema are numbered in the order of their positions (both are taken under the
+        // per-schema version lock), and unpositioned (older) versions count as position 0/0.
+        auto result =
+            pg::exec(conn,
+                     "SELECT id, version, schema_name, schema::text, coalesce(wal_position, '0/0')::text "
+                     "FROM pgstream.schema_log WHERE schema_name = $1 AND version >= coalesce(("
+                     "SELECT max(version) FROM pgstream.schema_log WHERE schema_name = $1 "
+                     "AND coalesce(wal_position, '0/0') < $2::pg_lsn), 0) "
+                     "ORDER BY version LIMIT $3",
+                     {schema_name, position.str(), std::to_string(limit + 1)});
+        int rows = PQntuples(result.get());
+        for (int row = 0; row < rows; ++row) {
+            SchemaLogEntry entry = entry_from_row(result.get(), row);
+            if (versions.entries.size() == limit) {
+                versions.more_from = entry.wal_position;
+                break;
+            }
+            versions.entries.push_back(std::move(entry));
+        }
+        return versions;
     });
 }
 
 void PostgresSchemaLogStore::ack(const SchemaLogEntry& entry) {
     std::lock_guard<std::mutex> lock(mutex_);
     with_retry([&](PGconn* conn) {
-        pg::exec(conn, "UPDATE pgstream.schema_log SET acked = true WHERE id = $1 AND schema_name = $2 AND NOT acked",
-                 {entry.id, entry.schema_name});
+        pg::exec(
+            conn,
+            "UPDATE pgstream.schema_log SET acked = true WHERE id = $1 AND schema_name = $2 AND NOT acked",
+            {entry.id, entry.schema_name});
         return 0;
     });
+}
+
+void PostgresSchemaLogStore::check_present() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!had_table_) return;
+    bool present = true;
+    try {
+        auto found = pg::exec(connection(), "SELECT to_regclass('pgstream.schema_log') IS NOT NULL");
+        present = pg::value(found.get(), 0, 0).value_or("f") == "t";
+    } catch (const pg::Error&) {
+        if (conn_ && PQstatus(conn_.get()) != CONNECTION_OK) conn_.reset();
+    }
+    if (!present) throw SchemaLogGone(kGoneMessage);
 }
 
 }  // namespace pgstream

@@ -5,11 +5,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "util/pg.h"
 #include "wal/json.h"
+#include "wal/lsn.h"
 
 namespace pgstream {
 
@@ -36,6 +38,9 @@ struct SchemaLogEntry {
     std::string id;
     int64_t version = 0;
     std::string schema_name;
+    // schema_log.wal_position: where the version was written. It is in force for the row changes after it.
+    // Lsn() for versions logged before the column existed (older than every positioned version).
+    Lsn wal_position;
     std::vector<SchemaTable> tables;
     bool dropped = false;
 
@@ -45,24 +50,44 @@ struct SchemaLogEntry {
 // Parses the `schema` jsonb document ({"tables":[...]} or {"tables":null,"dropped":true}). Throws JsonError.
 void parse_schema_document(const std::string& json, SchemaLogEntry& entry);
 
+// The versions of one schema a stream position needs: the version in force at that position (the newest
+// written before it, if any), then the versions written after it, in version order.
+struct SchemaVersions {
+    std::vector<SchemaLogEntry> entries;
+    // The store had more versions after the last entry (a page limit); their first one was written here.
+    std::optional<Lsn> more_from;
+};
+
+// schema_log is gone from a database that had it (DROP EXTENSION pgstream, DROP SCHEMA pgstream): no version
+// can be read or acknowledged any more. The run stops with this message.
+class SchemaLogGone : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
 class SchemaLogStore {
   public:
     virtual ~SchemaLogStore() = default;
-    // The latest acknowledged version of a schema, if any. Throws on store failure.
-    virtual std::optional<SchemaLogEntry> latest_acked(const std::string& schema_name) = 0;
+    // The version in force at `position` and at most `limit` - 1 later ones. Throws on store failure
+    // (SchemaLogGone when the table was dropped).
+    virtual SchemaVersions versions_from(const std::string& schema_name, Lsn position, size_t limit) = 0;
     // Marks a version as seen by the shipper. Throws on store failure.
     virtual void ack(const SchemaLogEntry& entry) = 0;
     // False when the database has no schema tracking at all (no pgstream.schema_log table).
     virtual bool tracks_schemas() const { return true; }
+    // Throws SchemaLogGone when a store that had schema tracking lost it; any other failure (the server is
+    // unreachable) is left to the next read. Cheap, without retries: called now and then from a health check.
+    virtual void check_present() {}
 };
 
 // pgstream.schema_log in PostgreSQL. Reconnects on the next call after a connection failure.
 class PostgresSchemaLogStore : public SchemaLogStore {
   public:
     explicit PostgresSchemaLogStore(std::string url);
-    std::optional<SchemaLogEntry> latest_acked(const std::string& schema_name) override;
+    SchemaVersions versions_from(const std::string& schema_name, Lsn position, size_t limit) override;
     void ack(const SchemaLogEntry& entry) override;
     bool tracks_schemas() const override { return table_exists_; }
+    void check_present() override;
 
   private:
     PGconn* connection();
@@ -72,6 +97,9 @@ class PostgresSchemaLogStore : public SchemaLogStore {
     std::string url_;
     pg::ConnPtr conn_;
     bool table_exists_ = false;
+    bool had_table_ = false;      // schema_log existed at some point of this run
+    bool has_positions_ = false;  // schema_log.wal_position exists (migration 0006)
+    bool warned_no_positions_ = false;
     std::mutex mutex_;
 };
 

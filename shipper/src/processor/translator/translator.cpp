@@ -1,5 +1,8 @@
 #include "processor/translator/translator.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "util/log.h"
 
 namespace pgstream {
@@ -42,6 +45,10 @@ SchemaLogEntry Translator::entry_from_event(const Event& event) {
     entry.id = id->value.text;
     entry.schema_name = schema_name->value.text;
     if (version && version->value.is_number()) entry.version = std::stoll(version->value.text);
+    // Absent when schema tracking predates it: such versions count as older than every positioned one, as the
+    // store does with its NULL positions.
+    if (const Column* position = event.find_column("wal_position"); position && position->value.is_string())
+        entry.wal_position = Lsn::parse(position->value.text).value_or(Lsn());
     parse_schema_document(schema->value.text, entry);
     return entry;
 }
@@ -60,7 +67,9 @@ void Translator::process(EventPtr event) {
         next_.process(std::move(event));
         return;
     }
-    const SchemaLogEntry* entry = schema_for(event->schema);
+    // An event without a position (a source that lost it) gets the newest version held.
+    const SchemaLogEntry* entry = schema_for(
+        event->schema, event->lsn.valid() ? event->lsn : Lsn(std::numeric_limits<uint64_t>::max()));
     const SchemaTable* table = entry ? entry->find_table(event->table) : nullptr;
     if (!table) {
         ++stats_.without_schema;
@@ -112,6 +121,8 @@ void Translator::handle_schema_change(EventPtr event) {
     }
     try {
         store_->ack(entry);
+    } catch (const SchemaLogGone&) {
+        throw;
     } catch (const std::exception& e) {
         log::error("translator: acknowledging schema_log ", entry.id, " failed: ", e.what(),
                    "; it stays acked=false but is applied and forwarded");
@@ -121,15 +132,73 @@ void Translator::handle_schema_change(EventPtr event) {
               entry.tables.size(), " tables", entry.dropped ? ", dropped" : "", ") acknowledged");
     event->metadata.version = event->lsn.str();
     warned_tables_.clear();
-    identity_ids_.clear();
-    cache_[entry.schema_name] = std::move(entry);
+    add_version(std::move(entry));
     next_.process(std::move(event));
 }
 
-const SchemaLogEntry* Translator::schema_for(const std::string& schema_name) {
-    auto it = cache_.find(schema_name);
-    if (it == cache_.end()) it = cache_.emplace(schema_name, store_->latest_acked(schema_name)).first;
-    return it->second ? &*it->second : nullptr;
+const SchemaLogEntry* Translator::schema_for(const std::string& schema_name, Lsn position) {
+    SchemaHistory& history = histories_[schema_name];
+    if (!history.loaded || position < history.valid_from ||
+        (history.valid_until && position >= *history.valid_until))
+        load(history, schema_name, position);
+    for (auto it = history.versions.rbegin(); it != history.versions.rend(); ++it)
+        if ((*it)->wal_position < position) return it->get();
+    return nullptr;
+}
+
+void Translator::load(SchemaHistory& history, const std::string& schema_name, Lsn position) {
+    SchemaVersions found = store_->versions_from(schema_name, position, kVersionsHeldPerSchema);
+    identity_ids_.clear();
+    history.versions.clear();
+    for (auto& entry : found.entries)
+        history.versions.push_back(std::make_shared<const SchemaLogEntry>(std::move(entry)));
+    history.loaded = true;
+    // Without a version before `position` there is none before any earlier position either (versions are only
+    // ever added after the newest, or deleted).
+    bool in_force_found = !history.versions.empty() && history.versions.front()->wal_position < position;
+    history.valid_from = in_force_found ? Lsn(history.versions.front()->wal_position.value + 1) : Lsn();
+    history.valid_until = found.more_from;
+}
+
+void Translator::add_version(SchemaLogEntry entry) {
+    SchemaHistory& history = histories_[entry.schema_name];
+    auto added = std::make_shared<const SchemaLogEntry>(std::move(entry));
+    if (!history.loaded) {
+        // Nothing of this schema was read yet: the stream goes on from this version.
+        history.loaded = true;
+        history.versions = {added};
+        history.valid_from = Lsn(added->wal_position.value + 1);
+        return;
+    }
+    // Past the versions held: the store has it (it is committed) and a row that needs it reloads from there.
+    if (history.valid_until && added->wal_position >= *history.valid_until) return;
+    auto order = [](const std::shared_ptr<const SchemaLogEntry>& a,
+                    const std::shared_ptr<const SchemaLogEntry>& b) {
+        return std::make_pair(a->wal_position, a->version) < std::make_pair(b->wal_position, b->version);
+    };
+    for (const auto& held : history.versions)
+        if (held->id == added->id) return;  // read from the store before the stream brought it
+    history.versions.insert(std::upper_bound(history.versions.begin(), history.versions.end(), added, order),
+                            added);
+    if (!history.valid_until && history.versions.size() > kVersionsHeldPerSchema) {
+        history.versions.erase(history.versions.begin());
+        history.valid_from =
+            std::max(history.valid_from, Lsn(history.versions.front()->wal_position.value + 1));
+        identity_ids_.clear();
+    }
+}
+
+std::string Translator::fatal_error() const {
+    auto now = std::chrono::steady_clock::now();
+    if (store_gone_.empty() && now >= next_store_check_ && store_->tracks_schemas()) {
+        next_store_check_ = now + std::chrono::seconds(2);
+        try {
+            store_->check_present();
+        } catch (const SchemaLogGone& e) {
+            store_gone_ = e.what();
+        }
+    }
+    return store_gone_.empty() ? next_.fatal_error() : store_gone_;
 }
 
 }  // namespace pgstream

@@ -1,13 +1,20 @@
 // Translator: decorates the next processor with pgstream metadata from pgstream.schema_log.
 //
-//  * inserts into pgstream.schema_log are parsed, acknowledged in the store (acked = true), cached as the
-//    schema's latest version, and forwarded (outputs see schema changes in stream order);
+//  * a row change at LSN L is translated with the version of its schema in force at L: the newest version
+//  whose
+//    wal_position is below L. Versions are read from the store for the first row of a schema (and again when
+//    a row falls outside the versions held), so a stream that starts anywhere (a restart, a second slot, a
+//    replay) gets the ids of its rows' time, not those of the newest version;
+//  * inserts into pgstream.schema_log are parsed, acknowledged in the store (acked = true), added to the
+//  versions
+//    held, and forwarded (outputs see schema changes in stream order);
 //  * data events get column ids ("<table id>-<attnum>"), the table's pgstream id, the identity column ids
 //    (IdFinder: primary key, else the first unique not-null column) and a version (VersionFinder: the LSN);
 //  * every other write to the pgstream schema (table_ids, the acks' own updates) is dropped and acknowledged.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -66,27 +73,45 @@ class Translator : public Processor {
     void flush() override { next_.flush(); }
     void source_idle() override { next_.source_idle(); }
     void close() override { next_.close(); }
-    std::string fatal_error() const override { return next_.fatal_error(); }
+    // Also the translator's own health: polled by the source every 200 ms, it looks at the store now and
+    // then, so that DROP EXTENSION pgstream stops the run even while no row needs the store.
+    std::string fatal_error() const override;
 
     const TranslatorStats& stats() const { return stats_; }
 
     // Builds the schema_log entry an insert event carries. Throws JsonError when it is malformed.
     static SchemaLogEntry entry_from_event(const Event& event);
 
+    // Versions held per schema; past it the oldest are forgotten (and read again if a row needs them).
+    static constexpr size_t kVersionsHeldPerSchema = 16;
+
   private:
+    // The versions of one schema held in memory. For every position L in [valid_from, valid_until) the newest
+    // of them written before L is the version in force at L.
+    struct SchemaHistory {
+        bool loaded = false;
+        std::vector<std::shared_ptr<const SchemaLogEntry>> versions;  // in wal_position (then version) order
+        Lsn valid_from;
+        // Unset: nothing newer is known to the store than the last version; the stream brings the next ones.
+        std::optional<Lsn> valid_until;
+    };
+
     void handle_schema_change(EventPtr event);
-    const SchemaLogEntry* schema_for(const std::string& schema_name);
+    const SchemaLogEntry* schema_for(const std::string& schema_name, Lsn position);
+    void load(SchemaHistory& history, const std::string& schema_name, Lsn position);
+    void add_version(SchemaLogEntry entry);
 
     std::unique_ptr<SchemaLogStore> store_;
     Processor& next_;
     Acknowledger& acknowledger_;
     std::unique_ptr<IdFinder> id_finder_;
     std::unique_ptr<VersionFinder> version_finder_;
-    // Latest acked entry per schema; std::nullopt caches "the store has none".
-    std::map<std::string, std::optional<SchemaLogEntry>> cache_;
-    // The identity column ids of each table in cache_ (asking the IdFinder per row cost a vector and a column
-    // search each time); cleared whenever an entry of cache_ is replaced.
+    std::map<std::string, SchemaHistory> histories_;
+    // The identity column ids of each table held in histories_ (asking the IdFinder per row cost a vector and
+    // a column search each time); cleared whenever a version is let go.
     std::unordered_map<const SchemaTable*, std::vector<std::string>> identity_ids_;
+    mutable std::chrono::steady_clock::time_point next_store_check_{};
+    mutable std::string store_gone_;  // SchemaLogGone's message once seen
     std::set<std::string> warned_tables_;
     TranslatorStats stats_;
 };
