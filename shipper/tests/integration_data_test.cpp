@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 
+#include "config/config.h"
+#include "pipeline/pipeline.h"
 #include "support/stream_fixture.h"
 #include "wal/json.h"
 
@@ -78,6 +80,34 @@ TEST(IntegrationData, NumbersBeyondADoublesRangeFlowThroughExactly) {
     EXPECT_TRUE(has("\"value\":" + negative + "}")) << "the 401-digit numeric did not arrive exactly";
     EXPECT_TRUE(shipper->running()) << shipper_diagnostics(*shipper);
     EXPECT_EQ(shipper->stop(), 0) << shipper->stderr_tail();
+}
+
+// The rule for unreadable records is checked before anything runs: one line naming the setting.
+TEST(IntegrationData, TheUnreadableRecordRuleIsValidated) {
+    auto settings_error = [](std::map<std::string, std::string> values) -> std::string {
+        values["PGSTREAM_POSTGRES_LISTENER_URL"] = "postgres://localhost/app";
+        try {
+            pgstream::PostgresSource::settings_from(pgstream::Config(values));
+        } catch (const pgstream::ConfigError& e) {
+            return e.what();
+        }
+        return "";
+    };
+    EXPECT_NE(
+        settings_error({{"PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD", "skip"}})
+            .find(
+                "PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD: \"skip\" is not one of stop, dead-letter"),
+        std::string::npos);
+    EXPECT_NE(settings_error({{"PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD", "dead-letter"}})
+                  .find("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE: must name a file"),
+              std::string::npos);
+    EXPECT_NE(
+        settings_error({{"PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD", "dead-letter"},
+                        {"PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE", "/nonexistent/dir/dead.jsonl"}})
+            .find("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE: cannot open /nonexistent/dir/dead.jsonl"),
+        std::string::npos);
+    EXPECT_EQ(settings_error({{"PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD", "stop"}}), "");
+    EXPECT_TRUE(pgstream::is_known_config_key("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE"));
 }
 
 }  // namespace

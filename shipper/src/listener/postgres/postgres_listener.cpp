@@ -53,9 +53,11 @@ std::string default_slot_name(const std::string& url) {
 }
 
 PostgresListener::PostgresListener(PostgresListenerSettings settings, Processor& next, Watermark& watermark)
-    : settings_(std::move(settings)), next_(next), watermark_(watermark), sequencer_(next, watermark) {
-    slot_name_ = settings_.slot_name.empty() ? default_slot_name(settings_.url) : settings_.slot_name;
-}
+    : settings_(std::move(settings)),
+      next_(next),
+      watermark_(watermark),
+      slot_name_(settings_.slot_name.empty() ? default_slot_name(settings_.url) : settings_.slot_name),
+      sequencer_(next, watermark, UnreadableRecordRule{settings_.dead_letters, slot_name_}) {}
 
 PostgresListener::~PostgresListener() {
     stop();

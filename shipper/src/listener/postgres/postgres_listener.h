@@ -34,6 +34,8 @@ struct PostgresListenerSettings {
     std::chrono::milliseconds reconnect_initial{500};
     std::chrono::milliseconds reconnect_max{30000};
     std::chrono::milliseconds drain_timeout{30000};  // on shutdown, wait this long for outputs to deliver
+    // PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD=dead-letter: where unreadable records go; null: stop.
+    std::shared_ptr<DeadLetterFile> dead_letters;
 };
 
 struct PostgresListenerStats {
@@ -52,6 +54,8 @@ class PostgresListener : public Listener {
     void stop() override;
 
     const PostgresListenerStats& stats() const { return stats_; }
+    // Records, events, unreadable and dead-lettered records: read on the processing thread or after run().
+    const SequencerStats& record_stats() const { return sequencer_.stats(); }
     const std::string& slot_name() const { return slot_name_; }
 
   private:
