@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 
+#include <rapidjson/document.h>
+
 #include "config/config.h"
 #include "pipeline/pipeline.h"
 #include "support/stream_fixture.h"
@@ -15,11 +17,12 @@ namespace {
 
 // Starts `pgstream run` on `settings` and waits until it streams from the slot.
 std::unique_ptr<ShipperProcess> start_streaming(const TempDir& work, const PgCluster& cluster,
-                                                const std::string& database, Settings settings) {
+                                                const std::string& database, Settings settings,
+                                                const std::string& slot = kSlot) {
     auto shipper = std::make_unique<ShipperProcess>(work.path(), std::move(settings));
     shipper->start();
     PgConnection db(cluster.url_for_database(database));
-    EXPECT_TRUE(wait_until([&] { return slot_state(db).active; }, std::chrono::seconds(30)))
+    EXPECT_TRUE(wait_until([&] { return slot_state(db, slot).active; }, std::chrono::seconds(30)))
         << "the shipper never started replication\n"
         << shipper_diagnostics(*shipper);
     return shipper;
@@ -80,6 +83,60 @@ TEST(IntegrationData, NumbersBeyondADoublesRangeFlowThroughExactly) {
     EXPECT_TRUE(has("\"value\":" + negative + "}")) << "the 401-digit numeric did not arrive exactly";
     EXPECT_TRUE(shipper->running()) << shipper_diagnostics(*shipper);
     EXPECT_EQ(shipper->stop(), 0) << shipper->stderr_tail();
+}
+
+// True when `line` is one JSON value in valid UTF-8.
+bool valid_utf8_json(const std::string& line) {
+    rapidjson::Document document;
+    document.Parse<rapidjson::kParseValidateEncodingFlag>(line.c_str(), line.size());
+    return !document.HasParseError();
+}
+
+// The plugin writes text in the database's encoding; the output must be UTF-8 JSON whatever it is.
+TEST(IntegrationData, NonUtf8DatabasesStreamValidUtf8) {
+    PgCluster cluster;
+    cluster.exec("CREATE DATABASE latin ENCODING 'LATIN1' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'");
+    cluster.exec("CREATE DATABASE ascii ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'");
+    for (const std::string database : {"latin", "ascii"}) {
+        SCOPED_TRACE(database);
+        const std::string url = cluster.url_for_database(database);
+        const std::string slot = "pgstream_" + database + "_slot";
+        auto init = run_pgstream({"init", "--pgurl", url, "--slot", slot, "--plugin", stream_plugin()}, {},
+                                 std::chrono::seconds(90));
+        ASSERT_EQ(init.exit_code, 0) << init.describe();
+        PgConnection db(url);
+        db.exec("SET client_encoding = 'UTF8'");
+        db.exec("CREATE TABLE words (id int PRIMARY KEY, word text)");
+        Settings settings = shipper_settings(cluster, slot);
+        settings["PGSTREAM_POSTGRES_LISTENER_URL"] = url;
+        settings["PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL"] = url;
+        TempDir work;
+        auto shipper = start_streaming(work, cluster, database, settings, slot);
+        // 'café' from a UTF-8 client: stored as 0xE9 in LATIN1, as the UTF-8 bytes in SQL_ASCII.
+        db.exec("INSERT INTO words VALUES (1, 'café')");
+        // SQL_ASCII also holds bytes that are not UTF-8 (a LATIN1 client's é): they are read as LATIN1.
+        if (database == "ascii") db.exec("INSERT INTO words VALUES (2, E'caf\\xe9!')");
+        const std::string last = database == "ascii" ? "2" : "1";
+        auto lines = lines_once(*shipper, [&](const std::vector<std::string>& lines) {
+            for (const auto& line : lines)
+                if (mentions(line, "\"words\"") && mentions(line, "\"value\":" + last + "}")) return true;
+            return false;
+        });
+        int words = 0;
+        for (const auto& line : lines) {
+            EXPECT_TRUE(valid_utf8_json(line)) << "not UTF-8 JSON: " << line;
+            if (!mentions(line, "\"words\"")) continue;
+            ++words;
+            EXPECT_TRUE(mentions(line, "\"value\":\"caf\xC3\xA9\"") ||
+                        mentions(line, "\"value\":\"caf\xC3\xA9!\""))
+                << line;
+        }
+        EXPECT_EQ(words, database == "ascii" ? 2 : 1);
+        EXPECT_EQ(shipper->stop(), 0) << shipper->stderr_tail();
+        if (database == "ascii") {
+            EXPECT_TRUE(mentions(shipper->stderr_text(), "read as LATIN1")) << shipper->stderr_tail();
+        }
+    }
 }
 
 // The rule for unreadable records is checked before anything runs: one line naming the setting.

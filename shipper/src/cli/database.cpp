@@ -20,7 +20,9 @@ pg::ConnPtr connect_or_fail(const std::string& url) {
     std::string why;
     if (!pg::looks_like_connection_string(url, &why)) throw Failure("invalid --pgurl: " + why, kExitUsage);
     try {
-        return pg::connect(url, false, "pgstream");
+        auto conn = pg::connect(url, false, "pgstream");
+        PQsetClientEncoding(conn.get(), "UTF8");  // what init and status print is UTF-8, like the stream
+        return conn;
     } catch (const pg::Error& e) {
         throw Failure(std::string("cannot connect to --pgurl: ") + e.what(), kExitFailure);
     }

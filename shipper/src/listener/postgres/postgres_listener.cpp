@@ -119,6 +119,13 @@ bool PostgresListener::open_stream(bool first) {
     }
     PGconn* conn = conn_.get();
     try {
+        const char* encoding = PQparameterStatus(conn, "server_encoding");
+        to_utf8_ = Utf8Converter::for_server_encoding(encoding ? encoding : "");
+    } catch (const std::runtime_error& e) {
+        fail(e.what());
+        return false;
+    }
+    try {
         // Replication connections accept only the simple query protocol.
         auto slot = pg::exec(conn, "SELECT plugin, slot_type, confirmed_flush_lsn::text, restart_lsn::text "
                                    "FROM pg_catalog.pg_replication_slots WHERE slot_name = " +
@@ -238,6 +245,17 @@ bool PostgresListener::push_item(Item item, bool may_drop) {
     return true;
 }
 
+void PostgresListener::convert_to_utf8(std::string& out, std::string_view text) {
+    size_t unconvertible = to_utf8_->append(out, text);
+    if (unconvertible == 0) return;
+    if (stats_.unconvertible_bytes.fetch_add(unconvertible) == 0)
+        log::warn("postgres listener: the ", to_utf8_->encoding(), " database sent ", unconvertible,
+                  " bytes that are not characters of its encoding",
+                  to_utf8_->encoding() == "SQL_ASCII" ? " nor UTF-8; they are read as LATIN1"
+                                                      : "; they are replaced with U+FFFD",
+                  " (logged once; counted in unconvertible_bytes)");
+}
+
 bool PostgresListener::source_drained() {
     std::lock_guard<std::mutex> lock(queue_mutex_);
     return queue_.empty();
@@ -278,8 +296,12 @@ bool PostgresListener::pump() {
         }
         std::unique_ptr<char, void (*)(void*)> owned(buffer, PQfreemem);
         if (buffer[0] == 'w' && length >= 25) {
-            Item item{Item::Kind::Data, std::string(buffer + 25, size_t(length - 25)), Lsn(read_u64(buffer + 1)),
-                      Lsn(read_u64(buffer + 9))};
+            Item item{Item::Kind::Data, {}, Lsn(read_u64(buffer + 1)), Lsn(read_u64(buffer + 9))};
+            std::string_view payload(buffer + 25, size_t(length - 25));
+            if (to_utf8_)
+                convert_to_utf8(item.data, payload);
+            else
+                item.data.assign(payload);
             if (item.wal_start > last_received_) last_received_ = item.wal_start;
             ++stats_.messages;
             if (!push_item(std::move(item), false)) return true;  // stopping

@@ -19,6 +19,7 @@
 #include "checkpoint/watermark.h"
 #include "listener/listener.h"
 #include "listener/postgres/record_sequencer.h"
+#include "listener/postgres/server_encoding.h"
 #include "processor/processor.h"
 #include "util/pg.h"
 
@@ -43,6 +44,9 @@ struct PostgresListenerStats {
     std::atomic<uint64_t> keepalives{0};
     std::atomic<uint64_t> status_updates{0};
     std::atomic<uint64_t> reconnects{0};
+    // Bytes that were not characters of the database encoding (SQL_ASCII: bytes that are not UTF-8, read as
+    // LATIN1; elsewhere: replaced with U+FFFD).
+    std::atomic<uint64_t> unconvertible_bytes{0};
 };
 
 class PostgresListener : public Listener {
@@ -72,6 +76,7 @@ class PostgresListener : public Listener {
     bool pump();                   // reads until the connection breaks or stop; false on connection loss
     bool send_status(bool reply_requested);
     bool push_item(Item item, bool may_drop);
+    void convert_to_utf8(std::string& out, std::string_view text);
     // True when the socket thread has nothing queued for the processing thread.
     bool source_drained();
 
@@ -87,6 +92,7 @@ class PostgresListener : public Listener {
     PostgresListenerStats stats_;
 
     pg::ConnPtr conn_;
+    std::unique_ptr<Utf8Converter> to_utf8_;  // null when the database is UTF-8
     std::chrono::steady_clock::time_point last_status_;
     Lsn last_received_;
 

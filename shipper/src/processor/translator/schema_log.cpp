@@ -70,6 +70,8 @@ PostgresSchemaLogStore::PostgresSchemaLogStore(std::string url) : url_(std::move
 PGconn* PostgresSchemaLogStore::connection() {
     if (conn_ && PQstatus(conn_.get()) == CONNECTION_OK) return conn_.get();
     conn_ = pg::connect(url_, false, "pgstream translator");
+    // Schema descriptions are compared with the stream's names, which the listener converts to UTF-8.
+    PQsetClientEncoding(conn_.get(), "UTF8");
     auto exists = pg::exec(conn_.get(), "SELECT to_regclass('pgstream.schema_log') IS NOT NULL");
     table_exists_ = pg::value(exists.get(), 0, 0).value_or("f") == "t";
     return conn_.get();
