@@ -139,6 +139,83 @@ TEST(IntegrationData, NonUtf8DatabasesStreamValidUtf8) {
     }
 }
 
+// Without a primary key (even with a unique NOT NULL column, which the translator takes as the identity),
+// PostgreSQL does not decode UPDATE/DELETE and says so only in its own log. init, status and run name such
+// tables; init --replica-identity fixes them, and their changes then arrive.
+TEST(IntegrationData, TablesWithoutReplicaIdentityAreNamedAndFixedByInit) {
+    PgCluster cluster;
+    PgConnection db(cluster.url());
+    db.exec(
+        "CREATE TABLE no_key (a int, b text); CREATE TABLE unique_only (code int NOT NULL UNIQUE, v text); "
+        "CREATE TABLE keyed (id int PRIMARY KEY); CREATE TABLE full_row (a int); "
+        "ALTER TABLE full_row REPLICA IDENTITY FULL");
+    auto init = run_pgstream({"init", "--pgurl", cluster.url(), "--slot", kSlot, "--plugin", stream_plugin()},
+                             {}, std::chrono::seconds(90));
+    ASSERT_EQ(init.exit_code, 0) << init.describe();
+    EXPECT_TRUE(mentions(init.err, "table public.no_key has no primary key") &&
+                mentions(init.err, "ALTER TABLE public.no_key REPLICA IDENTITY FULL"))
+        << init.describe();
+    EXPECT_TRUE(mentions(init.err, "table public.unique_only has no primary key") &&
+                mentions(init.err, "REPLICA IDENTITY USING INDEX unique_only_code_key"))
+        << init.describe();
+    EXPECT_FALSE(mentions(init.err, "keyed") || mentions(init.err, "full_row")) << init.describe();
+    auto status = run_pgstream({"status", "--pgurl", cluster.url(), "--slot", kSlot});
+    EXPECT_TRUE(mentions(status.out, "tables_without_replica_identity: 2")) << status.describe();
+
+    TempDir work;
+    auto shipper = start_streaming(work, cluster, "postgres", shipper_settings(cluster));
+    EXPECT_TRUE(mentions(shipper->stderr_text(), "postgres listener: table public.no_key has no primary key"))
+        << shipper->stderr_tail();
+    EXPECT_TRUE(
+        mentions(shipper->stderr_text(), "postgres listener: table public.unique_only has no primary key"))
+        << shipper->stderr_tail();
+    // A schema change that adds such a table is named when the stream reaches it.
+    db.exec("CREATE TABLE added_later (a int)");
+    EXPECT_TRUE(wait_until(
+        [&] {
+            return mentions(shipper->stderr_text(),
+                            "translator: table public.added_later has no primary key");
+        },
+        std::chrono::seconds(30)))
+        << shipper->stderr_tail();
+
+    auto by_index =
+        run_pgstream({"init", "--pgurl", cluster.url(), "--slot", kSlot, "--replica-identity=index"});
+    ASSERT_EQ(by_index.exit_code, 0) << by_index.describe();
+    EXPECT_TRUE(mentions(by_index.out,
+                         "ALTER TABLE public.unique_only REPLICA IDENTITY USING INDEX unique_only_code_key"))
+        << by_index.describe();
+    EXPECT_TRUE(mentions(by_index.err, "public.no_key")) << "no index to use: still named\n"
+                                                         << by_index.describe();
+    auto full =
+        run_pgstream({"init", "--pgurl", cluster.url(), "--slot", kSlot, "--replica-identity", "full"});
+    ASSERT_EQ(full.exit_code, 0) << full.describe();
+    EXPECT_TRUE(mentions(full.out, "ALTER TABLE public.no_key REPLICA IDENTITY FULL")) << full.describe();
+    status = run_pgstream({"status", "--pgurl", cluster.url(), "--slot", kSlot});
+    EXPECT_TRUE(mentions(status.out, "tables_without_replica_identity: 0")) << status.describe();
+
+    db.exec("INSERT INTO no_key VALUES (1, 'x'); INSERT INTO unique_only VALUES (7, 'x')");
+    db.exec("UPDATE no_key SET b = 'y'; UPDATE unique_only SET v = 'y'");
+    db.exec("DELETE FROM no_key; DELETE FROM unique_only");
+    auto lines = lines_once(*shipper, [](const std::vector<std::string>& lines) {
+        int deletes = 0;
+        for (const auto& line : lines) deletes += mentions(line, "\"action\":\"D\"");
+        return deletes == 2;
+    });
+    std::vector<std::string> changes;
+    for (const auto& line : lines) {
+        auto event = parse_event(line);
+        if (!event || (event->table != "no_key" && event->table != "unique_only")) continue;
+        std::string key = event->table == "no_key" ? "a" : "code";
+        changes.push_back(
+            event->action + ":" + event->table + ":" +
+            (event->action == "I" ? event->value(key) : event->identity_value(key)).value_or("?"));
+    }
+    EXPECT_EQ(changes, (std::vector<std::string>{"I:no_key:1", "I:unique_only:7", "U:no_key:1",
+                                                 "U:unique_only:7", "D:no_key:1", "D:unique_only:7"}));
+    EXPECT_EQ(shipper->stop(), 0) << shipper->stderr_tail();
+}
+
 // The rule for unreadable records is checked before anything runs: one line naming the setting.
 TEST(IntegrationData, TheUnreadableRecordRuleIsValidated) {
     auto settings_error = [](std::map<std::string, std::string> values) -> std::string {

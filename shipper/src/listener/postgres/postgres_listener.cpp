@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "processor/translator/replica_identity.h"
 #include "util/log.h"
 
 namespace pgstream {
@@ -163,6 +164,7 @@ bool PostgresListener::open_stream(bool first) {
                   " timeline ", pg::value(system.get(), 0, 1).value_or("?"), ", server at ",
                   pg::value(system.get(), 0, 2).value_or("?"), "; slot \"", slot_name_, "\" (", plugin_,
                   ") from ", start.str());
+        if (first) warn_undecodable_tables(conn);
 
         std::string command = "START_REPLICATION SLOT \"" + slot_name_ + "\" LOGICAL " + start.str() +
                               " (\"format-version\" '2', \"include-xids\" '1', \"include-timestamp\" '1', "
@@ -243,6 +245,16 @@ bool PostgresListener::push_item(Item item, bool may_drop) {
     lock.unlock();
     queue_not_empty_.notify_one();
     return true;
+}
+
+void PostgresListener::warn_undecodable_tables(PGconn* conn) {
+    try {
+        auto tables = find_undecodable_tables(conn);
+        stats_.tables_without_replica_identity = tables.size();
+        for (const auto& table : tables) log::warn("postgres listener: ", table.describe());
+    } catch (const pg::Error& e) {
+        log::debug("postgres listener: cannot list the tables without a replica identity: ", e.what());
+    }
 }
 
 void PostgresListener::convert_to_utf8(std::string& out, std::string_view text) {

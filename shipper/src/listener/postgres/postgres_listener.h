@@ -47,6 +47,8 @@ struct PostgresListenerStats {
     // Bytes that were not characters of the database encoding (SQL_ASCII: bytes that are not UTF-8, read as
     // LATIN1; elsewhere: replaced with U+FFFD).
     std::atomic<uint64_t> unconvertible_bytes{0};
+    // Gauge, measured at start: tables whose UPDATE/DELETE PostgreSQL cannot decode (no replica identity).
+    std::atomic<uint64_t> tables_without_replica_identity{0};
 };
 
 class PostgresListener : public Listener {
@@ -77,6 +79,7 @@ class PostgresListener : public Listener {
     bool send_status(bool reply_requested);
     bool push_item(Item item, bool may_drop);
     void convert_to_utf8(std::string& out, std::string_view text);
+    void warn_undecodable_tables(PGconn* conn);
     // True when the socket thread has nothing queued for the processing thread.
     bool source_drained();
 

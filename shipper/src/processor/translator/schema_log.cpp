@@ -123,4 +123,14 @@ void PostgresSchemaLogStore::ack(const SchemaLogEntry& entry) {
     });
 }
 
+std::vector<UndecodableTable> PostgresSchemaLogStore::undecodable_tables(const std::string& schema_name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    try {
+        return find_undecodable_tables(connection(), schema_name);
+    } catch (const pg::Error& e) {
+        log::debug("translator: cannot list the tables without a replica identity: ", e.what());
+        return {};
+    }
+}
+
 }  // namespace pgstream

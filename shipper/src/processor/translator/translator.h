@@ -53,6 +53,8 @@ struct TranslatorStats {
     std::atomic<uint64_t> without_identity{0};  // forwarded with an empty id_col_pgstream_id
     std::atomic<uint64_t> without_schema{0};    // forwarded untranslated: no acked schema_log entry/table
     std::atomic<uint64_t> hidden{0};            // other pgstream-schema writes, dropped
+    // Gauge: tables whose UPDATE/DELETE PostgreSQL cannot decode, in the schemas changed since the start.
+    std::atomic<uint64_t> tables_without_replica_identity{0};
 };
 
 class Translator : public Processor {
@@ -75,6 +77,7 @@ class Translator : public Processor {
 
   private:
     void handle_schema_change(EventPtr event);
+    void warn_undecodable_tables(const std::string& schema_name);
     const SchemaLogEntry* schema_for(const std::string& schema_name);
 
     std::unique_ptr<SchemaLogStore> store_;
@@ -88,6 +91,8 @@ class Translator : public Processor {
     // search each time); cleared whenever an entry of cache_ is replaced.
     std::unordered_map<const SchemaTable*, std::vector<std::string>> identity_ids_;
     std::set<std::string> warned_tables_;
+    // Per schema, the tables without a replica identity already warned about.
+    std::map<std::string, std::set<std::string>> undecodable_tables_;
     TranslatorStats stats_;
 };
 
