@@ -55,9 +55,9 @@ class SchemaLogStore {
     virtual void ack(const SchemaLogEntry& entry) = 0;
     // False when the database has no schema tracking at all (no pgstream.schema_log table).
     virtual bool tracks_schemas() const { return true; }
-    // Tables of a schema whose UPDATE/DELETE PostgreSQL cannot decode, as the catalog is now; empty when the
-    // store cannot tell.
-    virtual std::vector<UndecodableTable> undecodable_tables(const std::string&) { return {}; }
+    // Tables of the entry's schema whose UPDATE/DELETE PostgreSQL cannot decode, as the catalog is once the
+    // entry's transaction is visible; empty when the store cannot tell.
+    virtual std::vector<UndecodableTable> undecodable_tables(const SchemaLogEntry&) { return {}; }
 };
 
 // pgstream.schema_log in PostgreSQL. Reconnects on the next call after a connection failure.
@@ -67,7 +67,7 @@ class PostgresSchemaLogStore : public SchemaLogStore {
     std::optional<SchemaLogEntry> latest_acked(const std::string& schema_name) override;
     void ack(const SchemaLogEntry& entry) override;
     bool tracks_schemas() const override { return table_exists_; }
-    std::vector<UndecodableTable> undecodable_tables(const std::string& schema_name) override;
+    std::vector<UndecodableTable> undecodable_tables(const SchemaLogEntry& entry) override;
 
   private:
     PGconn* connection();

@@ -119,7 +119,7 @@ void Translator::handle_schema_change(EventPtr event) {
     ++stats_.schema_changes;
     log::info("translator: schema \"", entry.schema_name, "\" version ", entry.version, " (",
               entry.tables.size(), " tables", entry.dropped ? ", dropped" : "", ") acknowledged");
-    warn_undecodable_tables(entry.schema_name);
+    warn_undecodable_tables(entry);
     event->metadata.version = event->lsn.str();
     warned_tables_.clear();
     identity_ids_.clear();
@@ -129,10 +129,10 @@ void Translator::handle_schema_change(EventPtr event) {
 
 // A schema change may have added a table (or dropped a key) that leaves UPDATE/DELETE undecodable: one warning
 // per such table, the first time it is seen.
-void Translator::warn_undecodable_tables(const std::string& schema_name) {
+void Translator::warn_undecodable_tables(const SchemaLogEntry& entry) {
     std::set<std::string> now;
-    auto& warned = undecodable_tables_[schema_name];
-    for (const auto& table : store_->undecodable_tables(schema_name)) {
+    auto& warned = undecodable_tables_[entry.schema_name];
+    for (const auto& table : store_->undecodable_tables(entry)) {
         if (!warned.count(table.qualified_name)) log::warn("translator: ", table.describe());
         now.insert(table.qualified_name);
     }

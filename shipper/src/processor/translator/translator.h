@@ -77,7 +77,7 @@ class Translator : public Processor {
 
   private:
     void handle_schema_change(EventPtr event);
-    void warn_undecodable_tables(const std::string& schema_name);
+    void warn_undecodable_tables(const SchemaLogEntry& entry);
     const SchemaLogEntry* schema_for(const std::string& schema_name);
 
     std::unique_ptr<SchemaLogStore> store_;
