@@ -56,9 +56,8 @@ void RecordSequencer::handle_unreadable(std::string_view text, Lsn wal_start, st
         "cannot read " + where + ": " + reason +
         ". The stream stops here: every start would meet this record again. To go on, either set "
         "PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD=dead-letter (with "
-        "PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE) to keep the record in that file and stream the rest, "
-        "or "
-        "skip " +
+        "PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE) "
+        "to keep the record in that file and stream the rest, or skip " +
         (transaction_end.valid() ? "its whole transaction" : "it") +
         " with the shipper stopped: SELECT pg_replication_slot_advance('" + slot + "', '" + skip_to.str() +
         "')");
