@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
     add_database_options(init, init_options);
     init->add_option("--plugin", init_options.plugin, "output plugin: pgstream (default when installed) or wal2json")
         ->check(CLI::IsMember({"pgstream", "wal2json"}));
+    init->add_option("--replica-identity", init_options.replica_identity,
+                     "tables whose UPDATE/DELETE cannot be decoded: index (REPLICA IDENTITY USING INDEX on a unique "
+                     "NOT NULL index), full (REPLICA IDENTITY FULL) or none (only name them; default)")
+        ->check(CLI::IsMember({"index", "full", "none"}));
     auto* tear_down = app.add_subcommand("tear-down", "Drop the replication slot and the pgstream schema");
     add_database_options(tear_down, tear_down_options);
     auto* status = app.add_subcommand("status", "Show the slot's position, lag and unacknowledged schema versions");

@@ -76,6 +76,45 @@ TEST(RecordParser, ParsesUpdateDeleteIdentityTruncateAndMessages) {
     EXPECT_FALSE(message.event->transactional);
 }
 
+// RapidJSON 1.1 converts numbers to doubles even when it keeps their text, and refuses those beyond a
+// double's range: such a record (a numeric of 310 integer digits) must come through digit for digit, not stop
+// the stream.
+TEST(RecordParser, KeepsNumbersBeyondADoublesRangeExact) {
+    const std::string huge = "1" + std::string(309, '0');
+    const std::string huge_fraction = "-" + std::string(400, '9') + "." + std::string(50, '1');
+    const std::string text =
+        R"j({"action":"I","xid":7,"lsn":"0/15A5C70","schema":"public","table":"t 1e999",)j"
+        R"j("columns":[{"name":"n","type":"numeric","value":)j" +
+        huge +
+        R"j(},{"name":"s","type":"text","value":"12 \" 1e999 -5"},{"name":"e","type":"numeric","value":1E+400},)j"
+        R"j({"name":"m","type":"numeric","value":)j" +
+        huge_fraction + R"j(},{"name":"i","type":"integer","value":-0}]})j";
+    auto record = parse_wal2json_record(text);
+    ASSERT_EQ(record.kind, Record::Kind::Change);
+    const Event& event = *record.event;
+    EXPECT_EQ(event.table, "t 1e999");
+    ASSERT_EQ(event.columns.size(), 5u);
+    EXPECT_TRUE(event.columns[0].value.is_number());
+    EXPECT_EQ(event.columns[0].value.text, huge);
+    EXPECT_EQ(event.columns[1].value.text, "12 \" 1e999 -5");
+    EXPECT_EQ(event.columns[2].value.to_json(), "1E+400");
+    EXPECT_EQ(event.columns[3].value.to_json(), huge_fraction);
+    EXPECT_EQ(event.columns[4].value.to_json(), "-0");
+    EXPECT_NE(event_to_json(event).find("\"value\":" + huge + "}"), std::string::npos);
+    // The same holds for a document read back (a Kafka value, a schema_log row).
+    JsonValue value = parse_json("[" + huge + ",{\"k\":" + huge_fraction + "}]");
+    ASSERT_EQ(value.items.size(), 2u);
+    EXPECT_EQ(value.items[0].text, huge);
+    EXPECT_EQ(value.items[1].find("k")->text, huge_fraction);
+    // Still an error where the text is not JSON, at the offset of the fault (the digit after the leading 0).
+    try {
+        parse_json("[" + huge + ",01]");
+        FAIL() << "expected a JsonError";
+    } catch (const JsonError& e) {
+        EXPECT_NE(std::string(e.what()).find("offset 313"), std::string::npos) << e.what();
+    }
+}
+
 TEST(RecordParser, RejectsWhatIsNotAV2Record) {
     for (const char* bad :
          {"", "{", "[]", R"j({"change":[]})j", R"j({"action":"X"})j", R"j({"action":"I","lsn":"nope"})j",

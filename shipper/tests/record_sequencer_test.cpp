@@ -1,6 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
 #include "listener/postgres/record_sequencer.h"
+#include "wal/json.h"
 
 namespace pgstream {
 namespace {
@@ -171,6 +177,73 @@ TEST_F(RecordSequencerTest, MalformedRecordsStopWithTheirPosition) {
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find("0/ABC"), std::string::npos) << e.what();
     }
+}
+
+// A record that is not JSON, in a transaction, holding row data that must not reach the log.
+const std::string kUnreadable =
+    R"({"action":"I","lsn":"0/1F4","schema":"public","table":"t","columns":[{"name":"secret","type":"text","value":"hunter2"}],})";
+
+TEST_F(RecordSequencerTest, AnUnreadableRecordStopsNamingItsPositionAndHowToSkipItButNotItsData) {
+    RecordSequencer stopping(output, watermark, UnreadableRecordRule{nullptr, "pgstream_app_slot"});
+    stopping.on_data(begin(7, "0/200", "0/230"), L("0/1F0"));
+    try {
+        stopping.on_data(kUnreadable, L("0/1F4"));
+        FAIL() << "expected an error";
+    } catch (const std::runtime_error& e) {
+        std::string message = e.what();
+        EXPECT_NE(message.find("received at 0/1F4"), std::string::npos) << message;
+        EXPECT_NE(message.find("in the transaction ending at 0/230"), std::string::npos) << message;
+        EXPECT_NE(message.find("offset"), std::string::npos) << "the reason: " << message;
+        EXPECT_NE(message.find("pg_replication_slot_advance('pgstream_app_slot', '0/230')"),
+                  std::string::npos)
+            << message;
+        EXPECT_NE(message.find("PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD=dead-letter"),
+                  std::string::npos)
+            << message;
+        EXPECT_EQ(message.find("hunter2"), std::string::npos) << "row data in the error: " << message;
+    }
+    EXPECT_EQ(stopping.stats().unreadable_records, 1u);
+}
+
+TEST_F(RecordSequencerTest, AnUnreadableRecordIsDeadLetteredAndTheRestOfItsTransactionStreams) {
+    char path[] = "/tmp/pgstream-dead-letters-XXXXXX";
+    ::close(::mkstemp(path));
+    struct Remove {
+        const char* path;
+        ~Remove() { ::unlink(path); }
+    } remove{path};
+    RecordSequencer sequencer(output, watermark,
+                              UnreadableRecordRule{std::make_shared<DeadLetterFile>(path), "s"});
+    sequencer.on_data(begin(7, "0/200", "0/230"), L("0/1F0"));
+    sequencer.on_data(insert(7, "0/1F2", 1), L("0/1F2"));
+    sequencer.on_data(kUnreadable + "\n" + insert(7, "0/1F8", 3), L("0/1F4"));
+    sequencer.on_data(commit(7, "0/200", "0/230"), L("0/200"));
+    // Outside a transaction too.
+    sequencer.on_data("not json", L("0/240"));
+    sequencer.on_data(message("0/250", "after"), L("0/250"));
+
+    ASSERT_EQ(output.events.size(), 3u);
+    EXPECT_EQ(output.events[0]->columns[0].value.text, "1");
+    EXPECT_EQ(output.events[1]->columns[0].value.text, "3");
+    EXPECT_EQ(output.events[2]->content, "after");
+    EXPECT_EQ(sequencer.stats().unreadable_records, 2u);
+    EXPECT_EQ(sequencer.stats().dead_lettered_records, 2u);
+    ack_all();
+    EXPECT_TRUE(watermark.wait_drained(std::chrono::milliseconds(10)));
+    EXPECT_EQ(watermark.confirmed(), L("0/250")) << "the slot moves past the dead-lettered records";
+
+    std::ifstream in(path);
+    std::string line;
+    std::vector<JsonValue> lines;
+    while (std::getline(in, line)) lines.push_back(parse_json(line));
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_EQ(lines[0].find("received_at")->text, "0/1F4");
+    EXPECT_EQ(lines[0].find("transaction_end_lsn")->text, "0/230");
+    EXPECT_EQ(lines[0].find("record")->text, kUnreadable) << "the record is kept byte for byte";
+    EXPECT_NE(lines[0].find("reason")->text.find("offset"), std::string::npos);
+    EXPECT_EQ(lines[1].find("received_at")->text, "0/240");
+    EXPECT_TRUE(lines[1].find("transaction_end_lsn")->is_null());
+    EXPECT_EQ(lines[1].find("record")->text, "not json");
 }
 
 }  // namespace

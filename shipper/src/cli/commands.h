@@ -20,6 +20,9 @@ struct DatabaseOptions {
     std::string url;
     std::string slot;    // empty: pgstream_<dbname>_slot
     std::string plugin;  // init only; empty: pgstream when the extension is available, else wal2json
+    // init only: give tables whose UPDATE/DELETE cannot be decoded a replica identity: "index" (USING INDEX on a
+    // unique NOT NULL index, where there is one), "full", or "none"/empty (only name them).
+    std::string replica_identity;
 };
 int init(const DatabaseOptions& options);
 int tear_down(const DatabaseOptions& options);

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/embedded_migrations.h"
 #include "listener/postgres/postgres_listener.h"
+#include "processor/translator/replica_identity.h"
 #include "util/pg.h"
 #include "util/redact.h"
 
@@ -22,7 +23,9 @@ pg::ConnPtr connect_or_fail(const std::string& url) {
     std::string why;
     if (!pg::looks_like_connection_string(url, &why)) throw Failure("invalid --pgurl: " + why, kExitUsage);
     try {
-        return pg::connect(url, false, "pgstream");
+        auto conn = pg::connect(url, false, "pgstream");
+        PQsetClientEncoding(conn.get(), "UTF8");  // what init and status print is UTF-8, like the stream
+        return conn;
     } catch (const pg::Error& e) {
         throw Failure(std::string("cannot connect to --pgurl: ") + e.what(), kExitFailure);
     }
@@ -209,6 +212,25 @@ void apply_migrations(PGconn* conn) {
     }
 }
 
+// Gives the tables whose UPDATE/DELETE cannot be decoded a replica identity as `mode` asks (index, full), and
+// names every one left without (on stderr: a warning, the exit code stays 0).
+void report_undecodable_tables(PGconn* conn, const std::string& mode) {
+    for (const auto& table : find_undecodable_tables(conn)) {
+        bool fixable = mode == "full" || (mode == "index" && !table.usable_index.empty());
+        if (!fixable) {
+            print_error("warning: " + table.describe());
+            continue;
+        }
+        std::string statement = table.fix_statement(mode == "full");
+        try {
+            pg::exec(conn, statement);
+        } catch (const pg::Error& e) {
+            throw Failure(statement + " failed: " + e.what(), kExitFailure);
+        }
+        std::cout << "pgstream: " << statement << std::endl;
+    }
+}
+
 int init_impl(const DatabaseOptions& options) {
     pg::ConnPtr conn = connect_or_fail(options.url);
     std::string slot = slot_name_for(options);
@@ -281,6 +303,7 @@ int init_impl(const DatabaseOptions& options) {
     std::cout << "pgstream: initialised " << tracking << "; replication slot " << slot << " (" << plugin
               << ")" << (slot_exists ? " already existed" : " created") << "; " << logged
               << " schema version(s) logged" << std::endl;
+    report_undecodable_tables(conn.get(), options.replica_identity);
     return kExitOk;
 }
 
@@ -347,6 +370,9 @@ int status_impl(const DatabaseOptions& options) {
     } else {
         std::cout << "schema_tracking: not installed\n";
     }
+    auto undecodable = find_undecodable_tables(conn.get());
+    std::cout << "tables_without_replica_identity: " << undecodable.size() << "\n";
+    for (const auto& table : undecodable) std::cout << "  " << table.describe() << "\n";
     std::cout.flush();
     return kExitOk;
 }

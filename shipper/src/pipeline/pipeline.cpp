@@ -5,6 +5,36 @@
 
 namespace pgstream {
 
+namespace {
+
+// Listener settings added after config.cpp's list of keys (kept here, next to where they are read).
+struct ListenerKeyRegistration {
+    ListenerKeyRegistration() {
+        register_config_keys(
+            {"PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD", "PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE"});
+    }
+} listener_key_registration;
+
+// PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD=stop|dead-letter; null for stop.
+std::shared_ptr<DeadLetterFile> dead_letters_from(const Config& config) {
+    std::string rule = config.get_string("PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD", "stop");
+    if (rule == "stop") return nullptr;
+    if (rule != "dead-letter")
+        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD",
+                          "\"" + rule + "\" is not one of stop, dead-letter");
+    std::string file = config.get_string("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE");
+    if (file.empty())
+        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE",
+                          "must name a file when PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD is dead-letter");
+    try {
+        return std::make_shared<DeadLetterFile>(file);
+    } catch (const std::runtime_error& e) {
+        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE", e.what());
+    }
+}
+
+}  // namespace
+
 PostgresListenerSettings PostgresSource::settings_from(const Config& config) {
     PostgresListenerSettings settings;
     settings.url = config.get_url("PGSTREAM_POSTGRES_LISTENER_URL");
@@ -33,6 +63,7 @@ PostgresListenerSettings PostgresSource::settings_from(const Config& config) {
         throw ConfigError("PGSTREAM_POSTGRES_LISTENER_RECONNECT_INITIAL_INTERVAL", "must be positive");
     settings.reconnect_max = std::max(settings.reconnect_max, settings.reconnect_initial);
     settings.drain_timeout = config.get_duration("PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT", settings.drain_timeout);
+    settings.dead_letters = dead_letters_from(config);
     return settings;
 }
 

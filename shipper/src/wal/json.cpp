@@ -1,4 +1,5 @@
 #include "wal/json.h"
+#include "wal/json_tree.h"
 
 #include <cstdint>
 #include <cstring>
@@ -8,65 +9,6 @@
 #include <rapidjson/reader.h>
 
 namespace pgstream {
-
-namespace {
-
-// Builds a JsonValue tree from SAX events. Containers are completed in place on a stack of pointers.
-class TreeBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeBuilder> {
-  public:
-    explicit TreeBuilder(JsonValue& root) : root_(root) {}
-
-    bool Null() { return add(JsonValue::Kind::Null, {}); }
-    bool Bool(bool b) { return add(JsonValue::Kind::Bool, b ? "true" : "false"); }
-    bool RawNumber(const char* str, rapidjson::SizeType length, bool) {
-        return add(JsonValue::Kind::Number, std::string_view(str, length));
-    }
-    bool String(const char* str, rapidjson::SizeType length, bool) {
-        return add(JsonValue::Kind::String, std::string_view(str, length));
-    }
-    bool StartObject() { return open(JsonValue::Kind::Object); }
-    bool Key(const char* str, rapidjson::SizeType length, bool) {
-        stack_.back()->members.emplace_back(std::string(str, length), JsonValue{});
-        return true;
-    }
-    bool EndObject(rapidjson::SizeType) {
-        stack_.pop_back();
-        return true;
-    }
-    bool StartArray() { return open(JsonValue::Kind::Array); }
-    bool EndArray(rapidjson::SizeType) {
-        stack_.pop_back();
-        return true;
-    }
-
-  private:
-    JsonValue& slot() {
-        if (stack_.empty()) return root_;
-        JsonValue* parent = stack_.back();
-        if (parent->kind == JsonValue::Kind::Object) return parent->members.back().second;
-        parent->items.emplace_back();
-        return parent->items.back();
-    }
-    bool add(JsonValue::Kind kind, std::string_view text) {
-        JsonValue& value = slot();
-        value.kind = kind;
-        value.text.assign(text.data(), text.size());
-        return true;
-    }
-    bool open(JsonValue::Kind kind) {
-        JsonValue& value = slot();
-        value.kind = kind;
-        // Records are objects of about ten members and columns of four; growing from zero reallocates often.
-        if (kind == JsonValue::Kind::Object) value.members.reserve(stack_.empty() ? 12 : 4);
-        stack_.push_back(&value);
-        return true;
-    }
-
-    JsonValue& root_;
-    std::vector<JsonValue*> stack_;
-};
-
-}  // namespace
 
 const JsonValue* JsonValue::find(std::string_view key) const {
     if (kind != Kind::Object) return nullptr;
@@ -121,18 +63,21 @@ std::string JsonValue::to_json() const {
 }
 
 JsonValue parse_json(std::string_view text) {
+    using namespace json_detail;
     JsonValue root;
     TreeBuilder builder(root);
     rapidjson::Reader reader;
     rapidjson::MemoryStream stream(text.data(), text.size());
-    constexpr unsigned kFlags = rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseStopWhenDoneFlag;
-    rapidjson::ParseResult result = reader.Parse<kFlags>(stream, builder);
+    rapidjson::ParseResult result = reader.Parse<kTreeParseFlags>(stream, builder);
+    size_t end = stream.Tell();
+    if (result.Code() == rapidjson::kParseErrorNumberTooBig)
+        result = parse_with_masked_numbers(text, root, end);
     if (!result) {
         throw JsonError(std::string("invalid JSON at offset ") + std::to_string(result.Offset()) + ": " +
                         rapidjson::GetParseError_En(result.Code()));
     }
     // kParseStopWhenDoneFlag stops after one value; anything but trailing whitespace is an error.
-    for (size_t i = stream.Tell(); i < text.size(); ++i) {
+    for (size_t i = end; i < text.size(); ++i) {
         char c = text[i];
         if (c != ' ' && c != '\n' && c != '\r' && c != '\t')
             throw JsonError("invalid JSON at offset " + std::to_string(i) + ": trailing characters");

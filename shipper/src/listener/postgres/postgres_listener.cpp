@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "processor/translator/replica_identity.h"
 #include "util/log.h"
 
 namespace pgstream {
@@ -66,9 +67,11 @@ std::string default_slot_name(const std::string& url) {
 }
 
 PostgresListener::PostgresListener(PostgresListenerSettings settings, Processor& next, Watermark& watermark)
-    : settings_(std::move(settings)), next_(next), watermark_(watermark), sequencer_(next, watermark) {
-    slot_name_ = settings_.slot_name.empty() ? default_slot_name(settings_.url) : settings_.slot_name;
-}
+    : settings_(std::move(settings)),
+      next_(next),
+      watermark_(watermark),
+      slot_name_(settings_.slot_name.empty() ? default_slot_name(settings_.url) : settings_.slot_name),
+      sequencer_(next, watermark, UnreadableRecordRule{settings_.dead_letters, slot_name_}) {}
 
 PostgresListener::~PostgresListener() {
     stop();
@@ -130,6 +133,13 @@ bool PostgresListener::open_stream(bool first) {
     }
     PGconn* conn = conn_.get();
     try {
+        const char* encoding = PQparameterStatus(conn, "server_encoding");
+        to_utf8_ = Utf8Converter::for_server_encoding(encoding ? encoding : "");
+    } catch (const std::runtime_error& e) {
+        fail(e.what());
+        return false;
+    }
+    try {
         // Replication connections accept only the simple query protocol.
         auto slot = pg::exec(conn,
                              "SELECT plugin, slot_type, confirmed_flush_lsn::text, restart_lsn::text, "
@@ -179,6 +189,7 @@ bool PostgresListener::open_stream(bool first) {
                   " timeline ", pg::value(system.get(), 0, 1).value_or("?"), ", server at ",
                   pg::value(system.get(), 0, 2).value_or("?"), "; slot \"", slot_name_, "\" (", plugin_,
                   ") from ", start.str());
+        if (first) warn_undecodable_tables(conn);
 
         std::string command = "START_REPLICATION SLOT \"" + slot_name_ + "\" LOGICAL " + start.str() +
                               " (\"format-version\" '2', \"include-xids\" '1', \"include-timestamp\" '1', "
@@ -264,6 +275,27 @@ bool PostgresListener::push_item(Item item, bool may_drop) {
     return true;
 }
 
+void PostgresListener::warn_undecodable_tables(PGconn* conn) {
+    try {
+        auto tables = find_undecodable_tables(conn);
+        stats_.tables_without_replica_identity = tables.size();
+        for (const auto& table : tables) log::warn("postgres listener: ", table.describe());
+    } catch (const pg::Error& e) {
+        log::debug("postgres listener: cannot list the tables without a replica identity: ", e.what());
+    }
+}
+
+void PostgresListener::convert_to_utf8(std::string& out, std::string_view text) {
+    size_t unconvertible = to_utf8_->append(out, text);
+    if (unconvertible == 0) return;
+    if (stats_.unconvertible_bytes.fetch_add(unconvertible) == 0)
+        log::warn("postgres listener: the ", to_utf8_->encoding(), " database sent ", unconvertible,
+                  " bytes that are not characters of its encoding",
+                  to_utf8_->encoding() == "SQL_ASCII" ? " nor UTF-8; they are read as LATIN1"
+                                                      : "; they are replaced with U+FFFD",
+                  " (logged once; counted in unconvertible_bytes)");
+}
+
 bool PostgresListener::source_drained() {
     std::lock_guard<std::mutex> lock(queue_mutex_);
     return queue_.empty();
@@ -304,8 +336,12 @@ bool PostgresListener::pump() {
         }
         std::unique_ptr<char, void (*)(void*)> owned(buffer, PQfreemem);
         if (buffer[0] == 'w' && length >= 25) {
-            Item item{Item::Kind::Data, std::string(buffer + 25, size_t(length - 25)),
-                      Lsn(read_u64(buffer + 1)), Lsn(read_u64(buffer + 9))};
+            Item item{Item::Kind::Data, {}, Lsn(read_u64(buffer + 1)), Lsn(read_u64(buffer + 9))};
+            std::string_view payload(buffer + 25, size_t(length - 25));
+            if (to_utf8_)
+                convert_to_utf8(item.data, payload);
+            else
+                item.data.assign(payload);
             if (item.wal_start > last_received_) last_received_ = item.wal_start;
             ++stats_.messages;
             if (!push_item(std::move(item), false)) return true;  // stopping

@@ -20,6 +20,7 @@
 #include "checkpoint/watermark.h"
 #include "listener/listener.h"
 #include "listener/postgres/record_sequencer.h"
+#include "listener/postgres/server_encoding.h"
 #include "processor/processor.h"
 #include "util/pg.h"
 
@@ -35,6 +36,8 @@ struct PostgresListenerSettings {
     std::chrono::milliseconds reconnect_initial{500};
     std::chrono::milliseconds reconnect_max{30000};
     std::chrono::milliseconds drain_timeout{30000};  // on shutdown, wait this long for outputs to deliver
+    // PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD=dead-letter: where unreadable records go; null: stop.
+    std::shared_ptr<DeadLetterFile> dead_letters;
 };
 
 struct PostgresListenerStats {
@@ -42,6 +45,11 @@ struct PostgresListenerStats {
     std::atomic<uint64_t> keepalives{0};
     std::atomic<uint64_t> status_updates{0};
     std::atomic<uint64_t> reconnects{0};
+    // Bytes that were not characters of the database encoding (SQL_ASCII: bytes that are not UTF-8, read as
+    // LATIN1; elsewhere: replaced with U+FFFD).
+    std::atomic<uint64_t> unconvertible_bytes{0};
+    // Gauge, measured at start: tables whose UPDATE/DELETE PostgreSQL cannot decode (no replica identity).
+    std::atomic<uint64_t> tables_without_replica_identity{0};
 };
 
 class PostgresListener : public Listener {
@@ -53,6 +61,8 @@ class PostgresListener : public Listener {
     void stop() override;
 
     const PostgresListenerStats& stats() const { return stats_; }
+    // Records, events, unreadable and dead-lettered records: read on the processing thread or after run().
+    const SequencerStats& record_stats() const { return sequencer_.stats(); }
     const std::string& slot_name() const { return slot_name_; }
 
   private:
@@ -69,6 +79,8 @@ class PostgresListener : public Listener {
     bool pump();                   // reads until the connection breaks or stop; false on connection loss
     bool send_status(bool reply_requested);
     bool push_item(Item item, bool may_drop);
+    void convert_to_utf8(std::string& out, std::string_view text);
+    void warn_undecodable_tables(PGconn* conn);
     // True when the socket thread has nothing queued for the processing thread.
     bool source_drained();
 
@@ -84,6 +96,7 @@ class PostgresListener : public Listener {
     PostgresListenerStats stats_;
 
     pg::ConnPtr conn_;
+    std::unique_ptr<Utf8Converter> to_utf8_;  // null when the database is UTF-8
     std::chrono::steady_clock::time_point last_status_;
     Lsn last_received_;
 

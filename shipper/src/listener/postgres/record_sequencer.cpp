@@ -30,14 +30,46 @@ void RecordSequencer::cut_transaction() {
     skipping_transaction_ = false;
 }
 
+void RecordSequencer::handle_unreadable(std::string_view text, Lsn wal_start, std::string reason) {
+    ++stats_.unreadable_records;
+    while (!reason.empty() && reason.back() == '.') reason.pop_back();  // RapidJSON's messages end in one
+    // Received again after a reconnect: it was dealt with the first time.
+    if (in_transaction_ && skipping_transaction_) return;
+    // Row data stays out of the log unless asked for.
+    log::trace("postgres listener: the unreadable record received at ", wal_start.str(), ": ", text);
+    Lsn transaction_end = in_transaction_ ? transaction_end_ : Lsn();
+    std::string where =
+        "the record received at " + wal_start.str() + " (" + std::to_string(text.size()) + " bytes" +
+        (transaction_end.valid() ? ", in the transaction ending at " + transaction_end.str() : "") + ")";
+    if (unreadable_.dead_letters) {
+        unreadable_.dead_letters->append(wal_start, transaction_end, reason, text);
+        ++stats_.dead_lettered_records;
+        log::warn("postgres listener: cannot read ", where, ": ", reason,
+                  "; wrote it to the dead-letter file ", unreadable_.dead_letters->path(), " and went on");
+        return;
+    }
+    // Past a transaction: its commit record's end. A record outside any (a non-transactional message): its
+    // own position, which the server skips once the slot is there.
+    Lsn skip_to = transaction_end.valid() ? transaction_end : wal_start;
+    std::string slot = unreadable_.slot_name.empty() ? "SLOT" : unreadable_.slot_name;
+    throw std::runtime_error(
+        "cannot read " + where + ": " + reason +
+        ". The stream stops here: every start would meet this record again. To go on, either set "
+        "PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD=dead-letter (with "
+        "PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE) "
+        "to keep the record in that file and stream the rest, or skip " +
+        (transaction_end.valid() ? "its whole transaction" : "it") +
+        " with the shipper stopped: SELECT pg_replication_slot_advance('" + slot + "', '" + skip_to.str() +
+        "')");
+}
+
 void RecordSequencer::handle_record(std::string_view text, Lsn wal_start) {
     Record record;
     try {
         record = parse_wal2json_record(text);
     } catch (const JsonError& e) {
-        std::string excerpt(text.substr(0, 200));
-        throw std::runtime_error("cannot parse the record received at " + wal_start.str() + ": " + e.what() +
-                                 " (record: " + excerpt + ")");
+        handle_unreadable(text, wal_start, e.what());
+        return;
     }
     ++stats_.records;
     switch (record.kind) {

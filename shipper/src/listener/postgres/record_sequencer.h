@@ -4,10 +4,12 @@
 // to. Single-threaded: the listener's processing thread owns it.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "checkpoint/watermark.h"
+#include "listener/postgres/dead_letter_file.h"
 #include "processor/processor.h"
 
 namespace pgstream {
@@ -17,13 +19,27 @@ struct SequencerStats {
     uint64_t events = 0;
     uint64_t duplicates_skipped = 0;  // units the server sent again after a reconnect
     uint64_t transactions_cut = 0;    // transactions a reconnect or shutdown interrupted
+    // Records that are not wal2json v2 JSON (for a metrics layer: pgstream_unreadable_records_total), and
+    // those of them written to the dead-letter file and gone past.
+    uint64_t unreadable_records = 0;
+    uint64_t dead_lettered_records = 0;
+};
+
+// What happens to a record the sequencer cannot read (docs/operations.md, "Unreadable records").
+struct UnreadableRecordRule {
+    // null: stop with an error naming the record's position and how to go on (the default); else the record
+    // is written here and the stream goes on without it.
+    std::shared_ptr<DeadLetterFile> dead_letters;
+    std::string slot_name;  // named in the stop error's advice
 };
 
 class RecordSequencer {
   public:
-    RecordSequencer(Processor& next, Watermark& watermark) : next_(next), watermark_(watermark) {}
+    RecordSequencer(Processor& next, Watermark& watermark, UnreadableRecordRule unreadable = {})
+        : next_(next), watermark_(watermark), unreadable_(std::move(unreadable)) {}
 
-    // One replication message. Throws std::runtime_error on a record that is not wal2json v2.
+    // One replication message. Throws std::runtime_error on a record that is not wal2json v2 (unless the
+    // rule dead-letters it) or that cannot be dead-lettered.
     void on_data(std::string_view data, Lsn wal_start);
     // A keepalive: its position is confirmable once everything before it is, unless a transaction is open.
     void on_keepalive(Lsn wal_end);
@@ -37,10 +53,12 @@ class RecordSequencer {
 
   private:
     void handle_record(std::string_view text, Lsn wal_start);
+    void handle_unreadable(std::string_view text, Lsn wal_start, std::string reason);
     void cut_transaction();
 
     Processor& next_;
     Watermark& watermark_;
+    UnreadableRecordRule unreadable_;
     SequencerStats stats_;
 
     bool in_transaction_ = false;

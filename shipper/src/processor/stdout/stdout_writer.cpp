@@ -1,35 +1,29 @@
 #include "processor/stdout/stdout_writer.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <stdexcept>
-
+#include "util/log.h"
 #include "wal/record_parser.h"
 
 namespace pgstream {
 
 StdoutWriter::StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger)
     : settings_(std::move(settings)) {
-    if (settings_.file.empty() || settings_.file == "-") {
-        fd_ = STDOUT_FILENO;
-    } else {
-        fd_ = ::open(settings_.file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd_ < 0) throw std::runtime_error("cannot open " + settings_.file + ": " + std::strerror(errno));
-        owns_fd_ = true;
-    }
+    if (settings_.file.empty() || settings_.file == "-")
+        sink_ = std::make_unique<LineSink>(STDOUT_FILENO, false, "standard output", settings_.write_function);
+    else
+        sink_ =
+            std::make_unique<LineSink>(LineSink::open_file(settings_.file, 0644, settings_.write_function));
+    if (sink_->torn_bytes_cut() > 0)
+        log::warn("stdout writer: cut off a torn last line of ", sink_->torn_bytes_cut(), " bytes from ",
+                  sink_->name(), " (a write stopped part way in an earlier run; its events come again)");
     settings_.batch.max_send_attempts = settings_.batch.max_send_attempts ? settings_.batch.max_send_attempts : 5;
     sender_ = std::make_unique<BatchSender>(
         "stdout writer", settings_.batch, [this](const std::vector<EventPtr>& batch) { write_batch(batch); },
         acknowledger);
 }
 
-StdoutWriter::~StdoutWriter() {
-    close();
-    if (owns_fd_) ::close(fd_);
-}
+StdoutWriter::~StdoutWriter() { close(); }
 
 void StdoutWriter::process(EventPtr event) { sender_->submit(std::move(event)); }
 void StdoutWriter::flush() { sender_->flush(); }
@@ -38,22 +32,15 @@ void StdoutWriter::close() { sender_->close(); }
 std::string StdoutWriter::fatal_error() const { return sender_->fatal_error(); }
 
 void StdoutWriter::write_batch(const std::vector<EventPtr>& batch) {
-    // The whole batch is rendered first and written in one go: no partial line is ever left behind by a
-    // failure, and a retry rewrites the batch from its first line.
+    // The whole batch is rendered first and written in one go. A write that fails part way leaves no cut
+    // line: a file is cut back to the batch's start (the retry rewrites it whole), a pipe's retry resumes at
+    // the byte where the write stopped (the batch renders to the same text).
     buffer_.clear();
     for (const auto& event : batch) {
         append_event_json(buffer_, *event);
         buffer_ += '\n';
     }
-    size_t written = 0;
-    while (written < buffer_.size()) {
-        ssize_t n = ::write(fd_, buffer_.data() + written, buffer_.size() - written);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw std::runtime_error(std::string("write failed: ") + std::strerror(errno));
-        }
-        written += size_t(n);
-    }
+    sink_->write_all(buffer_);
 }
 
 }  // namespace pgstream

@@ -7,12 +7,14 @@
 
 #include "processor/batching.h"
 #include "processor/processor.h"
+#include "processor/stdout/line_sink.h"
 
 namespace pgstream {
 
 struct StdoutWriterSettings {
     std::string file = "-";  // "-" = standard output; otherwise a path opened for appending
     BatchSettings batch;
+    LineSink::WriteFunction write_function;  // empty: write(2); tests inject faults here
 };
 
 class StdoutWriter : public Processor {
@@ -35,8 +37,7 @@ class StdoutWriter : public Processor {
     void write_batch(const std::vector<EventPtr>& batch);
 
     StdoutWriterSettings settings_;
-    int fd_ = -1;
-    bool owns_fd_ = false;
+    std::unique_ptr<LineSink> sink_;
     std::string buffer_;
     std::unique_ptr<BatchSender> sender_;
 };

@@ -97,6 +97,8 @@ SchemaLogEntry entry_from_row(PGresult* result, int row) {
 PGconn* PostgresSchemaLogStore::connection() {
     if (conn_ && PQstatus(conn_.get()) == CONNECTION_OK) return conn_.get();
     conn_ = pg::connect(url_, false, "pgstream translator");
+    // Schema descriptions are compared with the stream's names, which the listener converts to UTF-8.
+    PQsetClientEncoding(conn_.get(), "UTF8");
     auto found =
         pg::exec(conn_.get(),
                  "SELECT to_regclass('pgstream.schema_log') IS NOT NULL, EXISTS (SELECT FROM pg_attribute "
@@ -198,6 +200,28 @@ void PostgresSchemaLogStore::check_present() {
         if (conn_ && PQstatus(conn_.get()) != CONNECTION_OK) conn_.reset();
     }
     if (!present) throw SchemaLogGone(kGoneMessage);
+}
+
+std::vector<UndecodableTable> PostgresSchemaLogStore::undecodable_tables(const SchemaLogEntry& entry) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    try {
+        PGconn* conn = connection();
+        // The stream can deliver a commit before other sessions see it (the walsender decodes the commit record
+        // before the committing backend leaves the proc array): until the entry's own row is visible, the
+        // catalog may still show the schema from before the change. A few milliseconds at most; bounded.
+        auto entry_visible = [&] {
+            auto found = pg::exec(conn, "SELECT count(*) FROM pgstream.schema_log WHERE id = $1 AND schema_name = $2",
+                                  {entry.id, entry.schema_name});
+            return pg::value(found.get(), 0, 0).value_or("0") != "0";
+        };
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (table_exists_ && !entry_visible() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return find_undecodable_tables(conn, entry.schema_name);
+    } catch (const pg::Error& e) {
+        log::debug("translator: cannot list the tables without a replica identity: ", e.what());
+        return {};
+    }
 }
 
 }  // namespace pgstream

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "processor/translator/replica_identity.h"
 #include "util/pg.h"
 #include "wal/json.h"
 #include "wal/lsn.h"
@@ -78,6 +79,9 @@ class SchemaLogStore {
     // Throws SchemaLogGone when a store that had schema tracking lost it; any other failure (the server is
     // unreachable) is left to the next read. Cheap, without retries: called now and then from a health check.
     virtual void check_present() {}
+    // Tables of the entry's schema whose UPDATE/DELETE PostgreSQL cannot decode, as the catalog is once the
+    // entry's transaction is visible; empty when the store cannot tell.
+    virtual std::vector<UndecodableTable> undecodable_tables(const SchemaLogEntry&) { return {}; }
 };
 
 // pgstream.schema_log in PostgreSQL. Reconnects on the next call after a connection failure.
@@ -88,6 +92,7 @@ class PostgresSchemaLogStore : public SchemaLogStore {
     void ack(const SchemaLogEntry& entry) override;
     bool tracks_schemas() const override { return table_exists_; }
     void check_present() override;
+    std::vector<UndecodableTable> undecodable_tables(const SchemaLogEntry& entry) override;
 
   private:
     PGconn* connection();

@@ -130,10 +130,26 @@ void Translator::handle_schema_change(EventPtr event) {
     ++stats_.schema_changes;
     log::info("translator: schema \"", entry.schema_name, "\" version ", entry.version, " (",
               entry.tables.size(), " tables", entry.dropped ? ", dropped" : "", ") acknowledged");
+    warn_undecodable_tables(entry);
     event->metadata.version = event->lsn.str();
     warned_tables_.clear();
     add_version(std::move(entry));
     next_.process(std::move(event));
+}
+
+// A schema change may have added a table (or dropped a key) that leaves UPDATE/DELETE undecodable: one warning
+// per such table, the first time it is seen.
+void Translator::warn_undecodable_tables(const SchemaLogEntry& entry) {
+    std::set<std::string> now;
+    auto& warned = undecodable_tables_[entry.schema_name];
+    for (const auto& table : store_->undecodable_tables(entry)) {
+        if (!warned.count(table.qualified_name)) log::warn("translator: ", table.describe());
+        now.insert(table.qualified_name);
+    }
+    warned = std::move(now);
+    uint64_t total = 0;
+    for (const auto& [schema, tables] : undecodable_tables_) total += tables.size();
+    stats_.tables_without_replica_identity = total;
 }
 
 const SchemaLogEntry* Translator::schema_for(const std::string& schema_name, Lsn position) {

@@ -60,6 +60,8 @@ struct TranslatorStats {
     std::atomic<uint64_t> without_identity{0};  // forwarded with an empty id_col_pgstream_id
     std::atomic<uint64_t> without_schema{0};    // forwarded untranslated: no acked schema_log entry/table
     std::atomic<uint64_t> hidden{0};            // other pgstream-schema writes, dropped
+    // Gauge: tables whose UPDATE/DELETE PostgreSQL cannot decode, in the schemas changed since the start.
+    std::atomic<uint64_t> tables_without_replica_identity{0};
 };
 
 class Translator : public Processor {
@@ -100,6 +102,7 @@ class Translator : public Processor {
     const SchemaLogEntry* schema_for(const std::string& schema_name, Lsn position);
     void load(SchemaHistory& history, const std::string& schema_name, Lsn position);
     void add_version(SchemaLogEntry entry);
+    void warn_undecodable_tables(const SchemaLogEntry& entry);
 
     std::unique_ptr<SchemaLogStore> store_;
     Processor& next_;
@@ -113,6 +116,8 @@ class Translator : public Processor {
     mutable std::chrono::steady_clock::time_point next_store_check_{};
     mutable std::string store_gone_;  // SchemaLogGone's message once seen
     std::set<std::string> warned_tables_;
+    // Per schema, the tables without a replica identity already warned about.
+    std::map<std::string, std::set<std::string>> undecodable_tables_;
     TranslatorStats stats_;
 };
 
