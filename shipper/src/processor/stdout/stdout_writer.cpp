@@ -1,6 +1,8 @@
 #include "processor/stdout/stdout_writer.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,8 +13,8 @@
 
 namespace pgstream {
 
-StdoutWriter::StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger)
-    : settings_(std::move(settings)) {
+StdoutWriter::StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger, StopToken stop)
+    : settings_(std::move(settings)), stop_(std::move(stop)) {
     if (settings_.file.empty() || settings_.file == "-") {
         fd_ = STDOUT_FILENO;
     } else {
@@ -20,14 +22,20 @@ StdoutWriter::StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowle
         if (fd_ < 0) throw std::runtime_error("cannot open " + settings_.file + ": " + std::strerror(errno));
         owns_fd_ = true;
     }
+    struct stat target {};
+    if (::fstat(fd_, &target) == 0 && (S_ISFIFO(target.st_mode) || S_ISSOCK(target.st_mode))) {
+        blocking_flags_ = ::fcntl(fd_, F_GETFL);
+        if (blocking_flags_ >= 0) ::fcntl(fd_, F_SETFL, blocking_flags_ | O_NONBLOCK);
+    }
     settings_.batch.max_send_attempts = settings_.batch.max_send_attempts ? settings_.batch.max_send_attempts : 5;
     sender_ = std::make_unique<BatchSender>(
         "stdout writer", settings_.batch, [this](const std::vector<EventPtr>& batch) { write_batch(batch); },
-        acknowledger);
+        acknowledger, event_weight, stop_);
 }
 
 StdoutWriter::~StdoutWriter() {
     close();
+    if (blocking_flags_ >= 0) ::fcntl(fd_, F_SETFL, blocking_flags_);
     if (owns_fd_) ::close(fd_);
 }
 
@@ -50,6 +58,8 @@ void StdoutWriter::write_batch(const std::vector<EventPtr>& batch) {
         ssize_t n = ::write(fd_, buffer_.data() + written, buffer_.size() - written);
         if (n < 0) {
             if (errno == EINTR) continue;
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && stop_.wait_ready_for_delivery(fd_, POLLOUT))
+                continue;
             throw std::runtime_error(std::string("write failed: ") + std::strerror(errno));
         }
         written += size_t(n);

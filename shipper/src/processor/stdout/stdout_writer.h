@@ -7,6 +7,7 @@
 
 #include "processor/batching.h"
 #include "processor/processor.h"
+#include "util/stop_token.h"
 
 namespace pgstream {
 
@@ -17,8 +18,9 @@ struct StdoutWriterSettings {
 
 class StdoutWriter : public Processor {
   public:
-    // Throws std::runtime_error when the file cannot be opened.
-    StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger);
+    // Throws std::runtime_error when the file cannot be opened. A pipe or socket is written without blocking,
+    // so that a reader that stops reading holds the shutdown no longer than the stop's drain.
+    StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger, StopToken stop = {});
     ~StdoutWriter() override;
 
     std::string name() const override { return "stdout writer"; }
@@ -37,6 +39,8 @@ class StdoutWriter : public Processor {
     StdoutWriterSettings settings_;
     int fd_ = -1;
     bool owns_fd_ = false;
+    int blocking_flags_ = -1;  // the fd's flags before O_NONBLOCK was added, restored on destruction
+    StopToken stop_;
     std::string buffer_;
     std::unique_ptr<BatchSender> sender_;
 };

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "util/pg.h"
+#include "util/stop_token.h"
 #include "wal/json.h"
 
 namespace pgstream {
@@ -56,10 +57,11 @@ class SchemaLogStore {
     virtual bool tracks_schemas() const { return true; }
 };
 
-// pgstream.schema_log in PostgreSQL. Reconnects on the next call after a connection failure.
+// pgstream.schema_log in PostgreSQL. A call retries a lost connection for about two minutes (a server
+// restart) before it throws; a stop ends the retries at once (Stopped).
 class PostgresSchemaLogStore : public SchemaLogStore {
   public:
-    explicit PostgresSchemaLogStore(std::string url);
+    explicit PostgresSchemaLogStore(std::string url, StopToken stop = {});
     std::optional<SchemaLogEntry> latest_acked(const std::string& schema_name) override;
     void ack(const SchemaLogEntry& entry) override;
     bool tracks_schemas() const override { return table_exists_; }
@@ -70,6 +72,7 @@ class PostgresSchemaLogStore : public SchemaLogStore {
     auto with_retry(Fn&& fn) -> decltype(fn(static_cast<PGconn*>(nullptr)));
 
     std::string url_;
+    StopToken stop_;
     pg::ConnPtr conn_;
     bool table_exists_ = false;
     std::mutex mutex_;

@@ -112,6 +112,8 @@ void Translator::handle_schema_change(EventPtr event) {
     }
     try {
         store_->ack(entry);
+    } catch (const Stopped&) {
+        throw;  // not forwarded: the version is acknowledged when the source sends it again
     } catch (const std::exception& e) {
         log::error("translator: acknowledging schema_log ", entry.id, " failed: ", e.what(),
                    "; it stays acked=false but is applied and forwarded");
