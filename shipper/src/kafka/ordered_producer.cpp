@@ -312,7 +312,7 @@ void OrderedProducer::produce(const std::string& key, const std::string& value, 
     for (;;) {
         if (failure_) throw WriterStopped(*failure_);
         if (stopping_) throw WriterStopped("kafka writer: stopped");
-        if (stop_.drain_over()) throw WriterStopped("kafka writer: the shutdown drain is over");
+        if (stop_.drain_over()) throw Stopped("kafka writer: the shutdown drain is over");
         const uint64_t sequence = acks_.nextSequence();
         const RdKafka::ErrorCode err =
             producer_->produce(&topicLocked(), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,

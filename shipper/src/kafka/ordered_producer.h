@@ -72,7 +72,7 @@ class OrderedProducer {
     using DescribeFn = std::function<std::string()>;
 
     // Queues one record. Blocks while librdkafka's buffer (bounded by max_queue_bytes) is full. Throws
-    // WriterStopped after a permanent failure or stop(), or when the stop's drain is over while it waits.
+    // WriterStopped after a permanent failure or stop(), Stopped once the stop's drain is over.
     void produce(const std::string& key, const std::string& value, uint64_t token,
                  const DescribeFn& describe = {});
 

@@ -109,6 +109,8 @@ void BatchSender::submit(EventPtr event) {
         if (!fatal_error_.empty()) throw std::runtime_error(name_ + ": " + fatal_error_);
         if (closing_ || sender_done_) throw std::runtime_error(name_ + ": closed");
     }
+    // Nothing taken now could be delivered before the final checkpoint.
+    if (stop_.drain_over()) throw Stopped(name_ + ": the shutdown drain is over");
     if (!guard_.try_acquire(weight)) {
         log::debug(name_, ": memory guard full (", guard_.in_use(), " of ", guard_.budget(),
                    " bytes held), waiting for the output");
@@ -272,13 +274,12 @@ BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>&
         try {
             send_(batch);
             return Outcome::kSent;
+        } catch (const Stopped& e) {
+            // The send's own wait for the output ended with the drain: not a failure of the output.
+            log::warn(name_, ": ", e.what(), "; a batch of ", batch.size(),
+                      " events stays unacknowledged and is sent again on the next start");
+            return Outcome::kAbandoned;
         } catch (const std::exception& e) {
-            if (stop_.drain_over()) {
-                log::warn(name_, ": the shutdown drain ended while sending a batch of ", batch.size(),
-                          " events (", e.what(),
-                          "); they stay unacknowledged and are sent again on the next start");
-                return Outcome::kAbandoned;
-            }
             std::unique_lock<std::mutex> lock(mutex_);
             // close() without a stop still ends: a closing sender tries three times.
             bool give_up = last_chance || (closing_ && attempt >= 3) ||

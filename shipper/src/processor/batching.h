@@ -67,7 +67,8 @@ class MemoryGuard {
 
 class BatchSender {
   public:
-    // Sends one batch; throws on failure (the batch is then retried as a whole).
+    // Sends one batch; throws on failure (the batch is then retried as a whole), or Stopped when the stop's
+    // drain ended its wait for the output (the batch is then given up without a failure).
     using SendBatch = std::function<void(const std::vector<EventPtr>& batch)>;
     using Weigh = std::function<size_t(const Event&)>;
 

@@ -58,8 +58,11 @@ void StdoutWriter::write_batch(const std::vector<EventPtr>& batch) {
         ssize_t n = ::write(fd_, buffer_.data() + written, buffer_.size() - written);
         if (n < 0) {
             if (errno == EINTR) continue;
-            if ((errno == EAGAIN || errno == EWOULDBLOCK) && stop_.wait_ready_for_delivery(fd_, POLLOUT))
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!stop_.wait_ready_for_delivery(fd_, POLLOUT))
+                    throw Stopped("the shutdown drain ended while the output took no more");
                 continue;
+            }
             throw std::runtime_error(std::string("write failed: ") + std::strerror(errno));
         }
         written += size_t(n);
