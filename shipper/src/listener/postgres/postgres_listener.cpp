@@ -356,6 +356,9 @@ std::string PostgresListener::run() {
             std::string error = pipeline_error();
             if (!error.empty()) {
                 fail(error);
+                // Nothing after the failure can be confirmed: waiting for the drain would only delay the exit
+                // (what is undelivered is sent again on the next start).
+                stop_.end_drain();
                 break;
             }
         }
