@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "checkpoint/watermark.h"
 #include "processor/batching.h"
 
 namespace pgstream {
@@ -240,6 +241,101 @@ TEST(BatchSender, CloseDeliversWhatWasAccepted) {
     sender->close();
     EXPECT_EQ(ack.snapshot().size(), 5u);
     EXPECT_THROW(sender->submit(make_event(6)), std::runtime_error);
+}
+
+TEST(BatchSender, AStopEndsATenMinuteRetryBackoffPromptly) {
+    RecordingAcknowledger ack;
+    BatchSettings settings;
+    settings.batch_size = 1;
+    settings.retry_initial = std::chrono::minutes(10);
+    settings.retry_max = std::chrono::minutes(10);
+    StopToken stop;
+    std::mutex mutex;
+    std::condition_variable attempted;
+    int attempts = 0;
+    BatchSender sender(
+        "test output", settings,
+        [&](const std::vector<EventPtr>&) {
+            {
+                std::lock_guard<std::mutex> lock(mutex);
+                ++attempts;
+            }
+            attempted.notify_all();
+            throw std::runtime_error("output unavailable");
+        },
+        ack, content_weight, stop);
+    sender.submit(make_event(1));
+    {
+        std::unique_lock<std::mutex> lock(mutex);
+        ASSERT_TRUE(attempted.wait_for(lock, 10s, [&] { return attempts >= 1; }));
+    }
+    // The sender now waits ten minutes before its next attempt.
+    auto requested = std::chrono::steady_clock::now();
+    stop.request_stop();
+    auto closing = std::async(std::launch::async, [&] { sender.close(); });
+    ASSERT_EQ(closing.wait_for(5s), std::future_status::ready) << "the backoff outlived the stop";
+    EXPECT_LT(std::chrono::steady_clock::now() - requested, 2s);
+    EXPECT_EQ(attempts, 2) << "one last attempt after the stop, then give up";
+    EXPECT_TRUE(ack.snapshot().empty()) << "an undelivered event must never be acknowledged";
+    EXPECT_NE(sender.fatal_error().find("test output: "), std::string::npos) << sender.fatal_error();
+    EXPECT_TRUE(stop.drain_over()) << "a batch given up ends the pipeline's drain";
+}
+
+TEST(BatchSender, AStopEndsTheWaitForMemoryWithoutTakingTheEvent) {
+    RecordingAcknowledger ack;
+    BatchSettings settings;
+    settings.max_queue_bytes = 10;
+    settings.batch_bytes = 10;
+    settings.batch_size = 1;
+    StopToken stop;
+    struct Gate {
+        std::mutex mutex;
+        std::condition_variable cv;
+        bool opened = false;
+        void wait() {
+            std::unique_lock<std::mutex> lock(mutex);
+            cv.wait(lock, [&] { return opened; });
+        }
+        void open() {
+            {
+                std::lock_guard<std::mutex> lock(mutex);
+                opened = true;
+            }
+            cv.notify_all();
+        }
+    } gate;  // outlives the sender
+    BatchSender sender(
+        "test output", settings, [&](const std::vector<EventPtr>&) { gate.wait(); }, ack, content_weight,
+        stop);
+    // Destroyed before the sender, also when an assertion fails: its send must return for close() to join.
+    struct OpenOnExit {
+        Gate& gate;
+        ~OpenOnExit() { gate.open(); }
+    } open_on_exit{gate};
+    sender.submit(make_event(1, 10));  // fills the budget; its send is held at the gate
+    auto blocked = std::async(std::launch::async, [&] { sender.submit(make_event(2, 10)); });
+    stop.request_stop();
+    ASSERT_EQ(blocked.wait_for(5s), std::future_status::ready) << "the memory guard outlived the stop";
+    EXPECT_THROW(blocked.get(), Stopped);
+}
+
+// Acknowledgements arrive on the sender's thread: breaking the checkpointer's rules there must become an
+// error the source reports, not an exception that terminates the process without a final checkpoint.
+TEST(BatchSender, AnAcknowledgementViolationIsReportedNotThrownOnTheSenderThread) {
+    Watermark watermark(Lsn(0));
+    uint64_t unit = watermark.open_unit();
+    watermark.add_pending(unit);  // one event...
+    watermark.close_unit(unit, Lsn(100));
+    BatchSettings settings;
+    settings.batch_size = 2;
+    BatchSender sender(
+        "test output", settings, [](const std::vector<EventPtr>&) {}, watermark, content_weight);
+    sender.submit(make_event(unit));  // ...acknowledged twice
+    sender.submit(make_event(unit));
+    sender.flush();
+    EXPECT_NE(watermark.fatal_error().find("more acknowledgements than pending events"), std::string::npos)
+        << watermark.fatal_error();
+    EXPECT_EQ(watermark.confirmed(), Lsn(100));
 }
 
 }  // namespace

@@ -71,6 +71,23 @@ TEST_F(OrderedProducerTest, AcknowledgesInProduceOrderAfterDelivery) {
     EXPECT_EQ(partition_of.size(), 3u);
 }
 
+// The acknowledger takes its own locks and may ask the producer (or anything that asks it) for its state: the
+// delivery callback must not run under the producer's mutex.
+TEST_F(OrderedProducerTest, TheDeliveryCallbackRunsWithoutTheProducersLock) {
+    cluster().createTopic("unlocked", 1);
+    std::atomic<OrderedProducer*> self{nullptr};
+    std::atomic<size_t> delivered{0};
+    OrderedProducer producer(settingsFor("unlocked"), [&](const std::vector<DeliveredRecord>& records) {
+        delivered += records.size();
+        if (OrderedProducer* producer = self.load()) producer->counters();  // takes the producer's mutex
+    });
+    self = &producer;
+    for (uint64_t i = 0; i < 20; ++i) producer.produce("s", std::to_string(i), i);
+    ASSERT_TRUE(producer.flush(20s)) << "the delivery callback deadlocked on the producer's mutex";
+    EXPECT_EQ(delivered.load(), 20u);
+    EXPECT_EQ(producer.counters().delivered, 20u);
+}
+
 TEST_F(OrderedProducerTest, BrokerOutageBlocksAcksAndLosesNothing) {
     cluster().createTopic("outage", 3);
     OrderedProducer producer(settingsFor("outage"), recordAcks());

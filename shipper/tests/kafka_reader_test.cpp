@@ -11,6 +11,8 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include "kafka/in_order_acks.h"
+#include "kafka/kafka_listener.h"
 #include "kafka/kafka_reader.h"
 #include "kafka/ordered_producer.h"
 #include "kafka_mock_fixture.h"
@@ -58,6 +60,37 @@ TEST(OffsetWatermark, CommitsOnlyBelowTheFirstUnacknowledgedOffset) {
     EXPECT_FALSE(watermark.acknowledge({"t", 0, 13})) << "acks of revoked partitions are ignored";
     EXPECT_EQ(watermark.inFlightBytes(), 50u);
     EXPECT_EQ(watermark.inFlightRecords(), 1u);
+}
+
+// Acknowledgements arrive on output and delivery-report threads: one that contradicts the order must be
+// reported (the run stops with it), never thrown there (std::terminate, no final checkpoint).
+TEST(InOrderAcks, ACompletionThatIsNotPendingIsRefusedNotThrown) {
+    InOrderAcks<int> acks;
+    const uint64_t first = acks.add(1);
+    const uint64_t second = acks.add(2);
+    std::vector<int> released;
+    EXPECT_TRUE(acks.complete(second, released));
+    EXPECT_TRUE(released.empty());
+    EXPECT_FALSE(acks.complete(second, released)) << "completed twice";
+    EXPECT_FALSE(acks.complete(second + 7, released)) << "never added";
+    EXPECT_TRUE(acks.complete(first, released));
+    EXPECT_EQ(released, (std::vector<int>{1, 2}));
+    EXPECT_FALSE(acks.complete(first, released)) << "already released";
+    EXPECT_EQ(acks.pendingCount(), 0u);
+}
+
+TEST(KafkaCheckpointer, AnEventAcknowledgedTwiceIsAFatalError) {
+    KafkaCheckpointer checkpointer;
+    checkpointer.watermark().registerConsumed({"t", 0, 5}, 10);
+    Event event;
+    event.position = "t/0/5";
+    event.checkpoint_token = checkpointer.track({"t", 0, 5});
+    checkpointer.acknowledge(event);
+    EXPECT_EQ(checkpointer.fatal_error(), "");
+    checkpointer.acknowledge(event);
+    EXPECT_NE(checkpointer.fatal_error().find("t/0/5"), std::string::npos) << checkpointer.fatal_error();
+    ASSERT_EQ(checkpointer.watermark().pendingCommits().size(), 1u);
+    EXPECT_EQ(checkpointer.watermark().pendingCommits()[0].offset, 6);
 }
 
 TEST(BackoffSettings, ExponentialAndConstantPolicies) {

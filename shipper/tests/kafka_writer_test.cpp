@@ -251,7 +251,7 @@ TEST_F(KafkaWriterTest, KafkaListenerFeedsStdoutAndCommitsDeliveredOffsets) {
         stdout_settings.file = output;
         stdout_settings.batch.batch_timeout = 20ms;
         StdoutWriter stdout_writer(stdout_settings, checkpointer);
-        KafkaListener listener(reader_settings, stdout_writer, checkpointer, 10s);
+        KafkaListener listener(reader_settings, stdout_writer, checkpointer, StopToken(10s));
         std::string error = "not finished";
         std::thread thread([&] { error = listener.run(); });
         auto lines = [&] {

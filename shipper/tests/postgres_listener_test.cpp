@@ -161,5 +161,62 @@ TEST_F(PostgresSourceTest, ReconnectsAfterTheWalsenderIsTerminatedWithoutDuplica
     for (int i = 1; i <= 10; ++i) EXPECT_EQ(seen[std::to_string(i)], 1) << "row " << i;
 }
 
+// Forwards every acknowledgement twice: a broken output, acknowledging on its own thread.
+class TwiceAcknowledger : public Acknowledger {
+  public:
+    explicit TwiceAcknowledger(Acknowledger& checkpointer) : checkpointer_(checkpointer) {}
+    void acknowledge(const Event& event) override {
+        checkpointer_.acknowledge(event);
+        checkpointer_.acknowledge(event);
+    }
+    void retain(const Event& event, int additional) override { checkpointer_.retain(event, additional); }
+
+  private:
+    Acknowledger& checkpointer_;
+};
+
+TEST(PostgresSourceErrors, AnAcknowledgementViolationOnAnOutputThreadEndsTheRunWithAnError) {
+    PgCluster cluster;
+    cluster.exec("CREATE TABLE items (id int PRIMARY KEY, note text)");
+    cluster.exec("SELECT pg_create_logical_replication_slot('lib_slot', '" + pgstream_it::stream_plugin() +
+                 "')");
+    PostgresListenerSettings settings;
+    settings.url = cluster.url();
+    settings.slot_name = "lib_slot";
+    settings.status_interval = 100ms;
+    PostgresSource source(settings);
+    TwiceAcknowledger twice(source.acknowledger());
+    pgstream_it::TempDir work;
+    StdoutWriterSettings output;
+    output.file = work.file("out.jsonl");
+    StdoutWriter writer(output, twice);
+    std::mutex mutex;
+    std::condition_variable finished;
+    bool done = false;
+    std::string error;
+    std::thread runner([&] {
+        std::string result = source.run(writer);
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            error = result;
+            done = true;
+        }
+        finished.notify_all();
+    });
+    pgstream_it::ScopeExit stop_runner([&] {
+        source.stop();
+        runner.join();
+    });
+    ASSERT_TRUE(eventually([&] {
+        return cluster.scalar_text("SELECT active FROM pg_replication_slots WHERE slot_name = 'lib_slot'") ==
+               "t";
+    }));
+    cluster.exec("INSERT INTO items VALUES (1, 'acknowledged twice')");
+    // The run ends by itself: nobody stops it.
+    std::unique_lock<std::mutex> lock(mutex);
+    ASSERT_TRUE(finished.wait_for(lock, 15s, [&] { return done; })) << "the violation did not end the run";
+    EXPECT_NE(error.find("more acknowledgements than pending events"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace pgstream

@@ -1,7 +1,12 @@
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
-#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <thread>
 
@@ -49,16 +54,26 @@ int run(const RunOptions& options) {
     }
     for (const auto& key : config.unknown_keys()) log::warn("ignoring unknown setting ", key);
 
-    std::atomic<bool> done{false};
+    // The watcher sleeps in poll() until a signal arrives or the run is over (`done` becomes readable).
+    int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC);
+    int done = eventfd(0, EFD_CLOEXEC);
+    if (signal_fd < 0 || done < 0) {
+        print_error("cannot watch for signals: " + std::string(std::strerror(errno)));
+        return kExitFailure;
+    }
     std::thread watcher([&] {
         int received = 0;
-        while (!done) {
-            timespec timeout{0, 200 * 1000 * 1000};
-            int signal_number = sigtimedwait(&signals, nullptr, &timeout);
-            if (signal_number <= 0) continue;
+        while (true) {
+            pollfd fds[2] = {{signal_fd, POLLIN, 0}, {done, POLLIN, 0}};
+            if (::poll(fds, 2, -1) < 0) continue;  // EINTR
+            if (fds[1].revents != 0) return;
+            signalfd_siginfo info{};
+            if (::read(signal_fd, &info, sizeof info) != ssize_t(sizeof info)) continue;
             if (++received == 1) {
-                log::info("received ", signal_number == SIGINT ? "SIGINT" : "SIGTERM",
-                          ": stopping (draining in-flight events; signal again to exit at once)");
+                log::info(
+                    "received ", info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM",
+                    ": stopping (draining in-flight events for up to PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT; signal "
+                    "again to exit at once)");
                 pipeline->stop();
             } else {
                 log::warn("second signal: exiting without draining");
@@ -73,8 +88,11 @@ int run(const RunOptions& options) {
     } catch (const std::exception& e) {
         error = e.what();
     }
-    done = true;
+    uint64_t one = 1;
+    if (::write(done, &one, sizeof one) != ssize_t(sizeof one)) std::_Exit(kExitFailure);
     watcher.join();
+    ::close(signal_fd);
+    ::close(done);
     if (!error.empty()) {
         log::error(error);
         print_error(error);

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -19,24 +18,21 @@ class InOrderAcks {
         return first_sequence_ + pending_.size() - 1;
     }
 
-    // Marks `sequence` complete and returns the tokens that became acknowledgeable, oldest first.
-    std::vector<Token> complete(uint64_t sequence) {
-        std::vector<Token> released;
-        complete(sequence, released);
-        return released;
-    }
-
-    // The same, appending to `released` (many completions, one vector).
-    void complete(uint64_t sequence, std::vector<Token>& released) {
-        if (sequence < first_sequence_ || sequence >= first_sequence_ + pending_.size()) {
-            throw std::logic_error("in-order acks: unknown sequence");
-        }
-        pending_[sequence - first_sequence_].done = true;
+    // Marks `sequence` complete and appends the tokens that became acknowledgeable to `released`, oldest
+    // first. A sequence that is not pending (never added, or completed before) is an acknowledgement-order
+    // violation: nothing changes and the answer is false. Callers report it; throwing here would end the
+    // process from whatever thread delivered the acknowledgement.
+    [[nodiscard]] bool complete(uint64_t sequence, std::vector<Token>& released) {
+        if (sequence < first_sequence_ || sequence >= first_sequence_ + pending_.size()) return false;
+        Entry& entry = pending_[sequence - first_sequence_];
+        if (entry.done) return false;
+        entry.done = true;
         while (!pending_.empty() && pending_.front().done) {
             released.push_back(std::move(pending_.front().token));
             pending_.pop_front();
             ++first_sequence_;
         }
+        return true;
     }
 
     // The sequence number the next add() will return.

@@ -1,7 +1,5 @@
 #include "kafka/kafka_listener.h"
 
-#include <thread>
-
 #include "kafka/event_codec.h"
 #include "util/log.h"
 #include "wal/json.h"
@@ -20,12 +18,44 @@ void KafkaCheckpointer::acknowledge(const Event& event) {
     {
         std::lock_guard lock(mutex_);
         auto it = tracked_.find(event.checkpoint_token);
-        if (it == tracked_.end()) return;
+        if (it == tracked_.end()) {
+            if (violation_.empty())
+                violation_ =
+                    "kafka checkpoint: an event was acknowledged more often than it was handed out (" +
+                    (event.position.empty() ? std::string("unknown position") : event.position) + ")";
+            return;
+        }
         if (--it->second.remaining > 0) return;
         done = it->second.position;
-        tracked_.erase(it);
     }
     watermark_.acknowledge(done);
+    {
+        // Only now: a drain that finds nothing in flight must find every offset committable.
+        std::lock_guard lock(mutex_);
+        tracked_.erase(event.checkpoint_token);
+    }
+    drained_.notify_all();
+}
+
+void KafkaCheckpointer::withdraw(uint64_t token) {
+    {
+        std::lock_guard lock(mutex_);
+        tracked_.erase(token);
+    }
+    drained_.notify_all();
+}
+
+std::string KafkaCheckpointer::fatal_error() const {
+    {
+        std::lock_guard lock(mutex_);
+        if (!violation_.empty()) return violation_;
+    }
+    return watermark_.violation();
+}
+
+bool KafkaCheckpointer::waitDrained(const StopToken& stop) const {
+    std::unique_lock lock(mutex_);
+    return stop.wait_for_delivery(lock, drained_, [&] { return tracked_.empty(); });
 }
 
 void KafkaCheckpointer::retain(const Event& event, int additional) {
@@ -40,14 +70,14 @@ size_t KafkaCheckpointer::inFlight() const {
 }
 
 KafkaListener::KafkaListener(ReaderSettings settings, Processor& next, KafkaCheckpointer& checkpointer,
-                             std::chrono::milliseconds drain_timeout)
+                             StopToken stop)
     : next_(next),
       checkpointer_(checkpointer),
-      drain_timeout_(drain_timeout),
+      stop_(stop),
       reader_(
           std::move(settings), checkpointer.watermark(),
           [this](const ConsumedRecord& record) { handle(record); },
-          [](const std::string& message) { log::warn(message); }) {}
+          [](const std::string& message) { log::warn(message); }, std::move(stop)) {}
 
 KafkaListener::~KafkaListener() = default;
 
@@ -66,28 +96,48 @@ void KafkaListener::handle(const ConsumedRecord& record) {
         return;
     }
     event->position = formatPosition(record.position);
-    event->checkpoint_token = checkpointer_.track(record.position);
-    next_.process(std::move(event));
+    const uint64_t token = checkpointer_.track(record.position);
+    event->checkpoint_token = token;
+    try {
+        next_.process(std::move(event));
+    } catch (const Stopped&) {
+        // A stop ended the hand-over: not taken, its offset is not committed and it is read again. The reader
+        // sees the stop and drains what the outputs did take.
+        checkpointer_.withdraw(token);
+    }
+}
+
+std::string KafkaListener::pipeline_error() const {
+    std::string error = next_.fatal_error();
+    return error.empty() ? checkpointer_.fatal_error() : error;
 }
 
 std::string KafkaListener::run() {
-    auto drain = [this] {
+    bool drained = true;
+    auto drain = [&] {
         next_.flush();
-        const auto deadline = std::chrono::steady_clock::now() + drain_timeout_;
-        while (checkpointer_.inFlight() > 0 && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        if (checkpointer_.inFlight() > 0) {
-            log::warn("kafka listener: ", checkpointer_.inFlight(),
-                      " records still unacknowledged at shutdown; they will be read again");
-        }
+        drained = checkpointer_.waitDrained(stop_);
     };
+    // An output that failed for good (or broken acknowledgements) ends the run, also while no record comes.
+    auto check = [this] {
+        std::string error = pipeline_error();
+        if (!error.empty()) throw std::runtime_error(error);
+    };
+    std::string error;
     try {
-        reader_.run(drain);
+        reader_.run(drain, check);
     } catch (const std::exception& e) {
-        return std::string("kafka listener: ") + e.what();
+        error = std::string("kafka listener: ") + e.what();
     }
-    return {};
+    // The failing output names itself.
+    std::string pipeline = pipeline_error();
+    if (!pipeline.empty()) return pipeline;
+    if (!error.empty()) return error;
+    if (drained) return {};
+    return "shutdown: the outputs did not deliver " + std::to_string(checkpointer_.inFlight()) +
+           " records within PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT (" +
+           std::to_string(stop_.drain_timeout().count()) +
+           "ms); their offsets are not committed and they are read again";
 }
 
 void KafkaListener::stop() {

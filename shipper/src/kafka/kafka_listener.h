@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -22,12 +23,20 @@ class KafkaCheckpointer : public Acknowledger {
   public:
     // Registers a consumed record and returns the Event::checkpoint_token for it.
     uint64_t track(const TopicPartitionOffset& position);
+    // An acknowledgement of an event that is not in flight (acknowledged once too often) is recorded as a
+    // violation (fatal_error()), not thrown: it arrives on an output's thread.
     void acknowledge(const Event& event) override;
     void retain(const Event& event, int additional) override;
+    std::string fatal_error() const override;
+    // The event of `token` was not taken by the pipeline: it is no longer waited for, and its offset stays
+    // uncommitted.
+    void withdraw(uint64_t token);
 
     OffsetWatermark& watermark() { return watermark_; }
     // Records handed to the pipeline and not yet acknowledged by every output.
     size_t inFlight() const;
+    // Until nothing is in flight or the stop's drain is over; true when drained.
+    bool waitDrained(const StopToken& stop) const;
 
   private:
     struct Tracked {
@@ -35,8 +44,10 @@ class KafkaCheckpointer : public Acknowledger {
         int64_t remaining;
     };
     mutable std::mutex mutex_;
+    mutable std::condition_variable drained_;
     std::unordered_map<uint64_t, Tracked> tracked_;
     uint64_t next_token_ = 1;
+    std::string violation_;
     OffsetWatermark watermark_;
 };
 
@@ -48,8 +59,10 @@ struct KafkaListenerStats {
 
 class KafkaListener : public Listener {
   public:
+    // `stop`: stop() requests it, any stop of it ends run(); the drain waits for the outputs until its
+    // drain deadline.
     KafkaListener(ReaderSettings settings, Processor& next, KafkaCheckpointer& checkpointer,
-                  std::chrono::milliseconds drain_timeout = std::chrono::seconds(30));
+                  StopToken stop = StopToken(std::chrono::seconds(30)));
     ~KafkaListener() override;
 
     std::string run() override;
@@ -60,10 +73,12 @@ class KafkaListener : public Listener {
 
   private:
     void handle(const ConsumedRecord& record);
+    // A failed output or broken acknowledgements, "" while healthy.
+    std::string pipeline_error() const;
 
     Processor& next_;
     KafkaCheckpointer& checkpointer_;
-    std::chrono::milliseconds drain_timeout_;
+    StopToken stop_;
     KafkaListenerStats stats_;
     KafkaReader reader_;
 };

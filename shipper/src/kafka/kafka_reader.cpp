@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <iostream>
-#include <thread>
 
 namespace pgstream::kafka {
 
@@ -110,14 +109,17 @@ class KafkaReader::CommitResultHandler : public RdKafka::OffsetCommitCb {
     KafkaReader& owner_;
 };
 
-KafkaReader::KafkaReader(ReaderSettings settings, RecordFn on_record, LogFn log)
-    : KafkaReader(std::move(settings), owned_watermark_, std::move(on_record), std::move(log)) {}
+KafkaReader::KafkaReader(ReaderSettings settings, RecordFn on_record, LogFn log, StopToken stop)
+    : KafkaReader(std::move(settings), owned_watermark_, std::move(on_record), std::move(log),
+                  std::move(stop)) {}
 
-KafkaReader::KafkaReader(ReaderSettings settings, OffsetWatermark& watermark, RecordFn on_record, LogFn log)
+KafkaReader::KafkaReader(ReaderSettings settings, OffsetWatermark& watermark, RecordFn on_record, LogFn log,
+                         StopToken stop)
     : settings_(std::move(settings)),
       on_record_(std::move(on_record)),
       log_(std::move(log)),
-      watermark_(watermark) {
+      watermark_(watermark),
+      stop_(std::move(stop)) {
     rebalance_handler_ = std::make_unique<RebalanceHandler>(*this);
     commit_handler_ = std::make_unique<CommitResultHandler>(*this);
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
@@ -169,11 +171,10 @@ void KafkaReader::log(const std::string& message) const {
 }
 
 void KafkaReader::stop() {
-    stopping_ = true;
-    acked_cv_.notify_all();
+    stop_.request_stop();
 }
 
-void KafkaReader::run(const std::function<void()>& drain) {
+void KafkaReader::run(const std::function<void()>& drain, const std::function<void()>& check) {
     const RdKafka::ErrorCode err = consumer_->subscribe({settings_.connection.topic});
     if (err != RdKafka::ERR_NO_ERROR) {
         throw std::runtime_error("kafka reader: cannot subscribe to PGSTREAM_KAFKA_TOPIC_NAME '" +
@@ -183,11 +184,12 @@ void KafkaReader::run(const std::function<void()>& drain) {
         std::min<std::chrono::milliseconds>(settings_.commit_interval, kMaxStoreInterval);
     auto next_store = std::chrono::steady_clock::now() + store_interval;
     try {
-        while (!stopping_) {
+        while (!stop_.stop_requested()) {
+            if (check) check();
             if (watermark_.inFlightBytes() > settings_.max_in_flight_bytes) {
-                // Memory bound: wait for acknowledgements. Heartbeats run on librdkafka's own threads.
-                std::unique_lock lock(mutex_);
-                acked_cv_.wait_for(lock, std::chrono::milliseconds(100));
+                // Memory bound: wait for acknowledgements (or the stop). Heartbeats run on librdkafka's own
+                // threads.
+                watermark_.waitInFlightBytesAtMost(settings_.max_in_flight_bytes, stop_);
             } else {
                 std::unique_ptr<RdKafka::Message> message(consumer_->consume(100));
                 if (message->err() == RdKafka::ERR_NO_ERROR) {
@@ -224,7 +226,7 @@ void KafkaReader::run(const std::function<void()>& drain) {
 }
 
 void KafkaReader::acknowledge(const TopicPartitionOffset& record) {
-    if (watermark_.acknowledge(record)) acked_cv_.notify_all();
+    watermark_.acknowledge(record);
 }
 
 void KafkaReader::acknowledge(const std::string& position) {
@@ -240,18 +242,7 @@ void KafkaReader::onRevoke(const std::vector<TopicPartitionOffset>& partitions, 
     if (!lost) {
         // Lost partitions (session timeout, fenced) may already be read by another member: nothing of ours
         // can be committed for them any more, so there is nothing to wait for either.
-        const auto deadline = std::chrono::steady_clock::now() + kRevokeDrainTimeout;
-        auto in_flight = [&] {
-            size_t count = 0;
-            for (const auto& tp : partitions) count += watermark_.inFlightRecords(tp.topic, tp.partition);
-            return count;
-        };
-        {
-            std::unique_lock lock(mutex_);
-            while (in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
-                acked_cv_.wait_for(lock, std::chrono::milliseconds(20));
-            }
-        }
+        watermark_.waitDrained(partitions, std::chrono::steady_clock::now() + kRevokeDrainTimeout, stop_);
         // Commit them now, before the partitions are given up: during a cooperative revoke librdkafka sends
         // no JoinGroup until we unassign, so this commit cannot queue behind one (the stored offsets would
         // also be committed by librdkafka on unassign, but without telling which commit was the handover's).
@@ -348,14 +339,17 @@ bool KafkaReader::commitWithRetries(const std::vector<TopicPartitionOffset>& com
             return false;
         }
         const auto delay = settings_.commit_backoff.delayBeforeRetry(attempt + 1);
-        if (!delay || stopping_) {
+        if (!delay || stop_.stop_requested()) {
             log("kafka reader: offset commit failed: " + result.problem +
                 (delay ? " (stopping)" : " (no more retries)"));
             return false;
         }
         log("kafka reader: offset commit failed: " + result.problem + "; retrying in " +
             std::to_string(delay->count()) + "ms");
-        std::this_thread::sleep_for(*delay);
+        if (!stop_.sleep_for(*delay)) {
+            log("kafka reader: stopping; the offsets stay stored for librdkafka's commit on close");
+            return false;
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 
 #include "kafka/kafka_settings.h"
 #include "kafka/offset_watermark.h"
+#include "util/stop_token.h"
 
 namespace RdKafka {
 class KafkaConsumer;
@@ -44,16 +45,19 @@ class KafkaReader {
     using RecordFn = std::function<void(const ConsumedRecord&)>;
     using LogFn = std::function<void(const std::string&)>;
 
-    KafkaReader(ReaderSettings settings, RecordFn on_record, LogFn log = nullptr);
+    // stop() requests `stop`, and any stop of `stop` ends run(); its waits watch it.
+    KafkaReader(ReaderSettings settings, RecordFn on_record, LogFn log = nullptr, StopToken stop = {});
     // Shares `watermark` with a checkpointer that acknowledges into it (it must outlive the reader).
-    KafkaReader(ReaderSettings settings, OffsetWatermark& watermark, RecordFn on_record, LogFn log = nullptr);
+    KafkaReader(ReaderSettings settings, OffsetWatermark& watermark, RecordFn on_record, LogFn log = nullptr,
+                StopToken stop = {});
     ~KafkaReader();
     KafkaReader(const KafkaReader&) = delete;
     KafkaReader& operator=(const KafkaReader&) = delete;
 
     // Consumes until stop(); then calls `drain` (e.g. flush the outputs) and leaves the group, which commits
-    // what is acknowledged.
-    void run(const std::function<void()>& drain = nullptr);
+    // what is acknowledged. `check` runs between records (at least every 100 ms); throwing from it stops the
+    // reader like a throwing RecordFn.
+    void run(const std::function<void()>& drain = nullptr, const std::function<void()>& check = nullptr);
     void stop();
 
     // The checkpointer side: a record was delivered by every output. Thread-safe; acks of partitions revoked
@@ -91,12 +95,11 @@ class KafkaReader {
     std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
     OffsetWatermark owned_watermark_;
     OffsetWatermark& watermark_;
-    std::atomic<bool> stopping_{false};
+    StopToken stop_;
     // An assignment (even an empty one) was handed to the rebalance callback: a SyncGroup succeeded.
     std::atomic<bool> assigned_once_{false};
 
     mutable std::mutex mutex_;
-    std::condition_variable acked_cv_;
     ReaderCounters counters_;
     std::vector<std::pair<std::string, int32_t>> assignment_;
 };

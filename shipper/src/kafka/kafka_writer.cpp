@@ -47,8 +47,8 @@ BatchSettings batchSettingsOf(const WriterSettings& settings) {
 
 }  // namespace
 
-KafkaWriter::KafkaWriter(WriterSettings settings, Acknowledger& acknowledger)
-    : settings_(std::move(settings)), acknowledger_(acknowledger) {
+KafkaWriter::KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, StopToken stop)
+    : settings_(std::move(settings)), acknowledger_(acknowledger), stop_(std::move(stop)) {
     producer_ = std::make_unique<OrderedProducer>(
         producerSettingsOf(settings_),
         [this](const std::vector<DeliveredRecord>& delivered) {
@@ -62,14 +62,13 @@ KafkaWriter::KafkaWriter(WriterSettings settings, Acknowledger& acknowledger)
                 }
             }
             for (const auto& event : done) acknowledger_.acknowledge(*event);
-            delivered_cv_.notify_all();
         },
-        [](const std::string& message) { log::warn(message); });
+        [](const std::string& message) { log::warn(message); }, stop_);
     if (settings_.topic_auto_create) producer_->ensureTopicExists();
     producer_->warmUp();
     sender_ = std::make_unique<BatchSender>(
         "kafka writer", batchSettingsOf(settings_),
-        [this](const std::vector<EventPtr>& batch) { sendBatch(batch); }, handed_over_);
+        [this](const std::vector<EventPtr>& batch) { sendBatch(batch); }, handed_over_, event_weight, stop_);
 }
 
 KafkaWriter::~KafkaWriter() {
@@ -97,28 +96,9 @@ void KafkaWriter::sendBatch(const std::vector<EventPtr>& batch) {
     }
 }
 
-bool KafkaWriter::waitDelivered() {
-    // The producer's lock is taken by its delivery callback before ours, so never ask it while holding ours.
-    for (;;) {
-        {
-            std::unique_lock lock(mutex_);
-            delivered_cv_.wait_for(lock, std::chrono::milliseconds(100),
-                                   [&] { return in_flight_.empty() || giving_up_; });
-            if (in_flight_.empty()) return true;
-            if (giving_up_) return false;
-        }
-        if (producer_->failure()) return false;
-    }
-}
-
 void KafkaWriter::giveUp(const std::string& reason) {
     log::warn("kafka writer: ", reason);
-    {
-        std::lock_guard lock(mutex_);
-        giving_up_ = true;
-    }
-    producer_->stop();
-    delivered_cv_.notify_all();
+    producer_->stop();  // ends the waits in flush()
 }
 
 void KafkaWriter::source_idle() {
@@ -138,7 +118,8 @@ void KafkaWriter::flush() {
         }
     });
     sender_->flush();
-    waitDelivered();
+    // Every record handed over is acknowledged once the producer reports it delivered.
+    producer_->flush();
     {
         std::lock_guard lock(watchdog_mutex);
         flushed = true;

@@ -22,8 +22,9 @@ namespace pgstream::kafka {
 
 class KafkaWriter : public Processor {
   public:
-    // Throws std::runtime_error when the producer cannot be created or the topic cannot be auto-created.
-    KafkaWriter(WriterSettings settings, Acknowledger& acknowledger);
+    // Throws std::runtime_error when the producer cannot be created or the topic cannot be auto-created. Its
+    // waits for deliveries end with `stop`'s drain; a permanent failure ends that drain.
+    KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, StopToken stop = {});
     ~KafkaWriter() override;
 
     std::string name() const override { return "kafka writer"; }
@@ -39,8 +40,6 @@ class KafkaWriter : public Processor {
 
   private:
     void sendBatch(const std::vector<EventPtr>& batch);
-    // Until every event handed to the producer is delivered; false on failure or give-up.
-    bool waitDelivered();
     void giveUp(const std::string& reason);
 
     WriterSettings settings_;
@@ -55,11 +54,10 @@ class KafkaWriter : public Processor {
 
     Acknowledger& acknowledger_;
     BatchAcknowledgements handed_over_;
+    StopToken stop_;
     std::mutex mutex_;
-    std::condition_variable delivered_cv_;
     std::deque<EventPtr> in_flight_;  // handed to the producer, oldest first, until their delivery report
     uint64_t next_token_ = 0;
-    bool giving_up_ = false;
     std::string value_buffer_;
 
     std::unique_ptr<BatchSender> sender_;

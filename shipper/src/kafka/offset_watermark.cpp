@@ -32,19 +32,55 @@ void OffsetWatermark::registerConsumed(const TopicPartitionOffset& record, size_
 }
 
 bool OffsetWatermark::acknowledge(const TopicPartitionOffset& record) {
-    std::lock_guard lock(mutex_);
-    auto it = partitions_.find({record.topic, record.partition});
-    if (it == partitions_.end()) return false;
-    PartitionState& state = it->second;
-    auto found = state.sequence_of_offset.find(record.offset);
-    if (found == state.sequence_of_offset.end()) return false;
-    const uint64_t sequence = found->second;
-    state.sequence_of_offset.erase(found);
-    for (const Entry& done : state.acks.complete(sequence)) {
-        state.next_to_commit = done.offset + 1;
-        in_flight_bytes_ -= done.bytes;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = partitions_.find({record.topic, record.partition});
+        if (it == partitions_.end()) return false;
+        PartitionState& state = it->second;
+        auto found = state.sequence_of_offset.find(record.offset);
+        if (found == state.sequence_of_offset.end()) return false;
+        const uint64_t sequence = found->second;
+        state.sequence_of_offset.erase(found);
+        std::vector<Entry> released;
+        if (!state.acks.complete(sequence, released)) {
+            if (violation_.empty())
+                violation_ = "kafka checkpoint: acknowledgement of " + formatPosition(record) +
+                             " does not match the order its records were read in";
+            return false;
+        }
+        for (const Entry& done : released) {
+            state.next_to_commit = done.offset + 1;
+            in_flight_bytes_ -= done.bytes;
+        }
     }
+    acknowledged_.notify_all();
     return true;
+}
+
+size_t OffsetWatermark::inFlightRecordsLocked(const std::vector<TopicPartitionOffset>& partitions) const {
+    size_t count = 0;
+    for (const auto& tp : partitions) {
+        auto it = partitions_.find({tp.topic, tp.partition});
+        if (it != partitions_.end()) count += it->second.acks.pendingCount();
+    }
+    return count;
+}
+
+bool OffsetWatermark::waitInFlightBytesAtMost(size_t limit, const StopToken& stop) const {
+    std::unique_lock lock(mutex_);
+    return stop.wait(lock, acknowledged_, [&] { return in_flight_bytes_ <= limit; });
+}
+
+bool OffsetWatermark::waitDrained(const std::vector<TopicPartitionOffset>& partitions,
+                                  std::chrono::steady_clock::time_point until, const StopToken& stop) const {
+    std::unique_lock lock(mutex_);
+    return stop.wait_for_delivery(
+        lock, acknowledged_, [&] { return inFlightRecordsLocked(partitions) == 0; }, until);
+}
+
+std::string OffsetWatermark::violation() const {
+    std::lock_guard lock(mutex_);
+    return violation_;
 }
 
 std::vector<TopicPartitionOffset> OffsetWatermark::behind(int64_t PartitionState::*mark) const {
@@ -77,19 +113,23 @@ void OffsetWatermark::markStored(const TopicPartitionOffset& stored) {
 }
 
 void OffsetWatermark::forget(const std::string& topic, int32_t partition) {
-    std::lock_guard lock(mutex_);
-    auto it = partitions_.find({topic, partition});
-    if (it == partitions_.end()) return;
-    // Bytes of records still in the pipeline are released now: their acks will be ignored.
-    size_t pending_bytes = 0;
-    auto& acks = it->second.acks;
-    while (acks.pendingCount() > 0) {
-        // Completing every remaining sequence in order returns each entry exactly once.
-        for (const Entry& entry : acks.complete(acks.nextSequence() - acks.pendingCount()))
-            pending_bytes += entry.bytes;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = partitions_.find({topic, partition});
+        if (it == partitions_.end()) return;
+        // Bytes of records still in the pipeline are released now: their acks will be ignored.
+        auto& acks = it->second.acks;
+        std::vector<Entry> released;
+        for (uint64_t sequence = acks.nextSequence() - acks.pendingCount(); sequence < acks.nextSequence();
+             ++sequence) {
+            // Completed ones are skipped (false); the first incomplete one releases everything up to the
+            // next.
+            static_cast<void>(acks.complete(sequence, released));
+        }
+        for (const Entry& entry : released) in_flight_bytes_ -= entry.bytes;
+        partitions_.erase(it);
     }
-    in_flight_bytes_ -= pending_bytes;
-    partitions_.erase(it);
+    acknowledged_.notify_all();
 }
 
 size_t OffsetWatermark::inFlightRecords() const {

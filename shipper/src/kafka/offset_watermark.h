@@ -3,6 +3,8 @@
 // past the highest offset below which everything is acknowledged.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "kafka/in_order_acks.h"
+#include "util/stop_token.h"
 
 namespace pgstream::kafka {
 
@@ -32,8 +35,17 @@ class OffsetWatermark {
     // A record was handed to the pipeline. Offsets of one partition must be registered in increasing order.
     void registerConsumed(const TopicPartitionOffset& record, size_t bytes);
     // The pipeline acknowledged a record. Unknown partitions (revoked since) and offsets are ignored: returns
-    // false.
+    // false. Wakes the waits below.
     bool acknowledge(const TopicPartitionOffset& record);
+
+    // Until at most `limit` bytes are in flight, or the stop; true when they are.
+    bool waitInFlightBytesAtMost(size_t limit, const StopToken& stop) const;
+    // Until nothing of `partitions` is in flight, `until` passes or the stop's drain is over; true when
+    // drained.
+    bool waitDrained(const std::vector<TopicPartitionOffset>& partitions,
+                     std::chrono::steady_clock::time_point until, const StopToken& stop) const;
+    // Non-empty once the acknowledgements contradicted the registered order (see InOrderAcks::complete).
+    std::string violation() const;
 
     // Offsets to commit (next offset to read) for partitions that advanced since the last markCommitted().
     std::vector<TopicPartitionOffset> pendingCommits() const;
@@ -65,8 +77,11 @@ class OffsetWatermark {
     // Positions of the partitions whose watermark is past `mark` (committed or stored), and moving `mark` on.
     std::vector<TopicPartitionOffset> behind(int64_t PartitionState::*mark) const;
     void advance(int64_t PartitionState::*mark, const TopicPartitionOffset& position);
+    size_t inFlightRecordsLocked(const std::vector<TopicPartitionOffset>& partitions) const;
 
     mutable std::mutex mutex_;
+    mutable std::condition_variable acknowledged_;
+    std::string violation_;
     std::map<Key, PartitionState> partitions_;
     size_t in_flight_bytes_ = 0;
 };

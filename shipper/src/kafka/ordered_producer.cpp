@@ -79,8 +79,12 @@ class OrderedProducer::Callbacks : public RdKafka::DeliveryReportCb, public RdKa
     std::chrono::steady_clock::time_point last_librdkafka_log_{};
 };
 
-OrderedProducer::OrderedProducer(const WriterSettings& settings, DeliveredFn on_delivered, LogFn log)
-    : settings_(settings), on_delivered_(std::move(on_delivered)), log_(std::move(log)) {
+OrderedProducer::OrderedProducer(const WriterSettings& settings, DeliveredFn on_delivered, LogFn log,
+                                 StopToken stop)
+    : settings_(settings),
+      on_delivered_(std::move(on_delivered)),
+      log_(std::move(log)),
+      stop_(std::move(stop)) {
     callbacks_ = std::make_unique<Callbacks>(*this);
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     applyConnectionSettings(settings_.connection, *conf);
@@ -160,9 +164,65 @@ OrderedProducer::~OrderedProducer() {
 void OrderedProducer::pollOnce(int timeout_ms) {
     producer_->poll(timeout_ms);
     auto& reports = callbacks_->reports();
-    if (reports.empty()) return;
-    onDeliveryReports(reports);
+    std::string failure;
+    {
+        std::lock_guard lock(mutex_);
+        if (reports.empty() && ready_.empty()) return;
+        failure = applyReportsLocked(reports);
+        // Nothing at or after a failed record may be acknowledged, or the source would forget it.
+        if (failure_) ready_.clear();
+        reporting_batch_.swap(ready_);
+        reporting_ = !reporting_batch_.empty();
+    }
     reports.clear();
+    if (!failure.empty()) {
+        log(failure);
+        failed();
+    }
+    if (!reporting_batch_.empty()) {
+        // Outside the lock: the acknowledger takes its own locks and may be slow.
+        on_delivered_(reporting_batch_);
+        std::lock_guard lock(mutex_);
+        counters_.delivered += reporting_batch_.size();
+        reporting_ = false;
+        reporting_batch_.clear();
+    }
+    delivered_cv_.notify_all();
+}
+
+std::string OrderedProducer::applyReportsLocked(const std::vector<DeliveryReport>& reports) {
+    std::string first_failure;
+    for (const DeliveryReport& report : reports) {
+        if (!report.ok) {
+            // Only permanent errors reach here (infinite retries): the broker refused the record.
+            std::string reason = "kafka writer: broker refused " +
+                                 describeRecord(report.key, report.bytes, "") + ": " + report.error +
+                                 "; stopping without acknowledging it";
+            if (failLocked(reason)) first_failure = reason;
+            continue;
+        }
+        std::string violation = completeLocked(report.sequence);
+        if (!violation.empty() && failLocked(violation)) first_failure = violation;
+    }
+    return first_failure;
+}
+
+std::string OrderedProducer::completeLocked(uint64_t sequence) {
+    if (acks_.complete(sequence, ready_)) return {};
+    return "kafka writer: a delivery was reported for record " + std::to_string(sequence) +
+           ", which is not awaiting one (acknowledgement order violated); stopping without acknowledging "
+           "anything after it";
+}
+
+bool OrderedProducer::failLocked(const std::string& reason) {
+    if (failure_) return false;
+    failure_ = reason;
+    return true;
+}
+
+void OrderedProducer::failed() {
+    delivered_cv_.notify_all();
+    stop_.end_drain();
 }
 
 void OrderedProducer::pollLoop() {
@@ -252,6 +312,7 @@ void OrderedProducer::produce(const std::string& key, const std::string& value, 
     for (;;) {
         if (failure_) throw WriterStopped(*failure_);
         if (stopping_) throw WriterStopped("kafka writer: stopped");
+        if (stop_.drain_over()) throw Stopped("kafka writer: the shutdown drain is over");
         const uint64_t sequence = acks_.nextSequence();
         const RdKafka::ErrorCode err =
             producer_->produce(&topicLocked(), RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
@@ -263,15 +324,19 @@ void OrderedProducer::produce(const std::string& key, const std::string& value, 
             return;
         }
         if (err == RdKafka::ERR__QUEUE_FULL) {
-            // Back-pressure: the buffer drains as delivery reports come in.
-            delivered_cv_.wait_for(lock, std::chrono::milliseconds(100));
+            // Back-pressure: the buffer drains as delivery reports come in (they wake us); librdkafka frees
+            // space without telling, so try again at least every 100 ms.
+            stop_.wait_for_delivery(
+                lock, delivered_cv_, [&] { return failure_.has_value() || stopping_; },
+                std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
             continue;
         }
         const std::string reason = "kafka writer: cannot queue " +
                                    describeRecord(key, bytes, contextOf(describe)) + ": " +
                                    RdKafka::err2str(err);
-        failure_ = reason;
-        delivered_cv_.notify_all();
+        const bool first = failLocked(reason);
+        lock.unlock();
+        if (first) failed();
         throw WriterStopped(reason);
     }
 }
@@ -289,8 +354,9 @@ void OrderedProducer::divertOversized(const std::string& key, const std::string&
         const std::string reason = "kafka writer: " + description +
                                    "; stopping without acknowledging it: raise the limit (and the topic's "
                                    "max.message.bytes) or set PGSTREAM_KAFKA_WRITER_OVERSIZED_RECORD_FILE";
-        if (!failure_) failure_ = reason;
-        delivered_cv_.notify_all();
+        const bool first = failLocked(reason);
+        lock.unlock();
+        if (first) failed();
         throw WriterStopped(reason);
     }
     if (failure_) throw WriterStopped(*failure_);
@@ -328,61 +394,50 @@ void OrderedProducer::divertOversized(const std::string& key, const std::string&
     if (written && fsync(fd) != 0) written = false;
     if (fd >= 0) close(fd);
     if (!written) {
-        failure_ = "kafka writer: " + description +
-                   " and it cannot be written to PGSTREAM_KAFKA_WRITER_OVERSIZED_RECORD_FILE '" +
-                   settings_.oversized_record_file + "'";
-        delivered_cv_.notify_all();
-        throw WriterStopped(*failure_);
+        const std::string reason =
+            "kafka writer: " + description +
+            " and it cannot be written to PGSTREAM_KAFKA_WRITER_OVERSIZED_RECORD_FILE '" +
+            settings_.oversized_record_file + "'";
+        const bool first = failLocked(reason);
+        lock.unlock();
+        if (first) failed();
+        throw WriterStopped(reason);
     }
+    // Acknowledged by the poll thread, in order with the records produced before it.
+    const std::string violation = completeLocked(acks_.add(DeliveredRecord{token, bytes}));
+    const bool first = !violation.empty() && failLocked(violation);
+    lock.unlock();
+    if (first) failed();
     log("kafka writer: " + description + "; written to " + settings_.oversized_record_file);
-    const uint64_t sequence = acks_.add(DeliveredRecord{token, bytes});
-    const std::vector<DeliveredRecord> released = acks_.complete(sequence);
-    counters_.delivered += released.size();
-    if (!released.empty()) on_delivered_(released);
-    delivered_cv_.notify_all();
-}
-
-void OrderedProducer::onDeliveryReports(const std::vector<DeliveryReport>& reports) {
-    std::unique_lock lock(mutex_);
-    released_.clear();
-    for (const DeliveryReport& report : reports) {
-        if (!report.ok) {
-            // Only permanent errors reach here (infinite retries): the broker refused the record. Nothing at
-            // or after it may be acknowledged, or the source would forget it.
-            if (!failure_) {
-                failure_ = "kafka writer: broker refused " + describeRecord(report.key, report.bytes, "") +
-                           ": " + report.error + "; stopping without acknowledging it";
-                log(*failure_);
-            }
-            continue;
-        }
-        acks_.complete(report.sequence, released_);
-    }
-    if (!failure_ && !released_.empty()) {
-        counters_.delivered += released_.size();
-        on_delivered_(released_);
-    }
-    delivered_cv_.notify_all();
 }
 
 void OrderedProducer::fail(const std::string& reason) {
-    std::lock_guard lock(mutex_);
-    if (!failure_) {
-        failure_ = reason;
-        log(reason);
+    bool first;
+    {
+        std::lock_guard lock(mutex_);
+        first = failLocked(reason);
     }
-    delivered_cv_.notify_all();
+    if (!first) return;
+    log(reason);
+    failed();
 }
 
 bool OrderedProducer::flush(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto now = std::chrono::steady_clock::now();
+    const bool endless = timeout >= std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::steady_clock::time_point::max() - now);
+    return flushUntil(endless ? std::chrono::steady_clock::time_point::max() : now + timeout);
+}
+
+bool OrderedProducer::flush() {
+    return flushUntil(std::chrono::steady_clock::time_point::max());
+}
+
+bool OrderedProducer::flushUntil(std::chrono::steady_clock::time_point until) {
     std::unique_lock lock(mutex_);
-    while (acks_.pendingCount() > 0) {
-        if (failure_ || stopping_) return false;
-        if (delivered_cv_.wait_until(lock, deadline) == std::cv_status::timeout)
-            return acks_.pendingCount() == 0;
-    }
-    return true;
+    stop_.wait_for_delivery(
+        lock, delivered_cv_, [&] { return allReportedLocked() || failure_.has_value() || stopping_; }, until);
+    return allReportedLocked();
 }
 
 void OrderedProducer::stop() {

@@ -19,6 +19,7 @@
 
 #include "kafka/in_order_acks.h"
 #include "kafka/kafka_settings.h"
+#include "util/stop_token.h"
 
 namespace RdKafka {
 class Producer;
@@ -47,12 +48,14 @@ struct ProducerCounters {
 class OrderedProducer {
   public:
     // Called with records whose delivery (and that of every earlier record) is confirmed, oldest first. Runs
-    // on librdkafka's poll thread, or on the producing thread for records diverted to the oversized-record
-    // file; calls never overlap. Must not call back into the producer.
+    // on the producer's poll thread only (records diverted to the oversized-record file too), without any of
+    // the producer's locks held; calls never overlap.
     using DeliveredFn = std::function<void(const std::vector<DeliveredRecord>&)>;
     using LogFn = std::function<void(const std::string&)>;
 
-    OrderedProducer(const WriterSettings& settings, DeliveredFn on_delivered, LogFn log = nullptr);
+    // A permanent failure ends `stop`'s drain: nothing after the failed record can be acknowledged any more.
+    OrderedProducer(const WriterSettings& settings, DeliveredFn on_delivered, LogFn log = nullptr,
+                    StopToken stop = {});
     ~OrderedProducer();
     OrderedProducer(const OrderedProducer&) = delete;
     OrderedProducer& operator=(const OrderedProducer&) = delete;
@@ -69,12 +72,14 @@ class OrderedProducer {
     using DescribeFn = std::function<std::string()>;
 
     // Queues one record. Blocks while librdkafka's buffer (bounded by max_queue_bytes) is full. Throws
-    // WriterStopped after a permanent failure or stop().
+    // WriterStopped after a permanent failure or stop(), Stopped once the stop's drain is over.
     void produce(const std::string& key, const std::string& value, uint64_t token,
                  const DescribeFn& describe = {});
 
-    // Waits until every queued record is delivered (true) or the timeout/failure/stop comes first (false).
+    // Waits until every queued record is delivered and reported (true) or the timeout/failure/stop/end of the
+    // drain comes first (false).
     bool flush(std::chrono::milliseconds timeout);
+    bool flush();
 
     // Makes blocked and future produce() calls throw; pending records stay unacknowledged.
     void stop();
@@ -93,9 +98,20 @@ class OrderedProducer {
         size_t bytes;
         std::string key;
     };
+    // Serves librdkafka's callbacks, then hands what became acknowledgeable to on_delivered_ (poll thread).
     void pollOnce(int timeout_ms);
-    void onDeliveryReports(const std::vector<DeliveryReport>& reports);
+    // Applies delivery reports to acks_; returns the first permanent failure they caused ("" if none).
+    std::string applyReportsLocked(const std::vector<DeliveryReport>& reports);
+    // Marks a record delivered; "" when it was awaiting its delivery, else the violation.
+    std::string completeLocked(uint64_t sequence);
+    // Records the first permanent failure; true when `reason` is it (the caller then calls failed()
+    // unlocked).
+    bool failLocked(const std::string& reason);
+    // After the first failure, outside the lock: wakes the waiters and ends the stop's drain.
+    void failed();
     void fail(const std::string& reason);
+    bool flushUntil(std::chrono::steady_clock::time_point until);
+    bool allReportedLocked() const { return acks_.pendingCount() == 0 && ready_.empty() && !reporting_; }
     void divertOversized(const std::string& key, const std::string& value, uint64_t token,
                          const DescribeFn& describe);
     void log(const std::string& message) const;
@@ -115,9 +131,13 @@ class OrderedProducer {
     std::condition_variable delivered_cv_;
     // Records handed to librdkafka, released in the order they were produced.
     InOrderAcks<DeliveredRecord> acks_;
-    std::vector<DeliveredRecord> released_;  // onDeliveryReports' scratch, kept for its capacity
+    // Released by acks_, waiting for the poll thread to hand them to on_delivered_ (kept for its capacity).
+    std::vector<DeliveredRecord> ready_;
+    bool reporting_ = false;                        // the poll thread is calling on_delivered_
+    std::vector<DeliveredRecord> reporting_batch_;  // what it hands over (poll thread only)
     std::optional<std::string> failure_;
     ProducerCounters counters_;
+    StopToken stop_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> poll_running_{true};
     std::thread poll_thread_;

@@ -68,22 +68,13 @@ PostgresListenerSettings PostgresSource::settings_from(const Config& config) {
 }
 
 std::string PostgresSource::run(Processor& head) {
-    PostgresListener listener(settings_, head, watermark_);
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (stopped_) return {};
-        listener_ = &listener;
-    }
-    std::string error = listener.run();
-    std::lock_guard<std::mutex> lock(mutex_);
-    listener_ = nullptr;
-    return error;
+    if (stop_.stop_requested()) return {};
+    PostgresListener listener(settings_, head, watermark_, stop_);
+    return listener.run();
 }
 
 void PostgresSource::stop() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopped_ = true;
-    if (listener_) listener_->stop();
+    stop_.request_stop();
 }
 
 namespace {
@@ -107,14 +98,17 @@ BatchSettings batch_settings(const Config& config, const std::string& prefix, Ba
 std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
     config.check_conflicts();
     std::unique_ptr<Pipeline> pipeline(new Pipeline());
+    pipeline->stop_ =
+        StopToken(config.get_duration("PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT", std::chrono::milliseconds(30000)));
+    const StopToken& stop = pipeline->stop_;
 
     // Source.
     if (config.has("PGSTREAM_POSTGRES_LISTENER_URL")) {
-        pipeline->source_ = std::make_unique<PostgresSource>(PostgresSource::settings_from(config));
+        pipeline->source_ = std::make_unique<PostgresSource>(PostgresSource::settings_from(config), stop);
     } else {
         for (const auto& factory : registered_sources()) {
             if (factory.configured(config)) {
-                pipeline->source_ = factory.create(config);
+                pipeline->source_ = factory.create(config, stop);
                 break;
             }
         }
@@ -136,13 +130,14 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
         defaults.batch_timeout = std::chrono::milliseconds(100);
         settings.batch = batch_settings(config, "PGSTREAM_STDOUT_WRITER", defaults);
         try {
-            pipeline->outputs_.push_back(std::make_unique<StdoutWriter>(settings, acknowledger));
+            pipeline->outputs_.push_back(std::make_unique<StdoutWriter>(settings, acknowledger, stop));
         } catch (const std::runtime_error& e) {
             throw ConfigError("PGSTREAM_STDOUT_WRITER_FILE", e.what());
         }
     }
     for (const auto& factory : registered_outputs())
-        if (factory.configured(config)) pipeline->outputs_.push_back(factory.create(config, acknowledger));
+        if (factory.configured(config))
+            pipeline->outputs_.push_back(factory.create(config, acknowledger, stop));
     if (pipeline->outputs_.empty())
         throw ConfigError("", "no processor configured: set PGSTREAM_STDOUT_WRITER_ENABLED=true (or configure the "
                               "Kafka writer with PGSTREAM_KAFKA_SERVERS and PGSTREAM_KAFKA_TOPIC_NAME)");
@@ -170,8 +165,8 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
     bool translator_enabled = config.get_bool("PGSTREAM_TRANSLATOR_ENABLED", true);
     if (store_url.empty()) store_url = pipeline->source_->default_schema_log_url();
     if (translator_enabled && !store_url.empty()) {
-        pipeline->translator_ = std::make_unique<Translator>(std::make_unique<PostgresSchemaLogStore>(store_url),
-                                                             *head, acknowledger);
+        pipeline->translator_ = std::make_unique<Translator>(
+            std::make_unique<PostgresSchemaLogStore>(store_url, stop), *head, acknowledger);
         head = pipeline->translator_.get();
     }
     pipeline->head_ = head;
@@ -191,11 +186,16 @@ std::string Pipeline::run() {
     for (const auto& stage : describe()) stages += (stages.empty() ? "" : " → ") + stage;
     log::info("pipeline: ", stages);
     std::string error = source_->run(*head_);
-    // The source flushed the outputs before its final checkpoint; stop their threads.
+    // The source drained the outputs (as far as the drain deadline allowed) before its final checkpoint: what
+    // they still hold is not waited for, and their threads end now.
+    stop_.end_drain();
     head_->close();
     return error;
 }
 
-void Pipeline::stop() { source_->stop(); }
+void Pipeline::stop() {
+    stop_.request_stop();
+    source_->stop();  // a source that does not watch the token
+}
 
 }  // namespace pgstream

@@ -17,7 +17,12 @@ namespace pgstream {
 // The PostgreSQL source: a replication listener with the watermark checkpointer.
 class PostgresSource : public Source {
   public:
-    explicit PostgresSource(PostgresListenerSettings settings) : settings_(std::move(settings)) {}
+    // Stops with a token of its own (drain timeout: settings.drain_timeout).
+    explicit PostgresSource(PostgresListenerSettings settings)
+        : settings_(std::move(settings)), stop_(settings_.drain_timeout) {}
+    // stop() requests `stop`; any stop of `stop` (a signal, a failed output) stops the source.
+    PostgresSource(PostgresListenerSettings settings, StopToken stop)
+        : settings_(std::move(settings)), stop_(std::move(stop)) {}
     std::string name() const override { return "postgres listener"; }
     Acknowledger& acknowledger() override { return watermark_; }
     std::string run(Processor& head) override;
@@ -29,10 +34,8 @@ class PostgresSource : public Source {
 
   private:
     PostgresListenerSettings settings_;
+    StopToken stop_;
     Watermark watermark_;
-    std::mutex mutex_;
-    bool stopped_ = false;
-    PostgresListener* listener_ = nullptr;
 };
 
 class Pipeline {
@@ -40,8 +43,11 @@ class Pipeline {
     // Throws ConfigError for missing or invalid settings (the CLI exits 2 with its message).
     static std::unique_ptr<Pipeline> build(const Config& config);
 
-    // Runs until stop() or a fatal error; returns "" on a clean stop.
+    // Runs until stop() or a fatal error; returns "" on a clean stop: everything the outputs accepted was
+    // delivered and checkpointed. After stop() the outputs have PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT to deliver;
+    // what they have not delivered by then stays unconfirmed and run() returns an error.
     std::string run();
+    // Thread-safe, and safe to call before run().
     void stop();
 
     Source& source() { return *source_; }
@@ -50,6 +56,8 @@ class Pipeline {
   private:
     Pipeline() = default;
 
+    // Handed to every module: the one stop of this pipeline and its drain deadline.
+    StopToken stop_;
     std::unique_ptr<Source> source_;
     std::vector<std::unique_ptr<Processor>> outputs_;
     std::unique_ptr<Processor> fan_out_;

@@ -4,7 +4,8 @@
 //
 //     static pgstream::OutputRegistration kafka_writer({"kafka writer",
 //         [](const pgstream::Config& c) { return c.has("PGSTREAM_KAFKA_SERVERS") && ...; },
-//         [](const pgstream::Config& c, pgstream::Acknowledger& ack) { return std::make_unique<KafkaWriter>(...); }});
+//         [](const pgstream::Config& c, pgstream::Acknowledger& ack, const pgstream::StopToken& stop) {
+//             return std::make_unique<KafkaWriter>(...); }});
 //
 // The CLI and tests link libpgstream as a whole archive, so these objects are never dropped by the linker.
 #pragma once
@@ -18,6 +19,7 @@
 #include "config/config.h"
 #include "listener/listener.h"
 #include "processor/processor.h"
+#include "util/stop_token.h"
 
 namespace pgstream {
 
@@ -25,8 +27,10 @@ struct OutputFactory {
     std::string name;
     // Whether the configuration asks for this output.
     std::function<bool(const Config&)> configured;
-    // Builds it; throws ConfigError for bad settings.
-    std::function<std::unique_ptr<Processor>(const Config&, Acknowledger&)> create;
+    // Builds it; throws ConfigError for bad settings. Every wait of the output watches `stop`: waits for new
+    // work or for a recovery end at the stop, waits for deliveries when its drain is over (see
+    // util/stop_token.h).
+    std::function<std::unique_ptr<Processor>(const Config&, Acknowledger&, const StopToken&)> create;
 };
 
 // A listener together with the checkpointer that owns its positions.
@@ -38,6 +42,7 @@ class Source {
     virtual Acknowledger& acknowledger() = 0;
     // Feeds `head` until stopped; returns "" on a clean stop, else the fatal error (see Listener::run).
     virtual std::string run(Processor& head) = 0;
+    // Thread-safe. Sources built with the pipeline's StopToken also stop when it is requested.
     virtual void stop() = 0;
     // Postgres URL that a translator may use by default ("" when the source has none).
     virtual std::string default_schema_log_url() const { return {}; }
@@ -46,7 +51,8 @@ class Source {
 struct SourceFactory {
     std::string name;
     std::function<bool(const Config&)> configured;
-    std::function<std::unique_ptr<Source>(const Config&)> create;
+    // `stop`: the pipeline's stop, which the source watches and requests on a fatal error.
+    std::function<std::unique_ptr<Source>(const Config&, const StopToken&)> create;
 };
 
 void register_output(OutputFactory factory);

@@ -38,9 +38,14 @@ size_t event_weight(const Event& event) {
 MemoryGuard::MemoryGuard(size_t budget) : budget_(budget) {}
 
 bool MemoryGuard::acquire(size_t bytes) {
+    return acquire(bytes, StopToken());
+}
+
+bool MemoryGuard::acquire(size_t bytes, const StopToken& stop) {
     std::unique_lock<std::mutex> lock(mutex_);
-    released_.wait(lock, [&] { return closed_ || in_use_ == 0 || in_use_ + bytes <= budget_; });
-    if (closed_) return false;
+    bool fits =
+        stop.wait(lock, released_, [&] { return closed_ || in_use_ == 0 || in_use_ + bytes <= budget_; });
+    if (closed_ || !fits) return false;
     in_use_ += bytes;
     peak_ = std::max(peak_, in_use_);
     return true;
@@ -81,12 +86,13 @@ size_t MemoryGuard::peak() const {
 }
 
 BatchSender::BatchSender(std::string name, BatchSettings settings, SendBatch send, Acknowledger& acknowledger,
-                         Weigh weigh)
+                         Weigh weigh, StopToken stop)
     : name_(std::move(name)),
       settings_(settings),
       send_(std::move(send)),
       acknowledger_(acknowledger),
       weigh_(std::move(weigh)),
+      stop_(std::move(stop)),
       guard_(settings.max_queue_bytes) {
     if (settings_.batch_size == 0) throw std::invalid_argument("batch size must be at least 1");
     thread_ = std::thread([this] { run(); });
@@ -101,12 +107,17 @@ void BatchSender::submit(EventPtr event) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!fatal_error_.empty()) throw std::runtime_error(name_ + ": " + fatal_error_);
-        if (closing_) throw std::runtime_error(name_ + ": closed");
+        if (closing_ || sender_done_) throw std::runtime_error(name_ + ": closed");
     }
+    // Nothing taken now could be delivered before the final checkpoint.
+    if (stop_.drain_over()) throw Stopped(name_ + ": the shutdown drain is over");
     if (!guard_.try_acquire(weight)) {
         log::debug(name_, ": memory guard full (", guard_.in_use(), " of ", guard_.budget(),
                    " bytes held), waiting for the output");
-        if (!guard_.acquire(weight)) throw std::runtime_error(name_ + ": closed while waiting for memory");
+        if (!guard_.acquire(weight, stop_)) {
+            if (stop_.stop_requested()) throw Stopped(name_ + ": stopped while waiting for the output");
+            throw std::runtime_error(name_ + ": closed while waiting for memory");
+        }
     }
     bool wake;
     {
@@ -129,8 +140,8 @@ void BatchSender::flush() {
     flush_target_ = std::max(flush_target_, submitted_);
     uint64_t target = submitted_;
     wake_sender_.notify_one();
-    progress_.wait(lock,
-                   [&] { return completed_ >= target || !fatal_error_.empty() || !thread_.joinable(); });
+    stop_.wait_for_delivery(lock, progress_,
+                            [&] { return completed_ >= target || !fatal_error_.empty() || sender_done_; });
 }
 
 void BatchSender::send_pending() {
@@ -157,7 +168,7 @@ void BatchSender::close() {
 
 std::string BatchSender::fatal_error() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return fatal_error_;
+    return fatal_error_.empty() ? std::string() : name_ + ": " + fatal_error_;
 }
 
 uint64_t BatchSender::batches_sent() const {
@@ -176,6 +187,13 @@ bool BatchSender::batch_ready_locked(std::chrono::steady_clock::time_point now) 
            flush_target_ > completed_ || now - oldest_ >= settings_.batch_timeout;
 }
 
+void BatchSender::drop_queue_locked() {
+    for (const auto& item : queue_) guard_.release(item.weight);
+    completed_ += queue_.size();
+    queue_.clear();
+    queued_weight_ = 0;
+}
+
 void BatchSender::run() {
     std::unique_lock<std::mutex> lock(mutex_);
     while (true) {
@@ -184,6 +202,13 @@ void BatchSender::run() {
             if (closing_) break;
             wake_sender_.wait(lock);
             continue;
+        }
+        if (stop_.drain_over()) {
+            // Whatever would be sent now comes after the final checkpoint: leave it to the next start.
+            log::warn(name_, ": the shutdown drain is over; ", queue_.size(),
+                      " events stay unacknowledged and are sent again on the next start");
+            drop_queue_locked();
+            break;
         }
         if (!batch_ready_locked(now)) {
             wake_sender_.wait_until(lock, oldest_ + settings_.batch_timeout);
@@ -204,50 +229,73 @@ void BatchSender::run() {
         if (!queue_.empty()) oldest_ = now;  // the remainder starts a new batch
         lock.unlock();
 
-        bool sent = send_with_retries(batch);
-        if (sent)
-            for (const auto& event : batch) acknowledger_.acknowledge(*event);
+        Outcome outcome = send_with_retries(batch);
+        if (outcome == Outcome::kSent && !acknowledge(batch)) outcome = Outcome::kFailed;
         guard_.release(batch_weight);
 
         lock.lock();
         completed_ += batch.size();
-        if (sent) {
+        if (outcome == Outcome::kSent) {
             ++batches_sent_;
             events_sent_ += batch.size();
-        } else {
-            // Failed for good: the events stay unacknowledged, so the source will send them again.
-            for (const auto& item : queue_) guard_.release(item.weight);
-            completed_ += queue_.size();
-            queue_.clear();
-            queued_weight_ = 0;
             progress_.notify_all();
-            break;
+            continue;
         }
-        progress_.notify_all();
+        // Failed for good or abandoned: the events stay unacknowledged, so the source will send them again.
+        drop_queue_locked();
+        break;
     }
+    sender_done_ = true;
+    bool failed = !fatal_error_.empty();
+    lock.unlock();
     progress_.notify_all();
+    // Nothing after this batch can be confirmed any more: stop the pipeline and its drain (the source reports
+    // fatal_error()).
+    if (failed) stop_.end_drain();
 }
 
-bool BatchSender::send_with_retries(const std::vector<EventPtr>& batch) {
+bool BatchSender::acknowledge(const std::vector<EventPtr>& batch) {
+    try {
+        for (const auto& event : batch) acknowledger_.acknowledge(*event);
+        return true;
+    } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        fatal_error_ = std::string("acknowledging a delivered batch failed: ") + e.what();
+        log::error(name_, ": ", fatal_error_);
+        return false;
+    }
+}
+
+BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>& batch) {
     auto delay = settings_.retry_initial;
     for (int attempt = 1;; ++attempt) {
+        // An attempt begun after the stop is the last one: a failing output must not hold the shutdown.
+        const bool last_chance = stop_.stop_requested();
         try {
             send_(batch);
-            return true;
+            return Outcome::kSent;
+        } catch (const Stopped& e) {
+            // The send's own wait for the output ended with the drain: not a failure of the output.
+            log::warn(name_, ": ", e.what(), "; a batch of ", batch.size(),
+                      " events stays unacknowledged and is sent again on the next start");
+            return Outcome::kAbandoned;
         } catch (const std::exception& e) {
-            bool give_up = settings_.max_send_attempts > 0 && attempt >= settings_.max_send_attempts;
-            {
-                std::lock_guard<std::mutex> lock(mutex_);
-                if (give_up || (closing_ && attempt >= 3)) {
-                    fatal_error_ = std::string("sending a batch of ") + std::to_string(batch.size()) +
-                                   " events failed " + std::to_string(attempt) + " times: " + e.what();
-                    log::error(name_, ": ", fatal_error_);
-                    return false;
-                }
+            std::unique_lock<std::mutex> lock(mutex_);
+            // close() without a stop still ends: a closing sender tries three times.
+            bool give_up = last_chance || (closing_ && attempt >= 3) ||
+                           (settings_.max_send_attempts > 0 && attempt >= settings_.max_send_attempts);
+            if (give_up) {
+                fatal_error_ = std::string("sending a batch of ") + std::to_string(batch.size()) +
+                               " events failed " + std::to_string(attempt) +
+                               (attempt == 1 ? " time" : " times") + (last_chance ? " (stopping)" : "") +
+                               ": " + e.what();
+                log::error(name_, ": ", fatal_error_);
+                return Outcome::kFailed;
             }
             log::warn(name_, ": sending a batch of ", batch.size(), " events failed (attempt ", attempt,
                       "): ", e.what(), "; retrying in ", delay.count(), "ms");
-            std::this_thread::sleep_for(delay);
+            lock.unlock();
+            stop_.sleep_for(delay);  // a stop ends the backoff: one last attempt follows
             delay = std::min(delay * 2, settings_.retry_max);
         }
     }

@@ -5,6 +5,11 @@
 // growing memory. BatchSender cuts the accepted events into batches by count, bytes and age, hands each
 // batch to the output's send function on its own thread, retries failures with exponential backoff, and
 // acknowledges the batch's events only after the send succeeded.
+//
+// Shutdown (the StopToken): a stop ends the memory guard's wait (submit() throws Stopped) and the retry
+// backoff (one more attempt, then the batch is given up); flush() waits for deliveries until the drain is
+// over, after which nothing more is sent. A batch failed for good ends the drain for the whole pipeline:
+// nothing after it can be confirmed, so nobody waits any longer.
 #pragma once
 
 #include <chrono>
@@ -17,6 +22,7 @@
 #include <vector>
 
 #include "checkpoint/acknowledger.h"
+#include "util/stop_token.h"
 #include "wal/event.h"
 
 namespace pgstream {
@@ -38,8 +44,9 @@ class MemoryGuard {
   public:
     explicit MemoryGuard(size_t budget);
     // Blocks until `bytes` fit. An item larger than the whole budget is admitted when nothing else is held,
-    // so it cannot deadlock. Returns false if the guard was closed while waiting.
+    // so it cannot deadlock. Returns false if the guard was closed (or `stop` requested) while waiting.
     bool acquire(size_t bytes);
+    bool acquire(size_t bytes, const StopToken& stop);
     // Non-blocking variant.
     bool try_acquire(size_t bytes);
     void release(size_t bytes);
@@ -60,25 +67,28 @@ class MemoryGuard {
 
 class BatchSender {
   public:
-    // Sends one batch; throws on failure (the batch is then retried as a whole).
+    // Sends one batch; throws on failure (the batch is then retried as a whole), or Stopped when the stop's
+    // drain ended its wait for the output (the batch is then given up without a failure).
     using SendBatch = std::function<void(const std::vector<EventPtr>& batch)>;
     using Weigh = std::function<size_t(const Event&)>;
 
     BatchSender(std::string name, BatchSettings settings, SendBatch send, Acknowledger& acknowledger,
-                Weigh weigh = event_weight);
+                Weigh weigh = event_weight, StopToken stop = {});
     ~BatchSender();
     BatchSender(const BatchSender&) = delete;
     BatchSender& operator=(const BatchSender&) = delete;
 
-    // Blocks while the memory guard is full. Throws std::runtime_error once the sender has failed or closed.
+    // Blocks while the memory guard is full. Throws std::runtime_error once the sender has failed or closed,
+    // Stopped when a stop ended the wait for memory (the event was not taken).
     void submit(EventPtr event);
-    // Sends everything submitted so far and waits for it (or for failure).
+    // Sends everything submitted so far and waits for it (or for failure, or the end of the drain).
     void flush();
     // Starts sending everything submitted so far without waiting for the batch timeout; does not block.
     void send_pending();
     // Flushes and stops the sending thread.
     void close();
 
+    // "<name>: <why>" once a batch failed for good (the error names the output).
     std::string fatal_error() const;
     const MemoryGuard& memory() const { return guard_; }
     uint64_t batches_sent() const;
@@ -89,15 +99,21 @@ class BatchSender {
         EventPtr event;
         size_t weight;
     };
+    enum class Outcome { kSent, kFailed, kAbandoned };
     void run();
     bool batch_ready_locked(std::chrono::steady_clock::time_point now) const;
-    bool send_with_retries(const std::vector<EventPtr>& batch);
+    Outcome send_with_retries(const std::vector<EventPtr>& batch);
+    // Acknowledges a sent batch; false (fatal_error_ set) when the acknowledger threw.
+    bool acknowledge(const std::vector<EventPtr>& batch);
+    // Drops what is queued, unacknowledged (the source sends it again), and releases its memory.
+    void drop_queue_locked();
 
     const std::string name_;
     const BatchSettings settings_;
     SendBatch send_;
     Acknowledger& acknowledger_;
     Weigh weigh_;
+    StopToken stop_;
     MemoryGuard guard_;
 
     mutable std::mutex mutex_;
@@ -112,6 +128,7 @@ class BatchSender {
     uint64_t batches_sent_ = 0;
     uint64_t events_sent_ = 0;
     bool closing_ = false;
+    bool sender_done_ = false;  // the sending thread ended (closed, failed or abandoned)
     std::string fatal_error_;
     std::thread thread_;
 };

@@ -30,7 +30,7 @@ class FanOut : public Processor {
     std::string fatal_error() const override {
         for (Processor* output : outputs_) {
             std::string error = output->fatal_error();
-            if (!error.empty()) return output->name() + ": " + error;
+            if (!error.empty()) return error;
         }
         return {};
     }

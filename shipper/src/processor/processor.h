@@ -14,7 +14,8 @@ class Processor {
     // Takes one event. May block to apply back-pressure (the memory guard). An output acknowledges every
     // event exactly once, through the Acknowledger it was built with, once it is delivered or deliberately
     // skipped; decorators forward the event or acknowledge it themselves when they drop it.
-    // Throws on a failure that must stop the pipeline (the event is then never acknowledged).
+    // Throws on a failure that must stop the pipeline, or Stopped when a stop ended a wait (the event was
+    // then not taken and is never acknowledged).
     virtual void process(EventPtr event) = 0;
     // Delivers everything accepted so far; returns when done. Called on shutdown.
     virtual void flush() {}
@@ -24,7 +25,8 @@ class Processor {
     virtual void source_idle() {}
     // Stops background work. After close() the processor accepts nothing.
     virtual void close() {}
-    // Non-empty once the processor has failed permanently (e.g. the output refused a batch too often).
+    // Non-empty once the processor has failed permanently (e.g. the output refused a batch too often). The
+    // message names the module that failed ("stdout writer: ..."): decorators and fan-outs pass it on as is.
     virtual std::string fatal_error() const { return {}; }
 };
 

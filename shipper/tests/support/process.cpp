@@ -1,10 +1,13 @@
 #include "process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -284,6 +287,19 @@ std::vector<std::string> read_complete_lines(const std::string& path) {
     return lines;
 }
 
+int refused_port() {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    bool bound = fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                 getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+    if (fd >= 0) close(fd);
+    if (!bound) throw std::runtime_error("cannot find a free TCP port");
+    return ntohs(address.sin_port);
+}
+
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds poll_interval) {
     auto deadline = Clock::now() + timeout;
@@ -368,6 +384,11 @@ void ShipperProcess::start() {
         if (pid_ > 0) kill(pid_, SIGKILL);
     });
     ++starts_;
+}
+
+void ShipperProcess::close_pipe() {
+    if (pipe_read_fd_ >= 0) close(pipe_read_fd_);
+    pipe_read_fd_ = -1;
 }
 
 bool ShipperProcess::running() {

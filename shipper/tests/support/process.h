@@ -62,6 +62,9 @@ off_t file_size(const std::string& path);  // 0 when missing
 // Complete ('\n'-terminated) lines of a file; a torn last line is left out.
 std::vector<std::string> read_complete_lines(const std::string& path);
 
+// A TCP port on 127.0.0.1 where nothing listens (bound once, then released): connections are refused.
+int refused_port();
+
 // Polls until pred() is true; returns false on timeout.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds poll = std::chrono::milliseconds(50));
@@ -129,6 +132,9 @@ class ShipperProcess {
     const std::string& stderr_path() const { return stderr_path_; }
     const std::string& config_path() const { return config_path_; }
     int pipe_fd() const { return pipe_read_fd_; }
+    // Closes the read end of the kPipe output, like a consumer that went away: the shipper's next write fails
+    // with EPIPE.
+    void close_pipe();
     std::string stderr_text() const;
     std::string stderr_tail(size_t max_bytes = 3000) const;
     std::vector<std::string> output_lines() const { return read_complete_lines(output_path_); }

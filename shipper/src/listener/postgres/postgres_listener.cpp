@@ -67,21 +67,26 @@ std::string default_slot_name(const std::string& url) {
 }
 
 PostgresListener::PostgresListener(PostgresListenerSettings settings, Processor& next, Watermark& watermark)
+    : PostgresListener(settings, next, watermark, StopToken(settings.drain_timeout)) {}
+
+PostgresListener::PostgresListener(PostgresListenerSettings settings, Processor& next, Watermark& watermark,
+                                   StopToken stop)
     : settings_(std::move(settings)),
       next_(next),
       watermark_(watermark),
       slot_name_(settings_.slot_name.empty() ? default_slot_name(settings_.url) : settings_.slot_name),
+      stop_(std::move(stop)),
       sequencer_(next, watermark, UnreadableRecordRule{settings_.dead_letters, slot_name_}) {}
 
 PostgresListener::~PostgresListener() {
+    if (!socket_thread_.joinable()) return;
     stop();
-    if (socket_thread_.joinable()) socket_thread_.join();
+    socket_thread_.join();
 }
 
+// The socket thread's waits watch the token; the processing thread follows once the socket thread is done.
 void PostgresListener::stop() {
-    stopping_ = true;
-    queue_not_full_.notify_all();
-    queue_not_empty_.notify_all();
+    stop_.request_stop();
 }
 
 void PostgresListener::fail(const std::string& message) {
@@ -98,23 +103,25 @@ void PostgresListener::fail(const std::string& message) {
 void PostgresListener::socket_loop() {
     auto delay = settings_.reconnect_initial;
     bool first = true;
-    while (!stopping_) {
+    while (!stop_.stop_requested()) {
         if (open_stream(first)) {
             if (!first) push_item(Item{Item::Kind::Reconnected, {}, {}, {}}, false);
             first = false;
             delay = settings_.reconnect_initial;
-            if (pump() || stopping_) break;
+            if (pump() || stop_.stop_requested()) break;
             ++stats_.reconnects;
         } else {
             std::lock_guard<std::mutex> lock(error_mutex_);
             if (!error_.empty()) break;
         }
         log::warn("postgres listener: reconnecting in ", delay.count(), "ms");
-        std::unique_lock<std::mutex> lock(queue_mutex_);
-        queue_not_full_.wait_for(lock, delay, [this] { return stopping_.load(); });
+        if (!stop_.sleep_for(delay)) break;
         delay = std::min(delay * 2, settings_.reconnect_max);
     }
-    socket_done_ = true;
+    {
+        std::lock_guard<std::mutex> lock(queue_mutex_);
+        socket_done_ = true;
+    }
     queue_not_empty_.notify_all();
 }
 
@@ -257,11 +264,12 @@ bool PostgresListener::send_status(bool reply_requested) {
 bool PostgresListener::push_item(Item item, bool may_drop) {
     std::unique_lock<std::mutex> lock(queue_mutex_);
     size_t size = item.data.size() + 64;
-    while (!queue_.empty() && queued_bytes_ + size > settings_.handoff_bytes) {
-        if (may_drop || stopping_) return false;
-        queue_not_full_.wait_for(lock, std::chrono::milliseconds(100));
+    auto fits = [&] { return queue_.empty() || queued_bytes_ + size <= settings_.handoff_bytes; };
+    while (!fits()) {
+        if (may_drop || stop_.stop_requested()) return false;
         // Back-pressured: keep telling the server we are alive, or wal_sender_timeout ends the connection.
         // Nothing is read meanwhile (that would buffer without bound); TCP holds the server back.
+        if (stop_.wait_until(lock, queue_not_full_, last_status_ + settings_.status_interval, fits)) break;
         if (std::chrono::steady_clock::now() - last_status_ >= settings_.status_interval && conn_) {
             lock.unlock();
             send_status(false);
@@ -303,20 +311,18 @@ bool PostgresListener::source_drained() {
 
 bool PostgresListener::pump() {
     PGconn* conn = conn_.get();
-    while (!stopping_) {
+    while (!stop_.stop_requested()) {
         auto now = std::chrono::steady_clock::now();
         if (now - last_status_ >= settings_.status_interval && !send_status(false)) return false;
 
         char* buffer = nullptr;
         int length = PQgetCopyData(conn, &buffer, /*async=*/1);
         if (length == 0) {
-            auto until_status = settings_.status_interval - (std::chrono::steady_clock::now() - last_status_);
-            auto wait = std::clamp<int64_t>(
-                std::chrono::duration_cast<std::chrono::milliseconds>(until_status).count(), 1, 100);
-            pollfd fd{PQsocket(conn), POLLIN, 0};
-            int ready = ::poll(&fd, 1, int(wait));
-            if (ready < 0 && errno != EINTR) return false;
-            if (ready > 0 && PQconsumeInput(conn) == 0) {
+            auto until_status = std::chrono::ceil<std::chrono::milliseconds>(
+                settings_.status_interval - (std::chrono::steady_clock::now() - last_status_));
+            bool readable = stop_.wait_ready(PQsocket(conn), POLLIN,
+                                             std::max(until_status, std::chrono::milliseconds(1)));
+            if (readable && PQconsumeInput(conn) == 0) {
                 log::warn("postgres listener: connection lost: ", pg::last_error(conn));
                 return false;
             }
@@ -361,6 +367,11 @@ bool PostgresListener::pump() {
 // ---------------------------------------------------------------------------------------------------------
 // processing thread
 
+std::string PostgresListener::pipeline_error() const {
+    std::string error = next_.fatal_error();
+    return error.empty() ? watermark_.fatal_error() : error;
+}
+
 std::string PostgresListener::run() {
     socket_thread_ = std::thread([this] { socket_loop(); });
     auto next_health_check = std::chrono::steady_clock::now();
@@ -392,6 +403,8 @@ std::string PostgresListener::run() {
                         data_since_idle = false;
                         next_.source_idle();
                     }
+                } catch (const Stopped&) {
+                    break;  // the stop ended a wait inside the pipeline; the event was not taken
                 } catch (const std::exception& e) {
                     fail(e.what());
                     break;
@@ -401,9 +414,12 @@ std::string PostgresListener::run() {
         auto now = std::chrono::steady_clock::now();
         if (now >= next_health_check) {
             next_health_check = now + std::chrono::milliseconds(200);
-            std::string processor_error = next_.fatal_error();
-            if (!processor_error.empty()) {
-                fail(next_.name() + ": " + processor_error);
+            std::string error = pipeline_error();
+            if (!error.empty()) {
+                fail(error);
+                // Nothing after the failure can be confirmed: waiting for the drain would only delay the exit
+                // (what is undelivered is sent again on the next start).
+                stop_.end_drain();
                 break;
             }
         }
@@ -419,10 +435,7 @@ std::string PostgresListener::run() {
     } catch (const std::exception& e) {
         fail(std::string("flushing outputs: ") + e.what());
     }
-    if (!watermark_.wait_drained(settings_.drain_timeout))
-        log::warn("postgres listener: outputs did not deliver everything within ",
-                  settings_.drain_timeout.count(),
-                  "ms; undelivered changes will be sent again on the next start");
+    bool drained = watermark_.wait_drained(stop_);
     if (conn_ && PQstatus(conn_.get()) == CONNECTION_OK) {
         if (send_status(false))
             log::info("postgres listener: final checkpoint at ", watermark_.confirmed().str());
@@ -430,8 +443,22 @@ std::string PostgresListener::run() {
         PQflush(conn_.get());
     }
     conn_.reset();
-    std::lock_guard<std::mutex> lock(error_mutex_);
-    return error_;
+    return outcome(drained);
+}
+
+std::string PostgresListener::outcome(bool drained) {
+    {
+        std::lock_guard<std::mutex> lock(error_mutex_);
+        if (!error_.empty()) return error_;
+    }
+    std::string error = pipeline_error();
+    if (!error.empty() || drained) return error;
+    std::string limit = stop_.drain_timeout() == std::chrono::milliseconds::max()
+                            ? std::string("before the drain was ended")
+                            : "within PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT (" +
+                                  std::to_string(stop_.drain_timeout().count()) + "ms)";
+    return "shutdown: the outputs did not deliver everything " + limit + "; the slot is confirmed up to " +
+           watermark_.confirmed().str() + " and the rest is sent again on the next start";
 }
 
 void PostgresListener::handle(Item& item) {

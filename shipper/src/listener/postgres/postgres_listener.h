@@ -6,6 +6,11 @@
 // through a bounded queue to the caller's thread, which parses records, registers them with the watermark
 // and pushes them into the processor. When the processor applies back-pressure the queue fills, the socket
 // thread stops reading but keeps sending status updates, so the server does not time the connection out.
+//
+// Shutdown: the StopToken's stop ends reading, reconnect backoffs and waits inside the pipeline (an event
+// whose hand-over a stop interrupted is not taken: its transaction is cut and sent again); the outputs are
+// then flushed and the watermark drained until the token's drain deadline, and a final status update confirms
+// what was delivered. run() fails when something accepted by an output was not delivered in time.
 #pragma once
 
 #include <atomic>
@@ -23,6 +28,7 @@
 #include "listener/postgres/server_encoding.h"
 #include "processor/processor.h"
 #include "util/pg.h"
+#include "util/stop_token.h"
 
 namespace pgstream {
 
@@ -35,7 +41,9 @@ struct PostgresListenerSettings {
     size_t handoff_bytes = 8u << 20;  // received, not yet processed replication messages
     std::chrono::milliseconds reconnect_initial{500};
     std::chrono::milliseconds reconnect_max{30000};
-    std::chrono::milliseconds drain_timeout{30000};  // on shutdown, wait this long for outputs to deliver
+    // On shutdown, wait this long for outputs to deliver (for a listener built without a StopToken; the
+    // pipeline's token carries PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT).
+    std::chrono::milliseconds drain_timeout{30000};
     // PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD=dead-letter: where unreadable records go; null: stop.
     std::shared_ptr<DeadLetterFile> dead_letters;
 };
@@ -54,7 +62,11 @@ struct PostgresListenerStats {
 
 class PostgresListener : public Listener {
   public:
+    // Stops with a token of its own, whose drain timeout is settings.drain_timeout.
     PostgresListener(PostgresListenerSettings settings, Processor& next, Watermark& watermark);
+    // stop() requests `stop`, and any stop of `stop` stops the listener.
+    PostgresListener(PostgresListenerSettings settings, Processor& next, Watermark& watermark,
+                     StopToken stop);
     ~PostgresListener() override;
 
     std::string run() override;
@@ -87,6 +99,10 @@ class PostgresListener : public Listener {
     // processing thread
     void handle(Item& item);
     void fail(const std::string& message);
+    // A failed output or broken acknowledgements, "" while healthy.
+    std::string pipeline_error() const;
+    // The run's result once drained (or not) and checkpointed.
+    std::string outcome(bool drained);
 
     PostgresListenerSettings settings_;
     Processor& next_;
@@ -100,8 +116,7 @@ class PostgresListener : public Listener {
     std::chrono::steady_clock::time_point last_status_;
     Lsn last_received_;
 
-    std::atomic<bool> stopping_{false};
-    std::atomic<bool> socket_done_{false};
+    StopToken stop_;
     std::mutex error_mutex_;
     std::string error_;
 
@@ -110,6 +125,7 @@ class PostgresListener : public Listener {
     std::condition_variable queue_not_full_;
     std::deque<Item> queue_;
     size_t queued_bytes_ = 0;
+    bool socket_done_ = false;  // the socket thread ended: nothing more will be queued
 
     RecordSequencer sequencer_;  // processing thread only
 

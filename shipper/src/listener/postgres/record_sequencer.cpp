@@ -117,7 +117,13 @@ void RecordSequencer::handle_record(std::string_view text, Lsn wal_start) {
         event->checkpoint_token = transaction_unit_;
         watermark_.add_pending(transaction_unit_);
         ++stats_.events;
-        next_.process(std::move(event));
+        try {
+            next_.process(std::move(event));
+        } catch (...) {
+            // Not taken (a stop, or a failure that ends the run): the transaction is cut and sent again.
+            watermark_.withdraw(transaction_unit_);
+            throw;
+        }
         return;
     }
     // A record outside any transaction: a non-transactional logical message.
@@ -132,7 +138,13 @@ void RecordSequencer::handle_record(std::string_view text, Lsn wal_start) {
     event->checkpoint_token = unit;
     watermark_.add_pending(unit);
     ++stats_.events;
-    next_.process(std::move(event));
+    try {
+        next_.process(std::move(event));
+    } catch (...) {
+        watermark_.withdraw(unit);
+        watermark_.close_unit(unit, Lsn());
+        throw;
+    }
     watermark_.close_unit(unit, position);
 }
 

@@ -40,6 +40,7 @@ LineSink::LineSink(LineSink&& other) noexcept
       owns_fd_(other.owns_fd_),
       name_(std::move(other.name_)),
       write_(std::move(other.write_)),
+      wait_writable_(std::move(other.wait_writable_)),
       regular_file_(other.regular_file_),
       appends_(other.appends_),
       pending_cut_(other.pending_cut_),
@@ -92,6 +93,10 @@ size_t LineSink::write_from(const char* data, size_t from, size_t size, int* err
     while (from < size) {
         ssize_t n = write_(fd_, data + from, size - from);
         if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_writable_) {
+            wait_writable_(fd_);
+            continue;
+        }
         if (n <= 0) {
             *error = n < 0 ? errno : EIO;
             return from;

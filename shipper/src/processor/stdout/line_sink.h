@@ -35,6 +35,11 @@ class LineSink {
     // fdatasync; throws on failure. Only meaningful for files.
     void sync();
 
+    // Called when a non-blocking descriptor is full (EAGAIN): returns once it takes more, or throws, which
+    // ends the write (the bytes already written stay written). Without one, EAGAIN fails the write.
+    void set_wait_writable(std::function<void(int fd)> wait) { wait_writable_ = std::move(wait); }
+    int fd() const { return fd_; }
+
     // Bytes of a torn last line cut off when the sink was opened (0 when there was none).
     size_t torn_bytes_cut() const { return torn_bytes_cut_; }
     const std::string& name() const { return name_; }
@@ -51,6 +56,7 @@ class LineSink {
     bool owns_fd_ = false;
     std::string name_;
     WriteFunction write_;
+    std::function<void(int fd)> wait_writable_;
     bool regular_file_ = false;
     bool appends_ = false;    // O_APPEND: a regular file's writes go to its end whatever the offset
     off_t pending_cut_ = -1;  // a cut back that failed: retried before anything else is written

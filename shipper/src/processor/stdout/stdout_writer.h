@@ -8,6 +8,7 @@
 #include "processor/batching.h"
 #include "processor/processor.h"
 #include "processor/stdout/line_sink.h"
+#include "util/stop_token.h"
 
 namespace pgstream {
 
@@ -19,8 +20,9 @@ struct StdoutWriterSettings {
 
 class StdoutWriter : public Processor {
   public:
-    // Throws std::runtime_error when the file cannot be opened.
-    StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger);
+    // Throws std::runtime_error when the file cannot be opened. A pipe or socket is written without blocking,
+    // so that a reader that stops reading holds the shutdown no longer than the stop's drain.
+    StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger, StopToken stop = {});
     ~StdoutWriter() override;
 
     std::string name() const override { return "stdout writer"; }
@@ -38,6 +40,8 @@ class StdoutWriter : public Processor {
 
     StdoutWriterSettings settings_;
     std::unique_ptr<LineSink> sink_;
+    int blocking_flags_ = -1;  // the fd's flags before O_NONBLOCK was added, restored on destruction
+    StopToken stop_;
     std::string buffer_;
     std::unique_ptr<BatchSender> sender_;
 };

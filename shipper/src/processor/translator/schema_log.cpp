@@ -1,7 +1,5 @@
 #include "processor/translator/schema_log.h"
 
-#include <thread>
-
 #include "util/log.h"
 
 namespace pgstream {
@@ -65,7 +63,8 @@ void parse_schema_document(const std::string& json, SchemaLogEntry& entry) {
     }
 }
 
-PostgresSchemaLogStore::PostgresSchemaLogStore(std::string url) : url_(std::move(url)) {}
+PostgresSchemaLogStore::PostgresSchemaLogStore(std::string url, StopToken stop)
+    : url_(std::move(url)), stop_(std::move(stop)) {}
 
 namespace {
 
@@ -130,11 +129,18 @@ auto PostgresSchemaLogStore::with_retry(Fn&& fn) -> decltype(fn(static_cast<PGco
             bool connection_broken = !conn_ || PQstatus(conn_.get()) != CONNECTION_OK;
             // About two minutes of retries covers a PostgreSQL restart; then the run stops (exit 1).
             if (!connection_broken || attempt >= 30) throw;
-            log::warn("translator: schema log store unavailable (", e.what(), "); retrying in ",
-                      delay.count(), "ms");
             conn_.reset();
-            std::this_thread::sleep_for(delay);
-            delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+            if (!stop_.stop_requested()) {
+                log::warn("translator: schema log store unavailable (", e.what(), "); retrying in ",
+                          delay.count(), "ms");
+                if (stop_.sleep_for(delay)) {
+                    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+                    continue;
+                }
+            }
+            // The event waiting for its schema is not taken: the source sends it again on the next start.
+            throw Stopped(std::string("translator: stopped while the schema log store is unavailable (") +
+                          e.what() + ")");
         }
     }
 }
@@ -216,7 +222,7 @@ std::vector<UndecodableTable> PostgresSchemaLogStore::undecodable_tables(const S
         };
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
         while (table_exists_ && !entry_visible() && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            if (!stop_.sleep_for(std::chrono::milliseconds(5))) return {};
         return find_undecodable_tables(conn, entry.schema_name);
     } catch (const pg::Error& e) {
         log::debug("translator: cannot list the tables without a replica identity: ", e.what());

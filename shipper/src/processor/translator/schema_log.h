@@ -11,6 +11,7 @@
 
 #include "processor/translator/replica_identity.h"
 #include "util/pg.h"
+#include "util/stop_token.h"
 #include "wal/json.h"
 #include "wal/lsn.h"
 
@@ -84,10 +85,11 @@ class SchemaLogStore {
     virtual std::vector<UndecodableTable> undecodable_tables(const SchemaLogEntry&) { return {}; }
 };
 
-// pgstream.schema_log in PostgreSQL. Reconnects on the next call after a connection failure.
+// pgstream.schema_log in PostgreSQL. A call retries a lost connection for about two minutes (a server
+// restart) before it throws; a stop ends the retries at once (Stopped).
 class PostgresSchemaLogStore : public SchemaLogStore {
   public:
-    explicit PostgresSchemaLogStore(std::string url);
+    explicit PostgresSchemaLogStore(std::string url, StopToken stop = {});
     SchemaVersions versions_from(const std::string& schema_name, Lsn position, size_t limit) override;
     void ack(const SchemaLogEntry& entry) override;
     bool tracks_schemas() const override { return table_exists_; }
@@ -100,6 +102,7 @@ class PostgresSchemaLogStore : public SchemaLogStore {
     auto with_retry(Fn&& fn) -> decltype(fn(static_cast<PGconn*>(nullptr)));
 
     std::string url_;
+    StopToken stop_;
     pg::ConnPtr conn_;
     bool table_exists_ = false;
     bool had_table_ = false;      // schema_log existed at some point of this run

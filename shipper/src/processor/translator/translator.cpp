@@ -123,6 +123,8 @@ void Translator::handle_schema_change(EventPtr event) {
         store_->ack(entry);
     } catch (const SchemaLogGone&) {
         throw;
+    } catch (const Stopped&) {
+        throw;  // not forwarded: the version is acknowledged when the source sends it again
     } catch (const std::exception& e) {
         log::error("translator: acknowledging schema_log ", entry.id, " failed: ", e.what(),
                    "; it stays acked=false but is applied and forwarded");
