@@ -653,6 +653,16 @@ TEST_F(SearchMockTest, DynamicMappingAddsFieldsFromTheFirstDocument) {
     EXPECT_FALSE(mapping.has("dyn.mappings.properties.nothing"));
     // The field now has a type: a value of another type is refused.
     EXPECT_EQ(c.put("/dyn/_doc/2", R"({"count":"many"})").status, 400);
+
+    // dynamic: false keeps unknown fields in _source only: not mapped, not searchable.
+    ASSERT_EQ(
+        c.put("/quiet", R"({"mappings":{"dynamic":false,"properties":{"known":{"type":"keyword"}}}})").status,
+        200);
+    ASSERT_EQ(c.put("/quiet/_doc/1?refresh=true", R"({"known":"a","extra":"b"})").status, 201);
+    EXPECT_EQ(c.get("/quiet/_doc/1").str("_source.extra"), "b");
+    EXPECT_FALSE(c.get("/quiet/_mapping").has("quiet.mappings.properties.extra"));
+    EXPECT_EQ(c.post("/quiet/_search", R"({"query":{"term":{"extra":"b"}}})").num("hits.total.value"), 0);
+    EXPECT_EQ(c.get("/quiet/_doc/1?_source_includes=known").text("_source"), R"({"known":"a"})");
 }
 
 // ---------------------------------------------------------------------------------------------------------
