@@ -409,9 +409,7 @@ bool mergeField(const std::string& path, Value& existing, const Value& update,
     bool old_object = old_type == "object" || old_type == "nested";
     bool new_object = new_type == "object" || new_type == "nested";
     if (old_object != new_object) {
-        error = illegalArgument(
-            old_object ? "can't merge a non object mapping [" + path + "] with an object mapping"
-                       : "can't merge a non object mapping [" + path + "] with an object mapping");
+        error = illegalArgument("can't merge a non object mapping [" + path + "] with an object mapping");
         return false;
     }
     if (old_type != new_type) {
@@ -738,7 +736,7 @@ std::string locate(const std::string& source, const std::string& full_path) {
 }
 
 // The dynamic mapping of a new field, inferred from its first value (null and [] add nothing).
-bool inferMapping(const Value& value, Flavor flavor, rapidjson::Document::AllocatorType& alloc, Value& out) {
+bool inferMapping(const Value& value, rapidjson::Document::AllocatorType& alloc, Value& out) {
     const Value* sample = &value;
     if (value.IsArray()) {
         sample = nullptr;
@@ -749,7 +747,6 @@ bool inferMapping(const Value& value, Flavor flavor, rapidjson::Document::Alloca
             }
         }
         if (sample == nullptr || sample->IsArray()) return false;
-        (void)flavor;
     }
     out.SetObject();
     if (sample->IsNull()) return false;
@@ -883,9 +880,7 @@ bool Mapping::update(const Value& mappings, Failure& error) {
         return false;
     }
     if (typedMapping(mappings)) {
-        error = illegalArgument(flavor_ == Flavor::kOpenSearch
-                                    ? "Types cannot be provided in put mapping requests"
-                                    : "Types cannot be provided in put mapping requests");
+        error = illegalArgument("Types cannot be provided in put mapping requests");
         return false;
     }
     rapidjson::Document incoming;
@@ -1069,7 +1064,7 @@ class DocumentParser {
         }
         auto& alloc = mapping_.GetAllocator();
         Value inferred;
-        if (dynamic == "false" || dynamic == "runtime" || !inferMapping(sample, flavor_, alloc, inferred)) {
+        if (dynamic == "false" || dynamic == "runtime" || !inferMapping(sample, alloc, inferred)) {
             skip = true;
             return true;
         }
