@@ -1,0 +1,132 @@
+// The in-memory "cluster" behind pgstream-search-mock: indices with settings, mappings and aliases,
+// documents with the engine's versioning (internal, external, external_gte, if_seq_no), delete tombstones
+// kept for index.gc_deletes, near-real-time search (documents become searchable on refresh, periodic per
+// index.refresh_interval or forced by ?refresh / _refresh) and the request handlers that build the
+// engine's response bodies. One mutex guards all of it: a test server, not a fast one.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "json.h"
+#include "mapping.h"
+#include "query.h"
+
+namespace search_mock {
+
+struct Response {
+    int status = 200;
+    std::string body;  // empty for HEAD-style answers
+};
+
+// Query-string parameters of one request.
+using Params = std::map<std::string, std::string>;
+
+class Cluster {
+  public:
+    using Clock = std::chrono::steady_clock;
+    // Decides, per bulk item in arrival order, whether the fault injector rejects it with 429.
+    using ItemRejector = std::function<bool()>;
+
+    explicit Cluster(Flavor flavor);
+    Flavor flavor() const { return flavor_; }
+
+    Response createIndex(const std::string& name, const std::string& body);
+    Response deleteIndex(const std::string& expression);
+    Response getIndex(const std::string& expression);
+    Response indexExists(const std::string& expression);  // HEAD: 200 or 404, no body
+    Response putMapping(const std::string& expression, const std::string& body);
+    Response getMapping(const std::string& expression);
+    Response getSettings(const std::string& expression);
+    Response refresh(const std::string& expression);
+
+    Response indexDocument(const std::string& index, const std::optional<std::string>& id,
+                           const std::string& body, const Params& params, bool create_only);
+    Response getDocument(const std::string& index, const std::string& id, const Params& params, bool head);
+    Response deleteDocument(const std::string& index, const std::string& id, const Params& params);
+    Response bulk(const std::optional<std::string>& default_index, const std::string& body,
+                  const Params& params, const ItemRejector& reject);
+    Response deleteByQuery(const std::string& expression, const std::string& body, const Params& params);
+    Response search(const std::string& expression, const std::string& body, const Params& params);
+    Response count(const std::string& expression, const std::string& body, const Params& params);
+
+    Response updateAliases(const std::string& body);
+    Response putAlias(const std::string& index_expression, const std::string& alias, const std::string& body);
+    Response deleteAlias(const std::string& index_expression, const std::string& alias_expression);
+    Response getAliases(const std::string& index_expression, const std::string& alias_expression);
+    Response aliasExists(const std::string& index_expression, const std::string& alias_expression);
+
+    // Refreshes indices whose refresh_interval has passed since their last refresh; returns the time until
+    // the next one is due (for the refresher thread's wait).
+    std::chrono::milliseconds refreshDue();
+    Response health();  // GET /_cluster/health of a one-node cluster
+    void reset();       // drops every index and alias
+
+    struct Tombstone {
+        int64_t version = 0;
+        int64_t seq_no = 0;
+        Clock::time_point deleted_at;
+    };
+    struct AliasOptions {
+        std::optional<bool> is_write_index;
+        std::string filter_json;  // as given, echoed by GET _alias
+        std::string index_routing, search_routing;
+        bool hidden = false;
+    };
+    using DocMap = std::map<std::string, StoredDoc>;
+    struct Index {
+        explicit Index(Flavor flavor) : mapping(flavor) {}
+        std::string name, uuid;
+        int64_t creation_date_ms = 0;
+        std::map<std::string, std::string>
+            settings;  // flat "index.*" keys, string values as the engine keeps them
+        Mapping mapping;
+        DocMap live;
+        std::map<std::string, Tombstone> tombstones;
+        std::shared_ptr<const DocMap> searchable = std::make_shared<DocMap>();
+        bool dirty = false;
+        int64_t next_seq_no = 0;
+        int64_t refresh_interval_ms = 1000;  // -1: only explicit refreshes
+        int64_t gc_deletes_ms = 60000;
+        int64_t max_result_window = 10000;
+        int shards = 1, replicas = 1;
+        Clock::time_point last_refresh;
+        std::map<std::string, AliasOptions> aliases;
+    };
+
+    struct WriteRequest;
+    struct WriteResult;
+
+  private:
+    Index* findIndex(const std::string& name);
+    // Comma-separated names, wildcards, _all and aliases → concrete indices (sorted, unique). Missing
+    // concrete names fail with index_not_found_exception.
+    bool resolve(const std::string& expression, std::vector<Index*>& out, Failure& error,
+                 bool allow_missing_wildcards = true);
+    std::optional<Response> resolveOrFail(const std::string& expression, std::vector<Index*>& targets);
+    // The index a write goes to: the index itself, or an alias's single or write index.
+    Index* writeTarget(const std::string& name, bool require_alias, bool auto_create, Failure& error);
+    Index* autoCreate(const std::string& name, Failure& error);
+    bool validIndexName(const std::string& name, Failure& error);
+    bool applySettings(Index& index, const rapidjson::Value* settings, Failure& error);
+    void refreshIndex(Index& index);
+    WriteResult applyWrite(WriteRequest& request);
+    Response singleWrite(WriteRequest& request, const Params& params);  // one document: index, create, delete
+    void writeIndexSummary(JsonWriter& out, const Index& index);
+    Response searchLocked(const std::string& expression, const std::string& body, const Params& params,
+                          bool count_only);
+
+    Flavor flavor_;
+    std::mutex mutex_;
+    std::map<std::string, std::unique_ptr<Index>> indices_;
+    uint64_t id_counter_ = 0;
+};
+
+}  // namespace search_mock

@@ -1,0 +1,120 @@
+// JSON output and the search engine's error model for pgstream-search-mock.
+//
+// Every failure is a `Failure`: the exception type name, its reason, extra fields in the order the real
+// cluster prints them and an optional cause. The same value renders as a whole error response
+// ({"error":{"root_cause":[...],...},"status":N}) or as a bulk item's "error" object (no root_cause).
+#pragma once
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace search_mock {
+
+// A streaming JSON writer with the few value kinds the responses need.
+class JsonWriter {
+  public:
+    JsonWriter& beginObject() {
+        writer_.StartObject();
+        return *this;
+    }
+    JsonWriter& endObject() {
+        writer_.EndObject();
+        return *this;
+    }
+    JsonWriter& beginArray() {
+        writer_.StartArray();
+        return *this;
+    }
+    JsonWriter& endArray() {
+        writer_.EndArray();
+        return *this;
+    }
+    JsonWriter& key(std::string_view name) {
+        writer_.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+        return *this;
+    }
+    JsonWriter& str(std::string_view value) {
+        writer_.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+        return *this;
+    }
+    JsonWriter& num(int64_t value) {
+        writer_.Int64(value);
+        return *this;
+    }
+    JsonWriter& dbl(double value);
+    JsonWriter& boolean(bool value) {
+        writer_.Bool(value);
+        return *this;
+    }
+    JsonWriter& null() {
+        writer_.Null();
+        return *this;
+    }
+    // Already serialised JSON (a stored _source, a value kept from a request).
+    JsonWriter& raw(std::string_view json) {
+        writer_.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+        return *this;
+    }
+    JsonWriter& value(const rapidjson::Value& value) {
+        value.Accept(writer_);
+        return *this;
+    }
+    std::string text() const { return std::string(buffer_.GetString(), buffer_.GetSize()); }
+
+  private:
+    rapidjson::StringBuffer buffer_;
+    rapidjson::Writer<rapidjson::StringBuffer> writer_{buffer_};
+};
+
+std::string jsonString(std::string_view text);  // a quoted, escaped JSON string
+std::string toJson(const rapidjson::Value& value);
+
+struct Failure {
+    int status = 400;
+    std::string type;
+    std::string reason;
+    // Extra members after type and reason, values already serialised as JSON.
+    std::vector<std::pair<std::string, std::string>> extra;
+    std::shared_ptr<Failure> cause;
+
+    Failure& with(std::string name, std::string json_value) {
+        extra.emplace_back(std::move(name), std::move(json_value));
+        return *this;
+    }
+    Failure& causedBy(Failure inner) {
+        cause = std::make_shared<Failure>(std::move(inner));
+        return *this;
+    }
+    void writeBody(JsonWriter& out) const;     // {type, reason, extras..., caused_by}
+    void writeMembers(JsonWriter& out) const;  // the same members, without the braces
+    std::string responseBody() const;          // {"error":{"root_cause":[...],...},"status":N}
+};
+
+// The exception types the engine uses. JDK exceptions (illegal_argument_exception, number_format_exception,
+// ...) never become the root cause when a search engine exception wraps them, as on the real cluster.
+Failure illegalArgument(std::string reason);
+Failure indexNotFound(const std::string& index);
+Failure resourceAlreadyExists(const std::string& index, const std::string& uuid);
+Failure invalidIndexName(const std::string& index, const std::string& why);
+Failure versionConflict(const std::string& index, const std::string& uuid, const std::string& id,
+                        const std::string& explanation);
+Failure validationFailed(const std::vector<std::string>& problems);  // action_request_validation_exception
+Failure parsingException(std::string reason, int line = 1, int col = 1);
+Failure mapperParsing(std::string reason);
+// A shard-level failure of a search as the coordinating node reports it (search_phase_execution_exception).
+Failure searchPhaseFailure(const std::string& index, const std::string& uuid, Failure shard_failure);
+
+bool isJdkException(const std::string& type);
+
+// Parses a request body; a syntax error becomes the cluster's parse error (400).
+bool parseJson(std::string_view text, rapidjson::Document& into, Failure& error);
+
+}  // namespace search_mock

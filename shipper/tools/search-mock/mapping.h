@@ -1,0 +1,116 @@
+// Index mappings: the field types the indexer uses, checked the way the search engine checks them when a
+// mapping is created or updated and when a document is indexed (typed values, `dynamic: strict`, field
+// aliases, vector dimensions), and the indexed terms that queries and sorts read.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "date_format.h"
+#include "json.h"
+
+namespace search_mock {
+
+enum class Flavor { kOpenSearch, kElasticsearch };
+
+// One indexed value of a field: what term queries compare and sorts order by.
+struct Term {
+    enum class Kind { kLong, kDouble, kString, kBool };
+    Kind kind = Kind::kString;
+    int64_t integer = 0;  // kLong (also dates, as epoch millis) and kBool (0/1)
+    double real = 0;      // kDouble
+    std::string text;     // kString (keyword values, text tokens)
+
+    static Term ofLong(int64_t value) {
+        Term term;
+        term.kind = Kind::kLong;
+        term.integer = value;
+        return term;
+    }
+    static Term ofDouble(double value) {
+        Term term;
+        term.kind = Kind::kDouble;
+        term.real = value;
+        return term;
+    }
+    static Term ofString(std::string value) {
+        Term term;
+        term.kind = Kind::kString;
+        term.text = std::move(value);
+        return term;
+    }
+    static Term ofBool(bool value) {
+        Term term;
+        term.kind = Kind::kBool;
+        term.integer = value ? 1 : 0;
+        return term;
+    }
+    bool operator==(const Term& other) const;
+    // Orders terms of the same kind; terms of different kinds order by kind.
+    int compare(const Term& other) const;
+};
+
+// Full field path ("author.name", "title.keyword") → its indexed terms. Fields without values are absent.
+using IndexedFields = std::map<std::string, std::vector<Term>>;
+
+struct FieldMapping {
+    std::string type;     // "object" for the root and for object fields
+    std::string dynamic;  // objects: "true", "false", "strict", or "" to inherit from the parent
+    bool enabled = true;  // objects: false keeps the value in _source only
+    std::map<std::string, FieldMapping> properties;  // objects
+    std::map<std::string, FieldMapping> fields;      // multi-fields of a leaf field
+    int64_t ignore_above = -1;                       // keyword: longer values are not indexed
+    std::shared_ptr<DateFormat> format;              // date
+    int dimension = 0;                               // knn_vector / dense_vector (0: set by the first doc)
+    std::string path;                                // alias: the target field's full path
+    bool coerce = true;                              // numbers: accept "5" and truncate 5.5 for integers
+    bool index = true;
+    bool fielddata = false;  // text: sorting allowed
+
+    bool isObject() const { return type == "object" || type == "nested"; }
+};
+
+class Mapping {
+  public:
+    explicit Mapping(Flavor flavor);
+    Mapping(const Mapping&) = delete;
+    Mapping& operator=(const Mapping&) = delete;
+
+    // Index creation ("mappings" of PUT /index). On failure the mapping is unchanged.
+    bool create(const rapidjson::Value& mappings, Failure& error);
+    // PUT /index/_mapping: adds fields and updates the parameters that may change.
+    bool update(const rapidjson::Value& mappings, Failure& error);
+
+    // Parses a document against the mapping; with dynamic mapping on, new fields are added to the mapping
+    // (only when the whole document is valid, so a refused document leaves the mapping as it was).
+    bool indexDocument(const rapidjson::Value& source, const std::string& id, const std::string& source_text,
+                       IndexedFields& out, Failure& error);
+
+    // The field a query or sort names, following a field alias; nullptr when not mapped. target_path is
+    // the path whose terms to read.
+    const FieldMapping* resolve(const std::string& path, std::string& target_path) const;
+
+    const rapidjson::Value& json() const { return json_; }
+
+  private:
+    bool rebuild(rapidjson::Document& candidate, Failure& error);
+
+    Flavor flavor_;
+    rapidjson::Document json_;  // what GET /index/_mapping shows
+    FieldMapping root_;
+    std::map<std::string, const FieldMapping*> flat_;
+};
+
+// Analyses text the way the standard analyzer does for the mock's purpose: lowercase words.
+std::vector<std::string> analyzeText(const std::string& text);
+
+// Converts a query value (term, terms, match, range) into the field's term domain. Returns false with the
+// shard-level failure when the value cannot be read as the field's type.
+bool queryTerm(const FieldMapping& field, const rapidjson::Value& value, Term& out, Failure& error);
+
+}  // namespace search_mock

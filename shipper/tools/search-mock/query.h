@@ -1,0 +1,67 @@
+// The query DSL subset of _search, _count and _delete_by_query (match_all, match_none, term, terms, match,
+// ids, exists, range, bool) and sorting (fields with order/mode/missing/unmapped_type, _score, _doc, _id),
+// compiled against one index's mapping so that field aliases and field types apply as on the real engine.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "json.h"
+#include "mapping.h"
+
+namespace search_mock {
+
+struct StoredDoc {
+    std::string id;
+    std::string source;  // the _source JSON exactly as it was sent
+    std::shared_ptr<const IndexedFields> fields;
+    int64_t version = 1;
+    int64_t seq_no = 0;
+};
+
+class Query {
+  public:
+    virtual ~Query() = default;
+    virtual bool matches(const StoredDoc& doc) const = 0;
+};
+
+// Request-level problems (an unknown query, a malformed clause) fail the whole request with a
+// parsing_exception; shard-level ones (a value the field's type cannot read) fail that index only.
+enum class QueryError { kNone, kRequest, kShard };
+
+// A missing query (nullptr json) is match_all.
+std::unique_ptr<Query> compileQuery(const rapidjson::Value* json, const Mapping& mapping, Failure& error,
+                                    QueryError& kind);
+
+struct SortKey {
+    enum class Kind { kField, kScore, kDoc, kId } kind = Kind::kScore;
+    std::string field;   // as requested
+    std::string target;  // after alias resolution
+    const FieldMapping* mapping = nullptr;
+    bool descending = false;
+    std::string mode;  // min, max, avg, sum, median
+    bool missing_first = false;
+    bool numeric = false;  // long/date/boolean (as long), or double
+    bool floating = false;
+};
+
+// The value a hit is sorted by for one key; nullopt when the document has none (placed per `missing`).
+using SortValue = std::optional<Term>;
+
+// Parses "sort" (string, object or array of them) for one index. Same error split as compileQuery.
+bool compileSort(const rapidjson::Value* json, const Mapping& mapping, std::vector<SortKey>& keys,
+                 Failure& error, QueryError& kind);
+
+SortValue sortValue(const SortKey& key, const StoredDoc& doc);
+
+// Orders two values of one key (missing placed as requested, direction applied).
+int compareSortValues(const SortKey& key, const SortValue& left, const SortValue& right);
+
+// How the engine prints a sort value in a hit's "sort" array.
+void writeSortValue(JsonWriter& out, const SortKey& key, const SortValue& value);
+
+}  // namespace search_mock
