@@ -266,8 +266,13 @@ int init_impl(const DatabaseOptions& options) {
     if (has_extension) {
         try {
             pg::exec(conn.get(), "CREATE EXTENSION IF NOT EXISTS pgstream");
-            pg::exec(conn.get(),
-                     "ALTER EXTENSION pgstream UPDATE");  // an older installed version gets upgraded
+            // An older installed version gets upgraded. Only then: ALTER EXTENSION needs the extension's owner,
+            // which a role granted what init needs (operations.md) is not.
+            auto versions = pg::exec(conn.get(),
+                                     "SELECT installed_version IS DISTINCT FROM default_version "
+                                     "FROM pg_catalog.pg_available_extensions WHERE name = 'pgstream'");
+            if (pg::value(versions.get(), 0, 0).value_or("f") == "t")
+                pg::exec(conn.get(), "ALTER EXTENSION pgstream UPDATE");
         } catch (const pg::Error& e) {
             throw Failure(std::string("CREATE EXTENSION pgstream failed: ") + e.what(), kExitFailure);
         }
