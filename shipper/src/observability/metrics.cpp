@@ -78,6 +78,21 @@ void Metrics::on_collect(std::function<void()> refresh) {
     refreshers_.push_back(std::move(refresh));
 }
 
+void Metrics::observe_counter(const std::string& name, const std::string& unit, const std::string& help,
+                              const MetricLabels& labels, std::function<double()> read) {
+    prometheus::Counter& series = counter(name, unit, help, labels);
+    on_collect([&series, read = std::move(read)] {
+        double total = read();
+        if (total > series.Value()) series.Increment(total - series.Value());
+    });
+}
+
+void Metrics::observe_gauge(const std::string& name, const std::string& unit, const std::string& help,
+                            const MetricLabels& labels, std::function<double()> read) {
+    prometheus::Gauge& series = gauge(name, unit, help, labels);
+    on_collect([&series, read = std::move(read)] { series.Set(read()); });
+}
+
 std::vector<prometheus::MetricFamily> Metrics::collect() {
     std::lock_guard<std::mutex> collecting(collect_mutex_);
     std::vector<std::function<void()>> refreshers;

@@ -53,6 +53,13 @@ class Metrics {
     // Observable instruments: `refresh` sets their current values right before every collection (a scrape or
     // an export). It runs on the collecting thread with no lock of this class held, so it may take its own.
     void on_collect(std::function<void()> refresh);
+    // Observable counter and gauge: `read` gives the current total (a counter's reads never decrease) or
+    // value at every collection, from statistics a component keeps anyway (atomics, no lock of this class
+    // held).
+    void observe_counter(const std::string& name, const std::string& unit, const std::string& help,
+                         const MetricLabels& labels, std::function<double()> read);
+    void observe_gauge(const std::string& name, const std::string& unit, const std::string& help,
+                       const MetricLabels& labels, std::function<double()> read);
 
     // Runs the refreshers, then snapshots every instrument.
     std::vector<prometheus::MetricFamily> collect();

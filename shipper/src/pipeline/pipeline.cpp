@@ -2,6 +2,7 @@
 
 #include "processor/fanout.h"
 #include "util/log.h"
+#include "wal/json.h"
 
 namespace pgstream {
 
@@ -10,8 +11,8 @@ namespace {
 // Listener settings added after config.cpp's list of keys (kept here, next to where they are read).
 struct ListenerKeyRegistration {
     ListenerKeyRegistration() {
-        register_config_keys(
-            {"PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD", "PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE"});
+        register_config_keys({"PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD",
+                              "PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE"});
     }
 } listener_key_registration;
 
@@ -24,8 +25,9 @@ std::shared_ptr<DeadLetterFile> dead_letters_from(const Config& config) {
                           "\"" + rule + "\" is not one of stop, dead-letter");
     std::string file = config.get_string("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE");
     if (file.empty())
-        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE",
-                          "must name a file when PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD is dead-letter");
+        throw ConfigError(
+            "PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE",
+            "must name a file when PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD is dead-letter");
     try {
         return std::make_shared<DeadLetterFile>(file);
     } catch (const std::runtime_error& e) {
@@ -41,8 +43,9 @@ PostgresListenerSettings PostgresSource::settings_from(const Config& config) {
     settings.slot_name = config.get_string("PGSTREAM_POSTGRES_LISTENER_SLOT_NAME");
     for (char c : settings.slot_name)
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            throw ConfigError("PGSTREAM_POSTGRES_LISTENER_SLOT_NAME",
-                              "\"" + settings.slot_name + "\" may only hold lower-case letters, digits and _");
+            throw ConfigError(
+                "PGSTREAM_POSTGRES_LISTENER_SLOT_NAME",
+                "\"" + settings.slot_name + "\" may only hold lower-case letters, digits and _");
     settings.plugin = config.get_string("PGSTREAM_POSTGRES_LISTENER_PLUGIN");
     if (settings.plugin == "auto") settings.plugin.clear();
     if (!settings.plugin.empty() && settings.plugin != "pgstream" && settings.plugin != "wal2json")
@@ -50,13 +53,15 @@ PostgresListenerSettings PostgresSource::settings_from(const Config& config) {
                           "\"" + settings.plugin + "\" is not one of auto, pgstream, wal2json");
     settings.pack_bytes = config.get_size("PGSTREAM_POSTGRES_LISTENER_PACK_BYTES", settings.pack_bytes);
     if (settings.pack_bytes > 1073741823)
-        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_PACK_BYTES", "must be at most 1073741823 (the plugin's limit)");
-    settings.handoff_bytes = config.get_size("PGSTREAM_POSTGRES_LISTENER_HANDOFF_BYTES", settings.handoff_bytes);
+        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_PACK_BYTES",
+                          "must be at most 1073741823 (the plugin's limit)");
+    settings.handoff_bytes =
+        config.get_size("PGSTREAM_POSTGRES_LISTENER_HANDOFF_BYTES", settings.handoff_bytes);
     settings.status_interval = config.get_duration("PGSTREAM_CHECKPOINT_INTERVAL", settings.status_interval);
     if (settings.status_interval.count() <= 0)
         throw ConfigError("PGSTREAM_CHECKPOINT_INTERVAL", "must be positive");
-    settings.reconnect_initial =
-        config.get_duration("PGSTREAM_POSTGRES_LISTENER_RECONNECT_INITIAL_INTERVAL", settings.reconnect_initial);
+    settings.reconnect_initial = config.get_duration("PGSTREAM_POSTGRES_LISTENER_RECONNECT_INITIAL_INTERVAL",
+                                                     settings.reconnect_initial);
     settings.reconnect_max =
         config.get_duration("PGSTREAM_POSTGRES_LISTENER_RECONNECT_MAX_INTERVAL", settings.reconnect_max);
     if (settings.reconnect_initial.count() <= 0)
@@ -67,10 +72,63 @@ PostgresListenerSettings PostgresSource::settings_from(const Config& config) {
     return settings;
 }
 
+PostgresSource::PostgresSource(PostgresListenerSettings settings, StopToken stop)
+    : settings_(std::move(settings)),
+      slot_name_(settings_.slot_name.empty() ? default_slot_name(settings_.url) : settings_.slot_name),
+      stop_(std::move(stop)) {}
+
 std::string PostgresSource::run(Processor& head) {
     if (stop_.stop_requested()) return {};
     PostgresListener listener(settings_, head, watermark_, stop_);
-    return listener.run();
+    {
+        std::lock_guard<std::mutex> lock(listener_mutex_);
+        listener_ = &listener;
+    }
+    std::string error = listener.run();
+    std::lock_guard<std::mutex> lock(listener_mutex_);
+    last_observed_ = {listener.stats().server_wal_end.load(), listener.stats().reconnects.load()};
+    listener_ = nullptr;
+    return error;
+}
+
+PostgresSource::Observed PostgresSource::observed() const {
+    std::lock_guard<std::mutex> lock(listener_mutex_);
+    if (!listener_) return last_observed_;
+    return {listener_->stats().server_wal_end.load(std::memory_order_relaxed),
+            listener_->stats().reconnects.load(std::memory_order_relaxed)};
+}
+
+void PostgresSource::observe(Metrics& metrics) {
+    MetricLabels slot{{"replication_slot", slot_name_}};
+    metrics.observe_gauge("pgstream.replication.lag", "By",
+                          "Bytes of WAL the server has written past the slot's confirmed position", slot,
+                          [this] {
+                              uint64_t server_end = observed().server_wal_end;
+                              uint64_t confirmed = watermark_.confirmed().value;
+                              return server_end > confirmed ? double(server_end - confirmed) : 0.0;
+                          });
+    metrics.observe_gauge("pgstream.replication.confirmed_lsn", "By",
+                          "The slot's confirmed position (an LSN as a byte offset)", slot,
+                          [this] { return double(watermark_.confirmed().value); });
+    metrics.observe_counter("pgstream.replication.reconnects", "{reconnect}",
+                            "Replication connections re-established after a loss", slot,
+                            [this] { return double(observed().reconnects); });
+}
+
+std::string PostgresSource::readiness() const {
+    std::lock_guard<std::mutex> lock(listener_mutex_);
+    if (!listener_) return "not streaming";
+    return listener_->connection_problem();
+}
+
+std::string PostgresSource::status_json() const {
+    Observed now = observed();
+    uint64_t confirmed = watermark_.confirmed().value;
+    return "{\"replication_slot\":" + json_quote(slot_name_) +
+           ",\"confirmed_lsn\":" + json_quote(watermark_.confirmed().str()) +
+           ",\"server_wal_end\":" + json_quote(Lsn(now.server_wal_end).str()) + ",\"lag_bytes\":" +
+           std::to_string(now.server_wal_end > confirmed ? now.server_wal_end - confirmed : 0) +
+           ",\"units_in_flight\":" + std::to_string(watermark_.units_in_flight()) + "}";
 }
 
 void PostgresSource::stop() {
@@ -89,7 +147,7 @@ BatchSettings batch_settings(const Config& config, const std::string& prefix, Ba
     if (settings.batch_bytes == 0) throw ConfigError(prefix + "_BATCH_BYTES", "must be positive");
     if (settings.max_queue_bytes < settings.batch_bytes)
         throw ConfigError(prefix + "_MAX_QUEUE_BYTES", "must be at least " + prefix + "_BATCH_BYTES (" +
-                                                            std::to_string(settings.batch_bytes) + ")");
+                                                           std::to_string(settings.batch_bytes) + ")");
     return settings;
 }
 
@@ -114,9 +172,10 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
         }
     }
     if (!pipeline->source_)
-        throw ConfigError("", "no listener configured: set PGSTREAM_POSTGRES_LISTENER_URL (or the Kafka reader's "
-                              "PGSTREAM_KAFKA_SERVERS, PGSTREAM_KAFKA_TOPIC_NAME and "
-                              "PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID)");
+        throw ConfigError("",
+                          "no listener configured: set PGSTREAM_POSTGRES_LISTENER_URL (or the Kafka reader's "
+                          "PGSTREAM_KAFKA_SERVERS, PGSTREAM_KAFKA_TOPIC_NAME and "
+                          "PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID)");
     Acknowledger& acknowledger = pipeline->source_->acknowledger();
 
     // Outputs.
@@ -139,15 +198,24 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
         if (factory.configured(config))
             pipeline->outputs_.push_back(factory.create(config, acknowledger, stop));
     if (pipeline->outputs_.empty())
-        throw ConfigError("", "no processor configured: set PGSTREAM_STDOUT_WRITER_ENABLED=true (or configure the "
-                              "Kafka writer with PGSTREAM_KAFKA_SERVERS and PGSTREAM_KAFKA_TOPIC_NAME)");
+        throw ConfigError(
+            "",
+            "no processor configured: set PGSTREAM_STDOUT_WRITER_ENABLED=true (or configure the "
+            "Kafka writer with PGSTREAM_KAFKA_SERVERS and PGSTREAM_KAFKA_TOPIC_NAME)");
+
+    register_config_keys(observability_config_keys());
+    auto observability = ObservabilitySettings::from(config);
+    pipeline->observability_ = std::make_unique<PipelineObservability>(observability, pipeline->metrics_);
+    // Instruments cost a little per event: only when something reads them.
+    if (observability.metrics_wanted()) pipeline->instrument_outputs();
 
     Processor* head;
-    if (pipeline->outputs_.size() == 1) {
-        head = pipeline->outputs_.front().get();
+    std::vector<Processor*> outputs;
+    for (auto& output : pipeline->outputs_) outputs.push_back(output.get());
+    for (size_t i = 0; i < pipeline->instrumented_.size(); ++i) outputs[i] = pipeline->instrumented_[i].get();
+    if (outputs.size() == 1) {
+        head = outputs.front();
     } else {
-        std::vector<Processor*> outputs;
-        for (auto& output : pipeline->outputs_) outputs.push_back(output.get());
         pipeline->fan_out_ = std::make_unique<FanOut>(std::move(outputs), acknowledger);
         head = pipeline->fan_out_.get();
     }
@@ -170,7 +238,59 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
         head = pipeline->translator_.get();
     }
     pipeline->head_ = head;
+    if (observability.metrics_wanted()) {
+        pipeline->source_->observe(pipeline->metrics_);
+        if (Translator* translator = pipeline->translator_.get()) {
+            Metrics& metrics = pipeline->metrics_;
+            const TranslatorStats& stats = translator->stats();
+            metrics.observe_counter("pgstream.schema.versions.applied", "{version}",
+                                    "Schema versions (pgstream.schema_log rows) the translator applied", {},
+                                    [&stats] { return double(stats.schema_changes.load()); });
+            metrics.observe_counter("pgstream.translator.events.without_schema", "{event}",
+                                    "Events passed on without pgstream metadata (no schema version describes "
+                                    "their table)",
+                                    {}, [&stats] { return double(stats.without_schema.load()); });
+            metrics.observe_gauge(
+                "pgstream.tables.without_replica_identity", "{table}",
+                "Tables whose UPDATE and DELETE PostgreSQL cannot decode (no replica identity)", {},
+                [&stats] { return double(stats.tables_without_replica_identity.load()); });
+        }
+    }
     return pipeline;
+}
+
+namespace {
+
+// The Go pgstream's `target` attribute values, so that dashboards carry over.
+std::string target_name(const std::string& output_name) {
+    if (output_name == "stdout writer") return "stdout-writer";
+    if (output_name == "kafka writer") return "kafka-batch-writer";
+    if (output_name == "search indexer") return "search-batch-indexer";
+    if (output_name == "webhook notifier") return "webhooks-notifier";
+    std::string target = output_name;
+    for (char& c : target)
+        if (c == ' ') c = '-';
+    return target;
+}
+
+}  // namespace
+
+void Pipeline::instrument_outputs() {
+    for (auto& output : outputs_)
+        instrumented_.push_back(
+            std::make_unique<InstrumentedProcessor>(*output, target_name(output->name()), metrics_));
+}
+
+void Pipeline::serve_health(HealthServer& server) {
+    server.add_readiness_check(source_->name() == "postgres listener" ? "postgres_source" : "source",
+                               [this] { return source_->readiness(); });
+    for (auto& output : outputs_) {
+        Processor* processor = output.get();
+        server.add_readiness_check(target_name(processor->name()),
+                                   [processor] { return processor->fatal_error(); });
+    }
+    server.add_status_section("phase", [] { return std::string("\"replication\""); });
+    server.add_status_section("source", [this] { return source_->status_json(); });
 }
 
 std::vector<std::string> Pipeline::describe() const {
@@ -185,11 +305,18 @@ std::string Pipeline::run() {
     std::string stages;
     for (const auto& stage : describe()) stages += (stages.empty() ? "" : " → ") + stage;
     log::info("pipeline: ", stages);
+    if (HealthServer* health = observability_->health_server()) serve_health(*health);
+    try {
+        observability_->start();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
     std::string error = source_->run(*head_);
     // The source drained the outputs (as far as the drain deadline allowed) before its final checkpoint: what
     // they still hold is not waited for, and their threads end now.
     stop_.end_drain();
     head_->close();
+    observability_->stop();
     return error;
 }
 

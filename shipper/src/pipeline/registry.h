@@ -18,6 +18,7 @@
 #include "checkpoint/acknowledger.h"
 #include "config/config.h"
 #include "listener/listener.h"
+#include "observability/metrics.h"
 #include "processor/processor.h"
 #include "util/stop_token.h"
 
@@ -46,6 +47,12 @@ class Source {
     virtual void stop() = 0;
     // Postgres URL that a translator may use by default ("" when the source has none).
     virtual std::string default_schema_log_url() const { return {}; }
+    // Registers the source's instruments (once, before run()); observable ones are read at each collection.
+    virtual void observe(Metrics& metrics) { (void)metrics; }
+    // "" when the source is connected and reading, else why not (GET /ready; no secrets).
+    virtual std::string readiness() const { return {}; }
+    // A JSON object describing the source (GET /status).
+    virtual std::string status_json() const { return "{}"; }
 };
 
 struct SourceFactory {

@@ -97,6 +97,16 @@ void PostgresListener::fail(const std::string& message) {
     stop();
 }
 
+void PostgresListener::set_connection_problem(std::string problem) {
+    std::lock_guard<std::mutex> lock(health_mutex_);
+    connection_problem_ = std::move(problem);
+}
+
+std::string PostgresListener::connection_problem() const {
+    std::lock_guard<std::mutex> lock(health_mutex_);
+    return connection_problem_;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // socket thread
 
@@ -105,12 +115,15 @@ void PostgresListener::socket_loop() {
     bool first = true;
     while (!stop_.stop_requested()) {
         if (open_stream(first)) {
+            set_connection_problem({});
             if (!first) push_item(Item{Item::Kind::Reconnected, {}, {}, {}}, false);
             first = false;
             delay = settings_.reconnect_initial;
             if (pump() || stop_.stop_requested()) break;
+            set_connection_problem("the replication connection was lost; reconnecting");
             ++stats_.reconnects;
         } else {
+            set_connection_problem("cannot start replication from slot \"" + slot_name_ + "\"; retrying");
             std::lock_guard<std::mutex> lock(error_mutex_);
             if (!error_.empty()) break;
         }
@@ -349,12 +362,14 @@ bool PostgresListener::pump() {
             else
                 item.data.assign(payload);
             if (item.wal_start > last_received_) last_received_ = item.wal_start;
+            stats_.server_wal_end.store(item.wal_end.value, std::memory_order_relaxed);
             ++stats_.messages;
             if (!push_item(std::move(item), false)) return true;  // stopping
         } else if (buffer[0] == 'k' && length >= 18) {
             Lsn wal_end(read_u64(buffer + 1));
             bool reply_requested = buffer[17] != 0;
             ++stats_.keepalives;
+            stats_.server_wal_end.store(wal_end.value, std::memory_order_relaxed);
             push_item(Item{Item::Kind::Keepalive, {}, {}, wal_end}, true);
             if (reply_requested && !send_status(true)) return false;
         } else {

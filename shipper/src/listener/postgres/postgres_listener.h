@@ -53,6 +53,9 @@ struct PostgresListenerStats {
     std::atomic<uint64_t> keepalives{0};
     std::atomic<uint64_t> status_updates{0};
     std::atomic<uint64_t> reconnects{0};
+    // The server's end of WAL as it last reported it (replication messages and keepalives): with the
+    // confirmed position, the replication lag in bytes.
+    std::atomic<uint64_t> server_wal_end{0};
     // Bytes that were not characters of the database encoding (SQL_ASCII: bytes that are not UTF-8, read as
     // LATIN1; elsewhere: replaced with U+FFFD).
     std::atomic<uint64_t> unconvertible_bytes{0};
@@ -76,6 +79,8 @@ class PostgresListener : public Listener {
     // Records, events, unreadable and dead-lettered records: read on the processing thread or after run().
     const SequencerStats& record_stats() const { return sequencer_.stats(); }
     const std::string& slot_name() const { return slot_name_; }
+    // "" while streaming, else what keeps the replication connection down (for /ready; no secrets).
+    std::string connection_problem() const;
 
   private:
     struct Item {
@@ -99,6 +104,7 @@ class PostgresListener : public Listener {
     // processing thread
     void handle(Item& item);
     void fail(const std::string& message);
+    void set_connection_problem(std::string problem);
     // A failed output or broken acknowledgements, "" while healthy.
     std::string pipeline_error() const;
     // The run's result once drained (or not) and checkpointed.
@@ -117,6 +123,8 @@ class PostgresListener : public Listener {
     Lsn last_received_;
 
     StopToken stop_;
+    mutable std::mutex health_mutex_;
+    std::string connection_problem_ = "connecting to PostgreSQL";
     std::mutex error_mutex_;
     std::string error_;
 
