@@ -157,3 +157,17 @@ TEST(InstrumentedProcessor, CountsEventsByActionAndRecordsLagAndLatency) {
     EXPECT_NE(text.find("pgstream_target_processing_latency_count{target=\"stdout-writer\"} 3"),
               std::string::npos);
 }
+
+TEST(ObservabilitySettings, YamlInstrumentationSectionMapsOntoTheKeys) {
+    auto values = Config::parse_yaml(
+        "instrumentation:\n  health:\n    enabled: true\n    address: 127.0.0.1:9911\n  metrics:\n"
+        "    endpoint: collector:4318\n    collection_interval: 5s\n    prometheus:\n      enabled: true\n"
+        "      endpoint: /prom\n",
+        "test.yaml");
+    EXPECT_EQ(values["PGSTREAM_HEALTH_CHECK_ENABLED"], "true");
+    EXPECT_EQ(values["PGSTREAM_HEALTH_CHECK_ADDRESS"], "127.0.0.1:9911");
+    EXPECT_EQ(values["PGSTREAM_METRICS_ENDPOINT"], "collector:4318");
+    EXPECT_EQ(values["PGSTREAM_METRICS_COLLECTION_INTERVAL"], "5s");
+    EXPECT_EQ(values["PGSTREAM_METRICS_PROMETHEUS_ENABLED"], "true");
+    EXPECT_EQ(values["PGSTREAM_METRICS_PROMETHEUS_ENDPOINT"], "/prom");
+}

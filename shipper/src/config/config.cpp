@@ -177,6 +177,12 @@ std::string map_yaml_path(const std::vector<std::string>& path, const std::strin
         throw ConfigError("", origin + ": unknown processor target." + lower(kind) +
                                   " (known: stdout, kafka, search, webhooks)");
     }
+    if (head == "INSTRUMENTATION" && path.size() >= 3) {
+        if (path[1] == "HEALTH") return "PGSTREAM_HEALTH_CHECK_" + rest;
+        if (path[1] == "METRICS") return "PGSTREAM_METRICS_" + rest;
+        throw ConfigError("", origin + ": unknown section instrumentation." + lower(path[1]) +
+                                  " (known: health, metrics)");
+    }
     if (head == "MODIFIERS" && path.size() >= 2) {
         const std::string& kind = path[1];
         if (kind == "FILTER") return "PGSTREAM_FILTER_" + rest;
