@@ -7,9 +7,11 @@
 #include "search/documents.h"
 #include "search/mapping.h"
 #include "search/search_settings.h"
+#include "search_schema_fixtures.h"
 
 using namespace pgstream;
 using namespace pgstream::search;
+using namespace search_test;
 
 namespace {
 
@@ -22,31 +24,6 @@ std::string value_of(const std::string& type, const std::string& wal2json_value)
 }
 
 const std::string kKeyword = R"({"type":"keyword","ignore_above":8191,"fields":{"text":{"type":"text"}}})";
-
-SchemaLogEntry schema(int64_t version, std::vector<SchemaTable> tables) {
-    SchemaLogEntry entry;
-    entry.id = "log" + std::to_string(version);
-    entry.version = version;
-    entry.schema_name = "public";
-    entry.tables = std::move(tables);
-    return entry;
-}
-
-SchemaTable table(const std::string& name, const std::string& id, std::vector<SchemaColumn> columns) {
-    SchemaTable t;
-    t.name = name;
-    t.pgstream_id = id;
-    t.columns = std::move(columns);
-    return t;
-}
-
-SchemaColumn column(const std::string& id, const std::string& name, const std::string& type) {
-    SchemaColumn c;
-    c.pgstream_id = id;
-    c.name = name;
-    c.type = type;
-    return c;
-}
 
 Column event_column(const std::string& id, const std::string& name, const std::string& type,
                     const std::string& json) {
