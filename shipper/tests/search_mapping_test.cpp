@@ -317,7 +317,6 @@ TEST(SearchSettings, CredentialsFromTheUrlOrSettingsNeverInErrors) {
     SearchSettings s = search_settings_from_config(
         Config({{"PGSTREAM_ELASTICSEARCH_STORE_URL", "https://elastic:s%40cret@es.example:9243/prefix"},
                 {"PGSTREAM_SEARCH_INDEXER_HASH_DOC_IDS", "true"},
-                {"PGSTREAM_SEARCH_STORE_CONSTANT_IGNORED", "x"},
                 {"PGSTREAM_SEARCH_STORE_BACKOFF_INTERVAL", "5s"}}));
     EXPECT_EQ(s.engine, Engine::kElasticsearch);
     EXPECT_EQ(s.url, "https://es.example:9243/prefix");
