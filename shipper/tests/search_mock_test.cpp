@@ -21,75 +21,13 @@
 #include <vector>
 
 #include "support/process.h"
+#include "support/search_mock.h"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-std::string mockBinary() {
-    const char* dir = std::getenv("PGSTREAM_BINARY_DIR");
-    return std::string(dir != nullptr ? dir : PGSTREAM_BINARY_DIR) + "/pgstream-search-mock";
-}
-
-// One pgstream-search-mock child: started with args, its port read from its first stdout line.
-class SearchMock {
-  public:
-    explicit SearchMock(std::vector<std::string> args) {
-        std::vector<std::string> argv_strings{mockBinary()};
-        argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& arg : argv_strings) argv.push_back(arg.data());
-        argv.push_back(nullptr);
-        int out[2];
-        if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-        pid_ = fork();
-        if (pid_ == 0) {
-            dup2(out[1], 1);
-            execv(argv[0], argv.data());
-            _exit(127);
-        }
-        close(out[1]);
-        stdout_fd_ = out[0];
-        pgstream_it::register_cleanup(this, [this] {
-            if (pid_ > 0) kill(pid_, SIGKILL);
-        });
-        bool with_admin = std::find(args.begin(), args.end(), "--admin-listen") != args.end();
-        port_ = std::stoi(readLine());
-        if (with_admin) admin_port_ = std::stoi(readLine().substr(6));
-    }
-    ~SearchMock() {
-        if (pid_ > 0) {
-            kill(pid_, SIGTERM);
-            int status = 0;
-            waitpid(pid_, &status, 0);
-        }
-        close(stdout_fd_);
-        pgstream_it::unregister_cleanup(this);
-    }
-    int port() const { return port_; }
-    int adminPort() const { return admin_port_; }
-
-  private:
-    // A line of the child's stdout, waiting at most 10 s for it.
-    std::string readLine() {
-        std::string line;
-        auto deadline = std::chrono::steady_clock::now() + 10s;
-        char c = 0;
-        while (std::chrono::steady_clock::now() < deadline) {
-            pollfd ready{stdout_fd_, POLLIN, 0};
-            if (poll(&ready, 1, 100) <= 0) continue;
-            if (read(stdout_fd_, &c, 1) != 1) break;
-            if (c == '\n') return line;
-            line += c;
-        }
-        throw std::runtime_error("pgstream-search-mock printed no port line (got '" + line + "')");
-    }
-
-    pid_t pid_ = -1;
-    int stdout_fd_ = -1;
-    int port_ = 0;
-    int admin_port_ = 0;
-};
+using pgstream_it::SearchMock;
 
 struct Reply {
     int status = -1;  // -1: no HTTP answer (connection refused, closed, reset)
@@ -1170,14 +1108,17 @@ TEST(SearchMockAuth, BasicAuthAndApiKeys) {
 }
 
 TEST(SearchMockCli, BadOptionsExitWithOneLineAndCode2) {
-    auto bad_flavor = pgstream_it::run_command({mockBinary(), "--flavor", "solr"}, {}, 10s);
+    auto bad_flavor =
+        pgstream_it::run_command({pgstream_it::search_mock_binary(), "--flavor", "solr"}, {}, 10s);
     EXPECT_EQ(bad_flavor.exit_code, 2) << bad_flavor.describe();
     ASSERT_FALSE(bad_flavor.err_lines().empty());
     EXPECT_EQ(bad_flavor.err_lines().front(),
               "pgstream-search-mock: --flavor must be opensearch or elasticsearch, got 'solr'");
-    auto bad_listen = pgstream_it::run_command({mockBinary(), "--listen", "localhost"}, {}, 10s);
+    auto bad_listen =
+        pgstream_it::run_command({pgstream_it::search_mock_binary(), "--listen", "localhost"}, {}, 10s);
     EXPECT_EQ(bad_listen.exit_code, 2);
-    auto bad_user = pgstream_it::run_command({mockBinary(), "--user", "secretwithoutcolon"}, {}, 10s);
+    auto bad_user = pgstream_it::run_command(
+        {pgstream_it::search_mock_binary(), "--user", "secretwithoutcolon"}, {}, 10s);
     EXPECT_EQ(bad_user.exit_code, 2);
     EXPECT_EQ(bad_user.err.find("secretwithoutcolon"), std::string::npos) << "the credential is never echoed";
 }

@@ -1,0 +1,59 @@
+// Row changes to search documents: the document id, its external version, and the bulk action (index or
+// delete) with its fields keyed by column pgstream id.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "processor/translator/schema_log.h"
+#include "search/search_settings.h"
+#include "wal/event.h"
+
+namespace pgstream::search {
+
+// Ids longer than this are refused by the engines; such ids are hashed even without hash_doc_ids.
+inline constexpr size_t kMaxDocumentIdBytes = 512;
+
+// "<table_pgstream_id>_<values>": a single value as is; several joined with '-', each with '\' and '-'
+// escaped by a '\' so that ("a-b","c") and ("a","b-c") stay two documents. Hashed (sha256, hex) when `hash`
+// is set or the id would be longer than kMaxDocumentIdBytes.
+std::string document_id(const std::string& table_pgstream_id, const std::vector<std::string>& identity_values,
+                        bool hash);
+
+// The external version of the event's document: the LSN as an integer, +1 for updates and deletes (as the
+// reference does), so that a repeated or late delivery never replaces a newer document.
+uint64_t document_version(const Event& event);
+
+struct BulkItem {
+    enum class Action { kIndex, kDelete };
+    Action action = Action::kIndex;
+    std::string index;  // the schema's alias
+    std::string id;
+    uint64_t version = 0;
+    std::vector<std::pair<std::string, std::string>> fields;  // field name -> JSON value (kIndex)
+    // Columns an UPDATE left out (unchanged TOASTed values) whose old value the event does not carry: the
+    // writer takes them from the document as it is before sending (see docs/search.md, "TOAST").
+    std::vector<std::string> unchanged_fields;
+    size_t event_index = 0;  // which event of the batch this item comes from
+
+    // {"_table":...,"<column id>":...}
+    std::string source() const;
+};
+
+// What building documents left out, for counted warnings.
+struct DocumentStats {
+    size_t events_without_metadata = 0;  // no translator metadata (no table id or identity columns)
+    size_t rows_without_identity = 0;    // an identity value is missing or null
+    size_t fields_unmapped = 0;          // a column type with no mapping
+    size_t values_unconvertible = 0;     // a value its field cannot take (NaN in a double, a BC date)
+};
+
+// The bulk items for a row event (I, U, D): one index or delete; an UPDATE that changed the identity also
+// deletes the old document first. `table` is the table in the schema version in force (nullptr when
+// unknown): it tells which columns an UPDATE left out. Other actions give no item.
+std::vector<BulkItem> bulk_items_for(const Event& event, const SchemaTable* table,
+                                     const SearchSettings& settings, DocumentStats& stats);
+
+}  // namespace pgstream::search

@@ -1,0 +1,398 @@
+#include "search/search_store.h"
+
+#include <ctime>
+#include <map>
+
+#include "util/redact.h"
+
+namespace pgstream::search {
+
+namespace {
+
+bool retryable_status(long status) {
+    // 401/403: credentials being rotated or a security plugin starting; giving every document up would
+    // dead-letter the whole stream for a configuration slip.
+    return status == 0 || status == 401 || status == 403 || status == 408 || status == 429 || status >= 500;
+}
+
+// The error of an engine response body: {"error":{"type":..,"reason":..},"status":..}, or the body itself.
+void read_error(const std::string& body, std::string& type, std::string& reason) {
+    try {
+        JsonValue parsed = parse_json(body);
+        if (const JsonValue* error = parsed.find("error")) {
+            if (error->is_object()) {
+                if (const JsonValue* t = error->find("type")) type = t->text;
+                if (const JsonValue* r = error->find("reason")) reason = r->text;
+                return;
+            }
+            reason = error->text;
+            return;
+        }
+    } catch (const JsonError&) {
+    }
+    reason = body.substr(0, 300);
+}
+
+ChangeResult failure(const HttpResponse& response, const std::string& what) {
+    ChangeResult result;
+    std::string type, reason;
+    if (!response.error.empty()) {
+        reason = response.error;
+    } else {
+        read_error(response.body, type, reason);
+    }
+    result.status = retryable_status(response.status) && !response.address_refused
+                        ? ChangeResult::Status::kRetry
+                        : ChangeResult::Status::kFailed;
+    result.detail =
+        redact::scrub(what + ": " + (response.status ? "HTTP " + std::to_string(response.status) + " " : "") +
+                      (type.empty() ? "" : type + ": ") + reason);
+    return result;
+}
+
+ItemResult request_failure(const HttpResponse& response) {
+    ItemResult result;
+    result.status = response.status;
+    if (!response.error.empty()) {
+        result.reason = response.error;
+    } else {
+        read_error(response.body, result.error_type, result.reason);
+    }
+    result.outcome = retryable_status(response.status) && !response.address_refused ? ItemOutcome::kRetry
+                                                                                    : ItemOutcome::kGivenUp;
+    return result;
+}
+
+std::string now_utc() {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    tm utc{};
+    gmtime_r(&now.tv_sec, &utc);
+    char text[40];
+    size_t length = strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &utc);
+    snprintf(text + length, sizeof text - length, ".%06ld", now.tv_nsec / 1000);
+    return text;
+}
+
+}  // namespace
+
+std::string url_escape(const std::string& text) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 0x0f];
+        }
+    }
+    return out;
+}
+
+SearchStore::SearchStore(SearchSettings settings, HttpClient& http)
+    : settings_(std::move(settings)), http_(http) {}
+
+HttpResponse SearchStore::request(const std::string& method, const std::string& path, const std::string& body,
+                                  bool ndjson) {
+    HttpRequest request;
+    request.method = method;
+    request.url = settings_.url + path;
+    request.body = body;
+    request.timeout = settings_.request_timeout;
+    if (settings_.engine == Engine::kElasticsearch) {
+        // Elasticsearch 8's compatibility media types: answers stay in the 8.x shape after an upgrade.
+        request.headers.push_back(
+            ndjson ? "Content-Type: application/vnd.elasticsearch+x-ndjson; compatible-with=8"
+                   : "Content-Type: application/vnd.elasticsearch+json; compatible-with=8");
+        request.headers.push_back("Accept: application/vnd.elasticsearch+json; compatible-with=8");
+    } else {
+        request.headers.push_back(ndjson ? "Content-Type: application/x-ndjson"
+                                         : "Content-Type: application/json");
+    }
+    if (std::string auth = settings_.authorization_header(); !auth.empty()) request.headers.push_back(auth);
+    return http_.perform(std::move(request));
+}
+
+std::string SearchStore::bulk_body(const std::vector<BulkItem>& items) const {
+    std::string body;
+    for (const auto& item : items) {
+        body +=
+            item.action == BulkItem::Action::kIndex ? "{\"index\":{\"_index\":" : "{\"delete\":{\"_index\":";
+        append_json_string(body, item.index);
+        body += ",\"_id\":";
+        append_json_string(body, item.id);
+        body += ",\"version\":" + std::to_string(item.version) + ",\"version_type\":\"external\"}}\n";
+        if (item.action == BulkItem::Action::kIndex) {
+            body += item.source();
+            body += '\n';
+        }
+    }
+    return body;
+}
+
+std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& items) {
+    if (items.empty()) return {};
+    HttpResponse response = request("POST", "/_bulk", bulk_body(items), true);
+    if (!response.ok()) return std::vector<ItemResult>(items.size(), request_failure(response));
+    std::vector<ItemResult> results(items.size());
+    JsonValue parsed;
+    try {
+        parsed = parse_json(response.body);
+    } catch (const JsonError& e) {
+        // An answer we cannot read tells nothing about the items: send them again (versions make it safe).
+        for (auto& result : results) result.reason = std::string("unreadable bulk response: ") + e.what();
+        return results;
+    }
+    const JsonValue* answers = parsed.find("items");
+    if (answers == nullptr || !answers->is_array() || answers->items.size() != items.size()) {
+        for (auto& result : results) result.reason = "bulk response without one item per request item";
+        return results;
+    }
+    for (size_t i = 0; i < items.size(); ++i) {
+        const JsonValue& answer = answers->items[i];
+        const JsonValue* body =
+            answer.is_object() && !answer.members.empty() ? &answer.members.front().second : nullptr;
+        ItemResult& result = results[i];
+        const JsonValue* status = body != nullptr ? body->find("status") : nullptr;
+        if (status == nullptr || !status->is_number()) {
+            result.reason = "bulk item without a status";
+            continue;
+        }
+        result.status = std::stol(status->text);
+        if (const JsonValue* error = body->find("error"); error != nullptr && error->is_object()) {
+            if (const JsonValue* type = error->find("type")) result.error_type = type->text;
+            if (const JsonValue* reason = error->find("reason")) result.reason = reason->text;
+        }
+        if (result.status >= 200 && result.status < 300) {
+            result.outcome = ItemOutcome::kDelivered;
+        } else if (result.status == 409) {
+            result.outcome = ItemOutcome::kIgnored;  // the store has this version or a newer one
+        } else if (result.status == 404 && items[i].action == BulkItem::Action::kDelete) {
+            result.outcome = ItemOutcome::kIgnored;  // nothing to delete (its tombstone keeps the version)
+        } else if (result.status == 429 || result.status >= 500) {
+            result.outcome = ItemOutcome::kRetry;
+        } else {
+            result.outcome = ItemOutcome::kGivenUp;
+        }
+    }
+    return results;
+}
+
+size_t SearchStore::fill_unchanged_fields(std::vector<BulkItem>& items, bool& complete) {
+    complete = true;
+    size_t missing = 0;
+    std::map<std::string, size_t> latest;  // document id -> index of its latest item so far
+    for (size_t i = 0; i < items.size(); ++i) {
+        BulkItem& item = items[i];
+        auto earlier = latest.find(item.id);
+        if (!item.unchanged_fields.empty()) {
+            std::vector<std::string> from_store;
+            for (const auto& field : item.unchanged_fields) {
+                bool found = false;
+                if (earlier != latest.end()) {
+                    const BulkItem& before = items[earlier->second];
+                    for (const auto& [name, value] : before.fields) {
+                        if (name == field) {
+                            item.fields.emplace_back(name, value);
+                            found = true;
+                        }
+                    }
+                    // After a delete in the batch there is nothing to keep; after an index the field was
+                    // null.
+                    if (!found) ++missing;
+                } else {
+                    from_store.push_back(field);
+                }
+            }
+            if (!from_store.empty()) {
+                std::string includes;
+                for (const auto& field : from_store) includes += (includes.empty() ? "" : ",") + field;
+                HttpResponse response =
+                    request("GET", "/" + url_escape(item.index) + "/_doc/" + url_escape(item.id) +
+                                       "?_source_includes=" + url_escape(includes));
+                if (response.status == 404) {
+                    missing += from_store.size();
+                } else if (!response.ok()) {
+                    complete = false;
+                    latest[item.id] = i;
+                    continue;  // keep unchanged_fields: a later attempt fills them
+                } else {
+                    JsonValue parsed;
+                    try {
+                        parsed = parse_json(response.body);
+                    } catch (const JsonError&) {
+                        complete = false;
+                        latest[item.id] = i;
+                        continue;
+                    }
+                    const JsonValue* source = parsed.find("_source");
+                    for (const auto& field : from_store) {
+                        const JsonValue* value = source != nullptr ? source->find(field) : nullptr;
+                        if (value != nullptr) {
+                            item.fields.emplace_back(field, value->to_json());
+                        } else {
+                            ++missing;
+                        }
+                    }
+                }
+            }
+            item.unchanged_fields.clear();
+        }
+        latest[item.id] = i;
+    }
+    return missing;
+}
+
+std::vector<ItemResult> SearchStore::write(std::vector<BulkItem> items, const StopToken& stop) {
+    std::vector<ItemResult> results(items.size());
+    std::vector<size_t> pending(items.size());
+    for (size_t i = 0; i < items.size(); ++i) pending[i] = i;
+    for (unsigned attempt = 1;; ++attempt) {
+        std::vector<BulkItem> batch;
+        for (size_t index : pending) batch.push_back(items[index]);
+        bool complete = true;
+        fill_unchanged_fields(batch, complete);
+        std::vector<ItemResult> answers;
+        if (complete) {
+            answers = send_bulk(batch);
+        } else {
+            answers.assign(batch.size(),
+                           ItemResult{ItemOutcome::kRetry, 0, {}, "store unreachable for TOAST fields"});
+        }
+        std::vector<size_t> still_pending;
+        for (size_t i = 0; i < pending.size(); ++i) {
+            results[pending[i]] = answers[i];
+            if (!answers[i].final()) {
+                still_pending.push_back(pending[i]);
+            } else {
+                items[pending[i]] = batch[i];  // filled fields are kept for later items of the same id
+            }
+        }
+        pending.swap(still_pending);
+        if (pending.empty()) return results;
+        auto delay = settings_.store_retry.delay_before_retry(attempt);
+        if (!delay || !stop.sleep_for(*delay)) return results;
+    }
+}
+
+ChangeResult SearchStore::ensure_schema_log_index() {
+    HttpResponse head = request("HEAD", std::string("/") + kSchemaLogIndex);
+    if (head.ok()) return {};
+    if (head.status != 404) return failure(head, "checking the pgstream index");
+    HttpResponse created = request("PUT", std::string("/") + kSchemaLogIndex, schema_log_index_body());
+    if (created.ok() || created.body.find("resource_already_exists_exception") != std::string::npos)
+        return {};
+    return failure(created, "creating the pgstream index");
+}
+
+ChangeResult SearchStore::stored_version(const std::string& schema_name, SchemaLogEntry& stored) {
+    std::string query = "{\"query\":{\"term\":{\"schema_name\":" + json_quote(schema_name) +
+                        "}},\"sort\":[{\"version\":{\"order\":\"desc\"}}],\"size\":1}";
+    HttpResponse response = request("POST", std::string("/") + kSchemaLogIndex + "/_search", query);
+    if (!response.ok()) return failure(response, "reading the stored schema version");
+    try {
+        JsonValue parsed = parse_json(response.body);
+        const JsonValue* hits = parsed.find("hits");
+        hits = hits != nullptr ? hits->find("hits") : nullptr;
+        if (hits == nullptr || !hits->is_array() || hits->items.empty()) return {};
+        const JsonValue* source = hits->items.front().find("_source");
+        if (source == nullptr) return {};
+        if (const JsonValue* version = source->find("version")) stored.version = std::stoll(version->text);
+        if (const JsonValue* id = source->find("id")) stored.id = id->text;
+        stored.schema_name = schema_name;
+        if (const JsonValue* schema = source->find("schema")) parse_schema_document(schema->text, stored);
+    } catch (const std::exception& e) {
+        ChangeResult result;
+        result.status = ChangeResult::Status::kFailed;
+        result.detail =
+            std::string("the stored version of schema ") + schema_name + " is unreadable: " + e.what();
+        return result;
+    }
+    return {};
+}
+
+ChangeResult SearchStore::apply_schema_change(const SchemaLogEntry& entry) {
+    if (ChangeResult ensured = ensure_schema_log_index(); ensured.status != ChangeResult::Status::kApplied) {
+        return ensured;
+    }
+    SchemaLogEntry stored;
+    if (ChangeResult read = stored_version(entry.schema_name, stored);
+        read.status != ChangeResult::Status::kApplied) {
+        return read;
+    }
+    ChangeResult result;
+    if (stored.version > entry.version) {
+        result.status = ChangeResult::Status::kOutOfOrder;
+        result.detail = "schema " + entry.schema_name + " version " + std::to_string(entry.version) +
+                        " is older than the applied version " + std::to_string(stored.version);
+        return result;
+    }
+    if (stored.version == entry.version) {
+        result.status = ChangeResult::Status::kAlreadyApplied;
+        return result;
+    }
+    if (entry.dropped) return delete_schema(entry.schema_name);
+
+    const std::string index_path = "/" + url_escape(index_name(entry.schema_name));
+    HttpResponse head = request("HEAD", index_path);
+    if (head.status == 404) {
+        HttpResponse created =
+            request("PUT", index_path, index_create_body(entry, settings_.engine, result.report));
+        if (!created.ok()) return failure(created, "creating index " + index_name(entry.schema_name));
+    } else if (head.ok()) {
+        const SchemaLogEntry* previous = stored.version > 0 ? &stored : nullptr;
+        std::string body = put_mapping_body(previous, entry, settings_.engine, result.report);
+        if (!body.empty()) {
+            HttpResponse put = request("PUT", index_path + "/_mapping", body);
+            if (!put.ok()) return failure(put, "updating the mapping of " + index_name(entry.schema_name));
+        }
+        if (previous != nullptr) {
+            std::vector<std::string> removed = removed_table_ids(stored, entry);
+            if (!removed.empty()) {
+                ChangeResult deleted = delete_table_documents(entry.schema_name, removed);
+                if (deleted.status != ChangeResult::Status::kApplied) return deleted;
+            }
+        }
+    } else {
+        return failure(head, "checking index " + index_name(entry.schema_name));
+    }
+    HttpResponse logged =
+        request("PUT", std::string("/") + kSchemaLogIndex + "/_doc/" + url_escape(entry.id) + "?refresh=true",
+                schema_log_document(entry, now_utc()));
+    if (!logged.ok())
+        return failure(logged,
+                       "recording schema " + entry.schema_name + " version " + std::to_string(entry.version));
+    return result;
+}
+
+ChangeResult SearchStore::delete_table_documents(const std::string& schema_name,
+                                                 const std::vector<std::string>& table_ids) {
+    const std::string alias_path = "/" + url_escape(alias_name(schema_name));
+    // _delete_by_query matches what the last refresh made searchable: the writes before this change.
+    HttpResponse refreshed = request("POST", alias_path + "/_refresh");
+    if (refreshed.status == 404) return {};  // no index: no documents
+    if (!refreshed.ok()) return failure(refreshed, "refreshing " + schema_name);
+    std::string terms;
+    for (const auto& id : table_ids) terms += (terms.empty() ? "" : ",") + json_quote(id);
+    HttpResponse deleted = request("POST", alias_path + "/_delete_by_query?conflicts=proceed&refresh=true",
+                                   "{\"query\":{\"terms\":{\"_table\":[" + terms + "]}}}");
+    if (!deleted.ok()) return failure(deleted, "deleting the documents of tables of " + schema_name);
+    return {};
+}
+
+ChangeResult SearchStore::delete_schema(const std::string& schema_name) {
+    HttpResponse deleted = request("DELETE", "/" + url_escape(index_name(schema_name)));
+    if (!deleted.ok() && deleted.status != 404)
+        return failure(deleted, "deleting index " + index_name(schema_name));
+    HttpResponse versions = request(
+        "POST", std::string("/") + kSchemaLogIndex + "/_delete_by_query?conflicts=proceed&refresh=true",
+        "{\"query\":{\"term\":{\"schema_name\":" + json_quote(schema_name) + "}}}");
+    if (!versions.ok() && versions.status != 404) {
+        return failure(versions, "deleting the versions of schema " + schema_name);
+    }
+    return {};
+}
+
+}  // namespace pgstream::search

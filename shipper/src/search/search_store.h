@@ -1,0 +1,90 @@
+// The search store's requests: _bulk writes with a final outcome per document, and the schema changes
+// (index and alias creation, mapping updates, deletes by table, dropping a schema) with the applied
+// versions kept in the `pgstream` index. Requests go through the shared HttpClient; nothing here retries
+// forever on its own except write(), which follows the store retry policy until a stop.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "http/http_client.h"
+#include "processor/translator/schema_log.h"
+#include "search/documents.h"
+#include "search/mapping.h"
+#include "search/search_settings.h"
+#include "util/stop_token.h"
+
+namespace pgstream::search {
+
+enum class ItemOutcome {
+    kDelivered,  // written
+    kIgnored,    // final without a write: an older version (409), a delete of a missing document (404)
+    kRetry,      // not written yet: 429, 5xx, timeout, connection failure, credentials refused
+    kGivenUp,    // refused for good (400 mapping errors...): for the dead-letter file, with status and reason
+};
+
+struct ItemResult {
+    ItemOutcome outcome = ItemOutcome::kRetry;
+    long status = 0;         // HTTP status of the item (or of the request); 0 without an answer
+    std::string error_type;  // e.g. mapper_parsing_exception
+    std::string reason;
+    bool final() const { return outcome != ItemOutcome::kRetry; }
+};
+
+// A schema-level operation's result.
+struct ChangeResult {
+    enum class Status {
+        kApplied,
+        kAlreadyApplied,  // the same version is stored (a repeated delivery)
+        kOutOfOrder,      // an older version than the stored one: refused
+        kRetry,           // the store is unreachable or overloaded: try again later
+        kFailed,          // refused for good (status and reason in detail)
+    };
+    Status status = Status::kApplied;
+    std::string detail;
+    MappingReport report;
+};
+
+class SearchStore {
+  public:
+    // `http` must outlive the store (the RuntimeContext's shared client in the pipeline).
+    SearchStore(SearchSettings settings, HttpClient& http);
+
+    // The _bulk NDJSON body for `items` (index with the document, delete without; external versions).
+    std::string bulk_body(const std::vector<BulkItem>& items) const;
+    // One _bulk request; a result per item, in order.
+    std::vector<ItemResult> send_bulk(const std::vector<BulkItem>& items);
+    // Fills the unchanged (TOASTed) fields of index items from earlier items of the same batch or from the
+    // stored documents. Returns the number of fields it could not find (a row the store never had).
+    // Throws nothing: a store failure leaves the fields to a later attempt (false in `complete`).
+    size_t fill_unchanged_fields(std::vector<BulkItem>& items, bool& complete);
+    // fill_unchanged_fields() and send_bulk(), then resends the items that got kRetry, waiting as the store
+    // retry policy says, until every item is final, the policy gives up, or `stop` is requested (those items
+    // stay kRetry: not delivered, never acknowledged).
+    std::vector<ItemResult> write(std::vector<BulkItem> items, const StopToken& stop);
+
+    // Applies a schema_log version (see docs/search.md, "Schema changes").
+    ChangeResult apply_schema_change(const SchemaLogEntry& entry);
+    // TRUNCATE / DROP TABLE: deletes the documents of these tables (by `_table`).
+    ChangeResult delete_table_documents(const std::string& schema_name,
+                                        const std::vector<std::string>& table_ids);
+    // DROP SCHEMA: deletes the schema's index and its versions from the `pgstream` index.
+    ChangeResult delete_schema(const std::string& schema_name);
+
+    const SearchSettings& settings() const { return settings_; }
+
+  private:
+    HttpResponse request(const std::string& method, const std::string& path, const std::string& body = {},
+                         bool ndjson = false);
+    ChangeResult ensure_schema_log_index();
+    // The stored version of `schema_name` (version 0 when none); kRetry/kFailed on store errors.
+    ChangeResult stored_version(const std::string& schema_name, SchemaLogEntry& stored);
+
+    SearchSettings settings_;
+    HttpClient& http_;
+};
+
+// "%XX"-escapes what is not unreserved in a URL path segment or query value.
+std::string url_escape(const std::string& text);
+
+}  // namespace pgstream::search
