@@ -21,9 +21,12 @@ LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    composed jsonb;
-    dropped  oid[] := coalesce(touched, '{}')
-                      || ARRAY(SELECT (d ->> 'oid')::oid FROM unnest(described) AS d WHERE d IS NOT NULL);
+    composed     jsonb := previous;
+    modified     boolean := false;
+    touched_rel  oid;
+    table_json   jsonb;
+    old_position bigint;
+    new_position bigint;
 BEGIN
     IF previous IS NULL THEN
         RETURN NULL;
@@ -32,14 +35,42 @@ BEGIN
        OR previous ? 'dropped' THEN
         RETURN 'null'::jsonb;
     END IF;
-    SELECT jsonb_set(previous, '{tables}',
-                     coalesce(jsonb_agg(t ORDER BY (t ->> 'name') COLLATE "C"), '[]'::jsonb))
-    INTO composed
-    FROM (SELECT e FROM jsonb_array_elements(previous -> 'tables') AS e
-          WHERE NOT coalesce((e ->> 'oid')::oid = ANY(dropped), false)
-          UNION ALL
-          SELECT d FROM unnest(described) AS d WHERE d IS NOT NULL) AS composed_tables(t);
-    RETURN CASE WHEN composed = previous THEN NULL ELSE composed END;
+    -- One touched table at a time, edited in place (each edit is one pass over the binary JSON; re-aggregating the
+    -- array would take several times as long).
+    FOR touched_rel, table_json IN
+        SELECT t.rel, d.doc
+        FROM (SELECT unnest(coalesce(touched, '{}'))
+              UNION
+              SELECT (d ->> 'oid')::oid FROM unnest(described) AS d WHERE d IS NOT NULL) AS t(rel)
+        LEFT JOIN (SELECT d AS doc FROM unnest(described) AS d WHERE d IS NOT NULL) AS d
+               ON (d.doc ->> 'oid')::oid = t.rel
+    LOOP
+        -- Where the table is now (0-based), and where it belongs in the name order without it.
+        SELECT min(o) FILTER (WHERE (e ->> 'oid')::oid = touched_rel) - 1,
+               count(*) FILTER (WHERE (e ->> 'oid')::oid IS DISTINCT FROM touched_rel
+                                  AND (e ->> 'name') COLLATE "C" < (table_json ->> 'name') COLLATE "C")
+        INTO old_position, new_position
+        FROM jsonb_array_elements(composed -> 'tables') WITH ORDINALITY AS x(e, o);
+
+        IF table_json IS NULL THEN
+            IF old_position IS NOT NULL THEN
+                composed := composed #- ARRAY['tables', old_position::text];
+                modified := true;
+            END IF;
+        ELSIF old_position IS NOT NULL AND old_position = new_position THEN
+            IF composed -> 'tables' -> old_position::integer <> table_json THEN
+                composed := jsonb_set(composed, ARRAY['tables', old_position::text], table_json);
+                modified := true;
+            END IF;
+        ELSE
+            modified := true;
+            IF old_position IS NOT NULL THEN
+                composed := composed #- ARRAY['tables', old_position::text];
+            END IF;
+            composed := jsonb_insert(composed, ARRAY['tables', new_position::text], table_json);
+        END IF;
+    END LOOP;
+    RETURN CASE WHEN modified THEN composed END;
 END
 $$;
 
@@ -73,6 +104,8 @@ CREATE OR REPLACE FUNCTION pgstream.log_schema_changes(
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- A custom plan would inline the multi-megabyte version into the INSERT's plan as a constant, copying it twice.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     live_tables oid[];
@@ -83,6 +116,7 @@ DECLARE
     written     integer := 0;
     retryable   boolean := current_setting('transaction_isolation') <> 'read committed';
     modified    boolean;
+    new_tables  jsonb[];
 BEGIN
     changed_tables := coalesce(changed_tables, '{}');
     removed_tables := coalesce(removed_tables, '{}');
@@ -131,12 +165,14 @@ BEGIN
             -- Untouched tables are copied from the previous version as they are, touched ones described again:
             -- the work is proportional to the tables the statement touched (see compose_tables above). The previous
             -- version is read (decompressed) once, by compose_tables: every other look at it would read it again.
+            -- Two statements: the call below is then a "simple expression" that PL/pgSQL evaluates without going
+            -- through SPI, which would copy the multi-megabyte result into a tuple once more.
+            new_tables := ARRAY(SELECT pgstream.describe_table(c.oid)
+                                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                WHERE c.oid = ANY(live_tables) AND n.nspname = target);
             described := CASE WHEN previous.schema IS NULL THEN 'null'::jsonb
-                              ELSE pgstream.compose_tables(
-                                  previous.schema, changed_tables || removed_tables,
-                                  ARRAY(SELECT pgstream.describe_table(c.oid)
-                                        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                        WHERE c.oid = ANY(live_tables) AND n.nspname = target)) END;
+                              ELSE pgstream.compose_tables(previous.schema, changed_tables || removed_tables,
+                                                           new_tables) END;
             modified := described IS NOT NULL;
             IF jsonb_typeof(described) = 'null' THEN
                 -- The first version, or the first after a "dropped" marker: built from the catalogs in full.

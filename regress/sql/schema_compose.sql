@@ -76,3 +76,4 @@ GRANT SELECT ON comp.t_2 TO PUBLIC;
 SELECT max(version) FROM pgstream.schema_log WHERE schema_name = 'comp';
 SET client_min_messages = warning;
 DROP SCHEMA comp CASCADE;
+DROP EXTENSION pgstream;
