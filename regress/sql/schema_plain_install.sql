@@ -10,6 +10,7 @@ SET client_min_messages = warning;
 \i migrations/0004_log_schema.sql
 \i migrations/0005_event_triggers.sql
 \i migrations/0006_schema_log_wal_position.sql
+\i migrations/0007_compose_schema_versions.sql
 RESET client_min_messages;
 \set ECHO all
 -- every migration file is applied above: this count must match
@@ -39,6 +40,7 @@ SET client_min_messages = warning;
 \i migrations/0004_log_schema.sql
 \i migrations/0005_event_triggers.sql
 \i migrations/0006_schema_log_wal_position.sql
+\i migrations/0007_compose_schema_versions.sql
 RESET client_min_messages;
 \set ECHO all
 SELECT count(*) AS migrations, (SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'pgstream%') AS event_triggers
