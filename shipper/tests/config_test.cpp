@@ -6,10 +6,18 @@
 #include <functional>
 
 #include "config/config.h"
+#include "pipeline/module.h"
 #include "util/redact.h"
 
 namespace pgstream {
 namespace {
+
+// As in the CLI: the built-in modules' keys and YAML sections are known once they are registered.
+class BuiltinModules : public ::testing::Environment {
+  public:
+    void SetUp() override { register_builtin_modules(); }
+};
+const auto* const kBuiltinModules = ::testing::AddGlobalTestEnvironment(new BuiltinModules);
 
 using std::chrono::milliseconds;
 
@@ -94,7 +102,8 @@ TEST(ConfigYaml, FlatNestedAndGoStyleLayoutsMapOntoTheSameKeys) {
 
     auto go = Config::parse_yaml(
         "source:\n  postgres:\n    url: postgres://c\n    replication:\n      replication_slot: s2\n"
-        "target:\n  stdout:\n  kafka:\n    servers: [\"k1:9092\", \"k2:9092\"]\n    topic:\n      name: events\n"
+        "target:\n  stdout:\n  kafka:\n    servers: [\"k1:9092\", \"k2:9092\"]\n    topic:\n      name: "
+        "events\n"
         "    batch:\n      timeout: 2s\n      max_queue_bytes: 1MiB\n"
         "modifiers:\n  filter:\n    exclude_tables: [audit.*]\n  translator:\n    store_url: postgres://d\n",
         "g.yaml");
@@ -107,6 +116,25 @@ TEST(ConfigYaml, FlatNestedAndGoStyleLayoutsMapOntoTheSameKeys) {
     EXPECT_EQ(go["PGSTREAM_KAFKA_WRITER_MAX_QUEUE_BYTES"], "1MiB");
     EXPECT_EQ(go["PGSTREAM_FILTER_EXCLUDE_TABLES"], "audit.*");
     EXPECT_EQ(go["PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL"], "postgres://d");
+}
+
+// The core list holds no module's keys: search and webhooks are not built, so their keys and YAML sections
+// are unknown; a registered module's section maps onto its keys.
+TEST(ConfigModules, KeysAndYamlSectionsComeWithTheirModule) {
+    Config config({{"PGSTREAM_OPENSEARCH_STORE_URL", "http://x"}, {"PGSTREAM_KAFKA_SERVERS", "k:9092"}});
+    EXPECT_EQ(config.unknown_keys(), std::vector<std::string>{"PGSTREAM_OPENSEARCH_STORE_URL"});
+    EXPECT_THROW(Config::parse_yaml("target:\n  search:\n    url: http://x\n", "s.yaml"), ConfigError);
+    EXPECT_FALSE(is_known_config_key("PGSTREAM_ECHO_WRITER_LEVEL"));
+    OutputModule echo;
+    echo.name = "echo writer";
+    echo.settings = {{"PGSTREAM_ECHO_WRITER_LEVEL", "1", "how loud"}};
+    echo.yaml = YamlSection{"target", "echo",
+                            [](const std::string& rest) { return "PGSTREAM_ECHO_WRITER_" + rest; }, ""};
+    echo.configured = [](const Config&) { return false; };
+    register_output_module(echo);
+    EXPECT_TRUE(is_known_config_key("PGSTREAM_ECHO_WRITER_LEVEL"));
+    EXPECT_EQ(Config::parse_yaml("target:\n  echo:\n    level: 3\n", "e.yaml")["PGSTREAM_ECHO_WRITER_LEVEL"],
+              "3");
 }
 
 TEST(ConfigYaml, RejectsUnknownTargetsAndMalformedDocuments) {
@@ -122,7 +150,8 @@ TEST(ConfigYaml, RejectsUnknownTargetsAndMalformedDocuments) {
 }
 
 TEST(ConfigLoad, EnvironmentOverridesTheFile) {
-    std::string path = temp_file("override.env", "PGSTREAM_STDOUT_WRITER_FILE=from-file\nPGSTREAM_LOG_FORMAT=json\n");
+    std::string path =
+        temp_file("override.env", "PGSTREAM_STDOUT_WRITER_FILE=from-file\nPGSTREAM_LOG_FORMAT=json\n");
     std::string a = "PGSTREAM_STDOUT_WRITER_FILE=from-env", b = "UNRELATED=x";
     char* environment[] = {a.data(), b.data(), nullptr};
     Config config = Config::load(path, environment);
@@ -160,12 +189,16 @@ TEST(ConfigAccessors, TypedValuesAndOneLineErrorsNamingTheKey) {
         }
         return std::string("no error");
     };
-    EXPECT_EQ(message([&] { config.get_size("PGSTREAM_X_SIZE", 1); }).rfind("invalid PGSTREAM_X_SIZE: ", 0), 0u);
-    EXPECT_EQ(message([&] { config.get_duration("PGSTREAM_X_TIMEOUT", milliseconds(1)); })
-                  .rfind("invalid PGSTREAM_X_TIMEOUT: ", 0),
+    EXPECT_EQ(message([&] { config.get_size("PGSTREAM_X_SIZE", 1); }).rfind("invalid PGSTREAM_X_SIZE: ", 0),
               0u);
-    EXPECT_EQ(message([&] { config.get_int("PGSTREAM_X_COUNT", 1); }).rfind("invalid PGSTREAM_X_COUNT: ", 0), 0u);
-    EXPECT_EQ(message([&] { config.get_bool("PGSTREAM_X_FLAG", true); }).rfind("invalid PGSTREAM_X_FLAG: ", 0), 0u);
+    EXPECT_EQ(message([&] {
+                  config.get_duration("PGSTREAM_X_TIMEOUT", milliseconds(1));
+              }).rfind("invalid PGSTREAM_X_TIMEOUT: ", 0),
+              0u);
+    EXPECT_EQ(message([&] { config.get_int("PGSTREAM_X_COUNT", 1); }).rfind("invalid PGSTREAM_X_COUNT: ", 0),
+              0u);
+    EXPECT_EQ(
+        message([&] { config.get_bool("PGSTREAM_X_FLAG", true); }).rfind("invalid PGSTREAM_X_FLAG: ", 0), 0u);
     EXPECT_EQ(message([&] { config.get_url("PGSTREAM_X_URL"); }).rfind("invalid PGSTREAM_X_URL: ", 0), 0u);
     EXPECT_EQ(config.get_url("PGSTREAM_X_GOOD_URL"), "postgres://u@localhost:5432/db");
     EXPECT_EQ(config.get_list("PGSTREAM_X_LIST"), (std::vector<std::string>{"a", "b", "c"}));
@@ -174,7 +207,10 @@ TEST(ConfigAccessors, TypedValuesAndOneLineErrorsNamingTheKey) {
               }).rfind("invalid PGSTREAM_X_EMPTY_ITEM: ", 0),
               0u);
     EXPECT_EQ(config.get_int("PGSTREAM_MISSING", 7), 7);
-    EXPECT_EQ(message([&] { Config(std::map<std::string, std::string>{{"K", "0"}}).get_int("K", 5, 1); }), "invalid K: must be at least 1, got 0");
+    EXPECT_EQ(message([&] {
+                  Config(std::map<std::string, std::string>{{"K", "0"}}).get_int("K", 5, 1);
+              }),
+              "invalid K: must be at least 1, got 0");
 }
 
 TEST(ConfigAccessors, UnknownKeysAreReportedButTestVariablesAreNot) {

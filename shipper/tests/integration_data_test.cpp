@@ -241,6 +241,8 @@ TEST(IntegrationData, TheUnreadableRecordRuleIsValidated) {
             .find("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE: cannot open /nonexistent/dir/dead.jsonl"),
         std::string::npos);
     EXPECT_EQ(settings_error({{"PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD", "stop"}}), "");
+    // Known through the postgres source module's settings (as the CLI registers it).
+    pgstream::register_builtin_modules();
     EXPECT_TRUE(pgstream::is_known_config_key("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE"));
 }
 

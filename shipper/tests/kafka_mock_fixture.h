@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "kafka/mock_cluster.h"
+#include "kafka-mock/mock_cluster.h"
 
 namespace pgstream::kafka::testing {
 

@@ -105,6 +105,27 @@ class KafkaWriterTest : public KafkaMockTest {
     }
 };
 
+// Construction does no network I/O: brokers that are down at start-up are a runtime condition (retried and
+// reported by readiness()), and the writer delivers once they are up.
+TEST_F(KafkaWriterTest, BrokersDownAtStartUpAreRetriedAndReportedNotReadyThenDelivered) {
+    cluster().createTopic("created-late", 3);
+    cluster().setAllBrokersDown();
+    RecordingAcknowledger acks;
+    WriterSettings settings = settingsFor("created-late");
+    const auto before = std::chrono::steady_clock::now();
+    KafkaWriter writer(settings, acks);
+    EXPECT_LT(std::chrono::steady_clock::now() - before, 2s) << "the constructor waited for a broker";
+    writer.start();
+    EXPECT_NE(writer.readiness(), "");
+    for (uint64_t n = 0; n < 5; ++n) writer.process(makeEvent(n, "s1"));
+    EXPECT_TRUE(acks.tokens().empty());
+    cluster().setAllBrokersUp();
+    ASSERT_TRUE(waitFor([&] { return acks.tokens().size() == 5; }, 60s)) << writer.readiness();
+    EXPECT_EQ(writer.readiness(), "");
+    writer.close();
+    EXPECT_EQ(readTopic("created-late", 3, 5).size(), 5u);
+}
+
 TEST_F(KafkaWriterTest, WritesEventsOfThreeSchemasKeyedBySchemaInOrder) {
     cluster().createTopic("cdc", 3);
     RecordingAcknowledger acks;

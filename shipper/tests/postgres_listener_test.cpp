@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "pipeline/pipeline.h"
+#include "processor/stdout/stdout_writer.h"
 #include "support/pg_cluster.h"
 #include "support/process.h"
 

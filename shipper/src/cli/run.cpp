@@ -33,6 +33,8 @@ int run(const RunOptions& options) {
     Config config;
     std::unique_ptr<Pipeline> pipeline;
     try {
+        // Before loading: the modules' settings are the known keys and their YAML sections the known ones.
+        register_builtin_modules();
         config = Config::load(options.config_file);
         log::Level level = log::Level::Info;
         std::string level_text = options.log_level.empty() ? config.get_string("PGSTREAM_LOG_LEVEL", "info")

@@ -37,48 +37,34 @@ bool ends_with(const std::string& text, const std::string& suffix) {
     return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// The pipeline's own keys; every module adds its own when it is registered (pipeline/module.h).
 std::set<std::string>& known_keys() {
     static std::set<std::string> keys = {
-        // postgres listener
-        "PGSTREAM_POSTGRES_LISTENER_URL", "PGSTREAM_POSTGRES_LISTENER_SLOT_NAME",
-        "PGSTREAM_POSTGRES_LISTENER_PLUGIN", "PGSTREAM_POSTGRES_LISTENER_PACK_BYTES",
-        "PGSTREAM_POSTGRES_LISTENER_HANDOFF_BYTES", "PGSTREAM_POSTGRES_LISTENER_RECONNECT_INITIAL_INTERVAL",
-        "PGSTREAM_POSTGRES_LISTENER_RECONNECT_MAX_INTERVAL", "PGSTREAM_CHECKPOINT_INTERVAL",
         "PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT",
-        // stdout
-        "PGSTREAM_STDOUT_WRITER_ENABLED", "PGSTREAM_STDOUT_WRITER_FILE", "PGSTREAM_STDOUT_WRITER_MAX_QUEUE_BYTES",
-        "PGSTREAM_STDOUT_WRITER_BATCH_SIZE", "PGSTREAM_STDOUT_WRITER_BATCH_BYTES",
-        "PGSTREAM_STDOUT_WRITER_BATCH_TIMEOUT",
         // translator, filter, logging
         "PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL", "PGSTREAM_TRANSLATOR_ENABLED", "PGSTREAM_FILTER_INCLUDE_SCHEMAS",
         "PGSTREAM_FILTER_EXCLUDE_SCHEMAS", "PGSTREAM_FILTER_INCLUDE_TABLES", "PGSTREAM_FILTER_EXCLUDE_TABLES",
-        "PGSTREAM_LOG_FORMAT", "PGSTREAM_LOG_LEVEL",
-        // kafka (listener and writer)
-        "PGSTREAM_KAFKA_SERVERS", "PGSTREAM_KAFKA_TOPIC_NAME", "PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID",
-        "PGSTREAM_KAFKA_READER_CONSUMER_GROUP_START_OFFSET", "PGSTREAM_KAFKA_TLS_ENABLED",
-        "PGSTREAM_KAFKA_TLS_CA_CERT_FILE", "PGSTREAM_KAFKA_TLS_CLIENT_CERT_FILE", "PGSTREAM_KAFKA_TLS_CLIENT_KEY_FILE",
-        "PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_INITIAL_INTERVAL", "PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_MAX_INTERVAL",
-        "PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_MAX_RETRIES", "PGSTREAM_KAFKA_COMMIT_BACKOFF_INTERVAL",
-        "PGSTREAM_KAFKA_COMMIT_BACKOFF_MAX_RETRIES", "PGSTREAM_KAFKA_TOPIC_PARTITIONS",
-        "PGSTREAM_KAFKA_TOPIC_REPLICATION_FACTOR", "PGSTREAM_KAFKA_TOPIC_AUTO_CREATE",
-        "PGSTREAM_KAFKA_WRITER_BATCH_TIMEOUT", "PGSTREAM_KAFKA_WRITER_BATCH_BYTES", "PGSTREAM_KAFKA_WRITER_BATCH_SIZE",
-        "PGSTREAM_KAFKA_WRITER_MAX_QUEUE_BYTES",
-        // search
-        "PGSTREAM_OPENSEARCH_STORE_URL", "PGSTREAM_ELASTICSEARCH_STORE_URL", "PGSTREAM_SEARCH_INDEXER_BATCH_TIMEOUT",
-        "PGSTREAM_SEARCH_INDEXER_BATCH_SIZE", "PGSTREAM_SEARCH_INDEXER_MAX_QUEUE_BYTES",
-        "PGSTREAM_SEARCH_INDEXER_CLEANUP_EXP_BACKOFF_INITIAL_INTERVAL",
-        "PGSTREAM_SEARCH_INDEXER_CLEANUP_EXP_BACKOFF_MAX_INTERVAL",
-        "PGSTREAM_SEARCH_INDEXER_CLEANUP_EXP_BACKOFF_MAX_RETRIES", "PGSTREAM_SEARCH_INDEXER_CLEANUP_BACKOFF_INTERVAL",
-        "PGSTREAM_SEARCH_INDEXER_CLEANUP_BACKOFF_MAX_RETRIES", "PGSTREAM_SEARCH_STORE_EXP_BACKOFF_INITIAL_INTERVAL",
-        "PGSTREAM_SEARCH_STORE_EXP_BACKOFF_MAX_INTERVAL", "PGSTREAM_SEARCH_STORE_EXP_BACKOFF_MAX_RETRIES",
-        "PGSTREAM_SEARCH_STORE_BACKOFF_INTERVAL", "PGSTREAM_SEARCH_STORE_BACKOFF_MAX_RETRIES",
-        // webhooks
-        "PGSTREAM_WEBHOOK_SUBSCRIPTION_STORE_URL", "PGSTREAM_WEBHOOK_SUBSCRIPTION_STORE_CACHE_ENABLED",
-        "PGSTREAM_WEBHOOK_SUBSCRIPTION_STORE_CACHE_REFRESH_INTERVAL", "PGSTREAM_WEBHOOK_NOTIFIER_MAX_QUEUE_BYTES",
-        "PGSTREAM_WEBHOOK_NOTIFIER_WORKER_COUNT", "PGSTREAM_WEBHOOK_NOTIFIER_CLIENT_TIMEOUT",
-        "PGSTREAM_WEBHOOK_SUBSCRIPTION_SERVER_ADDRESS", "PGSTREAM_WEBHOOK_SUBSCRIPTION_SERVER_READ_TIMEOUT",
-        "PGSTREAM_WEBHOOK_SUBSCRIPTION_SERVER_WRITE_TIMEOUT"};
+        "PGSTREAM_LOG_FORMAT", "PGSTREAM_LOG_LEVEL"};
     return keys;
+}
+
+std::vector<YamlSection>& yaml_sections() {
+    static std::vector<YamlSection> sections;
+    return sections;
+}
+
+const YamlSection* find_yaml_section(const std::string& group, const std::string& kind) {
+    for (const auto& section : yaml_sections())
+        if (section.group == group && section.kind == kind) return &section;
+    return nullptr;
+}
+
+// "kafka, stdout": the kinds registered under `group`, for messages.
+std::string yaml_kinds(const std::string& group) {
+    std::string kinds;
+    for (const auto& section : yaml_sections())
+        if (section.group == group) kinds += (kinds.empty() ? "" : ", ") + section.kind;
+    return kinds.empty() ? "none registered" : kinds;
 }
 
 // A value as the user wrote it, for messages; long ones (a typo'd 400-digit number) are cut.
@@ -142,40 +128,15 @@ std::string join(const std::vector<std::string>& parts, size_t from) {
 std::string map_yaml_path(const std::vector<std::string>& path, const std::string& origin) {
     const std::string& head = path[0];
     std::string rest = join(path, 2);
-    if (head == "SOURCE" && path.size() >= 2) {
-        const std::string& kind = path[1];
-        if (kind == "POSTGRES") {
-            if (rest == "URL") return "PGSTREAM_POSTGRES_LISTENER_URL";
-            if (rest == "REPLICATION_REPLICATION_SLOT" || rest == "REPLICATION_SLOT_NAME" || rest == "SLOT_NAME" ||
-                rest == "REPLICATION_SLOT")
-                return "PGSTREAM_POSTGRES_LISTENER_SLOT_NAME";
-            if (rest == "REPLICATION_PLUGIN" || rest == "REPLICATION_PLUGIN_NAME")
-                return "PGSTREAM_POSTGRES_LISTENER_PLUGIN";
-            return "PGSTREAM_POSTGRES_LISTENER_" + rest;
-        }
-        if (kind == "KAFKA") {
-            if (rest == "CONSUMER_GROUP_ID") return "PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID";
-            if (rest == "CONSUMER_GROUP_START_OFFSET") return "PGSTREAM_KAFKA_READER_CONSUMER_GROUP_START_OFFSET";
-            return "PGSTREAM_KAFKA_" + rest;
-        }
-        throw ConfigError("", origin + ": unknown listener source." + lower(kind) + " (known: postgres, kafka)");
-    }
-    if (head == "TARGET" && path.size() >= 2) {
-        const std::string& kind = path[1];
-        if (kind == "STDOUT") {
-            if (rest.rfind("BATCH_MAX_QUEUE_BYTES", 0) == 0) return "PGSTREAM_STDOUT_WRITER_MAX_QUEUE_BYTES";
-            return "PGSTREAM_STDOUT_WRITER_" + rest;
-        }
-        if (kind == "KAFKA") {
-            if (rest == "BATCH_MAX_QUEUE_BYTES" || rest == "MAX_QUEUE_BYTES") return "PGSTREAM_KAFKA_WRITER_MAX_QUEUE_BYTES";
-            if (rest.rfind("BATCH_", 0) == 0) return "PGSTREAM_KAFKA_WRITER_" + rest;
-            return "PGSTREAM_KAFKA_" + rest;
-        }
-        if (kind == "SEARCH" || kind == "OPENSEARCH" || kind == "ELASTICSEARCH" || kind == "WEBHOOKS" ||
-            kind == "WEBHOOK")
-            return "PGSTREAM_" + (kind == "WEBHOOKS" ? std::string("WEBHOOK") : kind) + "_" + rest;
-        throw ConfigError("", origin + ": unknown processor target." + lower(kind) +
-                                  " (known: stdout, kafka, search, webhooks)");
+    // source.<kind> and target.<kind> belong to the modules (pipeline/module.h).
+    if ((head == "SOURCE" || head == "TARGET") && path.size() >= 2) {
+        const std::string group = lower(head);
+        if (const YamlSection* section = find_yaml_section(group, lower(path[1]))) return section->key_for(rest);
+        if (group == "source")
+            throw ConfigError("", origin + ": unknown listener source." + lower(path[1]) + " (known: " +
+                                      yaml_kinds(group) + ")");
+        throw ConfigError("", origin + ": unknown processor target." + lower(path[1]) + " (known: " +
+                                  yaml_kinds(group) + ")");
     }
     if (head == "INSTRUMENTATION" && path.size() >= 3) {
         if (path[1] == "HEALTH") return "PGSTREAM_HEALTH_CHECK_" + rest;
@@ -204,8 +165,9 @@ void flatten_yaml(const YAML::Node& node, std::vector<std::string>& path,
                   std::map<std::string, std::string>& out, KeyLines& lines, int line,
                   const std::string& origin) {
     // A target section, even an empty one, enables that output (an explicit enabled: key overrides it).
-    if (path.size() == 2 && path[0] == "TARGET" && path[1] == "STDOUT")
-        out.emplace("PGSTREAM_STDOUT_WRITER_ENABLED", "true");
+    if (path.size() == 2 && path[0] == "TARGET")
+        if (const YamlSection* section = find_yaml_section("target", lower(path[1])))
+            if (!section->enabled_by_presence.empty()) out.emplace(section->enabled_by_presence, "true");
     if (node.IsMap()) {
         for (const auto& entry : node) {
             path.push_back(upper_token(entry.first.as<std::string>()));
@@ -277,6 +239,11 @@ void register_config_keys(const std::vector<std::string>& keys) {
 }
 
 bool is_known_config_key(const std::string& key) { return known_keys().count(key) != 0; }
+
+void register_yaml_section(YamlSection section) {
+    if (find_yaml_section(section.group, section.kind)) return;
+    yaml_sections().push_back(std::move(section));
+}
 
 std::map<std::string, std::string> Config::parse_env_file(const std::string& text, const std::string& origin) {
     std::map<std::string, std::string> values;

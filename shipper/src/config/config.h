@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -62,9 +63,24 @@ class Config {
     std::map<std::string, std::string> values_;
 };
 
-// Every module declares its keys so that typos get a warning (thread-unsafe; call at startup).
+// Every module declares its keys so that typos get a warning (thread-unsafe; call at startup). The core list
+// holds only the pipeline's own keys (filter, translator, logging, shutdown): a module's keys are known once
+// the module is registered (pipeline/module.h), so the key of a module that is not built is unknown.
 void register_config_keys(const std::vector<std::string>& keys);
 bool is_known_config_key(const std::string& key);
+
+// A section of the Go pgstream's YAML layout that a module owns: `<group>.<kind>` (e.g. target.kafka). The
+// rest of a path below it, upper-cased and joined with '_' ("BATCH_SIZE" for batch: {size: ...}), maps onto
+// one of the module's keys.
+struct YamlSection {
+    std::string group;  // "source" or "target"
+    std::string kind;   // e.g. "kafka"
+    std::function<std::string(const std::string& rest)> key_for;
+    // Set to "true" by the section's mere presence (an empty `target: {stdout: }` enables stdout); optional.
+    std::string enabled_by_presence;
+};
+// Thread-unsafe; call at startup. A second section of the same group and kind is ignored.
+void register_yaml_section(YamlSection section);
 
 // Parsers shared with tests; throw std::invalid_argument with one line: the value, what is wrong, the
 // accepted form. Malformed numbers ("1.5.5s", "."), unknown units and values past the limits (100 years;

@@ -41,69 +41,7 @@ ConnectionSettings connectionFromConfig(const Config& config) {
     return connection;
 }
 
-BackoffSettings commitBackoffFromConfig(const Config& config) {
-    const bool exponential = config.has("PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_INITIAL_INTERVAL") ||
-                             config.has("PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_MAX_INTERVAL") ||
-                             config.has("PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_MAX_RETRIES");
-    const bool constant = config.has("PGSTREAM_KAFKA_COMMIT_BACKOFF_INTERVAL") ||
-                          config.has("PGSTREAM_KAFKA_COMMIT_BACKOFF_MAX_RETRIES");
-    BackoffSettings backoff;
-    if (exponential && constant) {
-        throw ConfigError("PGSTREAM_KAFKA_COMMIT_BACKOFF_INTERVAL",
-                          "give either the exponential (PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_*) or the constant "
-                          "(PGSTREAM_KAFKA_COMMIT_BACKOFF_*) commit retry policy, not both");
-    }
-    if (exponential) {
-        backoff.initial_interval = config.get_duration("PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_INITIAL_INTERVAL",
-                                                       std::chrono::milliseconds(0));
-        backoff.max_interval = config.get_duration("PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_MAX_INTERVAL",
-                                                   std::chrono::milliseconds(0));
-        backoff.max_retries = static_cast<unsigned>(
-            config.get_int("PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_MAX_RETRIES", 0, 0, 1000000));
-        // An exponential policy needs a start; zero would retry in a busy loop.
-        if (backoff.initial_interval.count() == 0) backoff.initial_interval = std::chrono::milliseconds(100);
-        backoff.kind = BackoffSettings::Kind::kExponential;
-    } else if (constant) {
-        backoff.initial_interval =
-            config.get_duration("PGSTREAM_KAFKA_COMMIT_BACKOFF_INTERVAL", std::chrono::milliseconds(0));
-        backoff.max_retries =
-            static_cast<unsigned>(config.get_int("PGSTREAM_KAFKA_COMMIT_BACKOFF_MAX_RETRIES", 0, 0, 1000000));
-        backoff.kind = BackoffSettings::Kind::kConstant;
-    }
-    return backoff;
-}
-
 }  // namespace
-
-void registerKafkaConfigKeys() {
-    register_config_keys({
-        "PGSTREAM_KAFKA_SERVERS",
-        "PGSTREAM_KAFKA_TOPIC_NAME",
-        "PGSTREAM_KAFKA_TOPIC_PARTITIONS",
-        "PGSTREAM_KAFKA_TOPIC_REPLICATION_FACTOR",
-        "PGSTREAM_KAFKA_TOPIC_AUTO_CREATE",
-        "PGSTREAM_KAFKA_TLS_ENABLED",
-        "PGSTREAM_KAFKA_TLS_CA_CERT_FILE",
-        "PGSTREAM_KAFKA_TLS_CLIENT_CERT_FILE",
-        "PGSTREAM_KAFKA_TLS_CLIENT_KEY_FILE",
-        "PGSTREAM_KAFKA_WRITER_BATCH_TIMEOUT",
-        "PGSTREAM_KAFKA_WRITER_BATCH_BYTES",
-        "PGSTREAM_KAFKA_WRITER_BATCH_SIZE",
-        "PGSTREAM_KAFKA_WRITER_MAX_QUEUE_BYTES",
-        "PGSTREAM_KAFKA_WRITER_MAX_MESSAGE_BYTES",
-        "PGSTREAM_KAFKA_WRITER_OVERSIZED_RECORD_FILE",
-        "PGSTREAM_KAFKA_WRITER_FLUSH_TIMEOUT",
-        "PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID",
-        "PGSTREAM_KAFKA_READER_CONSUMER_GROUP_START_OFFSET",
-        "PGSTREAM_KAFKA_READER_COMMIT_INTERVAL",
-        "PGSTREAM_KAFKA_READER_MAX_IN_FLIGHT_BYTES",
-        "PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_INITIAL_INTERVAL",
-        "PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_MAX_INTERVAL",
-        "PGSTREAM_KAFKA_COMMIT_EXP_BACKOFF_MAX_RETRIES",
-        "PGSTREAM_KAFKA_COMMIT_BACKOFF_INTERVAL",
-        "PGSTREAM_KAFKA_COMMIT_BACKOFF_MAX_RETRIES",
-    });
-}
 
 bool kafkaListenerConfigured(const Config& config) {
     // With a PostgreSQL listener URL too, Config::check_conflicts refuses the configuration.
@@ -157,7 +95,7 @@ ReaderSettings readerSettingsFromConfig(const Config& config) {
         throw ConfigError("PGSTREAM_KAFKA_READER_CONSUMER_GROUP_START_OFFSET",
                           "must be earliest or latest, got '" + start + "'");
     }
-    settings.commit_backoff = commitBackoffFromConfig(config);
+    settings.commit_backoff = parse_backoff(config, "PGSTREAM_KAFKA_COMMIT");
     settings.commit_interval =
         config.get_duration("PGSTREAM_KAFKA_READER_COMMIT_INTERVAL", settings.commit_interval);
     if (settings.commit_interval.count() < 1) {

@@ -6,9 +6,6 @@
 
 namespace pgstream::kafka {
 
-// Declares every Kafka key so that typos are reported.
-void registerKafkaConfigKeys();
-
 // The Kafka listener is selected by its consumer group (a PostgreSQL listener URL as well is a conflict that
 // Config::check_conflicts refuses); the Kafka writer by the servers, unless a consumer group is set (reading
 // and writing one topic in one process would feed the stream back into itself).

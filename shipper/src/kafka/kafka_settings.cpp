@@ -39,19 +39,6 @@ void validateConnection(const ConnectionSettings& settings, std::vector<std::str
 
 }  // namespace
 
-std::optional<std::chrono::milliseconds> BackoffSettings::delayBeforeRetry(unsigned attempt) const {
-    if (kind == Kind::kNone) return std::nullopt;
-    if (max_retries != 0 && attempt > max_retries) return std::nullopt;
-    if (kind == Kind::kConstant) return initial_interval;
-    std::chrono::milliseconds delay = initial_interval;
-    for (unsigned i = 1; i < attempt; ++i) {
-        delay *= 2;
-        if (max_interval.count() > 0 && delay >= max_interval) return max_interval;
-    }
-    if (max_interval.count() > 0) delay = std::min(delay, max_interval);
-    return delay;
-}
-
 std::vector<std::string> validate(const WriterSettings& settings) {
     std::vector<std::string> problems;
     validateConnection(settings.connection, problems);

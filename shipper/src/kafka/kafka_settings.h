@@ -10,9 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "processor/backoff.h"
+
 namespace RdKafka {
 class Conf;
 }
+
 
 namespace pgstream::kafka {
 
@@ -59,17 +62,6 @@ struct WriterSettings {
     // On shutdown, how long flush() waits for Kafka (e.g. during an outage) before giving up; what is not
     // delivered by then stays unacknowledged and is sent again after a restart.
     std::chrono::milliseconds flush_timeout{30000};  // PGSTREAM_KAFKA_WRITER_FLUSH_TIMEOUT
-};
-
-struct BackoffSettings {
-    enum class Kind { kNone, kExponential, kConstant };
-    Kind kind = Kind::kNone;
-    std::chrono::milliseconds initial_interval{0};  // exponential: first wait; constant: every wait
-    std::chrono::milliseconds max_interval{0};      // exponential only; 0 = no cap
-    unsigned max_retries = 0;                       // 0 with a policy = retry forever
-
-    // Wait before retry number `attempt` (1-based), or nullopt when no retry is allowed.
-    std::optional<std::chrono::milliseconds> delayBeforeRetry(unsigned attempt) const;
 };
 
 enum class StartOffset { kEarliest, kLatest };

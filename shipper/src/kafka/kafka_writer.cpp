@@ -64,14 +64,65 @@ KafkaWriter::KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, St
             for (const auto& event : done) acknowledger_.acknowledge(*event);
         },
         [](const std::string& message) { log::warn(message); }, stop_);
-    if (settings_.topic_auto_create) producer_->ensureTopicExists();
-    producer_->warmUp();
     sender_ = std::make_unique<BatchSender>(
         "kafka writer", batchSettingsOf(settings_),
         [this](const std::vector<EventPtr>& batch) { sendBatch(batch); }, handed_over_, event_weight, stop_);
 }
 
+void KafkaWriter::start() {
+    std::call_once(started_, [this] { preparer_ = std::thread([this] { prepareTopic(); }); });
+}
+
+void KafkaWriter::prepareTopic() {
+    // A broker that is down at start-up is an outage like any later one: retried, logged, reported by
+    // readiness(), never a configuration error.
+    const BackoffSettings backoff{BackoffSettings::Kind::kExponential, std::chrono::milliseconds(500),
+                                  std::chrono::seconds(30), 0};
+    for (unsigned attempt = 1; !stop_.stop_requested(); ++attempt) {
+        try {
+            if (settings_.topic_auto_create) producer_->ensureTopicExists(std::chrono::seconds(5));
+            producer_->warmUp();
+            {
+                std::lock_guard lock(prepare_mutex_);
+                prepared_ = true;
+                prepare_problem_.clear();
+            }
+            prepared_changed_.notify_all();
+            return;
+        } catch (const std::exception& e) {
+            const auto delay = *backoff.delayBeforeRetry(attempt);
+            log::warn(e.what(), "; retrying in ", delay.count(), "ms");
+            std::unique_lock lock(prepare_mutex_);
+            prepare_problem_ = e.what();
+            stop_.wait_for(lock, prepared_changed_, delay, [this] { return closing_; });
+            if (closing_) return;
+        }
+    }
+}
+
+bool KafkaWriter::waitUntilPrepared() {
+    start();
+    std::unique_lock lock(prepare_mutex_);
+    return stop_.wait(lock, prepared_changed_, [this] { return prepared_ || closing_; }) && prepared_;
+}
+
+std::string KafkaWriter::readiness() const {
+    if (auto failure = producer_->failure()) return *failure;
+    {
+        std::lock_guard lock(prepare_mutex_);
+        if (!prepared_) return prepare_problem_;
+    }
+    std::string problem = producer_->connection_problem();
+    return problem.empty() ? problem : "kafka writer: " + problem;
+}
+
 KafkaWriter::~KafkaWriter() {
+    {
+        std::lock_guard lock(prepare_mutex_);
+        closing_ = true;
+    }
+    prepared_changed_.notify_all();
+    if (preparer_.joinable()) preparer_.join();
     close();
     sender_.reset();
     producer_.reset();
@@ -82,6 +133,7 @@ void KafkaWriter::process(EventPtr event) {
 }
 
 void KafkaWriter::sendBatch(const std::vector<EventPtr>& batch) {
+    if (!waitUntilPrepared()) throw Stopped("kafka writer: stopped before the topic was prepared");
     for (const auto& event : batch) {
         value_buffer_.clear();
         appendKafkaValue(value_buffer_, *event);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "checkpoint/acknowledger.h"
@@ -22,12 +23,19 @@ namespace pgstream::kafka {
 
 class KafkaWriter : public Processor {
   public:
-    // Throws std::runtime_error when the producer cannot be created or the topic cannot be auto-created. Its
-    // waits for deliveries end with `stop`'s drain; a permanent failure ends that drain.
+    // Throws std::runtime_error when the producer cannot be created (librdkafka refuses its configuration).
+    // Does no network I/O: start() prepares the topic. Its waits for deliveries end with `stop`'s drain; a
+    // permanent failure ends that drain.
     KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, StopToken stop = {});
     ~KafkaWriter() override;
 
     std::string name() const override { return "kafka writer"; }
+    // Starts preparing the topic on a thread of its own (auto-creation, then its metadata); brokers that are
+    // down are retried with backoff until the stop, and nothing is produced before the topic is prepared.
+    // Called by the pipeline; the first batch calls it when nobody did.
+    void start() override;
+    // "" once the topic is prepared and a broker is reachable, else why not.
+    std::string readiness() const override;
     void process(EventPtr event) override;
     void flush() override;
     // Producing is asynchronous and librdkafka batches per partition itself (linger.ms): hand over at once.
@@ -41,6 +49,9 @@ class KafkaWriter : public Processor {
   private:
     void sendBatch(const std::vector<EventPtr>& batch);
     void giveUp(const std::string& reason);
+    void prepareTopic();
+    // Waits (until the stop) for prepareTopic() to be done; false when the stop came first.
+    bool waitUntilPrepared();
 
     WriterSettings settings_;
     std::unique_ptr<OrderedProducer> producer_;
@@ -59,6 +70,14 @@ class KafkaWriter : public Processor {
     std::deque<EventPtr> in_flight_;  // handed to the producer, oldest first, until their delivery report
     uint64_t next_token_ = 0;
     std::string value_buffer_;
+
+    std::once_flag started_;
+    std::thread preparer_;
+    mutable std::mutex prepare_mutex_;
+    std::condition_variable prepared_changed_;
+    bool prepared_ = false;
+    bool closing_ = false;  // the destructor ends the preparation
+    std::string prepare_problem_ = "kafka writer: the topic is not prepared yet";
 
     std::unique_ptr<BatchSender> sender_;
 };

@@ -54,6 +54,7 @@ class OrderedProducer::Callbacks : public RdKafka::DeliveryReportCb, public RdKa
                 owner_.fail("kafka writer: fatal producer error: " + event.str());
                 return;
             }
+            if (event.err() == RdKafka::ERR__ALL_BROKERS_DOWN) owner_.all_brokers_down_ = true;
             // Broker connection problems are retried forever by librdkafka; say so, but not on every
             // reconnect.
             const auto now = std::chrono::steady_clock::now();
@@ -161,9 +162,15 @@ OrderedProducer::~OrderedProducer() {
     pollOnce(0);
 }
 
+std::string OrderedProducer::connection_problem() const {
+    if (!all_brokers_down_) return {};
+    return "no Kafka broker of " + settings_.connection.servers + " is reachable";
+}
+
 void OrderedProducer::pollOnce(int timeout_ms) {
     producer_->poll(timeout_ms);
     auto& reports = callbacks_->reports();
+    if (!reports.empty()) all_brokers_down_ = false;
     std::string failure;
     {
         std::lock_guard lock(mutex_);

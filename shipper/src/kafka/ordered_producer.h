@@ -85,6 +85,8 @@ class OrderedProducer {
     void stop();
 
     std::optional<std::string> failure() const;
+    // "" unless librdkafka reported every broker down since the last delivery (for GET /ready).
+    std::string connection_problem() const;
     ProducerCounters counters() const;
     size_t inFlightRecords() const;
 
@@ -139,6 +141,7 @@ class OrderedProducer {
     ProducerCounters counters_;
     StopToken stop_;
     std::atomic<bool> stopping_{false};
+    std::atomic<bool> all_brokers_down_{false};  // set by librdkafka's error event, cleared by a delivery
     std::atomic<bool> poll_running_{true};
     std::thread poll_thread_;
 };

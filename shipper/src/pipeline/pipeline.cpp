@@ -2,156 +2,8 @@
 
 #include "processor/fanout.h"
 #include "util/log.h"
-#include "wal/json.h"
 
 namespace pgstream {
-
-namespace {
-
-// Listener settings added after config.cpp's list of keys (kept here, next to where they are read).
-struct ListenerKeyRegistration {
-    ListenerKeyRegistration() {
-        register_config_keys({"PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD",
-                              "PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE"});
-    }
-} listener_key_registration;
-
-// PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD=stop|dead-letter; null for stop.
-std::shared_ptr<DeadLetterFile> dead_letters_from(const Config& config) {
-    std::string rule = config.get_string("PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD", "stop");
-    if (rule == "stop") return nullptr;
-    if (rule != "dead-letter")
-        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD",
-                          "\"" + rule + "\" is not one of stop, dead-letter");
-    std::string file = config.get_string("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE");
-    if (file.empty())
-        throw ConfigError(
-            "PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE",
-            "must name a file when PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD is dead-letter");
-    try {
-        return std::make_shared<DeadLetterFile>(file);
-    } catch (const std::runtime_error& e) {
-        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE", e.what());
-    }
-}
-
-}  // namespace
-
-PostgresListenerSettings PostgresSource::settings_from(const Config& config) {
-    PostgresListenerSettings settings;
-    settings.url = config.get_url("PGSTREAM_POSTGRES_LISTENER_URL");
-    settings.slot_name = config.get_string("PGSTREAM_POSTGRES_LISTENER_SLOT_NAME");
-    for (char c : settings.slot_name)
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            throw ConfigError(
-                "PGSTREAM_POSTGRES_LISTENER_SLOT_NAME",
-                "\"" + settings.slot_name + "\" may only hold lower-case letters, digits and _");
-    settings.plugin = config.get_string("PGSTREAM_POSTGRES_LISTENER_PLUGIN");
-    if (settings.plugin == "auto") settings.plugin.clear();
-    if (!settings.plugin.empty() && settings.plugin != "pgstream" && settings.plugin != "wal2json")
-        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_PLUGIN",
-                          "\"" + settings.plugin + "\" is not one of auto, pgstream, wal2json");
-    settings.pack_bytes = config.get_size("PGSTREAM_POSTGRES_LISTENER_PACK_BYTES", settings.pack_bytes);
-    if (settings.pack_bytes > 1073741823)
-        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_PACK_BYTES",
-                          "must be at most 1073741823 (the plugin's limit)");
-    settings.handoff_bytes =
-        config.get_size("PGSTREAM_POSTGRES_LISTENER_HANDOFF_BYTES", settings.handoff_bytes);
-    settings.status_interval = config.get_duration("PGSTREAM_CHECKPOINT_INTERVAL", settings.status_interval);
-    if (settings.status_interval.count() <= 0)
-        throw ConfigError("PGSTREAM_CHECKPOINT_INTERVAL", "must be positive");
-    settings.reconnect_initial = config.get_duration("PGSTREAM_POSTGRES_LISTENER_RECONNECT_INITIAL_INTERVAL",
-                                                     settings.reconnect_initial);
-    settings.reconnect_max =
-        config.get_duration("PGSTREAM_POSTGRES_LISTENER_RECONNECT_MAX_INTERVAL", settings.reconnect_max);
-    if (settings.reconnect_initial.count() <= 0)
-        throw ConfigError("PGSTREAM_POSTGRES_LISTENER_RECONNECT_INITIAL_INTERVAL", "must be positive");
-    settings.reconnect_max = std::max(settings.reconnect_max, settings.reconnect_initial);
-    settings.drain_timeout = config.get_duration("PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT", settings.drain_timeout);
-    settings.dead_letters = dead_letters_from(config);
-    return settings;
-}
-
-PostgresSource::PostgresSource(PostgresListenerSettings settings, StopToken stop)
-    : settings_(std::move(settings)),
-      slot_name_(settings_.slot_name.empty() ? default_slot_name(settings_.url) : settings_.slot_name),
-      stop_(std::move(stop)) {}
-
-std::string PostgresSource::run(Processor& head) {
-    if (stop_.stop_requested()) return {};
-    PostgresListener listener(settings_, head, watermark_, stop_);
-    {
-        std::lock_guard<std::mutex> lock(listener_mutex_);
-        listener_ = &listener;
-    }
-    std::string error = listener.run();
-    std::lock_guard<std::mutex> lock(listener_mutex_);
-    last_observed_ = {listener.stats().server_wal_end.load(), listener.stats().reconnects.load()};
-    listener_ = nullptr;
-    return error;
-}
-
-PostgresSource::Observed PostgresSource::observed() const {
-    std::lock_guard<std::mutex> lock(listener_mutex_);
-    if (!listener_) return last_observed_;
-    return {listener_->stats().server_wal_end.load(std::memory_order_relaxed),
-            listener_->stats().reconnects.load(std::memory_order_relaxed)};
-}
-
-void PostgresSource::observe(Metrics& metrics) {
-    MetricLabels slot{{"replication_slot", slot_name_}};
-    metrics.observe_gauge("pgstream.replication.lag", "By",
-                          "Bytes of WAL the server has written past the slot's confirmed position", slot,
-                          [this] {
-                              uint64_t server_end = observed().server_wal_end;
-                              uint64_t confirmed = watermark_.confirmed().value;
-                              return server_end > confirmed ? double(server_end - confirmed) : 0.0;
-                          });
-    metrics.observe_gauge("pgstream.replication.confirmed_lsn", "By",
-                          "The slot's confirmed position (an LSN as a byte offset)", slot,
-                          [this] { return double(watermark_.confirmed().value); });
-    metrics.observe_counter("pgstream.replication.reconnects", "{reconnect}",
-                            "Replication connections re-established after a loss", slot,
-                            [this] { return double(observed().reconnects); });
-}
-
-std::string PostgresSource::readiness() const {
-    std::lock_guard<std::mutex> lock(listener_mutex_);
-    if (!listener_) return "not streaming";
-    return listener_->connection_problem();
-}
-
-std::string PostgresSource::status_json() const {
-    Observed now = observed();
-    uint64_t confirmed = watermark_.confirmed().value;
-    return "{\"replication_slot\":" + json_quote(slot_name_) +
-           ",\"confirmed_lsn\":" + json_quote(watermark_.confirmed().str()) +
-           ",\"server_wal_end\":" + json_quote(Lsn(now.server_wal_end).str()) + ",\"lag_bytes\":" +
-           std::to_string(now.server_wal_end > confirmed ? now.server_wal_end - confirmed : 0) +
-           ",\"units_in_flight\":" + std::to_string(watermark_.units_in_flight()) + "}";
-}
-
-void PostgresSource::stop() {
-    stop_.request_stop();
-}
-
-namespace {
-
-BatchSettings batch_settings(const Config& config, const std::string& prefix, BatchSettings defaults) {
-    BatchSettings settings = defaults;
-    settings.max_queue_bytes = config.get_size(prefix + "_MAX_QUEUE_BYTES", defaults.max_queue_bytes);
-    settings.batch_size = size_t(config.get_int(prefix + "_BATCH_SIZE", int64_t(defaults.batch_size), 1));
-    settings.batch_bytes = config.get_size(prefix + "_BATCH_BYTES", defaults.batch_bytes);
-    settings.batch_timeout = config.get_duration(prefix + "_BATCH_TIMEOUT", defaults.batch_timeout);
-    if (settings.max_queue_bytes == 0) throw ConfigError(prefix + "_MAX_QUEUE_BYTES", "must be positive");
-    if (settings.batch_bytes == 0) throw ConfigError(prefix + "_BATCH_BYTES", "must be positive");
-    if (settings.max_queue_bytes < settings.batch_bytes)
-        throw ConfigError(prefix + "_MAX_QUEUE_BYTES", "must be at least " + prefix + "_BATCH_BYTES (" +
-                                                           std::to_string(settings.batch_bytes) + ")");
-    return settings;
-}
-
-}  // namespace
 
 std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
     config.check_conflicts();
@@ -159,53 +11,43 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
     pipeline->stop_ =
         StopToken(config.get_duration("PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT", std::chrono::milliseconds(30000)));
     const StopToken& stop = pipeline->stop_;
+    pipeline->metrics_ = std::make_unique<Metrics>();
+    pipeline->context_ = std::make_unique<RuntimeContext>(*pipeline->metrics_, stop);
+    RuntimeContext& context = *pipeline->context_;
 
-    // Source.
-    if (config.has("PGSTREAM_POSTGRES_LISTENER_URL")) {
-        pipeline->source_ = std::make_unique<PostgresSource>(PostgresSource::settings_from(config), stop);
-    } else {
-        for (const auto& factory : registered_sources()) {
-            if (factory.configured(config)) {
-                pipeline->source_ = factory.create(config, stop);
-                break;
-            }
+    // Every configured module checks its settings before any is built: configuration errors come first.
+    const SourceModule* source_module = nullptr;
+    for (const auto& module : registered_sources()) {
+        if (module.configured(config)) {
+            source_module = &module;
+            break;
         }
     }
-    if (!pipeline->source_)
+    if (!source_module)
         throw ConfigError("",
                           "no listener configured: set PGSTREAM_POSTGRES_LISTENER_URL (or the Kafka reader's "
                           "PGSTREAM_KAFKA_SERVERS, PGSTREAM_KAFKA_TOPIC_NAME and "
                           "PGSTREAM_KAFKA_READER_CONSUMER_GROUP_ID)");
-    Acknowledger& acknowledger = pipeline->source_->acknowledger();
-
-    // Outputs.
-    if (config.get_bool("PGSTREAM_STDOUT_WRITER_ENABLED", false)) {
-        StdoutWriterSettings settings;
-        settings.file = config.get_string("PGSTREAM_STDOUT_WRITER_FILE", "-");
-        BatchSettings defaults;
-        // A write(2) per 1000 lines: a fifth less CPU per row than per 100 at catch-up speed. Latency does
-        // not suffer: a partial batch is written as soon as the listener has nothing more (source_idle).
-        defaults.batch_size = 1000;
-        defaults.batch_timeout = std::chrono::milliseconds(100);
-        settings.batch = batch_settings(config, "PGSTREAM_STDOUT_WRITER", defaults);
-        try {
-            pipeline->outputs_.push_back(std::make_unique<StdoutWriter>(settings, acknowledger, stop));
-        } catch (const std::runtime_error& e) {
-            throw ConfigError("PGSTREAM_STDOUT_WRITER_FILE", e.what());
-        }
-    }
-    for (const auto& factory : registered_outputs())
-        if (factory.configured(config))
-            pipeline->outputs_.push_back(factory.create(config, acknowledger, stop));
-    if (pipeline->outputs_.empty())
+    std::vector<const OutputModule*> output_modules;
+    for (const auto& module : registered_outputs())
+        if (module.configured(config)) output_modules.push_back(&module);
+    if (output_modules.empty())
         throw ConfigError(
             "",
             "no processor configured: set PGSTREAM_STDOUT_WRITER_ENABLED=true (or configure the "
             "Kafka writer with PGSTREAM_KAFKA_SERVERS and PGSTREAM_KAFKA_TOPIC_NAME)");
+    if (source_module->validate) source_module->validate(config);
+    for (const auto* module : output_modules)
+        if (module->validate) module->validate(config);
+
+    pipeline->source_ = source_module->create(config, context);
+    Acknowledger& acknowledger = pipeline->source_->acknowledger();
+    for (const auto* module : output_modules)
+        pipeline->outputs_.push_back(module->create(config, acknowledger, context));
 
     register_config_keys(observability_config_keys());
     auto observability = ObservabilitySettings::from(config);
-    pipeline->observability_ = std::make_unique<PipelineObservability>(observability, pipeline->metrics_);
+    pipeline->observability_ = std::make_unique<PipelineObservability>(observability, *pipeline->metrics_);
     // Instruments cost a little per event: only when something reads them.
     if (observability.metrics_wanted()) pipeline->instrument_outputs();
 
@@ -239,9 +81,9 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
     }
     pipeline->head_ = head;
     if (observability.metrics_wanted()) {
-        pipeline->source_->observe(pipeline->metrics_);
+        Metrics& metrics = *pipeline->metrics_;
+        pipeline->source_->observe(metrics);
         if (Translator* translator = pipeline->translator_.get()) {
-            Metrics& metrics = pipeline->metrics_;
             const TranslatorStats& stats = translator->stats();
             metrics.observe_counter("pgstream.schema.versions.applied", "{version}",
                                     "Schema versions (pgstream.schema_log rows) the translator applied", {},
@@ -278,7 +120,7 @@ std::string target_name(const std::string& output_name) {
 void Pipeline::instrument_outputs() {
     for (auto& output : outputs_)
         instrumented_.push_back(
-            std::make_unique<InstrumentedProcessor>(*output, target_name(output->name()), metrics_));
+            std::make_unique<InstrumentedProcessor>(*output, target_name(output->name()), *metrics_));
 }
 
 void Pipeline::serve_health(HealthServer& server) {
@@ -286,8 +128,10 @@ void Pipeline::serve_health(HealthServer& server) {
                                [this] { return source_->readiness(); });
     for (auto& output : outputs_) {
         Processor* processor = output.get();
-        server.add_readiness_check(target_name(processor->name()),
-                                   [processor] { return processor->fatal_error(); });
+        server.add_readiness_check(target_name(processor->name()), [processor] {
+            std::string failure = processor->fatal_error();
+            return failure.empty() ? processor->readiness() : failure;
+        });
     }
     server.add_status_section("phase", [] { return std::string("\"replication\""); });
     server.add_status_section("source", [this] { return source_->status_json(); });
@@ -301,7 +145,16 @@ std::vector<std::string> Pipeline::describe() const {
     return stages;
 }
 
+std::vector<std::pair<std::string, std::string>> Pipeline::readiness() const {
+    std::vector<std::pair<std::string, std::string>> failing;
+    if (std::string why = source_->readiness(); !why.empty()) failing.emplace_back(source_->name(), why);
+    for (const auto& output : outputs_)
+        if (std::string why = output->readiness(); !why.empty()) failing.emplace_back(output->name(), why);
+    return failing;
+}
+
 std::string Pipeline::run() {
+    for (auto& output : outputs_) output->start();
     std::string stages;
     for (const auto& stage : describe()) stages += (stages.empty() ? "" : " → ") + stage;
     log::info("pipeline: ", stages);

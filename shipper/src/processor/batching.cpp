@@ -301,4 +301,23 @@ BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>&
     }
 }
 
+BatchSettings batch_settings_from(const Config& config, const std::string& prefix, BatchSettings defaults) {
+    BatchSettings settings = defaults;
+    settings.max_queue_bytes = config.get_size(prefix + "_MAX_QUEUE_BYTES", defaults.max_queue_bytes);
+    settings.batch_size = size_t(config.get_int(prefix + "_BATCH_SIZE", int64_t(defaults.batch_size), 1));
+    settings.batch_bytes = config.get_size(prefix + "_BATCH_BYTES", defaults.batch_bytes);
+    settings.batch_timeout = config.get_duration(prefix + "_BATCH_TIMEOUT", defaults.batch_timeout);
+    if (settings.max_queue_bytes == 0) throw ConfigError(prefix + "_MAX_QUEUE_BYTES", "must be positive");
+    if (settings.batch_bytes == 0) throw ConfigError(prefix + "_BATCH_BYTES", "must be positive");
+    if (settings.max_queue_bytes < settings.batch_bytes)
+        throw ConfigError(prefix + "_MAX_QUEUE_BYTES", "must be at least " + prefix + "_BATCH_BYTES (" +
+                                                            std::to_string(settings.batch_bytes) + ")");
+    return settings;
+}
+
+
+std::vector<std::string> batch_setting_keys(const std::string& prefix) {
+    return {prefix + "_MAX_QUEUE_BYTES", prefix + "_BATCH_SIZE", prefix + "_BATCH_BYTES", prefix + "_BATCH_TIMEOUT"};
+}
+
 }  // namespace pgstream

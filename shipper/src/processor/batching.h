@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "checkpoint/acknowledger.h"
+#include "config/config.h"
 #include "util/stop_token.h"
 #include "wal/event.h"
 
@@ -36,6 +37,12 @@ struct BatchSettings {
     std::chrono::milliseconds retry_initial{100};
     std::chrono::milliseconds retry_max{10000};
 };
+
+// Reads `prefix`_MAX_QUEUE_BYTES, _BATCH_SIZE, _BATCH_BYTES and _BATCH_TIMEOUT over `defaults`; throws
+// ConfigError naming the key (a zero budget, a queue smaller than a batch).
+BatchSettings batch_settings_from(const Config& config, const std::string& prefix, BatchSettings defaults);
+// The four keys batch_settings_from reads, for a module's settings list.
+std::vector<std::string> batch_setting_keys(const std::string& prefix);
 
 // Approximate resident bytes of an event: its object, its vectors and its heap-allocated strings.
 size_t event_weight(const Event& event);

@@ -1,5 +1,5 @@
-// An in-process librdkafka mock cluster: real Kafka protocol on localhost listeners, used by the
-// `pgstream-kafka-mock` tool, the Kafka tests and the Kafka benchmark.
+// An in-process librdkafka mock cluster (a test tool, not part of libpgstream): real Kafka protocol on
+// localhost listeners, used by the `pgstream-kafka-mock` tool, the Kafka tests and the Kafka benchmark.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "kafka/mock_cluster.h"
+#include "kafka-mock/mock_cluster.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
