@@ -27,14 +27,21 @@ bool parse_listen_address(const std::string& address, std::string& host, int& po
     return port <= 65535;
 }
 
+void HealthServer::validate(const HealthServerSettings& settings) {
+    std::string host;
+    int port;
+    if (!parse_listen_address(settings.address, host, port))
+        throw ConfigError("PGSTREAM_HEALTH_CHECK_ADDRESS",
+                          "\"" + settings.address + "\" is not host:port (e.g. localhost:9910 or :9910)");
+    if (settings.prometheus_path.empty() || settings.prometheus_path.front() != '/')
+        throw ConfigError("PGSTREAM_METRICS_PROMETHEUS_ENDPOINT",
+                          "\"" + settings.prometheus_path + "\" is not a path starting with /");
+}
+
 HealthServer::HealthServer(HealthServerSettings settings, Metrics& metrics)
     : settings_(std::move(settings)), metrics_(metrics) {
-    if (!parse_listen_address(settings_.address, host_, port_))
-        throw ConfigError("PGSTREAM_HEALTH_CHECK_ADDRESS",
-                          "\"" + settings_.address + "\" is not host:port (e.g. localhost:9910 or :9910)");
-    if (settings_.prometheus_path.empty() || settings_.prometheus_path.front() != '/')
-        throw ConfigError("PGSTREAM_METRICS_PROMETHEUS_ENDPOINT",
-                          "\"" + settings_.prometheus_path + "\" is not a path starting with /");
+    validate(settings_);
+    parse_listen_address(settings_.address, host_, port_);
 }
 
 HealthServer::~HealthServer() {

@@ -37,8 +37,11 @@ class HealthServer {
     // A JSON value (object, number, string...) as text.
     using StatusSection = std::function<std::string()>;
 
-    // Throws ConfigError when the address does not parse (PGSTREAM_HEALTH_CHECK_ADDRESS).
+    // Throws ConfigError when the settings are not valid (see validate()).
     HealthServer(HealthServerSettings settings, Metrics& metrics);
+    // Checks the address (PGSTREAM_HEALTH_CHECK_ADDRESS) and the metrics path without binding anything;
+    // throws ConfigError naming the setting.
+    static void validate(const HealthServerSettings& settings);
     ~HealthServer();
     HealthServer(const HealthServer&) = delete;
     HealthServer& operator=(const HealthServer&) = delete;

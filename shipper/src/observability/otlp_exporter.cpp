@@ -152,7 +152,11 @@ OtlpExporter::OtlpExporter(OtlpSettings settings, Metrics& metrics)
       url_(otlp_metrics_url(settings_.endpoint)),
       metrics_(metrics),
       start_time_unix_nano_(unix_nano_now()) {
-    if (settings_.interval.count() <= 0)
+    check_otlp_interval(settings_.interval);
+}
+
+void check_otlp_interval(std::chrono::milliseconds interval) {
+    if (interval.count() <= 0)
         throw ConfigError("PGSTREAM_METRICS_COLLECTION_INTERVAL", "must be a positive duration such as 60s");
 }
 

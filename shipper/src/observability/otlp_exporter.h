@@ -26,6 +26,8 @@ struct OtlpSettings {
 
 // The URL metrics are posted to; throws ConfigError (PGSTREAM_METRICS_ENDPOINT) when it is not one.
 std::string otlp_metrics_url(const std::string& endpoint);
+// Throws ConfigError (PGSTREAM_METRICS_COLLECTION_INTERVAL) unless the interval is positive.
+void check_otlp_interval(std::chrono::milliseconds interval);
 
 // The ExportMetricsServiceRequest of `families` in OTLP's JSON encoding (proto3 JSON mapping: lowerCamelCase
 // names, 64-bit integers as strings, enums as numbers).
@@ -34,6 +36,7 @@ std::string encode_otlp_metrics(const std::vector<prometheus::MetricFamily>& fam
 
 class OtlpExporter {
   public:
+    // Throws ConfigError for a malformed endpoint or a non-positive interval (no connection is made).
     OtlpExporter(OtlpSettings settings, Metrics& metrics);
     ~OtlpExporter();
     OtlpExporter(const OtlpExporter&) = delete;

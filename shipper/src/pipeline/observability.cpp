@@ -21,26 +21,18 @@ ObservabilitySettings ObservabilitySettings::from(const Config& config) {
     settings.otlp_endpoint = config.get_string("PGSTREAM_METRICS_ENDPOINT");
     settings.otlp_interval =
         config.get_duration("PGSTREAM_METRICS_COLLECTION_INTERVAL", settings.otlp_interval);
-    std::string host;
-    int port;
-    if (!parse_listen_address(settings.health_address, host, port))
-        throw ConfigError(
-            "PGSTREAM_HEALTH_CHECK_ADDRESS",
-            "\"" + settings.health_address + "\" is not host:port (e.g. localhost:9910 or :9910)");
-    if (settings.prometheus_path.empty() || settings.prometheus_path.front() != '/' ||
-        settings.prometheus_path == "/health" || settings.prometheus_path == "/ready" ||
+    HealthServer::validate({settings.health_address, settings.prometheus_enabled, settings.prometheus_path});
+    if (settings.prometheus_path == "/health" || settings.prometheus_path == "/ready" ||
         settings.prometheus_path == "/status")
         throw ConfigError("PGSTREAM_METRICS_PROMETHEUS_ENDPOINT",
                           "\"" + settings.prometheus_path +
-                              "\" must be a path starting with / other than /health, "
-                              "/ready and /status");
+                              "\" must be a path starting with / other than /health, /ready and /status");
     if (settings.prometheus_enabled && !settings.health_enabled)
         throw ConfigError("PGSTREAM_METRICS_PROMETHEUS_ENABLED",
                           "the Prometheus endpoint is served by the health server: set "
                           "PGSTREAM_HEALTH_CHECK_ENABLED=true too");
     if (!settings.otlp_endpoint.empty()) otlp_metrics_url(settings.otlp_endpoint);  // throws ConfigError
-    if (settings.otlp_interval.count() <= 0)
-        throw ConfigError("PGSTREAM_METRICS_COLLECTION_INTERVAL", "must be a positive duration such as 60s");
+    check_otlp_interval(settings.otlp_interval);
     return settings;
 }
 

@@ -1,12 +1,9 @@
 #include "support/prometheus_server.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,25 +12,6 @@
 extern char** environ;
 
 namespace pgstream_it {
-
-namespace {
-
-// A port free right now (bound, never listened on, closed); Prometheus binds it next.
-int free_loopback_port() {
-    int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    int port = 0;
-    if (::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-        ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length) == 0)
-        port = ntohs(address.sin_port);
-    ::close(probe);
-    return port;
-}
-
-}  // namespace
 
 PrometheusServer::PrometheusServer(const std::string& target, const std::string& metrics_path,
                                    std::chrono::milliseconds interval) {
@@ -44,7 +22,7 @@ PrometheusServer::PrometheusServer(const std::string& target, const std::string&
                    "\n    scrape_interval: " + seconds + "\n    static_configs:\n      - targets: ['" +
                    target + "']\n");
     for (int attempt = 0; attempt < 3 && pid_ < 0; ++attempt) {
-        port_ = free_loopback_port();
+        port_ = refused_port();  // free right now; Prometheus binds it next
         std::string config = "--config.file=" + dir_.file("prometheus.yml");
         std::string storage = "--storage.tsdb.path=" + dir_.file("data");
         std::string listen = "--web.listen-address=127.0.0.1:" + std::to_string(port_);
