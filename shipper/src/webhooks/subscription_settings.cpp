@@ -82,30 +82,36 @@ SubscriptionSettings subscription_settings_from_config(const Config& config) {
 
     SubscriptionServerSettings& server = settings.server;
     server.address = config.get_string(kServerAddressKey, server.address);
+    server.read_timeout = config.get_duration(kServerReadTimeoutKey, server.read_timeout);
+    server.write_timeout = config.get_duration(kServerWriteTimeoutKey, server.write_timeout);
+    server.token = config.get_string(kServerTokenKey);
+    server.allow_unauthenticated =
+        config.get_bool(kServerAllowUnauthenticatedKey, server.allow_unauthenticated);
+    validate(server);
+
+    settings.allowed_networks = allowed_networks_from(config);
+    return settings;
+}
+
+void validate(const SubscriptionServerSettings& server) {
     std::string host;
     int port = 0;
     if (!parse_listen_address(server.address, host, port))
         throw ConfigError(
             kServerAddressKey,
             "\"" + server.address + "\" is not host:port (e.g. :9900, 127.0.0.1:9900 or [::1]:9900)");
-    server.read_timeout = config.get_duration(kServerReadTimeoutKey, server.read_timeout);
-    server.write_timeout = config.get_duration(kServerWriteTimeoutKey, server.write_timeout);
     if (server.read_timeout.count() <= 0)
         throw ConfigError(kServerReadTimeoutKey, "must be a positive duration (e.g. 5s)");
     if (server.write_timeout.count() <= 0)
         throw ConfigError(kServerWriteTimeoutKey, "must be a positive duration (e.g. 10s)");
-    server.token = config.get_string(kServerTokenKey);
-    server.allow_unauthenticated =
-        config.get_bool(kServerAllowUnauthenticatedKey, server.allow_unauthenticated);
+    if (server.max_body_bytes == 0)
+        throw ConfigError("", "subscription server: max_body_bytes must be positive");
     if (server.token.empty() && !server.allow_unauthenticated && !is_loopback_listen_host(host))
         throw ConfigError(kServerTokenKey, "required when " + std::string(kServerAddressKey) + " (\"" +
                                                server.address +
                                                "\") is not a loopback address; set a token, "
                                                "listen on 127.0.0.1 or [::1], or set " +
                                                kServerAllowUnauthenticatedKey + "=true");
-
-    settings.allowed_networks = allowed_networks_from(config);
-    return settings;
 }
 
 void validate(const Config& config) {

@@ -64,6 +64,8 @@ std::vector<Setting> subscription_server_settings();
 SubscriptionSettings subscription_settings_from_config(const Config& config);
 // subscription_settings_from_config() for its checks only: the module's validate().
 void validate(const Config& config);
+// The server's part of those checks (the address, positive timeouts, the token rule); throws ConfigError.
+void validate(const SubscriptionServerSettings& settings);
 
 // Where webhook URLs may point: public addresses plus PGSTREAM_WEBHOOK_ALLOWED_NETWORKS. The subscription
 // server checks a URL's resolved addresses with it at subscribe time, the notifier each connection's address.
