@@ -153,8 +153,9 @@ void SubscriptionServer::subscribe(const httplib::Request& request, httplib::Res
 
 void SubscriptionServer::unsubscribe(const httplib::Request& request, httplib::Response& response) {
     Subscription target = subscription_from_body(request.body);
-    bool removed = store_->remove(target.url, target.schema, target.table);
+    std::optional<int64_t> removed = store_->remove(target.url, target.schema, target.table);
     if (removed) {
+        target.id = *removed;
         log::info("webhook subscription server: removed ", loggable(target));
         if (on_change_) on_change_();
     }

@@ -141,10 +141,12 @@ SubscriptionStore::UpsertResult SubscriptionStore::upsert(const Subscription& su
     });
 }
 
-bool SubscriptionStore::remove(const std::string& url, const std::string& schema, const std::string& table) {
-    return with_connection([&](PGconn* conn) {
+std::optional<int64_t> SubscriptionStore::remove(const std::string& url, const std::string& schema,
+                                                 const std::string& table) {
+    return with_connection([&](PGconn* conn) -> std::optional<int64_t> {
         pg::ResultPtr result = pg::exec(conn, kRemoveSql, {url, schema, table});
-        return PQntuples(result.get()) > 0;
+        if (PQntuples(result.get()) == 0) return std::nullopt;
+        return std::stoll(pg::value(result.get(), 0, 0).value_or("0"));
     });
 }
 

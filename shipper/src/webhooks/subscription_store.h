@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -43,8 +44,10 @@ class SubscriptionStore {
     // secret removes it). Throws StoreUnavailable.
     UpsertResult upsert(const Subscription& subscription);
 
-    // Removes the subscription for (url, schema, table); false when there was none. Throws StoreUnavailable.
-    bool remove(const std::string& url, const std::string& schema, const std::string& table);
+    // Removes the subscription for (url, schema, table); returns its id, std::nullopt when there was none.
+    // Throws StoreUnavailable.
+    std::optional<int64_t> remove(const std::string& url, const std::string& schema,
+                                  const std::string& table);
 
     // "" when the last call succeeded (or none was made yet), else why it failed. Non-blocking.
     std::string readiness() const;
