@@ -4,7 +4,6 @@
 #include <netdb.h>
 
 #include <algorithm>
-#include <cstring>
 #include <memory>
 
 namespace pgstream::webhooks {
@@ -77,20 +76,6 @@ bool parse_webhook_url(const std::string& url, WebhookUrl& parsed, std::string& 
     return true;
 }
 
-std::string address_refusal(const AddressPolicy& policy, const sockaddr* address) {
-    if (address->sa_family == AF_INET6) {
-        const auto* ipv6 = reinterpret_cast<const sockaddr_in6*>(address);
-        if (IN6_IS_ADDR_V4MAPPED(&ipv6->sin6_addr)) {
-            sockaddr_in ipv4{};
-            ipv4.sin_family = AF_INET;
-            ipv4.sin_port = ipv6->sin6_port;
-            std::memcpy(&ipv4.sin_addr, ipv6->sin6_addr.s6_addr + 12, 4);
-            return policy.refusal(reinterpret_cast<const sockaddr*>(&ipv4));
-        }
-    }
-    return policy.refusal(address);
-}
-
 std::string webhook_url_refusal(const std::string& url, const AddressPolicy& policy) {
     WebhookUrl parsed;
     std::string why;
@@ -103,7 +88,7 @@ std::string webhook_url_refusal(const std::string& url, const AddressPolicy& pol
     if (error != 0) return "url host \"" + parsed.host + "\" does not resolve (" + gai_strerror(error) + ")";
     std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addresses(found, &freeaddrinfo);
     for (const addrinfo* entry = found; entry != nullptr; entry = entry->ai_next) {
-        std::string kind = address_refusal(policy, entry->ai_addr);
+        std::string kind = policy.refusal(entry->ai_addr);
         if (!kind.empty())
             return "url host \"" + parsed.host + "\" resolves to " + numeric_host(entry->ai_addr) + ", a " +
                    kind +

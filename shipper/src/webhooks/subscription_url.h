@@ -22,8 +22,4 @@ bool parse_webhook_url(const std::string& url, WebhookUrl& parsed, std::string& 
 // "" when `url` may be subscribed, else why not (one line). Resolves the host (blocking DNS).
 std::string webhook_url_refusal(const std::string& url, const AddressPolicy& policy);
 
-// The policy's refusal of `address`, with an IPv4-mapped IPv6 address (::ffff:127.0.0.1, which reaches
-// 127.0.0.1) judged as the IPv4 address it maps.
-std::string address_refusal(const AddressPolicy& policy, const sockaddr* address);
-
 }  // namespace pgstream::webhooks
