@@ -1,8 +1,12 @@
 // The webhook subscription server and store against a real PostgreSQL 15 (pgstream.webhook_subscriptions from
 // the embedded migrations) and a real HTTP client: the API, its refusals (400, 401, 413, 503, SSRF) and the
 // SubscriptionSource the notifier reads (SQL-made subscriptions count; cache on and off).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cli/embedded_migrations.h"
 #include "support/pg_cluster.h"
@@ -45,9 +49,11 @@ class WebhookSubscriptionsTest : public ::testing::Test {
     }
 
     // Starts a server on an ephemeral loopback port; `allowed` are the networks webhook URLs may be on.
-    void start_server(std::string token = {}, std::vector<Network> allowed = {}) {
+    void start_server(std::string token = {}, std::vector<Network> allowed = {},
+                      std::chrono::milliseconds read_timeout = std::chrono::seconds(5)) {
         SubscriptionServerSettings settings;
         settings.address = "127.0.0.1:0";
+        settings.read_timeout = read_timeout;
         settings.token = std::move(token);
         store_ = std::make_shared<SubscriptionStore>(cluster_->url());
         server_ = std::make_unique<SubscriptionServer>(settings, store_, AddressPolicy(std::move(allowed)),
@@ -183,6 +189,36 @@ TEST_F(WebhookSubscriptionsTest, BodiesOverTheLimitAreAnswered413) {
     auto accepted = subscribe(R"({"url":"https://1.1.1.1/","table":")" + fits + "\"}");
     ASSERT_TRUE(accepted);
     EXPECT_EQ(accepted->status, 201);
+}
+
+TEST_F(WebhookSubscriptionsTest, AClientThatStopsSendingIsCutOffAfterTheReadTimeout) {
+    start_server({}, {}, std::chrono::milliseconds(300));
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    ScopeExit close_socket([fd] { close(fd); });
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port_));
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    // Headers announce a body that never comes.
+    const std::string partial =
+        "POST /webhooks/subscribe HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"url\":";
+    ASSERT_EQ(send(fd, partial.data(), partial.size(), 0), static_cast<ssize_t>(partial.size()));
+    const auto started = std::chrono::steady_clock::now();
+    // Whatever the server answers (httplib says 400), it closes the connection: read until EOF.
+    std::string answer;
+    for (;;) {
+        pollfd ready{fd, POLLIN, 0};
+        ASSERT_EQ(poll(&ready, 1, 5000), 1) << "the server kept the connection open";
+        char buffer[512];
+        ssize_t got = recv(fd, buffer, sizeof buffer, 0);
+        if (got <= 0) break;
+        answer.append(buffer, static_cast<size_t>(got));
+    }
+    EXPECT_EQ(answer.find(" 201 "), std::string::npos) << answer;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+    EXPECT_EQ(rows(), "0");
 }
 
 TEST_F(WebhookSubscriptionsTest, WithATokenEveryRequestNeedsIt) {

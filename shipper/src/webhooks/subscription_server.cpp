@@ -180,8 +180,9 @@ int SubscriptionServer::start() {
     server.set_payload_max_length(settings_.max_body_bytes);
     server.set_read_timeout(settings_.read_timeout);
     server.set_write_timeout(settings_.write_timeout);
-    server.set_keep_alive_timeout(
-        std::chrono::duration_cast<std::chrono::seconds>(settings_.read_timeout).count());
+    // An idle kept-alive connection is closed as soon as a slow request would be (whole seconds for httplib).
+    server.set_keep_alive_timeout(std::max<time_t>(
+        1, std::chrono::duration_cast<std::chrono::seconds>(settings_.read_timeout).count()));
     // Subscriptions change rarely: a few workers are plenty, and a flood cannot start a thread per
     // connection.
     server.new_task_queue = [] { return new httplib::ThreadPool(4); };
