@@ -2,11 +2,15 @@
 // the embedded migrations) and a real HTTP client: the API, its refusals (400, 401, 413, 503, SSRF) and the
 // SubscriptionSource the notifier reads (SQL-made subscriptions count; cache on and off).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <fstream>
+#include <sstream>
 
 #include "cli/embedded_migrations.h"
 #include "support/pg_cluster.h"
@@ -157,6 +161,51 @@ TEST_F(WebhookSubscriptionsTest, SubscribeListUpsertAndUnsubscribe) {
     EXPECT_EQ(again->status, 200);
     EXPECT_EQ(again->body, R"({"removed":false})");
     EXPECT_EQ(changes_.load(), 4);
+}
+
+// Everything written to stderr (where the logger writes) while `body` runs.
+std::string stderr_during(const std::function<void()>& body) {
+    char path[] = "/tmp/pgstream-webhook-log-XXXXXX";
+    int file = mkstemp(path);
+    if (file < 0) throw std::runtime_error("mkstemp failed");
+    std::fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(file, STDERR_FILENO);
+    {
+        ScopeExit restore([&] {
+            std::fflush(stderr);
+            dup2(saved, STDERR_FILENO);
+            close(saved);
+            close(file);
+        });
+        body();
+    }
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    unlink(path);
+    return text.str();
+}
+
+TEST_F(WebhookSubscriptionsTest, NoSecretReachesTheLog) {
+    std::string logged = stderr_during([&] {
+        start_server("tok-3f9a77");
+        subscribe(R"({"url":"https://1.1.1.1/services/T0/B0/path-secret-1","secret":"whsec_sig-secret-2"})",
+                  "tok-3f9a77");
+        subscribe(R"({"url":"https://1.1.1.1/x"})", "tok-wrong-5d1e");
+        post("/webhooks/unsubscribe", R"({"url":"https://1.1.1.1/services/T0/B0/path-secret-1"})",
+             "tok-3f9a77");
+        // A store whose URL carries a password, unreachable.
+        auto store = std::make_shared<SubscriptionStore>(
+            "postgres://app:pw-secret-4@127.0.0.1:" + std::to_string(refused_port()) + "/postgres");
+        EXPECT_THROW(store->list(), StoreUnavailable);
+        EXPECT_EQ(store->readiness().find("pw-secret-4"), std::string::npos) << store->readiness();
+    });
+    EXPECT_NE(logged.find("created subscription"), std::string::npos) << "the log was captured: " << logged;
+    EXPECT_NE(logged.find("webhook subscription store"), std::string::npos) << logged;
+    for (const char* secret :
+         {"tok-3f9a77", "tok-wrong-5d1e", "path-secret-1", "whsec_sig-secret-2", "pw-secret-4"})
+        EXPECT_EQ(logged.find(secret), std::string::npos) << secret << " in: " << logged;
 }
 
 TEST_F(WebhookSubscriptionsTest, BadBodiesAreAnswered400WithAJsonError) {
