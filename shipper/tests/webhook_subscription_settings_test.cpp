@@ -74,22 +74,30 @@ TEST(WebhookSubscriptionSettings, TokenLoopbackOrExplicitOptInAreAccepted) {
     EXPECT_EQ(config_error(config_with({{kServerAddressKey, "localhost:0"}})), "");
 }
 
+// The configuration error of a token-protected server with `key` set to `value`.
+std::string error_with(const std::string& key, const std::string& value) {
+    return config_error(config_with({{kServerTokenKey, "t"}, {key, value}}));
+}
+
 TEST(WebhookSubscriptionSettings, MalformedValuesNameTheirSetting) {
     EXPECT_NE(
         config_error(Config(std::map<std::string, std::string>{{kServerTokenKey, "t"}})).find(kStoreUrlKey),
         std::string::npos);
-    EXPECT_NE(config_error(config_with({{kServerTokenKey, "t"}, {kServerAddressKey, "9900"}}))
-                  .find(kServerAddressKey),
-              std::string::npos);
-    EXPECT_NE(config_error(config_with({{kServerTokenKey, "t"}, {kAllowedNetworksKey, "10.0.0.0/33"}}))
-                  .find(kAllowedNetworksKey),
-              std::string::npos);
-    EXPECT_NE(config_error(config_with({{kServerTokenKey, "t"}, {kCacheRefreshIntervalKey, "0s"}}))
-                  .find(kCacheRefreshIntervalKey),
-              std::string::npos);
-    EXPECT_NE(config_error(config_with({{kServerTokenKey, "t"}, {kServerReadTimeoutKey, "soon"}}))
-                  .find(kServerReadTimeoutKey),
-              std::string::npos);
+    EXPECT_NE(error_with(kStoreUrlKey, "nonsense").find(kStoreUrlKey), std::string::npos);
+    for (const auto& [key, value] :
+         std::vector<std::pair<std::string, std::string>>{{kServerAddressKey, "9900"},
+                                                          {kServerAddressKey, "::1:9900"},
+                                                          {kAllowedNetworksKey, "10.0.0.0/33"},
+                                                          {kAllowedNetworksKey, "10.0.0.0/8,,::1/128"},
+                                                          {kCacheRefreshIntervalKey, "0s"},
+                                                          {kCacheEnabledKey, "maybe"},
+                                                          {kServerReadTimeoutKey, "soon"},
+                                                          {kServerWriteTimeoutKey, "0s"},
+                                                          {kServerAllowUnauthenticatedKey, "sure"}}) {
+        std::string error = error_with(key, value);
+        EXPECT_NE(error.find(key), std::string::npos) << key << "=" << value << ": " << error;
+        EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+    }
 }
 
 TEST(WebhookSubscriptionSettings, AddressPolicyAllowsOnlyTheListedNetworks) {

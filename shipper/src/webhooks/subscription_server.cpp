@@ -106,8 +106,7 @@ std::string subscription_json(const Subscription& subscription) {
 // credential itself).
 std::string loggable(const Subscription& subscription) {
     WebhookUrl parsed;
-    std::string why;
-    std::string host = parse_webhook_url(subscription.url, parsed, why) ? parsed.host : "?";
+    std::string host = parse_webhook_url(subscription.url, parsed).empty() ? parsed.host : "?";
     return "subscription " + std::to_string(subscription.id) + " (" + host + ")";
 }
 

@@ -29,31 +29,28 @@ std::string numeric_host(const sockaddr* address) {
 
 }  // namespace
 
-bool parse_webhook_url(const std::string& url, WebhookUrl& parsed, std::string& why) {
-    if (url.empty()) return why = "url is empty", false;
-    if (url.size() > kMaxUrlLength) return why = "url is longer than 2048 characters", false;
+std::string parse_webhook_url(const std::string& url, WebhookUrl& parsed) {
+    if (url.empty()) return "url is empty";
+    if (url.size() > kMaxUrlLength) return "url is longer than 2048 characters";
     for (unsigned char c : url)
-        if (c <= 0x20 || c == 0x7f) return why = "url contains spaces or control characters", false;
+        if (c <= 0x20 || c == 0x7f) return "url contains spaces or control characters";
     size_t scheme_end = url.find("://");
-    if (scheme_end == std::string::npos)
-        return why = "url is not absolute (expected http:// or https://)", false;
+    if (scheme_end == std::string::npos) return "url is not absolute (expected http:// or https://)";
     parsed.scheme = lower(url.substr(0, scheme_end));
-    if (parsed.scheme != "http" && parsed.scheme != "https")
-        return why = "url scheme must be http or https", false;
+    if (parsed.scheme != "http" && parsed.scheme != "https") return "url scheme must be http or https";
     size_t authority_start = scheme_end + 3;
     size_t authority_end = url.find_first_of("/?#", authority_start);
     std::string authority = url.substr(authority_start, authority_end - authority_start);
     if (authority.find('@') != std::string::npos)
-        return why = "url must not carry credentials (user:password@); sign deliveries with a secret instead",
-               false;
+        return "url must not carry credentials (user:password@); sign deliveries with a secret instead";
     std::string port;
     if (!authority.empty() && authority.front() == '[') {
         size_t close = authority.find(']');
-        if (close == std::string::npos) return why = "url has an unterminated [IPv6] host", false;
+        if (close == std::string::npos) return "url has an unterminated [IPv6] host";
         parsed.host = authority.substr(1, close - 1);
         std::string rest = authority.substr(close + 1);
         if (!rest.empty()) {
-            if (rest.front() != ':') return why = "url has text after its [IPv6] host", false;
+            if (rest.front() != ':') return "url has text after its [IPv6] host";
             port = rest.substr(1);
         }
     } else {
@@ -61,25 +58,24 @@ bool parse_webhook_url(const std::string& url, WebhookUrl& parsed, std::string& 
         parsed.host = authority.substr(0, colon);
         if (colon != std::string::npos) port = authority.substr(colon + 1);
     }
-    if (parsed.host.empty()) return why = "url has no host", false;
+    if (parsed.host.empty()) return "url has no host";
     if (authority.find(':') != std::string::npos && authority.front() != '[' &&
         parsed.host.find(':') != std::string::npos)
-        return why = "url has an IPv6 host without brackets", false;
+        return "url has an IPv6 host without brackets";
     if (port.empty()) {
-        if (authority.back() == ':') return why = "url has an empty port", false;
+        if (authority.back() == ':') return "url has an empty port";
         port = parsed.scheme == "https" ? "443" : "80";
     }
     if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
         std::stoi(port) == 0 || std::stoi(port) > 65535)
-        return why = "url port must be a number from 1 to 65535", false;
+        return "url port must be a number from 1 to 65535";
     parsed.port = port;
-    return true;
+    return {};
 }
 
 std::string webhook_url_refusal(const std::string& url, const AddressPolicy& policy) {
     WebhookUrl parsed;
-    std::string why;
-    if (!parse_webhook_url(url, parsed, why)) return why;
+    if (std::string why = parse_webhook_url(url, parsed); !why.empty()) return why;
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;

@@ -16,8 +16,8 @@ struct WebhookUrl {
     std::string port;    // as written, or the scheme's default
 };
 
-// Parses `url`; on failure returns false and sets `why` (one line, quoting nothing of the URL but its host).
-bool parse_webhook_url(const std::string& url, WebhookUrl& parsed, std::string& why);
+// Parses `url`: "" when it is well-formed, else why not (one line that quotes nothing of the URL).
+std::string parse_webhook_url(const std::string& url, WebhookUrl& parsed);
 
 // "" when `url` may be subscribed, else why not (one line). Resolves the host (blocking DNS).
 std::string webhook_url_refusal(const std::string& url, const AddressPolicy& policy);
