@@ -8,8 +8,10 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -57,6 +59,9 @@ class SubscriptionServer {
     std::unique_ptr<httplib::Server> server_;
     std::thread thread_;
     std::atomic<bool> serving_{false};
+    std::mutex listen_mutex_;
+    std::condition_variable listen_ended_changed_;
+    bool listen_ended_ = false;  // the server thread's accept loop returned
 };
 
 }  // namespace pgstream::webhooks
