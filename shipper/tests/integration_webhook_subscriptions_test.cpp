@@ -306,6 +306,12 @@ TEST_F(WebhookSubscriptionsTest, WithATokenEveryRequestNeedsIt) {
     ASSERT_TRUE(accepted);
     EXPECT_EQ(accepted->status, 201);
     EXPECT_EQ(listed("correct-horse").size(), 1u);
+    // The scheme's case does not matter; the token's does.
+    httplib::Headers lower_case_scheme{{"Authorization", "bearer correct-horse"}};
+    auto listed_again = client_->Get("/webhooks/subscriptions", lower_case_scheme);
+    ASSERT_TRUE(listed_again);
+    EXPECT_EQ(listed_again->status, 200);
+    expect_error(list("Correct-horse"), 401, "token");
     auto removed = post("/webhooks/unsubscribe", R"({"url":"https://1.1.1.1/"})", "correct-horse");
     ASSERT_TRUE(removed);
     EXPECT_EQ(removed->status, 200);

@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <array>
@@ -130,8 +131,10 @@ SubscriptionServer::~SubscriptionServer() {
 bool SubscriptionServer::authorized(const httplib::Request& request) const {
     if (token_digest_.empty()) return true;
     const std::string header = request.get_header_value("Authorization");
-    const std::string scheme = "Bearer ";
-    if (header.size() <= scheme.size() || header.compare(0, scheme.size(), scheme) != 0) return false;
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    const std::string scheme = "bearer ";
+    if (header.size() <= scheme.size() || strncasecmp(header.c_str(), scheme.c_str(), scheme.size()) != 0)
+        return false;
     // Digests of equal length, compared in constant time: neither the token nor its length leaks by timing.
     const std::string presented = sha256(header.substr(scheme.size()));
     return CRYPTO_memcmp(presented.data(), token_digest_.data(), token_digest_.size()) == 0;
