@@ -23,6 +23,10 @@ constexpr std::chrono::milliseconds kMaxRetryAfter = std::chrono::hours(1);
 // Waits between failed attempts to write a dead letter (the store is down): never skipped, never busy.
 constexpr std::chrono::milliseconds kDeadLetterRetryInitial{500};
 constexpr std::chrono::milliseconds kDeadLetterRetryMax{30000};
+// Longest use of one read of the subscriptions while events keep coming (see current_subscriptions()).
+constexpr std::chrono::milliseconds kSubscriptionsMaxAge{1000};
+// Wait between reads while the store has never answered.
+constexpr std::chrono::milliseconds kSubscriptionsRetry{500};
 
 // One event on its way to every subscription it matched.
 struct Notification {
@@ -357,8 +361,8 @@ struct WebhookNotifier::Core : std::enable_shared_from_this<Core> {
         request.method = "POST";
         request.url = delivery.url;
         request.timeout = settings.client_timeout;
-        // CONTRACT request.address_policy = settings.address_policy;
-        // CONTRACT request.follow_redirects = false;
+        request.address_policy = settings.address_policy;
+        request.follow_redirects = false;
         const Notification& notification = *delivery.notification;
         request.body = notification.body;
         request.headers = {"Content-Type: application/json", "User-Agent: pgstream/" PGSTREAM_VERSION,
@@ -536,11 +540,10 @@ void WebhookNotifier::start() {
 
 void WebhookNotifier::process(EventPtr event) {
     if (std::string failure = fatal_error(); !failure.empty()) throw std::runtime_error(failure);
-    std::shared_ptr<const std::vector<Subscription>> subscriptions = core_->subscriptions->current();
+    std::shared_ptr<const std::vector<Subscription>> subscriptions = current_subscriptions();
     std::vector<const Subscription*> matching;
-    if (subscriptions)
-        for (const auto& subscription : *subscriptions)
-            if (subscription.matches(*event)) matching.push_back(&subscription);
+    for (const auto& subscription : *subscriptions)
+        if (subscription.matches(*event)) matching.push_back(&subscription);
     if (matching.empty()) {
         core_->acknowledger.acknowledge(*event);
         std::lock_guard<std::mutex> lock(core_->mutex);
@@ -582,6 +585,39 @@ void WebhookNotifier::process(EventPtr event) {
         }
     }
     core_->wake_dispatcher.notify_one();
+}
+
+std::shared_ptr<const std::vector<Subscription>> WebhookNotifier::current_subscriptions() {
+    const auto now = Clock::now();
+    // Re-read when the stream resumes after an idle moment and at least every kSubscriptionsMaxAge under
+    // load: a subscription committed while the stream was idle applies to the next change, and a store
+    // without a cache is asked once per burst, not once per event.
+    if (!subscriptions_ || source_was_idle_.exchange(false) ||
+        now - subscriptions_read_at_ >= kSubscriptionsMaxAge) {
+        if (auto fresh = core_->subscriptions->current()) {
+            subscriptions_ = std::move(fresh);
+            subscriptions_read_at_ = now;
+        }
+    }
+    // Never read yet (the store is down since the start): hold the events back rather than take them for
+    // unsubscribed.
+    bool warned = false;
+    while (!subscriptions_) {
+        if (!warned) {
+            log::warn("webhook notifier: no subscription list yet (", core_->subscriptions->readiness(),
+                      "); holding events back until the store answers");
+            warned = true;
+        }
+        if (!core_->stop.sleep_for(kSubscriptionsRetry))
+            throw Stopped("webhook notifier: stopped while waiting for the subscription store");
+        subscriptions_ = core_->subscriptions->current();
+        subscriptions_read_at_ = Clock::now();
+    }
+    return subscriptions_;
+}
+
+void WebhookNotifier::source_idle() {
+    source_was_idle_ = true;
 }
 
 void WebhookNotifier::flush() {

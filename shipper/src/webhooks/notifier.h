@@ -17,6 +17,7 @@
 // and first attempts are delivered until the drain is over.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -90,6 +91,8 @@ class WebhookNotifier : public Processor {
     // Waits until every accepted event has its final outcome (or was abandoned by the stop), the notifier
     // failed, or the drain is over.
     void flush() override;
+    // The next event re-reads the subscriptions (a store without a cache is read once per burst).
+    void source_idle() override;
     void close() override;
     std::string fatal_error() const override;
     std::string readiness() const override;
@@ -100,7 +103,13 @@ class WebhookNotifier : public Processor {
     struct Core;  // the state the dispatcher, the dead-letter writer and HTTP completions share
 
   private:
+    // The subscriptions in force for the next event (listener thread only).
+    std::shared_ptr<const std::vector<Subscription>> current_subscriptions();
+
     std::shared_ptr<Core> core_;
+    std::shared_ptr<const std::vector<Subscription>> subscriptions_;
+    std::chrono::steady_clock::time_point subscriptions_read_at_;
+    std::atomic<bool> source_was_idle_{false};
 };
 
 }  // namespace pgstream::webhooks
