@@ -248,6 +248,33 @@ TEST(WebhookNotifier, ADeadSubscriberDelaysOnlyItselfAndGetsEverythingInOrderOnc
     EXPECT_EQ(harness.notifier->memory().in_use(), 0u);
 }
 
+TEST(WebhookNotifier, ASubscriberThatDoesNotAnswerHoldsOnlyItself) {
+    WebhookReceiver healthy, hanging;
+    std::mutex mutex;
+    std::condition_variable released_cv;
+    bool released = false;
+    hanging.set_answer([&](const ReceivedWebhook&) {
+        std::unique_lock<std::mutex> lock(mutex);
+        released_cv.wait(lock, [&] { return released; });
+        return WebhookAnswer{};
+    });
+    pgstream_it::ScopeExit release([&] {
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            released = true;
+        }
+        released_cv.notify_all();
+    });
+    NotifierSettings settings = fast_settings();
+    settings.client_timeout = 60s;
+    Harness harness({subscription(1, hanging.url()), subscription(2, healthy.url())}, settings);
+    for (uint64_t lsn = 10; lsn <= 200; lsn += 10) harness.notifier->process(insert(lsn));
+    ASSERT_TRUE(healthy.wait_for_delivered(20, 10s));
+    EXPECT_EQ(delivered_lsns(healthy), range(10, 200));
+    EXPECT_EQ(hanging.count(), 0u);  // its first request is still unanswered; nothing else was sent to it
+    EXPECT_TRUE(harness.acknowledger.acknowledged().empty());
+}
+
 TEST(WebhookNotifier, RetriesHonourRetryAfter) {
     WebhookReceiver receiver;
     std::atomic<int> answered{0};
