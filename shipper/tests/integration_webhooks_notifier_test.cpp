@@ -144,6 +144,18 @@ class IntegrationWebhooks : public ::testing::Test {
         ASSERT_TRUE(wait_until([&] { return slot_state(*db, slot_).active; }, 30s))
             << shipper_diagnostics(*shipper);
     }
+    // public.items, with `receiver` subscribed to it and answering 400 for the row with id 3.
+    void subscribe_refusing_row_3(WebhookReceiver& receiver) {
+        prepare("CREATE TABLE public.items (id int PRIMARY KEY, n int)");
+        receiver.set_answer([](const ReceivedWebhook& webhook) {
+            return event_of(webhook).value("id") == "3" ? WebhookAnswer{400, ""} : WebhookAnswer{};
+        });
+        subscribe(*db, receiver.url(), "public", "items", "{}");
+    }
+    void insert_items(int count) {
+        for (int i = 1; i <= count; ++i)
+            db->exec("INSERT INTO public.items VALUES (" + std::to_string(i) + ", 0)");
+    }
     uint64_t current_lsn() { return parse_lsn(db->scalar_text("SELECT pg_current_wal_lsn()")); }
     uint64_t confirmed() { return slot_state(*db, slot_).confirmed_flush_lsn; }
     bool confirmed_past(uint64_t lsn, std::chrono::milliseconds timeout) {
@@ -330,15 +342,10 @@ TEST_F(IntegrationWebhooks, KillNineAtThreeMomentsLosesNothingAndRepeatsKeys) {
 }
 
 TEST_F(IntegrationWebhooks, APermanentErrorWritesADeadLetterAndTheStreamGoesOn) {
-    prepare("CREATE TABLE public.items (id int PRIMARY KEY, n int)");
     WebhookReceiver receiver;
-    receiver.set_answer([](const ReceivedWebhook& webhook) {
-        OutputEvent event = event_of(webhook);
-        return event.value("id") == "3" ? WebhookAnswer{400, ""} : WebhookAnswer{};
-    });
-    subscribe(*db, receiver.url(), "public", "items", "{}");
+    subscribe_refusing_row_3(receiver);
     start(settings());
-    for (int i = 1; i <= 5; ++i) db->exec("INSERT INTO public.items VALUES (" + std::to_string(i) + ", 0)");
+    insert_items(5);
     const uint64_t end = current_lsn();
 
     ASSERT_TRUE(confirmed_past(end, 30s)) << shipper_diagnostics(*shipper);
@@ -365,17 +372,12 @@ TEST_F(IntegrationWebhooks, APermanentErrorWritesADeadLetterAndTheStreamGoesOn) 
 }
 
 TEST_F(IntegrationWebhooks, StrictModeStopsWithoutAcknowledging) {
-    prepare("CREATE TABLE public.items (id int PRIMARY KEY, n int)");
     WebhookReceiver receiver;
-    receiver.set_answer([](const ReceivedWebhook& webhook) {
-        OutputEvent event = event_of(webhook);
-        return event.value("id") == "3" ? WebhookAnswer{400, ""} : WebhookAnswer{};
-    });
-    subscribe(*db, receiver.url(), "public", "items", "{}");
+    subscribe_refusing_row_3(receiver);
     Settings settings = this->settings();
     settings["PGSTREAM_WEBHOOK_NOTIFIER_STRICT"] = "true";
     start(settings);
-    for (int i = 1; i <= 5; ++i) db->exec("INSERT INTO public.items VALUES (" + std::to_string(i) + ", 0)");
+    insert_items(5);
 
     auto status = shipper->wait_exit(30s);
     ASSERT_TRUE(status) << "strict mode should stop the shipper\n" << shipper_diagnostics(*shipper);
