@@ -13,6 +13,7 @@
 #include "support/webhook_receiver.h"
 #include "webhooks/notifier.h"
 #include "webhooks/signing.h"
+#include "webhooks/webhook_module.h"
 
 using namespace pgstream;
 using namespace pgstream::webhooks;
@@ -412,4 +413,38 @@ TEST(WebhookNotifier, EventsMatchingNoSubscriptionAreAcknowledgedAtOnce) {
     harness.notifier->process(insert(10, "items"));
     EXPECT_EQ(harness.acknowledger.acknowledged(), std::vector<uint64_t>{10});
     EXPECT_EQ(receiver.count(), 0u);
+}
+
+TEST(WebhookNotifierSettings, DefaultsAndOneErrorPerBadSetting) {
+    NotifierSettings defaults = notifier_settings_from(Config{});
+    EXPECT_EQ(defaults.worker_count, 10u);
+    EXPECT_EQ(defaults.client_timeout, 10s);
+    EXPECT_EQ(defaults.max_queue_bytes, size_t(100) << 20);
+    EXPECT_FALSE(defaults.strict);
+    EXPECT_EQ(defaults.backoff.kind, BackoffSettings::Kind::kExponential);
+    EXPECT_EQ(defaults.backoff.max_retries, 15u);
+
+    NotifierSettings set =
+        notifier_settings_from(Config({{"PGSTREAM_WEBHOOK_NOTIFIER_WORKER_COUNT", "3"},
+                                       {"PGSTREAM_WEBHOOK_NOTIFIER_BACKOFF_INTERVAL", "2s"},
+                                       {"PGSTREAM_WEBHOOK_NOTIFIER_BACKOFF_MAX_RETRIES", "4"},
+                                       {"PGSTREAM_WEBHOOK_NOTIFIER_STRICT", "true"}}));
+    EXPECT_EQ(set.worker_count, 3u);
+    EXPECT_EQ(set.backoff.kind, BackoffSettings::Kind::kConstant);
+    EXPECT_EQ(set.backoff.delayBeforeRetry(4), std::chrono::milliseconds(2000));
+    EXPECT_FALSE(set.backoff.delayBeforeRetry(5));
+    EXPECT_TRUE(set.strict);
+
+    for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+             {"PGSTREAM_WEBHOOK_NOTIFIER_WORKER_COUNT", "0"},
+             {"PGSTREAM_WEBHOOK_NOTIFIER_CLIENT_TIMEOUT", "soon"},
+             {"PGSTREAM_WEBHOOK_NOTIFIER_MAX_QUEUE_BYTES", "0"},
+             {"PGSTREAM_WEBHOOK_NOTIFIER_STRICT", "maybe"}}) {
+        try {
+            notifier_settings_from(Config(std::map<std::string, std::string>{{key, value}}));
+            ADD_FAILURE() << key << "=" << value << " accepted";
+        } catch (const ConfigError& e) {
+            EXPECT_EQ(e.key(), key);
+        }
+    }
 }
