@@ -343,7 +343,8 @@ TEST(WebhookNotifier, StrictModeStopsWithoutAcknowledging) {
     harness.notifier->flush();
     EXPECT_NE(harness.notifier->fatal_error().find("404"), std::string::npos)
         << harness.notifier->fatal_error();
-    EXPECT_TRUE(harness.stop.drain_over());
+    // The pipeline is told to stop: nothing after the failed event can be confirmed.
+    EXPECT_TRUE(pgstream_it::wait_until([&] { return harness.stop.drain_over(); }, 5s));
     EXPECT_EQ(harness.acknowledger.acknowledged(), std::vector<uint64_t>{10});
     EXPECT_TRUE(harness.dead_letters->letters().empty());
     EXPECT_THROW(harness.notifier->process(insert(30)), std::runtime_error);

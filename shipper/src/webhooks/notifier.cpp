@@ -383,24 +383,63 @@ struct WebhookNotifier::Core : std::enable_shared_from_this<Core> {
         return request;
     }
 
+    // Takes the first delivery of ready queues while fewer than worker_count requests are in flight.
+    void take_ready_locked(std::vector<Delivery>& to_build) {
+        while (!drained_out && in_flight.load() < settings.worker_count && !ready.empty()) {
+            const int64_t id = ready.front();
+            ready.pop_front();
+            SubscriptionQueue& queue = queues[id];
+            queue.scheduled = false;
+            if (queue.state != SubscriptionQueue::State::kReady || queue.deliveries.empty()) continue;
+            queue.state = SubscriptionQueue::State::kInFlight;
+            in_flight.fetch_add(1);
+            to_build.push_back(queue.deliveries.front());
+        }
+    }
+
+    // Without the lock: acknowledges what is finished, then sends what was taken.
+    void finish_and_send(std::vector<std::shared_ptr<Notification>>& finished,
+                         std::vector<Delivery>& to_build) {
+        finish(finished);
+        std::vector<Outgoing> outgoing;
+        for (auto& delivery : to_build)
+            outgoing.push_back({delivery.subscription_id, build_request(delivery)});
+        to_build.clear();
+        for (auto& request : outgoing) send(std::move(request));
+    }
+
+    // A response arrives (on the HTTP client's thread, no lock of the client held). A success is handled
+    // right here and the subscription's next delivery sent at once: a thread hop less per delivery, which is
+    // most of a subscriber's wait between two events. Everything else goes to the dispatcher.
+    void complete(Completion completion) {
+        std::vector<std::shared_ptr<Notification>> finished;
+        std::vector<Delivery> to_build;
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            if (!completion.response.ok() || closing || drained_out || !completions.empty()) {
+                completions.push_back(std::move(completion));
+                wake_dispatcher.notify_one();
+                return;
+            }
+            bool failed = false;  // a success never fails the notifier
+            handle_completion_locked(completion, finished, failed);
+            take_ready_locked(to_build);
+        }
+        finish_and_send(finished, to_build);
+    }
+
     void send(Outgoing outgoing) {
         std::weak_ptr<Core> weak = shared_from_this();
         const int64_t id = outgoing.subscription_id;
         const Clock::time_point started = Clock::now();
         http.send(std::move(outgoing.request), [weak, id, started](HttpResponse response) {
-            std::shared_ptr<Core> core = weak.lock();
-            if (!core) return;
-            {
-                std::lock_guard<std::mutex> lock(core->mutex);
-                core->completions.push_back({id, std::move(response), Clock::now() - started});
-            }
-            core->wake_dispatcher.notify_one();
+            if (std::shared_ptr<Core> core = weak.lock())
+                core->complete({id, std::move(response), Clock::now() - started});
         });
     }
 
     void dispatch() {
         std::vector<std::shared_ptr<Notification>> finished;
-        std::vector<Outgoing> outgoing;
         std::vector<Delivery> to_build;
         std::unique_lock<std::mutex> lock(mutex);
         while (true) {
@@ -424,24 +463,10 @@ struct WebhookNotifier::Core : std::enable_shared_from_this<Core> {
                 continue;
             }
             Clock::time_point next_retry = wake_waiting_locked();
-            while (!drained_out && in_flight.load() < settings.worker_count && !ready.empty()) {
-                const int64_t id = ready.front();
-                ready.pop_front();
-                SubscriptionQueue& queue = queues[id];
-                queue.scheduled = false;
-                if (queue.state != SubscriptionQueue::State::kReady || queue.deliveries.empty()) continue;
-                queue.state = SubscriptionQueue::State::kInFlight;
-                in_flight.fetch_add(1);
-                to_build.push_back(queue.deliveries.front());
-            }
+            take_ready_locked(to_build);
             if (!finished.empty() || !to_build.empty()) {
                 lock.unlock();
-                finish(finished);
-                for (auto& delivery : to_build)
-                    outgoing.push_back({delivery.subscription_id, build_request(delivery)});
-                to_build.clear();
-                for (auto& request : outgoing) send(std::move(request));
-                outgoing.clear();
+                finish_and_send(finished, to_build);
                 lock.lock();
                 continue;
             }
