@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 
+#include "pipeline/module.h"
 #include "support/process.h"
 #include "support/webhook_receiver.h"
 #include "webhooks/notifier.h"
@@ -448,4 +449,18 @@ TEST(WebhookNotifierSettings, DefaultsAndOneErrorPerBadSetting) {
             EXPECT_EQ(e.key(), key);
         }
     }
+}
+
+TEST(WebhookModule, TheYamlSectionMapsOntoTheWebhookKeys) {
+    register_builtin_modules();
+    auto values = Config::parse_yaml(
+        "target:\n  webhooks:\n    subscriptions:\n      store:\n        url: postgres://db\n"
+        "        cache:\n          enabled: true\n      server:\n        address: 127.0.0.1:9900\n"
+        "    notifier:\n      worker_count: 4\n      strict: true\n",
+        "w.yaml");
+    EXPECT_EQ(values["PGSTREAM_WEBHOOK_SUBSCRIPTION_STORE_URL"], "postgres://db");
+    EXPECT_EQ(values["PGSTREAM_WEBHOOK_SUBSCRIPTION_STORE_CACHE_ENABLED"], "true");
+    EXPECT_EQ(values["PGSTREAM_WEBHOOK_SUBSCRIPTION_SERVER_ADDRESS"], "127.0.0.1:9900");
+    EXPECT_EQ(values["PGSTREAM_WEBHOOK_NOTIFIER_WORKER_COUNT"], "4");
+    EXPECT_EQ(values["PGSTREAM_WEBHOOK_NOTIFIER_STRICT"], "true");
 }
