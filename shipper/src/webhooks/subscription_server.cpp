@@ -244,37 +244,14 @@ int SubscriptionServer::start() {
     }
     log::info("webhook subscription server: listening on ", host, ":", bound,
               token_digest_.empty() ? " without a token" : " (bearer token required)");
-    thread_ = std::thread([this, &server] {
-        server.listen_after_bind();
-        {
-            std::lock_guard<std::mutex> lock(listen_mutex_);
-            listen_ended_ = true;
-        }
-        listen_ended_changed_.notify_all();
-    });
+    serving_thread_.start(server);
     serving_ = true;
     return bound;
 }
 
 void SubscriptionServer::stop() {
     serving_ = false;
-    if (!thread_.joinable()) return;
-    // httplib's stop() does nothing before its accept loop runs (is_running()), and that loop starts on the
-    // server thread: stop it once it runs, looking again every few milliseconds until then.
-    std::unique_lock<std::mutex> lock(listen_mutex_);
-    while (!listen_ended_) {
-        if (server_->is_running()) {
-            lock.unlock();
-            server_->stop();
-            lock.lock();
-            listen_ended_changed_.wait(lock, [this] { return listen_ended_; });
-        } else {
-            listen_ended_changed_.wait_for(lock, std::chrono::milliseconds(5),
-                                           [this] { return listen_ended_; });
-        }
-    }
-    lock.unlock();
-    thread_.join();
+    serving_thread_.stop();
 }
 
 std::string SubscriptionServer::readiness() const {

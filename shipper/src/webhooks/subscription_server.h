@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "http/address_policy.h"
+#include "http/server_thread.h"
 #include "webhooks/subscription_settings.h"
 #include "webhooks/subscription_store.h"
 
@@ -57,11 +58,8 @@ class SubscriptionServer {
     const std::function<void()> on_change_;
     std::string token_digest_;  // SHA-256 of the token: compared in constant time
     std::unique_ptr<httplib::Server> server_;
-    std::thread thread_;
+    HttpServerThread serving_thread_;
     std::atomic<bool> serving_{false};
-    std::mutex listen_mutex_;
-    std::condition_variable listen_ended_changed_;
-    bool listen_ended_ = false;  // the server thread's accept loop returned
 };
 
 }  // namespace pgstream::webhooks
