@@ -4,11 +4,17 @@ namespace pgstream {
 
 namespace {
 
-// Escapes LIKE's own wildcards, then makes * the wildcard.
+// Escapes LIKE's own wildcards, then makes * the wildcard; a character after a backslash is literal.
 std::string like_pattern(const std::string& text) {
     std::string out;
-    for (char c : text) {
-        if (c == '%' || c == '_' || c == '\\') out += '\\';
+    for (size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (c == '\\' && i + 1 < text.size()) {
+            out += '\\';
+            out += text[++i];
+            continue;
+        }
+        if (c == '%' || c == '_') out += '\\';
         out += c == '*' ? '%' : c;
     }
     return out;
@@ -19,14 +25,38 @@ std::string like_pattern(const std::string& text) {
 TablePattern parse_table_pattern(const std::string& text, const std::string& setting) {
     TablePattern pattern;
     pattern.text = text;
-    size_t dot = text.find('.');
-    std::string schema = dot == std::string::npos ? "public" : text.substr(0, dot);
-    std::string table = dot == std::string::npos ? text : text.substr(dot + 1);
-    if (schema.empty() || table.empty() || table.find('.') != std::string::npos)
-        throw ConfigError(
-            setting, "\"" + text + "\" is not a table pattern: expected *, schema.*, name or schema.name");
+    // Up to two parts separated by a dot outside double quotes; a quoted part is taken as written ("" is a
+    // quote), an unquoted one may hold * as a wildcard.
+    std::vector<std::string> parts(1);
+    bool quoted = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (c == '"') {
+            if (quoted && i + 1 < text.size() && text[i + 1] == '"') {
+                parts.back() += "\\\"";  // marks an escaped quote for like_pattern below
+                ++i;
+                continue;
+            }
+            quoted = !quoted;
+            continue;
+        }
+        if (c == '.' && !quoted) {
+            parts.emplace_back();
+            continue;
+        }
+        if (quoted && (c == '*' || c == '%' || c == '_' || c == '\\'))
+            parts.back() += '\\';  // literal, not a wildcard
+        parts.back() += c;
+    }
+    bool valid = !quoted && parts.size() <= 2;
+    for (const auto& part : parts) valid = valid && !part.empty();
+    if (!valid)
+        throw ConfigError(setting, "\"" + text +
+                                       "\" is not a table pattern: expected *, schema.*, name or schema.name "
+                                       "(double-quote names holding dots)");
+    std::string schema = parts.size() == 1 ? "public" : parts[0];
     pattern.schema_like = like_pattern(schema);
-    pattern.table_like = like_pattern(table);
+    pattern.table_like = like_pattern(parts.back());
     return pattern;
 }
 
