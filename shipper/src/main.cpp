@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
             "tables whose UPDATE/DELETE cannot be decoded: index (REPLICA IDENTITY USING INDEX on a unique "
             "NOT NULL index), full (REPLICA IDENTITY FULL) or none (only name them; default)")
         ->check(CLI::IsMember({"index", "full", "none"}));
+    init->add_flag(
+        "--no-slot", init_options.no_slot,
+        "install schema tracking only; `pgstream run` with the initial snapshot creates the slot with an "
+        "exported snapshot (docs/snapshot.md)");
     auto* tear_down = app.add_subcommand("tear-down", "Drop the replication slot and the pgstream schema");
     add_database_options(tear_down, tear_down_options);
     auto* status =

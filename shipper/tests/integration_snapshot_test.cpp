@@ -192,9 +192,11 @@ struct StrictTables {
 // the snapshot followed by the stream reproduces every table row by row, with no gap and no overlap.
 TEST(IntegrationSnapshot, NewSlotHandsOverToTheStreamWithoutGapOrOverlap) {
     PgCluster cluster;
-    init_stream(cluster);
+    auto init = run_pgstream(
+        {"init", "--pgurl", cluster.url(), "--slot", kSlot, "--plugin", stream_plugin(), "--no-slot"});
+    ASSERT_EQ(init.exit_code, 0) << init.describe();
     PgConnection db(cluster.url());
-    db.exec("SELECT pg_drop_replication_slot('" + std::string(kSlot) + "')");
+    ASSERT_FALSE(slot_state(db, kSlot).exists);
     for (const char* table : {"a", "b", "c"}) {
         db.exec(std::string("CREATE TABLE ") + table + " (id int PRIMARY KEY, v text, n bigint)");
         db.exec(std::string("INSERT INTO ") + table +

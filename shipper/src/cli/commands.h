@@ -30,6 +30,9 @@ struct DatabaseOptions {
     // init only: give tables whose UPDATE/DELETE cannot be decoded a replica identity: "index" (USING INDEX
     // on a unique NOT NULL index, where there is one), "full", or "none"/empty (only name them).
     std::string replica_identity;
+    // init only: install schema tracking but leave the slot to `pgstream run` with the initial snapshot,
+    // which creates it with an exported snapshot (an exact hand-over, docs/snapshot.md).
+    bool no_slot = false;
 };
 int init(const DatabaseOptions& options);
 int tear_down(const DatabaseOptions& options);

@@ -282,7 +282,7 @@ int init_impl(const DatabaseOptions& options) {
         apply_migrations(conn.get());
         tracking = "schema pgstream (" + std::to_string(embedded_migrations().size()) + " migrations)";
     }
-    if (!slot_exists) {
+    if (!slot_exists && !options.no_slot) {
         try {
             pg::exec(conn.get(), "SELECT pg_create_logical_replication_slot($1, $2)", {slot, plugin});
         } catch (const pg::Error& e) {
@@ -307,8 +307,12 @@ int init_impl(const DatabaseOptions& options) {
         throw Failure(std::string("logging the existing schemas failed: ") + e.what(), kExitFailure);
     }
     std::cout << "pgstream: initialised " << tracking << "; replication slot " << slot << " (" << plugin
-              << ")" << (slot_exists ? " already existed" : " created") << "; " << logged
-              << " schema version(s) logged" << std::endl;
+              << ")"
+              << (slot_exists ? " already existed"
+                  : options.no_slot
+                      ? " not created (--no-slot: `pgstream run` with the initial snapshot creates it)"
+                      : " created")
+              << "; " << logged << " schema version(s) logged" << std::endl;
     report_undecodable_tables(conn.get(), options.replica_identity);
     return kExitOk;
 }
