@@ -701,6 +701,23 @@ std::string Snapshotter::run(bool one_off) {
         if (pg::value(tracked.get(), 0, 0).value_or("f") != "t")
             return "snapshot: pgstream.snapshots is missing: run `pgstream init` (schema tracking 0.4.0, "
                    "migration 8)";
+        if (!one_off_ && !target_.slot_name.empty()) {
+            // `run` snapshots once per slot and table patterns: a restart after a finished snapshot streams
+            // on.
+            auto finished =
+                pg::exec(control.get(),
+                         "SELECT id FROM pgstream.snapshots WHERE slot_name = $1 AND tables = $2::text[] "
+                         "AND status = 'done' AND EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots "
+                         "WHERE slot_name = $1) ORDER BY id DESC LIMIT 1",
+                         {target_.slot_name, text_array(settings_.tables)});
+            if (PQntuples(finished.get()) > 0) {
+                snapshot_id_ = std::stoll(pg::value(finished.get(), 0, 0).value_or("0"));
+                log::info("snapshot ", snapshot_id_, " of these tables for slot \"", target_.slot_name,
+                          "\" is done; streaming (pgstream snapshot takes another on request)");
+                phase_ = 3;
+                return {};
+            }
+        }
         resolve_tables(control.get(), true);  // throws ConfigError before anything is created
         open_snapshot(control.get());
         // The tables as the snapshot sees them (one created or dropped since the check above counts as it is
