@@ -100,6 +100,12 @@ EventPtr eventFromKafkaValue(std::string_view value) {
         event->metadata.version = stringMember(*metadata, "version");
         if (event->metadata.version.empty())
             event->metadata.version = stringMember(*metadata, "version_col_pgstream_id");
+        if (const JsonValue* snapshot = metadata->find("snapshot");
+            snapshot != nullptr && snapshot->is_object()) {
+            if (const JsonValue* id = snapshot->find("id"); id != nullptr && id->is_number())
+                event->metadata.snapshot_id = std::stoull(id->text);
+            event->metadata.snapshot_lsn = Lsn::parse(stringMember(*snapshot, "lsn")).value_or(Lsn());
+        }
     }
     return event;
 }

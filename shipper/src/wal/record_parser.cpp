@@ -551,6 +551,13 @@ void append_event_json(std::string& out, const Event& event) {
     }
     out += metadata_head(cache.metadata, event.metadata);
     append_json_string(out, event.metadata.version);
+    if (event.metadata.is_snapshot()) {
+        out += ",\"snapshot\":{\"id\":";
+        out += std::to_string(event.metadata.snapshot_id);
+        out += ",\"lsn\":";
+        append_lsn(out, event.metadata.snapshot_lsn);
+        out += '}';
+    }
     out += "}}";
 }
 

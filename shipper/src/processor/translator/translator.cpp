@@ -104,7 +104,8 @@ void Translator::process(EventPtr event) {
         event->metadata.id_col_pgstream_ids = ids->second;
         if (ids->second.empty()) ++stats_.without_identity;
     }
-    event->metadata.version = version_finder_->version(*event, *table);
+    // A snapshot row's version is chosen by the snapshot: below every change the stream may still deliver.
+    if (!event->metadata.is_snapshot()) event->metadata.version = version_finder_->version(*event, *table);
     ++stats_.translated;
     next_.process(std::move(event));
 }
@@ -133,14 +134,14 @@ void Translator::handle_schema_change(EventPtr event) {
     log::info("translator: schema \"", entry.schema_name, "\" version ", entry.version, " (",
               entry.tables.size(), " tables", entry.dropped ? ", dropped" : "", ") acknowledged");
     warn_undecodable_tables(entry);
-    event->metadata.version = event->lsn.str();
+    if (!event->metadata.is_snapshot()) event->metadata.version = event->lsn.str();
     warned_tables_.clear();
     add_version(std::move(entry));
     next_.process(std::move(event));
 }
 
-// A schema change may have added a table (or dropped a key) that leaves UPDATE/DELETE undecodable: one warning
-// per such table, the first time it is seen.
+// A schema change may have added a table (or dropped a key) that leaves UPDATE/DELETE undecodable: one
+// warning per such table, the first time it is seen.
 void Translator::warn_undecodable_tables(const SchemaLogEntry& entry) {
     std::set<std::string> now;
     auto& warned = undecodable_tables_[entry.schema_name];
