@@ -207,6 +207,25 @@ BEGIN
             SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.rel
         )
         SELECT coalesce(array_agg(rel), '{}') INTO changed_tables FROM tree WHERE NOT rel = ANY(removed_tables);
+
+        -- Descriptions that name a changed table (0010): the foreign keys that reference it, and the partitions an
+        -- ALTER TABLE on their partitioned table detached (described as its partitions in the latest version, no
+        -- longer ones; a partition in another schema than its parent is not found).
+        SELECT coalesce(array_agg(DISTINCT rel), '{}') INTO changed_tables
+        FROM (
+            SELECT unnest(changed_tables)
+            UNION ALL
+            SELECT con.conrelid FROM pg_constraint con
+            WHERE con.contype = 'f' AND con.confrelid = ANY(changed_tables) AND NOT con.conrelid = ANY(removed_tables)
+            UNION ALL
+            SELECT (t ->> 'oid')::oid
+            FROM pg_class p JOIN pg_namespace n ON n.oid = p.relnamespace,
+                 LATERAL pgstream.latest_tables(n.nspname) AS t
+            WHERE p.oid = ANY(changed_tables) AND p.relkind = 'p'
+              AND t ->> 'partition_of' IS NOT NULL
+              AND NOT EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = (t ->> 'oid')::oid)
+        ) AS expanded(rel)
+        WHERE rel IS NOT NULL;
     END IF;
 
     SELECT coalesce(array_agg(rel), '{}') INTO live_tables
