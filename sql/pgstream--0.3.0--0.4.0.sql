@@ -292,8 +292,13 @@ BEGIN
         FROM (
             SELECT unnest(changed_tables)
             UNION ALL
-            SELECT con.conrelid FROM pg_constraint con
-            WHERE con.contype = 'f' AND con.confrelid = ANY(changed_tables) AND NOT con.conrelid = ANY(removed_tables)
+            -- Through pg_depend's index on the referenced object (pg_constraint has none on confrelid: a scan of
+            -- it would cost every DDL a pass over the database's constraints).
+            SELECT con.conrelid
+            FROM pg_depend dep JOIN pg_constraint con ON con.oid = dep.objid
+            WHERE dep.refclassid = 'pg_class'::regclass AND dep.refobjid = ANY(changed_tables)
+              AND dep.classid = 'pg_constraint'::regclass AND con.contype = 'f' AND con.confrelid = dep.refobjid
+              AND NOT con.conrelid = ANY(removed_tables)
             UNION ALL
             SELECT (t ->> 'oid')::oid
             FROM pg_class p JOIN pg_namespace n ON n.oid = p.relnamespace,
