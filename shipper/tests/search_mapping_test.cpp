@@ -305,8 +305,8 @@ TEST(SearchSettings, DefaultsOfTheReference) {
     EXPECT_EQ(s.batch_size, 100u);
     EXPECT_EQ(s.max_queue_bytes, 100u << 20);
     EXPECT_EQ(s.store_retry.kind, RetryPolicy::Kind::kExponential);
-    EXPECT_EQ(s.store_retry.delay_before_retry(1), std::chrono::milliseconds(1000));
-    EXPECT_EQ(s.store_retry.delay_before_retry(100), std::chrono::milliseconds(60000));
+    EXPECT_EQ(s.store_retry.delayBeforeRetry(1), std::chrono::milliseconds(1000));
+    EXPECT_EQ(s.store_retry.delayBeforeRetry(100), std::chrono::milliseconds(60000));
     EXPECT_EQ(s.cleanup_retry.kind, RetryPolicy::Kind::kNone);
     EXPECT_FALSE(s.hash_doc_ids);
     EXPECT_TRUE(s.tls_verify);
@@ -325,7 +325,7 @@ TEST(SearchSettings, CredentialsFromTheUrlOrSettingsNeverInErrors) {
     EXPECT_EQ(s.authorization_header(), "Authorization: Basic ZWxhc3RpYzpzQGNyZXQ=");
     EXPECT_TRUE(s.hash_doc_ids);
     EXPECT_EQ(s.store_retry.kind, RetryPolicy::Kind::kConstant);
-    EXPECT_EQ(s.store_retry.delay_before_retry(7), std::chrono::milliseconds(5000));
+    EXPECT_EQ(s.store_retry.delayBeforeRetry(7), std::chrono::milliseconds(5000));
 
     auto error_of = [](std::map<std::string, std::string> values) {
         try {

@@ -134,7 +134,9 @@ std::string SearchStore::bulk_body(const std::vector<BulkItem>& items) const {
 
 std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& items) {
     if (items.empty()) return {};
-    HttpResponse response = request("POST", "/_bulk", bulk_body(items), true);
+    std::string body = bulk_body(items);
+    last_bulk_bytes_ = body.size();
+    HttpResponse response = request("POST", "/_bulk", std::move(body), true);
     if (!response.ok()) return std::vector<ItemResult>(items.size(), request_failure(response));
     std::vector<ItemResult> results(items.size());
     JsonValue parsed;
@@ -245,7 +247,14 @@ size_t SearchStore::fill_unchanged_fields(std::vector<BulkItem>& items, bool& co
     return missing;
 }
 
-std::vector<ItemResult> SearchStore::write(std::vector<BulkItem> items, const StopToken& stop) {
+std::string SearchStore::probe() {
+    HttpResponse response = request("GET", "/");
+    if (response.ok()) return {};
+    return failure(response, "search store " + settings_.url + " unreachable").detail;
+}
+
+std::vector<ItemResult> SearchStore::write(std::vector<BulkItem> items, const StopToken& stop,
+                                           const BulkObserver& on_request) {
     std::vector<ItemResult> results(items.size());
     std::vector<size_t> pending(items.size());
     for (size_t i = 0; i < items.size(); ++i) pending[i] = i;
@@ -257,6 +266,7 @@ std::vector<ItemResult> SearchStore::write(std::vector<BulkItem> items, const St
         std::vector<ItemResult> answers;
         if (complete) {
             answers = send_bulk(batch);
+            if (on_request) on_request(last_bulk_bytes_, attempt > 1 ? batch.size() : 0);
         } else {
             answers.assign(batch.size(),
                            ItemResult{ItemOutcome::kRetry, 0, {}, "store unreachable for TOAST fields"});
@@ -272,7 +282,7 @@ std::vector<ItemResult> SearchStore::write(std::vector<BulkItem> items, const St
         }
         pending.swap(still_pending);
         if (pending.empty()) return results;
-        auto delay = settings_.store_retry.delay_before_retry(attempt);
+        auto delay = settings_.store_retry.delayBeforeRetry(attempt);
         if (!delay || !stop.sleep_for(*delay)) return results;
     }
 }
@@ -287,7 +297,7 @@ ChangeResult SearchStore::ensure_schema_log_index() {
     return failure(created, "creating the pgstream index");
 }
 
-ChangeResult SearchStore::stored_version(const std::string& schema_name, SchemaLogEntry& stored) {
+ChangeResult SearchStore::stored_schema(const std::string& schema_name, SchemaLogEntry& stored) {
     std::string query = "{\"query\":{\"term\":{\"schema_name\":" + json_quote(schema_name) +
                         "}},\"sort\":[{\"version\":{\"order\":\"desc\"}}],\"size\":1}";
     HttpResponse response = request("POST", std::string("/") + kSchemaLogIndex + "/_search", query);
@@ -318,7 +328,7 @@ ChangeResult SearchStore::apply_schema_change(const SchemaLogEntry& entry) {
         return ensured;
     }
     SchemaLogEntry stored;
-    if (ChangeResult read = stored_version(entry.schema_name, stored);
+    if (ChangeResult read = stored_schema(entry.schema_name, stored);
         read.status != ChangeResult::Status::kApplied) {
         return read;
     }

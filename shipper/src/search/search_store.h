@@ -4,6 +4,7 @@
 // forever on its own except write(), which follows the store retry policy until a stop.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,16 @@ class SearchStore {
     // fill_unchanged_fields() and send_bulk(), then resends the items that got kRetry, waiting as the store
     // retry policy says, until every item is final, the policy gives up, or `stop` is requested (those items
     // stay kRetry: not delivered, never acknowledged).
-    std::vector<ItemResult> write(std::vector<BulkItem> items, const StopToken& stop);
+    // `on_request(body bytes, items sent again)` is called after each _bulk request (for metrics).
+    using BulkObserver = std::function<void(size_t body_bytes, size_t items_resent)>;
+    std::vector<ItemResult> write(std::vector<BulkItem> items, const StopToken& stop,
+                                  const BulkObserver& on_request = {});
+
+    // "" when the store answers (GET /), else why not, without secrets.
+    std::string probe();
+    // The latest version of `schema_name` stored in the `pgstream` index (version 0 when none); kRetry /
+    // kFailed on store errors.
+    ChangeResult stored_schema(const std::string& schema_name, SchemaLogEntry& stored);
 
     // Applies a schema_log version (see docs/search.md, "Schema changes").
     ChangeResult apply_schema_change(const SchemaLogEntry& entry);
@@ -77,11 +87,10 @@ class SearchStore {
     HttpResponse request(const std::string& method, const std::string& path, const std::string& body = {},
                          bool ndjson = false);
     ChangeResult ensure_schema_log_index();
-    // The stored version of `schema_name` (version 0 when none); kRetry/kFailed on store errors.
-    ChangeResult stored_version(const std::string& schema_name, SchemaLogEntry& stored);
 
     SearchSettings settings_;
     HttpClient& http_;
+    size_t last_bulk_bytes_ = 0;
 };
 
 // "%XX"-escapes what is not unreserved in a URL path segment or query value.
