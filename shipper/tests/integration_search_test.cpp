@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <map>
 #include <random>
 #include <regex>
@@ -346,35 +347,50 @@ TEST_F(IntegrationSearch, OutageAndRejectedItemsLoseNothingAndHoldTheSlot) {
     std::string difference;
     ASSERT_TRUE(wait_until([&] { return index_matches("public", difference); }, 30s)) << difference;
 
-    admin_->faults("{\"reject_bulk_items_ratio\":" + std::to_string(kRejectedItemsRatio) +
-                   ",\"outage\":true,\"outage_ms\":" +
-                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(kOutage).count()) +
-                   "}");
-    // A row written during the outage: the slot must not be confirmed past it until its document is there.
+    // Phase 1, the store answers every _bulk with 503 (set synchronously: nothing is applied from here on). A
+    // row written now is undelivered for sure while this lasts: the slot must not be confirmed past it.
+    admin_->faults(R"({"status_503":true,"path_filter":"_bulk"})");
     db_->exec("BEGIN");
     db_->exec("INSERT INTO rows VALUES (5000, 'during the outage')");
     const uint64_t undelivered = parse_lsn(db_->scalar_text("SELECT pg_current_wal_insert_lsn()::text"));
     db_->exec("COMMIT");
-    db_->exec("INSERT INTO rows SELECT g, 'during' FROM generate_series(1001, 4000) g");
+    db_->exec("INSERT INTO rows SELECT g, 'during' FROM generate_series(1001, 3000) g");
     long peak_rss_kib = 0;
     bool confirmed_past_undelivered = false;
-    int samples_during_outage = 0;
-    const auto outage_end = std::chrono::steady_clock::now() + kOutage;
+    uint64_t confirmed_seen = 0;
+    int samples = 0;
+    const auto phase_end = std::chrono::steady_clock::now() + kOutage;
     wait_until(
         [&] {
             peak_rss_kib = std::max(peak_rss_kib, shipper.vm_rss_kib());
-            // The slot is read first: if the store is still out afterwards, it was out when the slot was
-            // read.
             SlotState slot = slot_state(*db_, "search_outage_slot");
-            if (client_->status("GET", "/public/_doc/" + std::string("x")) == 0) {
-                ++samples_during_outage;
-                if (slot.confirmed_flush_lsn > undelivered) confirmed_past_undelivered = true;
-            }
-            return std::chrono::steady_clock::now() >= outage_end;
+            ++samples;
+            confirmed_seen = std::max(confirmed_seen, slot.confirmed_flush_lsn);
+            if (slot.confirmed_flush_lsn > undelivered) confirmed_past_undelivered = true;
+            return std::chrono::steady_clock::now() >= phase_end;
         },
         kOutage + 5s, 100ms);
-    EXPECT_GT(samples_during_outage, 5);
-    EXPECT_FALSE(confirmed_past_undelivered);
+    EXPECT_GT(samples, 5);
+    EXPECT_FALSE(confirmed_past_undelivered)
+        << std::hex << "confirmed " << confirmed_seen << " past " << undelivered << std::dec << "\n"
+        << shipper_diagnostics(shipper);
+    EXPECT_GT(confirmed_seen, 0u);
+
+    // Phase 2: nothing listens for kOutage, and afterwards 20 % of the bulk items are answered 429.
+    admin_->faults("{\"status_503\":false,\"path_filter\":\"\",\"reject_bulk_items_ratio\":" +
+                   std::to_string(kRejectedItemsRatio) + ",\"outage\":true,\"outage_ms\":" +
+                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(kOutage).count()) +
+                   "}");
+    ASSERT_TRUE(wait_until([&] { return client_->status("GET", "/public/_doc/x") == 0; }, 5s));
+    db_->exec("INSERT INTO rows SELECT g, 'during' FROM generate_series(3001, 4000) g");
+    db_->exec("UPDATE rows SET v = 'updated' WHERE id % 10 = 0");
+    db_->exec("DELETE FROM rows WHERE id % 17 = 0");
+    wait_until(
+        [&] {
+            peak_rss_kib = std::max(peak_rss_kib, shipper.vm_rss_kib());
+            return client_->status("GET", "/public/_doc/x") != 0;
+        },
+        kOutage + 10s, 100ms);
     EXPECT_TRUE(wait_until([&] { return index_matches("public", difference); }, 60s))
         << difference << "\n"
         << shipper_diagnostics(shipper);
@@ -403,7 +419,7 @@ TEST_F(IntegrationSearch, ARefusedDocumentLandsInTheDeadLetterFileAndTheStreamGo
     db_->exec("INSERT INTO rows VALUES (3, '3')");
     ASSERT_TRUE(wait_until(
         [&] {
-            return client_->status("GET", "/public/_doc/" + std::string("x")) != 0 &&
+            return client_->status("GET", "/public/_doc/x") != 0 &&
                    !read_complete_lines(dir.file("dead.jsonl")).empty() && client_->count("public") == 2;
         },
         30s))

@@ -1,16 +1,8 @@
 #include "search/search_indexer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <ctime>
-
 #include "processor/translator/translator.h"
 #include "util/log.h"
 #include "util/redact.h"
-#include "wal/record_parser.h"
 
 namespace pgstream::search {
 
@@ -22,33 +14,23 @@ BatchSettings batch_settings_of(const SearchSettings& settings) {
     batch.batch_size = settings.batch_size;
     batch.batch_bytes = settings.batch_bytes;
     batch.batch_timeout = settings.batch_timeout;
-    // The send function retries what the store has not taken itself (only the failed items, with the store
-    // retry policy); a batch that throws anyway (a schema version the store keeps refusing to read) is sent
-    // again as a whole with the same policy: versions make the repetition harmless.
-    batch.max_send_attempts = 0;
-    batch.retry_initial = settings.store_retry.initial_interval.count() > 0
-                              ? settings.store_retry.initial_interval
-                              : std::chrono::milliseconds(1000);
-    batch.retry_max = settings.store_retry.max_interval.count() > 0 ? settings.store_retry.max_interval
-                                                                    : batch.retry_initial;
+    // Events the store has not taken (kRetry) are sent again alone by the sender, before the next batch, as
+    // the store retry policy says: exponential doubling from the initial to the max interval, or constant.
+    const RetryPolicy& policy = settings.store_retry;
+    batch.retry_initial = std::max(policy.initial_interval, std::chrono::milliseconds(1));
+    if (policy.kind == RetryPolicy::Kind::kConstant) {
+        batch.retry_max = batch.retry_initial;
+    } else {
+        batch.retry_max = policy.max_interval.count() > 0 ? policy.max_interval : std::chrono::hours(1);
+    }
+    batch.max_send_attempts = policy.max_retries == 0 ? 0 : static_cast<int>(policy.max_retries) + 1;
     return batch;
-}
-
-std::string rfc3339_now() {
-    timespec now{};
-    clock_gettime(CLOCK_REALTIME, &now);
-    tm utc{};
-    gmtime_r(&now.tv_sec, &utc);
-    char text[40];
-    size_t length = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-    snprintf(text + length, sizeof text - length, ".%06ldZ", now.tv_nsec / 1000);
-    return text;
 }
 
 HttpClientSettings http_settings() {
     HttpClientSettings settings;
-    settings.address_policy = AddressPolicy::allow_all();
-    // A _bulk answer holds an item per document (about 200 bytes each).
+    // A _bulk answer holds an item per document (about 200 bytes each, more with errors): the shared client's
+    // 1 MiB limit would turn a large batch's answer into an endless retry.
     settings.max_response_bytes = 64u << 20;
     return settings;
 }
@@ -57,12 +39,16 @@ std::string table_of_event(const Event& event) {
     return event.schema + "." + event.table;
 }
 
+std::string item_reason(const ItemResult& result) {
+    return redact::scrub((result.error_type.empty() ? "" : result.error_type + ": ") + result.reason);
+}
+
 }  // namespace
 
 // The index/delete items of the events seen since the last write, in order.
 struct SearchIndexer::Pending {
     std::vector<BulkItem> items;
-    std::vector<const Event*> events;  // events[i] is the event of items[i]
+    std::vector<size_t> events;  // events[i]: the batch position of the event of items[i]
 };
 
 SearchIndexer::SearchIndexer(SearchSettings settings, Acknowledger& acknowledger, StopToken stop)
@@ -70,24 +56,20 @@ SearchIndexer::SearchIndexer(SearchSettings settings, Acknowledger& acknowledger
       http_(http_settings()),
       store_(settings_, http_),
       stop_(std::move(stop)) {
+    BatchSettings batch = batch_settings_of(settings_);
     if (!settings_.dead_letter_file.empty()) {
-        dead_letter_fd_ =
-            ::open(settings_.dead_letter_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-        if (dead_letter_fd_ < 0) {
-            throw ConfigError(
-                "PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE",
-                "cannot open '" + settings_.dead_letter_file + "' for appending: " + strerror(errno));
-        }
+        dead_letters_ = std::make_unique<DeadLetterFile>(settings_.dead_letter_file, name());
+        batch.dead_letters = dead_letters_.get();
     }
+    batch.on_result = [this](const Event& event, const EventResult& result) { count_result(event, result); };
     sender_ = std::make_unique<BatchSender>(
-        "search indexer", batch_settings_of(settings_),
-        [this](const std::vector<EventPtr>& batch) { send_batch(batch); }, acknowledger, event_weight, stop_);
+        name(), std::move(batch), [this](const std::vector<EventPtr>& events) { return send_events(events); },
+        acknowledger, event_weight, stop_);
 }
 
 SearchIndexer::~SearchIndexer() {
     close();
     sender_.reset();
-    if (dead_letter_fd_ >= 0) ::close(dead_letter_fd_);
 }
 
 void SearchIndexer::start() {
@@ -152,74 +134,92 @@ std::string SearchIndexer::fatal_error() const {
     return sender_->fatal_error();
 }
 
-void SearchIndexer::send_batch(const std::vector<EventPtr>& batch) {
+std::vector<EventResult> SearchIndexer::send_events(const std::vector<EventPtr>& batch) {
+    std::vector<EventResult> results(batch.size());
     Pending pending;
     DocumentStats document_stats;
-    for (const auto& event : batch) {
-        if (event->is_schema_log()) {
-            write_pending(pending);  // the writes before a schema change come first
-            if (event->action == Action::Insert) apply_schema_change(*event);
+    // A change that cannot be applied yet (or writes before it that are not final) holds back everything
+    // after it in the batch: the sender retries them in order, so that no write passes a schema change or
+    // TRUNCATE.
+    size_t held_from = batch.size();
+    for (size_t i = 0; i < batch.size() && held_from == batch.size(); ++i) {
+        const Event& event = *batch[i];
+        if (event.is_schema_log() || event.action == Action::Truncate) {
+            if (!write_pending(pending, results)) {
+                held_from = i;
+                break;
+            }
+            results[i] = event.is_schema_log() ? apply_schema_change(event) : truncate(event);
+            if (results[i].delivery == Delivery::kRetry) held_from = i + 1;
             continue;
         }
-        if (event->action == Action::Truncate) {
-            write_pending(pending);
-            truncate(*event);
+        const SchemaTable* table = nullptr;
+        if (!table_of(event, table, results[i])) {
+            held_from = i;
+            break;
+        }
+        std::vector<BulkItem> items = bulk_items_for(event, table, settings_, document_stats);
+        if (items.empty()) {
+            results[i] =
+                EventResult::skipped("no document (a message, or a row without identity or metadata)");
             continue;
         }
-        std::vector<BulkItem> items = bulk_items_for(*event, table_of(*event), settings_, document_stats);
-        if (items.empty()) ++stats_.events_skipped;
         for (auto& item : items) {
             pending.items.push_back(std::move(item));
-            pending.events.push_back(event.get());
+            pending.events.push_back(i);
         }
     }
-    write_pending(pending);
+    write_pending(pending, results);  // the events before held_from
+    for (size_t i = held_from; i < batch.size(); ++i)
+        results[i] = EventResult::retry(0, "waiting for an earlier change of the batch");
     stats_.fields_skipped += document_stats.fields_unmapped + document_stats.values_unconvertible;
+    return results;
 }
 
-void SearchIndexer::write_pending(Pending& pending) {
-    if (pending.items.empty()) return;
-    const std::vector<ItemResult> results =
-        store_.write(pending.items, stop_, [this](size_t bytes, size_t retried) {
-            ++stats_.bulk_requests;
-            stats_.bulk_bytes += bytes;
-            stats_.items_retried += retried;
-        });
-    const bool stopped = stop_.stop_requested();
-    std::string unwritten;  // why the last item the store has not taken is not written
-    for (size_t i = 0; i < results.size(); ++i) {
-        const ItemResult& result = results[i];
-        switch (result.outcome) {
+bool SearchIndexer::write_pending(Pending& pending, std::vector<EventResult>& results) {
+    if (pending.items.empty()) return true;
+    size_t body_bytes = 0;
+    const std::vector<ItemResult> answers = store_.write_once(pending.items, &body_bytes);
+    if (body_bytes > 0) {
+        ++stats_.bulk_requests;
+        stats_.bulk_bytes += body_bytes;
+    }
+    bool all_final = true;
+    std::string not_taken;
+    for (size_t i = 0; i < answers.size(); ++i) {
+        const ItemResult& answer = answers[i];
+        EventResult& result = results[pending.events[i]];
+        // An event with several items (an UPDATE that moved its key) takes its worst item's result.
+        switch (answer.outcome) {
             case ItemOutcome::kDelivered:
                 ++(pending.items[i].action == BulkItem::Action::kIndex ? stats_.documents_indexed
                                                                        : stats_.documents_deleted);
                 break;
             case ItemOutcome::kIgnored:
                 ++stats_.documents_ignored;
+                if (result.delivery == Delivery::kDelivered)
+                    result = EventResult::skipped(
+                        "HTTP " + std::to_string(answer.status) +
+                        (answer.status == 409 ? ": the store has a newer version" : ": nothing to delete"));
                 break;
             case ItemOutcome::kGivenUp:
-                dead_letter(*pending.events[i], result.status,
-                            (result.error_type.empty() ? "" : result.error_type + ": ") + result.reason);
+                if (result.delivery != Delivery::kRetry)
+                    result = EventResult::give_up(static_cast<int>(answer.status), item_reason(answer));
                 break;
             case ItemOutcome::kRetry:
-                unwritten = redact::scrub(result.reason);
-                // A stop leaves it to the next run (unacknowledged, sent again); a store retry policy with a
-                // retry limit that ran out gives it up like a refusal.
-                if (!stopped)
-                    dead_letter(*pending.events[i], result.status,
-                                "not taken after the store retry policy's last attempt: " + result.reason);
+                ++stats_.items_retried;
+                all_final = false;
+                not_taken = item_reason(answer);
+                result = EventResult::retry(static_cast<int>(answer.status), not_taken);
                 break;
         }
     }
     pending.items.clear();
     pending.events.clear();
-    if (!unwritten.empty()) {
-        set_store_problem("search indexer: the store at " + settings_.url +
-                          " did not take every document: " + unwritten);
-        if (stopped) throw Stopped("search indexer: stopped before the store took the batch");
-        return;
-    }
-    set_store_problem({});
+    set_store_problem(all_final ? std::string()
+                                : "search indexer: the store at " + settings_.url +
+                                      " did not take every document: " + not_taken);
+    return all_final;
 }
 
 ChangeResult SearchIndexer::with_retries(const RetryPolicy& policy,
@@ -234,116 +234,106 @@ ChangeResult SearchIndexer::with_retries(const RetryPolicy& policy,
         auto delay = policy.delayBeforeRetry(attempt);
         if (!delay) return result;
         if (attempt == 1) log::warn("search indexer: ", result.detail, "; retrying");
-        if (!stop_.sleep_for(*delay)) throw Stopped("search indexer: stopped while retrying a schema change");
+        if (!stop_.sleep_for(*delay)) return result;
     }
 }
 
-void SearchIndexer::apply_schema_change(const Event& event) {
+EventResult SearchIndexer::change_result(const ChangeResult& result) {
+    switch (result.status) {
+        case ChangeResult::Status::kApplied:
+        case ChangeResult::Status::kAlreadyApplied:
+            set_store_problem({});
+            return EventResult::delivered();
+        case ChangeResult::Status::kOutOfOrder:
+            // A replay after a restart: the store already has a newer version.
+            return EventResult::skipped(result.detail);
+        case ChangeResult::Status::kRetry:
+            set_store_problem("search indexer: " + result.detail);
+            return EventResult::retry(0, result.detail);
+        case ChangeResult::Status::kFailed:
+            break;
+    }
+    return EventResult::give_up(0, result.detail);
+}
+
+EventResult SearchIndexer::apply_schema_change(const Event& event) {
+    if (event.action != Action::Insert) return EventResult::skipped("not a new schema version");
     SchemaLogEntry entry;
     try {
         entry = Translator::entry_from_event(event);
     } catch (const std::exception& e) {
-        dead_letter(event, 0, std::string("unreadable schema_log row: ") + e.what());
-        return;
+        return EventResult::give_up(0, std::string("unreadable schema_log row: ") + e.what());
     }
-    // A dropped schema's cleanup follows the cleanup policy (the reference's), everything else the store's.
-    const RetryPolicy& policy = entry.dropped ? settings_.cleanup_retry : settings_.store_retry;
-    ChangeResult result = with_retries(policy, [&] { return store_.apply_schema_change(entry); });
-    for (const auto& column : result.report.skipped_columns) {
-        log::warn("search indexer: column ", column, " has no search mapping; its values are left out");
-    }
-    for (const auto& warning : result.report.warnings) log::warn("search indexer: ", warning);
-    switch (result.status) {
-        case ChangeResult::Status::kApplied:
-            ++stats_.schema_changes;
-            [[fallthrough]];
-        case ChangeResult::Status::kAlreadyApplied:
-            if (entry.dropped) {
-                schemas_.erase(entry.schema_name);
-            } else {
-                schemas_[entry.schema_name] = std::make_shared<const SchemaLogEntry>(std::move(entry));
-            }
-            return;
-        case ChangeResult::Status::kOutOfOrder:
-            // A replay after a restart: the store already has a newer version.
-            log::warn("search indexer: ", result.detail, "; skipped");
-            ++stats_.events_skipped;
-            return;
-        case ChangeResult::Status::kRetry:
-        case ChangeResult::Status::kFailed:
-            dead_letter(event, 0, result.detail);
-            return;
-    }
-}
-
-void SearchIndexer::truncate(const Event& event) {
-    if (event.metadata.table_pgstream_id.empty()) {
-        ++stats_.events_skipped;
-        return;
-    }
-    ChangeResult result = with_retries(settings_.store_retry, [&] {
-        return store_.delete_table_documents(event.schema, {event.metadata.table_pgstream_id});
-    });
-    if (result.status == ChangeResult::Status::kApplied) {
-        ++stats_.truncates;
+    ChangeResult result;
+    if (entry.dropped) {
+        // The dropped schema's cleanup follows its own policy (the reference's cleanup backoff; none by
+        // default: one attempt, then the version goes to the dead-letter file rather than holding the
+        // stream).
+        result = with_retries(settings_.cleanup_retry, [&] { return store_.apply_schema_change(entry); });
+        if (result.status == ChangeResult::Status::kRetry) result.status = ChangeResult::Status::kFailed;
     } else {
-        dead_letter(event, 0, result.detail);
+        result = store_.apply_schema_change(entry);
     }
+    for (const auto& column : result.report.skipped_columns)
+        log::warn("search indexer: column ", column, " has no search mapping; its values are left out");
+    for (const auto& warning : result.report.warnings) log::warn("search indexer: ", warning);
+    if (result.status == ChangeResult::Status::kApplied) ++stats_.schema_changes;
+    if (result.status == ChangeResult::Status::kApplied ||
+        result.status == ChangeResult::Status::kAlreadyApplied) {
+        if (entry.dropped) {
+            schemas_.erase(entry.schema_name);
+        } else {
+            schemas_[entry.schema_name] = std::make_shared<const SchemaLogEntry>(std::move(entry));
+        }
+    }
+    return change_result(result);
 }
 
-const SchemaTable* SearchIndexer::table_of(const Event& event) {
+EventResult SearchIndexer::truncate(const Event& event) {
+    if (event.metadata.table_pgstream_id.empty())
+        return EventResult::skipped("TRUNCATE without translator metadata");
+    ChangeResult result = store_.delete_table_documents(event.schema, {event.metadata.table_pgstream_id});
+    if (result.status == ChangeResult::Status::kApplied) ++stats_.truncates;
+    return change_result(result);
+}
+
+bool SearchIndexer::table_of(const Event& event, const SchemaTable*& table, EventResult& result) {
+    table = nullptr;
     // Only an UPDATE needs the table (the columns it left out); the metadata names it by pgstream id.
-    if (event.action != Action::Update || event.metadata.table_pgstream_id.empty()) return nullptr;
+    if (event.action != Action::Update || event.metadata.table_pgstream_id.empty()) return true;
     auto known = schemas_.find(event.schema);
     if (known == schemas_.end()) {
         SchemaLogEntry stored;
-        ChangeResult read =
-            with_retries(settings_.store_retry, [&] { return store_.stored_schema(event.schema, stored); });
+        ChangeResult read = store_.stored_schema(event.schema, stored);
         if (read.status != ChangeResult::Status::kApplied) {
-            throw std::runtime_error("search indexer: " + read.detail);
+            result = change_result(read);
+            if (result.delivery == Delivery::kRetry) return false;
         }
         known =
             schemas_.emplace(event.schema, std::make_shared<const SchemaLogEntry>(std::move(stored))).first;
     }
-    for (const auto& table : known->second->tables) {
-        if (table.pgstream_id == event.metadata.table_pgstream_id) return &table;
+    for (const auto& candidate : known->second->tables) {
+        if (candidate.pgstream_id == event.metadata.table_pgstream_id) {
+            table = &candidate;
+            break;
+        }
     }
-    return nullptr;
+    return true;
 }
 
-void SearchIndexer::dead_letter(const Event& event, long status, const std::string& reason) {
-    const std::string table = table_of_event(event);
-    const std::string safe_reason = redact::scrub(reason);
-    if (dead_letter_fd_ < 0) {
-        throw std::runtime_error("search indexer: the store refused a change of " + table + " for good (" +
-                                 (status ? "HTTP " + std::to_string(status) + ": " : "") + safe_reason +
-                                 ") and PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE is not set");
-    }
-    std::string line = "{\"output\":\"search indexer\",\"failed_at\":\"" + rfc3339_now() +
-                       "\",\"status\":" + std::to_string(status) + ",\"reason\":";
-    append_json_string(line, safe_reason);
-    line += ",\"attempts\":1,\"event\":";
-    append_event_json(line, event);
-    line += "}\n";
-    size_t written = 0;
-    while (written < line.size()) {
-        ssize_t n = ::write(dead_letter_fd_, line.data() + written, line.size() - written);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            throw std::runtime_error("search indexer: cannot write the dead-letter file '" +
-                                     settings_.dead_letter_file + "': " + strerror(errno));
-        }
-        written += static_cast<size_t>(n);
-    }
-    if (::fdatasync(dead_letter_fd_) != 0) {
-        throw std::runtime_error("search indexer: cannot sync the dead-letter file '" +
-                                 settings_.dead_letter_file + "': " + strerror(errno));
-    }
+void SearchIndexer::count_result(const Event& event, const EventResult& result) {
+    if (result.delivery == Delivery::kSkipped) ++stats_.events_skipped;
+    if (result.delivery != Delivery::kGiveUp) return;
     ++stats_.dead_letters;
+    // The sender logs each batch's refusals; a table's first one is also logged here with its reason, as an
+    // error, then only counted (a broken mapping would otherwise log every row).
+    const std::string table = table_of_event(event);
     if (tables_dead_lettered_.insert(table).second) {
         log::error("search indexer: the store refused a change of ", table, " for good (",
-                   status ? "HTTP " + std::to_string(status) + ": " : "", safe_reason, "); written to ",
-                   settings_.dead_letter_file, " (further refusals of this table are counted, not logged)");
+                   result.status ? "HTTP " + std::to_string(result.status) + ": " : "", result.reason, ")",
+                   dead_letters_ ? "; written to the " + dead_letters_->name() : std::string(),
+                   " (further refusals of this table are counted in pgstream_search_documents_total"
+                   "{outcome=\"dead_lettered\"})");
     }
 }
 

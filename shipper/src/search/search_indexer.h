@@ -21,6 +21,7 @@
 #include "checkpoint/acknowledger.h"
 #include "observability/metrics.h"
 #include "processor/batching.h"
+#include "processor/dead_letter.h"
 #include "processor/processor.h"
 #include "search/documents.h"
 #include "search/search_store.h"
@@ -63,16 +64,20 @@ class SearchIndexer : public Processor {
 
   private:
     struct Pending;  // bulk items of the batch not written yet, with their events
-    void send_batch(const std::vector<EventPtr>& batch);
-    void write_pending(Pending& pending);
-    void apply_schema_change(const Event& event);
-    void truncate(const Event& event);
-    // Retries `operation` with `policy` while it answers kRetry; throws Stopped when a stop ends the wait.
+    // One result per event (the BatchSender retries the kRetry ones alone, in order, before the next batch).
+    std::vector<EventResult> send_events(const std::vector<EventPtr>& batch);
+    // One _bulk attempt for the pending items; sets their events' results. False when some item is not final.
+    bool write_pending(Pending& pending, std::vector<EventResult>& results);
+    EventResult apply_schema_change(const Event& event);
+    EventResult truncate(const Event& event);
+    EventResult change_result(const ChangeResult& result);
+    // Retries `operation` with `policy` while it answers kRetry (a stop ends the waits).
     ChangeResult with_retries(const RetryPolicy& policy, const std::function<ChangeResult()>& operation);
     // The table of `event` in the latest schema version known (nullptr when none): which columns an UPDATE
-    // left out. Reads the version from the store the first time a schema is seen.
-    const SchemaTable* table_of(const Event& event);
-    void dead_letter(const Event& event, long status, const std::string& reason);
+    // left out. Reads the version from the store the first time a schema is seen; false (and `result` a
+    // retry) when the store could not answer.
+    bool table_of(const Event& event, const SchemaTable*& table, EventResult& result);
+    void count_result(const Event& event, const EventResult& result);
     void set_store_problem(std::string problem);
     void probe_store();
 
@@ -83,7 +88,7 @@ class SearchIndexer : public Processor {
     IndexerStats stats_;
     std::map<std::string, std::shared_ptr<const SchemaLogEntry>> schemas_;  // sender thread only
     std::set<std::string> tables_dead_lettered_;                            // logged once per table
-    int dead_letter_fd_ = -1;
+    std::unique_ptr<DeadLetterFile> dead_letters_;  // PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE
 
     mutable std::mutex state_mutex_;
     std::condition_variable state_changed_;
