@@ -13,7 +13,9 @@
 #include <regex>
 #include <set>
 #include <thread>
+#include <tuple>
 
+#include "kafka-mock/mock_cluster.h"
 #include "support/search_mock.h"
 #include "support/stream_fixture.h"
 #include "wal/json.h"
@@ -470,6 +472,133 @@ TEST_F(IntegrationSearch, APasswordInTheStoreUrlNeverAppearsInTheLog) {
     down.stop();
     EXPECT_EQ(shipper.stderr_text().find(password), std::string::npos);
     EXPECT_EQ(down.stderr_text().find(password), std::string::npos);
+}
+
+// The sample configurations run as shipped, with only their server URLs (and the dead-letter path) pointed
+// at the throwaway servers through the environment, which wins over the file.
+class IntegrationSearchConfigs : public IntegrationSearch {
+  protected:
+    static std::string sample(const std::string& name) {
+        return read_file(std::string(PGSTREAM_SOURCE_DIR) + "/configs/" + name);
+    }
+};
+
+TEST_F(IntegrationSearchConfigs, Pg2OsAndPg2EsIndexTheDatabase) {
+    TempDir dir;
+    Settings settings = prepare("search_configs");
+    db_->exec(
+        "CREATE TABLE rows (id int PRIMARY KEY, v text); INSERT INTO rows VALUES (1, 'one'), (2, 'two')");
+    // pg2os.env against the OpenSearch flavor.
+    {
+        ShipperProcess shipper(dir.path(), {}, "pg2os");
+        shipper.set_raw_config("pg2os.env", sample("pg2os.env"));
+        shipper.env() = {{"PGSTREAM_POSTGRES_LISTENER_URL", url_},
+                         {"PGSTREAM_POSTGRES_LISTENER_SLOT_NAME", "search_configs_slot"},
+                         {"PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL", url_},
+                         {"PGSTREAM_OPENSEARCH_STORE_URL", settings["PGSTREAM_OPENSEARCH_STORE_URL"]},
+                         {"PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE", dir.file("os-dead.jsonl")}};
+        shipper.start();
+        db_->exec("INSERT INTO rows VALUES (3, 'three')");
+        std::string difference;
+        EXPECT_TRUE(wait_until([&] { return index_matches("public", difference); }, 30s))
+            << difference << "\n"
+            << shipper_diagnostics(shipper);
+        EXPECT_EQ(shipper.stop(), 0) << shipper_diagnostics(shipper);
+    }
+    // pg2es.env against the Elasticsearch flavor, which requires its credentials: a new slot, which streams
+    // the changes after its creation (an insert and an update: two documents).
+    CommandResult slot = run_pgstream({"init", "--pgurl", url_, "--slot", "search_configs_es"});
+    ASSERT_EQ(slot.exit_code, 0) << slot.describe();
+    SearchMock elastic({"--flavor", "elasticsearch", "--user", "elastic:changeme"});
+    db_->exec("INSERT INTO rows VALUES (4, 'four'); UPDATE rows SET v = 'uno' WHERE id = 1");
+    ShipperProcess shipper(dir.path(), {}, "pg2es");
+    shipper.set_raw_config("pg2es.env", sample("pg2es.env"));
+    shipper.env() = {{"PGSTREAM_POSTGRES_LISTENER_URL", url_},
+                     {"PGSTREAM_POSTGRES_LISTENER_SLOT_NAME", "search_configs_es"},
+                     {"PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL", url_},
+                     {"PGSTREAM_ELASTICSEARCH_STORE_URL",
+                      "http://elastic:changeme@127.0.0.1:" + std::to_string(elastic.port())},
+                     {"PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE", dir.file("es-dead.jsonl")}};
+    shipper.start();
+    httplib::Client client("127.0.0.1", elastic.port());
+    client.set_basic_auth("elastic", "changeme");
+    auto documents = [&] {
+        client.Post("/public/_refresh", "", "application/json");
+        auto response =
+            client.Post("/public/_search", R"({"query":{"match_all":{}},"size":100})", "application/json");
+        return response ? parse_json(response->body) : JsonValue();
+    };
+    EXPECT_TRUE(wait_until(
+        [&] {
+            JsonValue found = documents();
+            const JsonValue* hits = found.find("hits");
+            return hits != nullptr && hits->find("hits")->items.size() == 2 &&
+                   found.to_json().find("\"uno\"") != std::string::npos;
+        },
+        30s))
+        << documents().to_json() << "\n"
+        << shipper_diagnostics(shipper);
+    EXPECT_EQ(shipper.stop(), 0) << shipper_diagnostics(shipper);
+}
+
+TEST_F(IntegrationSearchConfigs, Pg2KafkaThenKafka2OsIndexThroughKafka) {
+    TempDir dir;
+    Settings settings = prepare("search_kafka");
+    pgstream::kafka::MockCluster kafka(1);
+    kafka.createTopic("pgstream", 1);
+    db_->exec("CREATE TABLE rows (id int PRIMARY KEY, v text, n int)");
+    ShipperProcess writer(dir.path(), {}, "pg2kafka");
+    writer.set_raw_config("pg2kafka.env", sample("pg2kafka.env"));
+    writer.env() = {{"PGSTREAM_POSTGRES_LISTENER_URL", url_},
+                    {"PGSTREAM_POSTGRES_LISTENER_SLOT_NAME", "search_kafka_slot"},
+                    {"PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL", url_},
+                    {"PGSTREAM_KAFKA_SERVERS", kafka.bootstrapServers()},
+                    {"PGSTREAM_KAFKA_WRITER_BATCH_TIMEOUT", "50ms"}};
+    writer.start();
+    ShipperProcess reader(dir.path(), {}, "kafka2os");
+    reader.set_raw_config("kafka2os.env", sample("kafka2os.env"));
+    reader.env() = {{"PGSTREAM_KAFKA_SERVERS", kafka.bootstrapServers()},
+                    {"PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL", url_},
+                    {"PGSTREAM_OPENSEARCH_STORE_URL", settings["PGSTREAM_OPENSEARCH_STORE_URL"]},
+                    {"PGSTREAM_SEARCH_INDEXER_BATCH_TIMEOUT", "50ms"},
+                    {"PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE", dir.file("dead.jsonl")}};
+    reader.start();
+    db_->exec("INSERT INTO rows SELECT g, 'row ' || g, g FROM generate_series(1, 500) g");
+    db_->exec("UPDATE rows SET n = n * 2 WHERE id % 3 = 0");
+    db_->exec("ALTER TABLE rows ADD COLUMN extra text");
+    db_->exec("ALTER TABLE rows RENAME COLUMN v TO label");
+    db_->exec("UPDATE rows SET extra = 'e' WHERE id % 5 = 0");
+    db_->exec("DELETE FROM rows WHERE id % 7 = 0");
+    std::string difference;
+    EXPECT_TRUE(wait_until([&] { return index_matches("public", difference); }, 60s))
+        << difference << "\n"
+        << shipper_diagnostics(writer) << "\n"
+        << shipper_diagnostics(reader);
+    EXPECT_EQ(reader.stop(), 0) << shipper_diagnostics(reader);
+    EXPECT_EQ(writer.stop(), 0) << shipper_diagnostics(writer);
+}
+
+TEST_F(IntegrationSearchConfigs, BadSearchSettingsExitWithOneLineAndCodeTwo) {
+    const std::string password = "Hunter2-Secret";
+    for (const auto& [key, value, bad] : std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"PGSTREAM_ELASTICSEARCH_STORE_URL", "http://u:" + password + "@b:9200", "not both"},
+             {"PGSTREAM_SEARCH_INDEXER_BATCH_SIZE", "0", "PGSTREAM_SEARCH_INDEXER_BATCH_SIZE"},
+             {"PGSTREAM_SEARCH_STORE_EXP_BACKOFF_INITIAL_INTERVAL", "soon",
+              "PGSTREAM_SEARCH_STORE_EXP_BACKOFF"},
+             {"PGSTREAM_SEARCH_STORE_CA_FILE", "/nonexistent/ca.pem", "PGSTREAM_SEARCH_STORE_CA_FILE"}}) {
+        // A store that is down is no configuration error: only the bad setting makes the exit code 2.
+        CommandResult result =
+            run_pgstream({"run"},
+                         {{"PGSTREAM_POSTGRES_LISTENER_URL", cluster_->url()},
+                          {"PGSTREAM_OPENSEARCH_STORE_URL",
+                           "http://elastic:" + password + "@127.0.0.1:" + std::to_string(refused_port())},
+                          {key, value}},
+                         30s);
+        EXPECT_EQ(result.exit_code, 2) << key << ": " << result.describe();
+        ASSERT_EQ(result.err_lines().size(), 1u) << result.describe();
+        EXPECT_NE(result.err_lines()[0].find(bad), std::string::npos) << result.describe();
+        EXPECT_EQ(result.err.find(password), std::string::npos) << result.describe();
+    }
 }
 
 }  // namespace
