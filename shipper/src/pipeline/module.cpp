@@ -6,6 +6,7 @@
 #include "listener/postgres/postgres_source.h"
 #include "processor/stdout/stdout_module.h"
 #include "search/search_module.h"
+#include "webhooks/webhook_module.h"
 
 namespace pgstream {
 
@@ -52,6 +53,7 @@ void register_builtin_modules() {
     kafka::register_kafka_modules();
     register_stdout_module();
     search::register_search_module();
+    webhooks::register_webhook_module();
 }
 
 }  // namespace pgstream
