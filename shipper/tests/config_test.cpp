@@ -118,12 +118,18 @@ TEST(ConfigYaml, FlatNestedAndGoStyleLayoutsMapOntoTheSameKeys) {
     EXPECT_EQ(go["PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL"], "postgres://d");
 }
 
-// The core list holds no module's keys: search is not built, so its keys and YAML section
-// are unknown; a registered module's section maps onto its keys.
+// The core list holds no module's keys: the built-in modules (search, webhooks...) register theirs, a key of
+// no module stays unknown; a registered module's section maps onto its keys.
 TEST(ConfigModules, KeysAndYamlSectionsComeWithTheirModule) {
-    Config config({{"PGSTREAM_OPENSEARCH_STORE_URL", "http://x"}, {"PGSTREAM_KAFKA_SERVERS", "k:9092"}});
-    EXPECT_EQ(config.unknown_keys(), std::vector<std::string>{"PGSTREAM_OPENSEARCH_STORE_URL"});
-    EXPECT_THROW(Config::parse_yaml("target:\n  search:\n    url: http://x\n", "s.yaml"), ConfigError);
+    Config config({{"PGSTREAM_WEBHOOK_SUBSCRIPTION_STORE_URL", "postgres://x"},
+                   {"PGSTREAM_OPENSEARCH_STORE_URL", "http://x"},
+                   {"PGSTREAM_ECHO_WRITER_LEVEL", "2"},
+                   {"PGSTREAM_KAFKA_SERVERS", "k:9092"}});
+    EXPECT_EQ(config.unknown_keys(), std::vector<std::string>{"PGSTREAM_ECHO_WRITER_LEVEL"});
+    EXPECT_THROW(Config::parse_yaml("target:\n  echo:\n    level: 3\n", "s.yaml"), ConfigError);
+    EXPECT_EQ(
+        Config::parse_yaml("target:\n  search:\n    url: http://x\n", "s.yaml")["PGSTREAM_SEARCH_STORE_URL"],
+        "http://x");
     EXPECT_FALSE(is_known_config_key("PGSTREAM_ECHO_WRITER_LEVEL"));
     OutputModule echo;
     echo.name = "echo writer";

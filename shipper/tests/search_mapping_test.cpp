@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include "config/config.h"
+#include "pipeline/module.h"
 #include "search/documents.h"
 #include "search/mapping.h"
 #include "search/search_settings.h"
@@ -305,8 +306,8 @@ TEST(SearchSettings, DefaultsOfTheReference) {
     EXPECT_EQ(s.batch_size, 100u);
     EXPECT_EQ(s.max_queue_bytes, 100u << 20);
     EXPECT_EQ(s.store_retry.kind, RetryPolicy::Kind::kExponential);
-    EXPECT_EQ(s.store_retry.delay_before_retry(1), std::chrono::milliseconds(1000));
-    EXPECT_EQ(s.store_retry.delay_before_retry(100), std::chrono::milliseconds(60000));
+    EXPECT_EQ(s.store_retry.delayBeforeRetry(1), std::chrono::milliseconds(1000));
+    EXPECT_EQ(s.store_retry.delayBeforeRetry(100), std::chrono::milliseconds(60000));
     EXPECT_EQ(s.cleanup_retry.kind, RetryPolicy::Kind::kNone);
     EXPECT_FALSE(s.hash_doc_ids);
     EXPECT_TRUE(s.tls_verify);
@@ -325,7 +326,7 @@ TEST(SearchSettings, CredentialsFromTheUrlOrSettingsNeverInErrors) {
     EXPECT_EQ(s.authorization_header(), "Authorization: Basic ZWxhc3RpYzpzQGNyZXQ=");
     EXPECT_TRUE(s.hash_doc_ids);
     EXPECT_EQ(s.store_retry.kind, RetryPolicy::Kind::kConstant);
-    EXPECT_EQ(s.store_retry.delay_before_retry(7), std::chrono::milliseconds(5000));
+    EXPECT_EQ(s.store_retry.delayBeforeRetry(7), std::chrono::milliseconds(5000));
 
     auto error_of = [](std::map<std::string, std::string> values) {
         try {
@@ -364,4 +365,44 @@ TEST(SearchSettings, CredentialsFromTheUrlOrSettingsNeverInErrors) {
     ASSERT_EQ(problems.size(), 2u);
     EXPECT_NE(problems[0].find("PGSTREAM_SEARCH_STORE_API_KEY"), std::string::npos);
     EXPECT_NE(problems[1].find("PGSTREAM_SEARCH_STORE_CA_FILE"), std::string::npos);
+}
+
+TEST(SearchSettings, YamlTargetSearchSectionAsTheGoPgstreamWritesIt) {
+    register_builtin_modules();
+    Config config(Config::parse_yaml(R"(target:
+  search:
+    engine: elasticsearch
+    url: https://elastic:pw@es.example:9243
+    batch:
+      timeout: 2s
+      size: 50
+      max_bytes: 2MiB
+      max_queue_bytes: 50MiB
+    backoff:
+      constant:
+        interval: 3s
+        max_retries: 4
+    cleanup_backoff:
+      exponential:
+        initial_interval: 1s
+        max_interval: 8s
+    dead_letter_file: /tmp/dead.jsonl
+    hash_doc_ids: true
+)",
+                                     "test.yaml"));
+    SearchSettings s = search_settings_from_config(config);
+    EXPECT_EQ(s.engine, Engine::kElasticsearch);
+    EXPECT_EQ(s.url, "https://es.example:9243");
+    EXPECT_EQ(s.username, "elastic");
+    EXPECT_EQ(s.batch_timeout, std::chrono::milliseconds(2000));
+    EXPECT_EQ(s.batch_size, 50u);
+    EXPECT_EQ(s.batch_bytes, 2u << 20);
+    EXPECT_EQ(s.max_queue_bytes, 50u << 20);
+    EXPECT_EQ(s.store_retry.kind, RetryPolicy::Kind::kConstant);
+    EXPECT_EQ(s.store_retry.max_retries, 4u);
+    EXPECT_EQ(s.store_retry.delayBeforeRetry(1), std::chrono::milliseconds(3000));
+    EXPECT_EQ(s.cleanup_retry.kind, RetryPolicy::Kind::kExponential);
+    EXPECT_EQ(s.cleanup_retry.delayBeforeRetry(9), std::chrono::milliseconds(8000));
+    EXPECT_EQ(s.dead_letter_file, "/tmp/dead.jsonl");
+    EXPECT_TRUE(s.hash_doc_ids);
 }

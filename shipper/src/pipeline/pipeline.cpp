@@ -35,7 +35,8 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
         throw ConfigError(
             "",
             "no processor configured: set PGSTREAM_STDOUT_WRITER_ENABLED=true (or configure the "
-            "Kafka writer with PGSTREAM_KAFKA_SERVERS and PGSTREAM_KAFKA_TOPIC_NAME)");
+            "Kafka writer with PGSTREAM_KAFKA_SERVERS and PGSTREAM_KAFKA_TOPIC_NAME, or the search indexer "
+            "with PGSTREAM_OPENSEARCH_STORE_URL or PGSTREAM_ELASTICSEARCH_STORE_URL)");
     if (source_module->validate) source_module->validate(config);
     for (const auto* module : output_modules)
         if (module->validate) module->validate(config);

@@ -14,6 +14,41 @@ namespace {
 
 constexpr const char* kOpenSearchUrl = "PGSTREAM_OPENSEARCH_STORE_URL";
 constexpr const char* kElasticsearchUrl = "PGSTREAM_ELASTICSEARCH_STORE_URL";
+// The YAML form (target.search.engine / url), also accepted from the environment.
+constexpr const char* kStoreUrl = "PGSTREAM_SEARCH_STORE_URL";
+constexpr const char* kStoreEngine = "PGSTREAM_SEARCH_STORE_ENGINE";
+
+// Which key holds the store URL and which engine it names; throws ConfigError when the keys disagree.
+const char* store_url_key(const Config& config, Engine& engine) {
+    const bool open_search = config.has(kOpenSearchUrl);
+    const bool elasticsearch = config.has(kElasticsearchUrl);
+    const bool generic = config.has(kStoreUrl);
+    if (open_search + elasticsearch + generic > 1) {
+        throw ConfigError(kElasticsearchUrl, std::string("set one store URL (") + kOpenSearchUrl + ", " +
+                                                 kElasticsearchUrl + " or " + kStoreUrl + "), not both");
+    }
+    if (config.has(kStoreEngine) && !generic)
+        throw ConfigError(kStoreEngine, std::string("goes with ") + kStoreUrl);
+    if (open_search) {
+        engine = Engine::kOpenSearch;
+        return kOpenSearchUrl;
+    }
+    if (elasticsearch) {
+        engine = Engine::kElasticsearch;
+        return kElasticsearchUrl;
+    }
+    if (!generic) throw ConfigError(kOpenSearchUrl, std::string("required (or ") + kElasticsearchUrl + ")");
+    std::string name = config.get_string(kStoreEngine);
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    if (name == "opensearch") {
+        engine = Engine::kOpenSearch;
+    } else if (name == "elasticsearch") {
+        engine = Engine::kElasticsearch;
+    } else {
+        throw ConfigError(kStoreEngine, "expected opensearch or elasticsearch");
+    }
+    return kStoreUrl;
+}
 
 std::string percent_decode(const std::string& text) {
     std::string out;
@@ -59,45 +94,13 @@ void parse_store_url(const std::string& key, const std::string& value, SearchSet
     settings.url_key = key;
 }
 
-RetryPolicy retry_from_config(const Config& config, const std::string& component, RetryPolicy fallback) {
-    const std::string exp = component + "_EXP_BACKOFF_";
-    const std::string constant = component + "_BACKOFF_";
-    const bool has_exp = config.has(exp + "INITIAL_INTERVAL") || config.has(exp + "MAX_INTERVAL") ||
-                         config.has(exp + "MAX_RETRIES");
-    const bool has_constant = config.has(constant + "INTERVAL") || config.has(constant + "MAX_RETRIES");
-    if (has_exp && has_constant) {
-        throw ConfigError(constant + "INTERVAL", "give either the exponential (" + exp +
-                                                     "*) or the constant (" + constant +
-                                                     "*) policy, not both");
-    }
-    RetryPolicy policy = fallback;
-    if (has_exp) {
-        policy.kind = RetryPolicy::Kind::kExponential;
-        policy.initial_interval = config.get_duration(exp + "INITIAL_INTERVAL", std::chrono::milliseconds(0));
-        policy.max_interval = config.get_duration(exp + "MAX_INTERVAL", std::chrono::milliseconds(0));
-        policy.max_retries = static_cast<unsigned>(config.get_int(exp + "MAX_RETRIES", 0, 0, 1000000));
-        // Zero would retry in a busy loop.
-        if (policy.initial_interval.count() == 0) policy.initial_interval = std::chrono::milliseconds(100);
-    } else if (has_constant) {
-        policy.kind = RetryPolicy::Kind::kConstant;
-        policy.initial_interval = config.get_duration(constant + "INTERVAL", std::chrono::milliseconds(0));
-        policy.max_interval = std::chrono::milliseconds(0);
-        policy.max_retries = static_cast<unsigned>(config.get_int(constant + "MAX_RETRIES", 0, 0, 1000000));
-    }
-    return policy;
+// The reference's policy keys (processor/backoff.h); `fallback` when neither policy is given.
+RetryPolicy retry_from_config(const Config& config, const std::string& prefix, RetryPolicy fallback) {
+    RetryPolicy policy = parse_backoff(config, prefix);
+    return policy.kind == RetryPolicy::Kind::kNone ? fallback : policy;
 }
 
 }  // namespace
-
-std::optional<std::chrono::milliseconds> RetryPolicy::delay_before_retry(unsigned attempt) const {
-    if (kind == Kind::kNone) return std::nullopt;
-    if (max_retries != 0 && attempt > max_retries) return std::nullopt;
-    if (kind == Kind::kConstant) return initial_interval;
-    std::chrono::milliseconds delay = initial_interval;
-    for (unsigned i = 1; i < attempt && (max_interval.count() == 0 || delay < max_interval); ++i) delay *= 2;
-    if (max_interval.count() > 0) delay = std::min(delay, max_interval);
-    return delay;
-}
 
 std::string SearchSettings::authorization_header() const {
     if (!api_key.empty()) return "Authorization: ApiKey " + api_key;
@@ -105,30 +108,13 @@ std::string SearchSettings::authorization_header() const {
     return {};
 }
 
-void register_search_config_keys() {
-    register_config_keys({"PGSTREAM_SEARCH_INDEXER_BATCH_BYTES", "PGSTREAM_SEARCH_INDEXER_HASH_DOC_IDS",
-                          "PGSTREAM_SEARCH_STORE_USERNAME", "PGSTREAM_SEARCH_STORE_PASSWORD",
-                          "PGSTREAM_SEARCH_STORE_API_KEY", "PGSTREAM_SEARCH_STORE_CA_FILE",
-                          "PGSTREAM_SEARCH_STORE_TLS_VERIFY", "PGSTREAM_SEARCH_STORE_REQUEST_TIMEOUT"});
-}
-
 bool search_configured(const Config& config) {
-    return config.has(kOpenSearchUrl) || config.has(kElasticsearchUrl);
+    return config.has(kOpenSearchUrl) || config.has(kElasticsearchUrl) || config.has(kStoreUrl);
 }
 
 SearchSettings search_settings_from_config(const Config& config) {
     SearchSettings settings;
-    const bool open_search = config.has(kOpenSearchUrl);
-    const bool elasticsearch = config.has(kElasticsearchUrl);
-    if (open_search && elasticsearch) {
-        throw ConfigError(kElasticsearchUrl, std::string("set either ") + kOpenSearchUrl + " or " +
-                                                 kElasticsearchUrl + ", not both");
-    }
-    if (!open_search && !elasticsearch) {
-        throw ConfigError(kOpenSearchUrl, std::string("required (or ") + kElasticsearchUrl + ")");
-    }
-    settings.engine = open_search ? Engine::kOpenSearch : Engine::kElasticsearch;
-    const char* url_key = open_search ? kOpenSearchUrl : kElasticsearchUrl;
+    const char* url_key = store_url_key(config, settings.engine);
     parse_store_url(url_key, config.get_string(url_key), settings);
 
     settings.batch_timeout =
@@ -159,6 +145,7 @@ SearchSettings search_settings_from_config(const Config& config) {
     settings.hash_doc_ids = config.get_bool("PGSTREAM_SEARCH_INDEXER_HASH_DOC_IDS", false);
     settings.request_timeout =
         config.get_duration("PGSTREAM_SEARCH_STORE_REQUEST_TIMEOUT", settings.request_timeout);
+    settings.dead_letter_file = config.get_string("PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE");
     return settings;
 }
 

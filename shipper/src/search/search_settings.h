@@ -8,25 +8,14 @@
 #include <string>
 #include <vector>
 
-namespace pgstream {
-class Config;
-}
+#include "processor/backoff.h"
 
 namespace pgstream::search {
 
 enum class Engine { kOpenSearch, kElasticsearch };
 
-// A retry policy: exponential (initial doubling up to max) or constant; max_retries 0 = retry forever.
-struct RetryPolicy {
-    enum class Kind { kNone, kExponential, kConstant };
-    Kind kind = Kind::kNone;
-    std::chrono::milliseconds initial_interval{0};  // exponential: first wait; constant: every wait
-    std::chrono::milliseconds max_interval{0};      // exponential only; 0 = no cap
-    unsigned max_retries = 0;
-
-    // Wait before retry number `attempt` (1-based), or nullopt when no retry is allowed.
-    std::optional<std::chrono::milliseconds> delay_before_retry(unsigned attempt) const;
-};
+// A retry policy (processor/backoff.h): exponential or constant; max_retries 0 = retry forever.
+using RetryPolicy = BackoffSettings;
 
 struct SearchSettings {
     Engine engine = Engine::kOpenSearch;
@@ -50,15 +39,15 @@ struct SearchSettings {
     bool tls_verify = true;     // PGSTREAM_SEARCH_STORE_TLS_VERIFY
     bool hash_doc_ids = false;  // PGSTREAM_SEARCH_INDEXER_HASH_DOC_IDS
     std::chrono::milliseconds request_timeout{30000};  // PGSTREAM_SEARCH_STORE_REQUEST_TIMEOUT
+    // PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE: where documents the store refused for good are appended
+    // (JSON lines). Empty: a refused document stops the indexer instead of being skipped.
+    std::string dead_letter_file;
 
     // "Authorization: ..." header for the credentials, empty without any.
     std::string authorization_header() const;
 };
 
-// The keys below, for unknown-key warnings (call once at startup).
-void register_search_config_keys();
-
-// True when the configuration selects the search indexer (either store URL is set).
+// True when the configuration selects the search indexer (a store URL is set).
 bool search_configured(const Config& config);
 
 // Reads the settings; throws ConfigError (one line naming the key and the accepted form, never a secret)

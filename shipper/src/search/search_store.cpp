@@ -92,7 +92,9 @@ std::string url_escape(const std::string& text) {
 }
 
 SearchStore::SearchStore(SearchSettings settings, HttpClient& http)
-    : settings_(std::move(settings)), http_(http) {}
+    : settings_(std::move(settings)),
+      http_(http),
+      address_policy_(std::make_shared<const AddressPolicy>(AddressPolicy::allow_all())) {}
 
 HttpResponse SearchStore::request(const std::string& method, const std::string& path, const std::string& body,
                                   bool ndjson) {
@@ -101,6 +103,9 @@ HttpResponse SearchStore::request(const std::string& method, const std::string& 
     request.url = settings_.url + path;
     request.body = body;
     request.timeout = settings_.request_timeout;
+    request.address_policy = address_policy_;
+    request.ca_file = settings_.ca_file;
+    request.verify_tls = settings_.tls_verify;
     if (settings_.engine == Engine::kElasticsearch) {
         // Elasticsearch 8's compatibility media types: answers stay in the 8.x shape after an upgrade.
         request.headers.push_back(
@@ -132,9 +137,11 @@ std::string SearchStore::bulk_body(const std::vector<BulkItem>& items) const {
     return body;
 }
 
-std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& items) {
+std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& items, size_t* body_bytes) {
     if (items.empty()) return {};
-    HttpResponse response = request("POST", "/_bulk", bulk_body(items), true);
+    std::string body = bulk_body(items);
+    if (body_bytes != nullptr) *body_bytes = body.size();
+    HttpResponse response = request("POST", "/_bulk", std::move(body), true);
     if (!response.ok()) return std::vector<ItemResult>(items.size(), request_failure(response));
     std::vector<ItemResult> results(items.size());
     JsonValue parsed;
@@ -245,6 +252,22 @@ size_t SearchStore::fill_unchanged_fields(std::vector<BulkItem>& items, bool& co
     return missing;
 }
 
+std::string SearchStore::probe() {
+    HttpResponse response = request("GET", "/");
+    if (response.ok()) return {};
+    return failure(response, "search store " + settings_.url + " unreachable").detail;
+}
+
+std::vector<ItemResult> SearchStore::write_once(std::vector<BulkItem>& items, size_t* body_bytes) {
+    if (body_bytes != nullptr) *body_bytes = 0;
+    bool complete = true;
+    fill_unchanged_fields(items, complete);
+    if (!complete)
+        return std::vector<ItemResult>(
+            items.size(), ItemResult{ItemOutcome::kRetry, 0, {}, "store unreachable for TOAST fields"});
+    return send_bulk(items, body_bytes);
+}
+
 std::vector<ItemResult> SearchStore::write(std::vector<BulkItem> items, const StopToken& stop) {
     std::vector<ItemResult> results(items.size());
     std::vector<size_t> pending(items.size());
@@ -252,15 +275,7 @@ std::vector<ItemResult> SearchStore::write(std::vector<BulkItem> items, const St
     for (unsigned attempt = 1;; ++attempt) {
         std::vector<BulkItem> batch;
         for (size_t index : pending) batch.push_back(items[index]);
-        bool complete = true;
-        fill_unchanged_fields(batch, complete);
-        std::vector<ItemResult> answers;
-        if (complete) {
-            answers = send_bulk(batch);
-        } else {
-            answers.assign(batch.size(),
-                           ItemResult{ItemOutcome::kRetry, 0, {}, "store unreachable for TOAST fields"});
-        }
+        std::vector<ItemResult> answers = write_once(batch);
         std::vector<size_t> still_pending;
         for (size_t i = 0; i < pending.size(); ++i) {
             results[pending[i]] = answers[i];
@@ -272,7 +287,7 @@ std::vector<ItemResult> SearchStore::write(std::vector<BulkItem> items, const St
         }
         pending.swap(still_pending);
         if (pending.empty()) return results;
-        auto delay = settings_.store_retry.delay_before_retry(attempt);
+        auto delay = settings_.store_retry.delayBeforeRetry(attempt);
         if (!delay || !stop.sleep_for(*delay)) return results;
     }
 }
@@ -287,7 +302,7 @@ ChangeResult SearchStore::ensure_schema_log_index() {
     return failure(created, "creating the pgstream index");
 }
 
-ChangeResult SearchStore::stored_version(const std::string& schema_name, SchemaLogEntry& stored) {
+ChangeResult SearchStore::stored_schema(const std::string& schema_name, SchemaLogEntry& stored) {
     std::string query = "{\"query\":{\"term\":{\"schema_name\":" + json_quote(schema_name) +
                         "}},\"sort\":[{\"version\":{\"order\":\"desc\"}}],\"size\":1}";
     HttpResponse response = request("POST", std::string("/") + kSchemaLogIndex + "/_search", query);
@@ -318,7 +333,7 @@ ChangeResult SearchStore::apply_schema_change(const SchemaLogEntry& entry) {
         return ensured;
     }
     SchemaLogEntry stored;
-    if (ChangeResult read = stored_version(entry.schema_name, stored);
+    if (ChangeResult read = stored_schema(entry.schema_name, stored);
         read.status != ChangeResult::Status::kApplied) {
         return read;
     }

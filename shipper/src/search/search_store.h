@@ -4,6 +4,7 @@
 // forever on its own except write(), which follows the store retry policy until a stop.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,15 +54,24 @@ class SearchStore {
     // The _bulk NDJSON body for `items` (index with the document, delete without; external versions).
     std::string bulk_body(const std::vector<BulkItem>& items) const;
     // One _bulk request; a result per item, in order.
-    std::vector<ItemResult> send_bulk(const std::vector<BulkItem>& items);
+    std::vector<ItemResult> send_bulk(const std::vector<BulkItem>& items, size_t* body_bytes = nullptr);
     // Fills the unchanged (TOASTed) fields of index items from earlier items of the same batch or from the
     // stored documents. Returns the number of fields it could not find (a row the store never had).
     // Throws nothing: a store failure leaves the fields to a later attempt (false in `complete`).
     size_t fill_unchanged_fields(std::vector<BulkItem>& items, bool& complete);
-    // fill_unchanged_fields() and send_bulk(), then resends the items that got kRetry, waiting as the store
-    // retry policy says, until every item is final, the policy gives up, or `stop` is requested (those items
-    // stay kRetry: not delivered, never acknowledged).
+    // One attempt: fill_unchanged_fields() and send_bulk() (every item kRetry when the fill could not reach
+    // the store). `body_bytes` receives the size of the _bulk body (0 when none was sent).
+    std::vector<ItemResult> write_once(std::vector<BulkItem>& items, size_t* body_bytes = nullptr);
+    // write_once(), then resends the items that got kRetry, waiting as the store retry policy says, until
+    // every item is final, the policy gives up, or `stop` is requested (those items stay kRetry: not
+    // delivered, never acknowledged).
     std::vector<ItemResult> write(std::vector<BulkItem> items, const StopToken& stop);
+
+    // "" when the store answers (GET /), else why not, without secrets.
+    std::string probe();
+    // The latest version of `schema_name` stored in the `pgstream` index (version 0 when none); kRetry /
+    // kFailed on store errors.
+    ChangeResult stored_schema(const std::string& schema_name, SchemaLogEntry& stored);
 
     // Applies a schema_log version (see docs/search.md, "Schema changes").
     ChangeResult apply_schema_change(const SchemaLogEntry& entry);
@@ -77,11 +87,11 @@ class SearchStore {
     HttpResponse request(const std::string& method, const std::string& path, const std::string& body = {},
                          bool ndjson = false);
     ChangeResult ensure_schema_log_index();
-    // The stored version of `schema_name` (version 0 when none); kRetry/kFailed on store errors.
-    ChangeResult stored_version(const std::string& schema_name, SchemaLogEntry& stored);
 
     SearchSettings settings_;
     HttpClient& http_;
+    // Every request may reach any address: the store URL is the operator's choice, like the Postgres URL.
+    std::shared_ptr<const AddressPolicy> address_policy_;
 };
 
 // "%XX"-escapes what is not unreserved in a URL path segment or query value.

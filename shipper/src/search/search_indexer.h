@@ -1,0 +1,104 @@
+// The search batch indexer output: row changes become _bulk writes of documents keyed by column pgstream id,
+// schema_log versions become index and mapping changes, in stream order (see docs/search.md).
+//
+// Events are cut into batches by the shared BatchSender (size, bytes, timeout, memory budget). Within a batch
+// the writes before a schema change or a TRUNCATE are written (every item final) before the change is
+// applied. Items the store has not taken yet (429, 5xx, timeouts, connection errors) are sent again, alone,
+// with the store retry policy; items it refused for good (400...) are appended to the dead-letter file,
+// counted and logged once per table. An event is acknowledged to the checkpointer only once each of its items
+// is final.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "checkpoint/acknowledger.h"
+#include "observability/metrics.h"
+#include "processor/batching.h"
+#include "processor/dead_letter.h"
+#include "processor/processor.h"
+#include "search/documents.h"
+#include "search/search_store.h"
+
+namespace pgstream::search {
+
+struct IndexerStats {
+    std::atomic<uint64_t> documents_indexed{0};
+    std::atomic<uint64_t> documents_deleted{0};
+    std::atomic<uint64_t> documents_ignored{0};  // 409 older version, 404 delete of a missing document
+    std::atomic<uint64_t> items_retried{0};      // bulk items sent again after a retryable answer
+    std::atomic<uint64_t> dead_letters{0};       // events refused for good, in the dead-letter file
+    std::atomic<uint64_t> schema_changes{0};     // schema versions applied
+    std::atomic<uint64_t> truncates{0};
+    std::atomic<uint64_t> events_skipped{0};  // no document: no metadata or identity, messages, out-of-order
+    std::atomic<uint64_t> fields_skipped{0};  // unmapped types, values a field cannot take
+    std::atomic<uint64_t> bulk_requests{0};
+    std::atomic<uint64_t> bulk_bytes{0};
+};
+
+class SearchIndexer : public Processor {
+  public:
+    // No request is made before start(). The indexer has its own HTTP client that may reach any address: the
+    // store URL is the operator's choice, like the Postgres URL (unlike URLs that subscribers choose).
+    SearchIndexer(SearchSettings settings, Acknowledger& acknowledger, StopToken stop = {});
+    ~SearchIndexer() override;
+
+    std::string name() const override { return "search indexer"; }
+    void start() override;
+    void process(EventPtr event) override;
+    void flush() override;
+    void close() override;
+    std::string fatal_error() const override;
+    std::string readiness() const override;
+
+    // Registers the indexer's counters (names in docs/search.md).
+    void observe(Metrics& metrics);
+    const IndexerStats& stats() const { return stats_; }
+    const BatchSender& sender() const { return *sender_; }
+
+  private:
+    struct Pending;  // bulk items of the batch not written yet, with their events
+    // One result per event (the BatchSender retries the kRetry ones alone, in order, before the next batch).
+    std::vector<EventResult> send_events(const std::vector<EventPtr>& batch);
+    // One _bulk attempt for the pending items; sets their events' results. False when some item is not final.
+    bool write_pending(Pending& pending, std::vector<EventResult>& results);
+    EventResult apply_schema_change(const Event& event);
+    EventResult truncate(const Event& event);
+    EventResult change_result(const ChangeResult& result);
+    // Retries `operation` with `policy` while it answers kRetry (a stop ends the waits).
+    ChangeResult with_retries(const RetryPolicy& policy, const std::function<ChangeResult()>& operation);
+    // The table of `event` in the latest schema version known (nullptr when none): which columns an UPDATE
+    // left out. Reads the version from the store the first time a schema is seen; false (and `result` a
+    // retry) when the store could not answer.
+    bool table_of(const Event& event, const SchemaTable*& table, EventResult& result);
+    void count_result(const Event& event, const EventResult& result);
+    void set_store_problem(std::string problem);
+    void probe_store();
+
+    SearchSettings settings_;
+    HttpClient http_;
+    SearchStore store_;
+    StopToken stop_;
+    IndexerStats stats_;
+    std::map<std::string, std::shared_ptr<const SchemaLogEntry>> schemas_;  // sender thread only
+    std::set<std::string> tables_dead_lettered_;                            // logged once per table
+    std::unique_ptr<DeadLetterFile> dead_letters_;  // PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE
+
+    mutable std::mutex state_mutex_;
+    std::condition_variable state_changed_;
+    std::string store_problem_;  // "" once the store answered
+    bool store_seen_ = false;
+    bool closing_ = false;
+    std::once_flag started_;
+    std::thread prober_;
+
+    std::unique_ptr<BatchSender> sender_;
+};
+
+}  // namespace pgstream::search
