@@ -83,6 +83,24 @@ TEST_F(IntegrationObservability, PrometheusScrapesTheReplicationLagOfTheSlot) {
               std::string::npos)
         << insert_lines << "\n"
         << scrape->body;
+    // The output's own instruments: each of those lines was delivered (recorded right after the write), and
+    // its memory guard is observed.
+    std::string delivered =
+        "pgstream_target_event_outcomes_total{action=\"insert\",outcome=\"delivered\","
+        "target=\"stdout-writer\"} " +
+        std::to_string(insert_lines) + "\n";
+    std::string body = scrape->body;
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto again = client.Get("/metrics");
+            body = again ? again->body : "";
+            return body.find(delivered) != std::string::npos;
+        },
+        10s))
+        << delivered << body;
+    EXPECT_NE(body.find("pgstream_target_memory_limit{target=\"stdout-writer\"} 104857600\n"),
+              std::string::npos)
+        << body;
 
     PrometheusServer prometheus("127.0.0.1:" + std::to_string(port));
     std::string answer;

@@ -85,7 +85,8 @@ void register_kafka_modules() {
     writer.create = [](const Config& config, Acknowledger& acknowledger,
                        RuntimeContext& context) -> std::unique_ptr<Processor> {
         // No broker is contacted here: a broker that is down is the writer's runtime condition (start()).
-        return std::make_unique<KafkaWriter>(writerSettingsFromConfig(config), acknowledger, context.stop());
+        return std::make_unique<KafkaWriter>(writerSettingsFromConfig(config), acknowledger, context.stop(),
+                                             context.output_metrics("kafka-batch-writer"));
     };
     register_output_module(std::move(writer));
 

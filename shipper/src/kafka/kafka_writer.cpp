@@ -47,8 +47,12 @@ BatchSettings batchSettingsOf(const WriterSettings& settings) {
 
 }  // namespace
 
-KafkaWriter::KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, StopToken stop)
-    : settings_(std::move(settings)), acknowledger_(acknowledger), stop_(std::move(stop)) {
+KafkaWriter::KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, StopToken stop,
+                         std::unique_ptr<OutputMetrics> metrics)
+    : settings_(std::move(settings)),
+      acknowledger_(acknowledger),
+      stop_(std::move(stop)),
+      metrics_(std::move(metrics)) {
     producer_ = std::make_unique<OrderedProducer>(
         producerSettingsOf(settings_),
         [this](const std::vector<DeliveredRecord>& delivered) {
@@ -61,12 +65,16 @@ KafkaWriter::KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, St
                     in_flight_.pop_front();
                 }
             }
-            for (const auto& event : done) acknowledger_.acknowledge(*event);
+            for (const auto& event : done) {
+                if (metrics_) metrics_->record(*event, OutputOutcome::kDelivered);
+                acknowledger_.acknowledge(*event);
+            }
         },
         [](const std::string& message) { log::warn(message); }, stop_);
     sender_ = std::make_unique<BatchSender>(
         "kafka writer", batchSettingsOf(settings_),
         [this](const std::vector<EventPtr>& batch) { sendBatch(batch); }, handed_over_, event_weight, stop_);
+    if (metrics_) metrics_->observe_memory(sender_->memory());
 }
 
 void KafkaWriter::start() {
@@ -124,8 +132,11 @@ KafkaWriter::~KafkaWriter() {
     prepared_changed_.notify_all();
     if (preparer_.joinable()) preparer_.join();
     close();
-    sender_.reset();
+    // The producer's delivery reports record into the metrics, and the metrics read the sender's memory
+    // guard.
     producer_.reset();
+    metrics_.reset();
+    sender_.reset();
 }
 
 void KafkaWriter::process(EventPtr event) {

@@ -16,6 +16,7 @@
 #include "checkpoint/acknowledger.h"
 #include "kafka/kafka_settings.h"
 #include "kafka/ordered_producer.h"
+#include "observability/output_metrics.h"
 #include "processor/batching.h"
 #include "processor/processor.h"
 
@@ -26,7 +27,9 @@ class KafkaWriter : public Processor {
     // Throws std::runtime_error when the producer cannot be created (librdkafka refuses its configuration).
     // Does no network I/O: start() prepares the topic. Its waits for deliveries end with `stop`'s drain; a
     // permanent failure ends that drain.
-    KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, StopToken stop = {});
+    // `metrics` (null: none) records each delivery and the memory guard.
+    KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, StopToken stop = {},
+                std::unique_ptr<OutputMetrics> metrics = nullptr);
     ~KafkaWriter() override;
 
     std::string name() const override { return "kafka writer"; }
@@ -80,6 +83,8 @@ class KafkaWriter : public Processor {
     std::string prepare_problem_ = "kafka writer: the topic is not prepared yet";
 
     std::unique_ptr<BatchSender> sender_;
+    // Declared after the sender: destroyed first, it stops reading the sender's memory guard.
+    std::unique_ptr<OutputMetrics> metrics_;
 };
 
 }  // namespace pgstream::kafka

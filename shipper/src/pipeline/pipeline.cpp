@@ -40,13 +40,15 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
     for (const auto* module : output_modules)
         if (module->validate) module->validate(config);
 
+    register_config_keys(observability_config_keys());
+    auto observability = ObservabilitySettings::from(config);
+    context.set_metrics_enabled(observability.metrics_wanted());
+
     pipeline->source_ = source_module->create(config, context);
     Acknowledger& acknowledger = pipeline->source_->acknowledger();
     for (const auto* module : output_modules)
         pipeline->outputs_.push_back(module->create(config, acknowledger, context));
 
-    register_config_keys(observability_config_keys());
-    auto observability = ObservabilitySettings::from(config);
     pipeline->observability_ = std::make_unique<PipelineObservability>(observability, *pipeline->metrics_);
     // Instruments cost a little per event: only when something reads them.
     if (observability.metrics_wanted()) pipeline->instrument_outputs();

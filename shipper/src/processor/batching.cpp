@@ -43,8 +43,19 @@ bool MemoryGuard::acquire(size_t bytes) {
 
 bool MemoryGuard::acquire(size_t bytes, const StopToken& stop) {
     std::unique_lock<std::mutex> lock(mutex_);
-    bool fits =
-        stop.wait(lock, released_, [&] { return closed_ || in_use_ == 0 || in_use_ + bytes <= budget_; });
+    auto fits_now = [&] { return closed_ || in_use_ == 0 || in_use_ + bytes <= budget_; };
+    bool fits = fits_now();
+    if (!fits) {
+        // Only a wait reads the clock: the common case stays two comparisons.
+        auto blocked_since = std::chrono::steady_clock::now();
+        ++waiting_;
+        fits = stop.wait(lock, released_, fits_now);
+        --waiting_;
+        blocked_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - blocked_since)
+                                  .count(),
+                              std::memory_order_relaxed);
+    }
     if (closed_ || !fits) return false;
     in_use_ += bytes;
     peak_ = std::max(peak_, in_use_);
@@ -78,6 +89,11 @@ void MemoryGuard::close() {
 size_t MemoryGuard::in_use() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return in_use_;
+}
+
+size_t MemoryGuard::waiting() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return waiting_;
 }
 
 size_t MemoryGuard::peak() const {

@@ -10,8 +10,9 @@
 
 namespace pgstream {
 
-StdoutWriter::StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger, StopToken stop)
-    : settings_(std::move(settings)), stop_(std::move(stop)) {
+StdoutWriter::StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger, StopToken stop,
+                           std::unique_ptr<OutputMetrics> metrics)
+    : settings_(std::move(settings)), stop_(std::move(stop)), metrics_(std::move(metrics)) {
     if (settings_.file.empty() || settings_.file == "-")
         sink_ = std::make_unique<LineSink>(STDOUT_FILENO, false, "standard output", settings_.write_function);
     else
@@ -36,6 +37,7 @@ StdoutWriter::StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowle
     sender_ = std::make_unique<BatchSender>(
         "stdout writer", settings_.batch, [this](const std::vector<EventPtr>& batch) { write_batch(batch); },
         acknowledger, event_weight, stop_);
+    if (metrics_) metrics_->observe_memory(sender_->memory());
 }
 
 StdoutWriter::~StdoutWriter() {
@@ -68,7 +70,15 @@ void StdoutWriter::write_batch(const std::vector<EventPtr>& batch) {
         append_event_json(buffer_, *event);
         buffer_ += '\n';
     }
-    sink_->write_all(buffer_);
+    try {
+        sink_->write_all(buffer_);
+    } catch (...) {
+        if (metrics_)
+            for (const auto& event : batch) metrics_->record(*event, OutputOutcome::kRetried);
+        throw;
+    }
+    if (metrics_)
+        for (const auto& event : batch) metrics_->record(*event, OutputOutcome::kDelivered);
 }
 
 }  // namespace pgstream
