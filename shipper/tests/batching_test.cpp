@@ -1,13 +1,20 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+
 #include "checkpoint/watermark.h"
 #include "processor/batching.h"
+#include "processor/dead_letter.h"
 #include "support/process.h"
 
 namespace pgstream {
@@ -353,6 +360,195 @@ TEST(BatchSender, AnAcknowledgementViolationIsReportedNotThrownOnTheSenderThread
     EXPECT_NE(watermark.fatal_error().find("more acknowledgements than pending events"), std::string::npos)
         << watermark.fatal_error();
     EXPECT_EQ(watermark.confirmed(), Lsn(100));
+}
+
+// ---- a result per event ----
+
+// Answers each event by token from a script: token -> results of its successive attempts (the last repeats).
+struct ScriptedOutput {
+    std::map<uint64_t, std::vector<EventResult>> script;
+    std::map<uint64_t, int> attempts;
+    SentLog sent;
+    std::mutex mutex;
+    std::vector<EventResult> operator()(const std::vector<EventPtr>& batch) {
+        sent.add(batch);
+        std::lock_guard<std::mutex> lock(mutex);
+        std::vector<EventResult> results;
+        for (const auto& event : batch) {
+            auto& steps = script[event->checkpoint_token];
+            int attempt = attempts[event->checkpoint_token]++;
+            results.push_back(steps.empty() ? EventResult::delivered()
+                                            : steps[std::min<size_t>(attempt, steps.size() - 1)]);
+        }
+        return results;
+    }
+};
+
+class TempFile {
+  public:
+    TempFile() {
+        path_ = (std::filesystem::temp_directory_path() /
+                 ("dead-letters-" + std::to_string(getpid()) + "-" + std::to_string(counter_++) + ".jsonl"))
+                    .string();
+        std::filesystem::remove(path_);
+    }
+    ~TempFile() { std::filesystem::remove(path_); }
+    const std::string& path() const { return path_; }
+    std::vector<std::string> lines() const {
+        std::ifstream in(path_);
+        std::vector<std::string> result;
+        for (std::string line; std::getline(in, line);) result.push_back(line);
+        return result;
+    }
+
+  private:
+    static inline int counter_ = 0;
+    std::string path_;
+};
+
+TEST(BatchSender, ResendsOnlyTheEventsThatAskedForARetry) {
+    RecordingAcknowledger ack;
+    ScriptedOutput output;
+    output.script[2] = {EventResult::retry(429, "es_rejected_execution_exception"), EventResult::delivered()};
+    BatchSettings settings;
+    settings.batch_size = 3;
+    settings.retry_initial = 1ms;
+    BatchSender sender("test", settings, std::ref(output), ack, content_weight);
+    for (uint64_t token : {1, 2, 3}) sender.submit(make_event(token));
+    sender.flush();
+    EXPECT_EQ(output.sent.snapshot(), (std::vector<std::vector<uint64_t>>{{1, 2, 3}, {2}}));
+    auto acked = ack.snapshot();
+    std::sort(acked.begin(), acked.end());
+    EXPECT_EQ(acked, (std::vector<uint64_t>{1, 2, 3})) << "each event acknowledged exactly once";
+    EXPECT_EQ(sender.counters().retried, 1u);
+    EXPECT_EQ(sender.counters().delivered, 3u);
+}
+
+TEST(BatchSender, AnEventGivenUpGoesToTheDeadLetterFileAndTheStreamGoesOn) {
+    TempFile file;
+    DeadLetterFile dead_letters(file.path(), "test output");
+    RecordingAcknowledger ack;
+    ScriptedOutput output;
+    output.script[2] = {EventResult::give_up(400, "mapper_parsing_exception: failed to parse field [f1]")};
+    BatchSettings settings;
+    settings.batch_size = 3;
+    settings.dead_letters = &dead_letters;
+    std::vector<std::string> observed;
+    settings.on_result = [&](const Event& event, const EventResult& result) {
+        observed.push_back(std::to_string(event.checkpoint_token) + ":" + delivery_name(result.delivery));
+    };
+    BatchSender sender("test", settings, std::ref(output), ack, content_weight);
+    for (uint64_t token : {1, 2, 3}) sender.submit(make_event(token));
+    sender.flush();
+    sender.submit(make_event(4));
+    sender.flush();
+    EXPECT_TRUE(sender.fatal_error().empty()) << sender.fatal_error();
+    EXPECT_EQ(ack.snapshot().size(), 4u) << "the given-up event is acknowledged once it is in the file";
+    EXPECT_EQ(sender.counters().dead_lettered, 1u);
+    EXPECT_EQ(observed,
+              (std::vector<std::string>{"1:delivered", "2:given_up", "3:delivered", "4:delivered"}));
+    auto lines = file.lines();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0].rfind("{\"output\":\"test output\",\"failed_at\":\"", 0), 0u) << lines[0];
+    EXPECT_NE(
+        lines[0].find("\"status\":400,\"reason\":\"mapper_parsing_exception: failed to parse field [f1]\","
+                      "\"attempts\":1,\"event\":{"),
+        std::string::npos)
+        << lines[0];
+}
+
+TEST(BatchSender, WithoutADeadLetterSinkGivingUpStopsUnacknowledged) {
+    RecordingAcknowledger ack;
+    ScriptedOutput output;
+    output.script[1] = {EventResult::give_up(400, "mapper_parsing_exception")};
+    BatchSettings settings;
+    settings.batch_size = 1;
+    BatchSender sender("test", settings, std::ref(output), ack, content_weight);
+    sender.submit(make_event(1));
+    sender.flush();
+    EXPECT_TRUE(ack.snapshot().empty());
+    EXPECT_NE(sender.fatal_error().find("mapper_parsing_exception"), std::string::npos)
+        << sender.fatal_error();
+}
+
+TEST(BatchSender, EventsStillFailingAfterTheLastAttemptAreDeadLettered) {
+    TempFile file;
+    DeadLetterFile dead_letters(file.path(), "test output");
+    RecordingAcknowledger ack;
+    ScriptedOutput output;
+    output.script[1] = {EventResult::retry(503, "cluster_block_exception")};
+    BatchSettings settings;
+    settings.batch_size = 2;
+    settings.max_send_attempts = 3;
+    settings.retry_initial = 1ms;
+    settings.dead_letters = &dead_letters;
+    BatchSender sender("test", settings, std::ref(output), ack, content_weight);
+    sender.submit(make_event(1));
+    sender.submit(make_event(2));
+    sender.flush();
+    EXPECT_EQ(output.attempts[1], 3);
+    EXPECT_EQ(output.attempts[2], 1);
+    EXPECT_EQ(ack.snapshot().size(), 2u);
+    auto lines = file.lines();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("\"status\":503,\"reason\":\"retries exhausted after 3 attempts: status 503: "
+                            "cluster_block_exception\",\"attempts\":3"),
+              std::string::npos)
+        << lines[0];
+}
+
+TEST(BatchSender, AFatalResultStopsTheSenderWithTheEventUnacknowledged) {
+    RecordingAcknowledger ack;
+    ScriptedOutput output;
+    output.script[2] = {EventResult::fatal("index pgstream is closed")};
+    BatchSettings settings;
+    settings.batch_size = 2;
+    BatchSender sender("test", settings, std::ref(output), ack, content_weight);
+    sender.submit(make_event(1));
+    sender.submit(make_event(2));
+    sender.flush();
+    EXPECT_EQ(ack.snapshot(), (std::vector<uint64_t>{1}));
+    EXPECT_EQ(sender.fatal_error(), "test: index pgstream is closed");
+    EXPECT_THROW(sender.submit(make_event(3)), std::runtime_error);
+}
+
+TEST(BatchSender, PendingEventsAreLeftForTheOutputToAcknowledge) {
+    RecordingAcknowledger ack;
+    ScriptedOutput output;
+    output.script[1] = {EventResult::pending()};
+    BatchSettings settings;
+    settings.batch_size = 2;
+    BatchSender sender("test", settings, std::ref(output), ack, content_weight);
+    sender.submit(make_event(1));
+    sender.submit(make_event(2));
+    sender.flush();
+    EXPECT_EQ(ack.snapshot(), (std::vector<uint64_t>{2}));
+    EXPECT_EQ(sender.counters().pending, 1u);
+}
+
+TEST(BatchSender, AStopDuringRetriesLeavesEventsUnacknowledgedNotDeadLettered) {
+    TempFile file;
+    DeadLetterFile dead_letters(file.path(), "test output");
+    RecordingAcknowledger ack;
+    StopToken stop;
+    std::atomic<int> sends{0};
+    BatchSettings settings;
+    settings.batch_size = 1;
+    settings.retry_initial = 10min;
+    settings.dead_letters = &dead_letters;
+    BatchSender sender(
+        "test", settings,
+        [&](const std::vector<EventPtr>& batch) {
+            ++sends;
+            return std::vector<EventResult>(batch.size(), EventResult::retry(0, "connection refused"));
+        },
+        ack, content_weight, stop);
+    sender.submit(make_event(1));
+    ASSERT_TRUE(pgstream_it::wait_until([&] { return sends.load() >= 1; }, 5s));
+    stop.request_stop();
+    sender.flush();
+    EXPECT_TRUE(ack.snapshot().empty());
+    EXPECT_TRUE(file.lines().empty()) << "a stop is no reason to give up on an event";
 }
 
 }  // namespace

@@ -45,6 +45,16 @@ class LocalServer {
         server.Get("/big", [](const httplib::Request&, httplib::Response& response) {
             response.set_content(std::string(2 << 20, 'x'), "text/plain");
         });
+        server.Get("/hello", [](const httplib::Request&, httplib::Response& response) {
+            response.set_content("hello", "text/plain");
+        });
+        // Nothing listens on 127.0.0.2: a refusal there comes from the policy, before any connection.
+        server.Get("/to-other-loopback", [this](const httplib::Request&, httplib::Response& response) {
+            response.set_redirect("http://127.0.0.2:" + std::to_string(port) + "/hello");
+        });
+        server.Get("/to-same-host", [this](const httplib::Request&, httplib::Response& response) {
+            response.set_redirect("http://127.0.0.1:" + std::to_string(port) + "/hello");
+        });
         server.Get("/redirect", [](const httplib::Request&, httplib::Response& response) {
             response.set_redirect("http://169.254.169.254/latest/meta-data/");
         });
@@ -181,6 +191,38 @@ TEST(HttpClient, LimitsResponseSizeAndDoesNotFollowRedirects) {
     response = client.perform(redirect);
     EXPECT_EQ(response.status, 302);
     EXPECT_FALSE(response.ok());
+}
+
+// The shared client serves outputs whose targets different people choose: each request brings its own policy.
+TEST(HttpClient, ARequestsOwnAddressPolicyReplacesTheClients) {
+    LocalServer server;
+    HttpClient refusing;  // public addresses only
+    HttpRequest request;
+    request.url = server.url("/echo");
+    request.body = "hello";
+    request.address_policy =
+        std::make_shared<AddressPolicy>(std::vector<Network>{*Network::parse("127.0.0.1")});
+    HttpResponse response = refusing.perform(request);
+    EXPECT_TRUE(response.ok()) << response.error;
+
+    HttpClient allowing(local_allowed());
+    request.address_policy = std::make_shared<AddressPolicy>();
+    response = allowing.perform(request);
+    EXPECT_TRUE(response.address_refused) << "the request's stricter policy wins: " << response.status;
+
+    // A followed redirect is checked hop by hop: 127.0.0.2 is outside the request's allowed host.
+    HttpRequest redirected;
+    redirected.method = "GET";
+    redirected.url = server.url("/to-other-loopback");
+    redirected.follow_redirects = true;
+    redirected.address_policy =
+        std::make_shared<AddressPolicy>(std::vector<Network>{*Network::parse("127.0.0.1")});
+    response = allowing.perform(redirected);
+    EXPECT_TRUE(response.address_refused) << response.status << " " << response.error;
+    redirected.url = server.url("/to-same-host");
+    response = allowing.perform(redirected);
+    EXPECT_EQ(response.status, 200) << "the redirect is followed where allowed: " << response.error;
+    EXPECT_EQ(response.body, "hello");
 }
 
 TEST(HttpClient, TimesOutAndStopsPromptly) {

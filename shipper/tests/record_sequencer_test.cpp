@@ -213,7 +213,7 @@ TEST_F(RecordSequencerTest, AnUnreadableRecordIsDeadLetteredAndTheRestOfItsTrans
         ~Remove() { ::unlink(path); }
     } remove{path};
     RecordSequencer sequencer(output, watermark,
-                              UnreadableRecordRule{std::make_shared<DeadLetterFile>(path), "s"});
+                              UnreadableRecordRule{std::make_shared<UnreadableRecordFile>(path), "s"});
     sequencer.on_data(begin(7, "0/200", "0/230"), L("0/1F0"));
     sequencer.on_data(insert(7, "0/1F2", 1), L("0/1F2"));
     sequencer.on_data(kUnreadable + "\n" + insert(7, "0/1F8", 3), L("0/1F4"));

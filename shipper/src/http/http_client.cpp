@@ -126,7 +126,8 @@ void HttpClient::run() {
             transfer->request = std::move(request);
             transfer->done = std::move(done);
             transfer->max_response_bytes = settings_.max_response_bytes;
-            transfer->policy = &settings_.address_policy;
+            transfer->policy = transfer->request.address_policy ? transfer->request.address_policy.get()
+                                                                : &settings_.address_policy;
             if (stopping) {
                 transfer->response.error = "stopped";
                 completed.emplace_back(std::move(transfer->done), std::move(transfer->response));
@@ -153,7 +154,14 @@ void HttpClient::run() {
                              long(std::min<int64_t>(r.timeout.count(), 10000)));
             curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
             curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-            curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+            curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, r.follow_redirects ? 1L : 0L);
+            if (r.follow_redirects) {
+                curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
+                curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+            }
+            if (!r.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, r.ca_file.c_str());
+            curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, r.verify_tls ? 1L : 0L);
+            curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, r.verify_tls ? 2L : 0L);
             curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
             curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
             curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect_body);

@@ -25,6 +25,16 @@ struct HttpRequest {
     std::vector<std::string> headers;  // "Name: value"
     std::string body;
     std::chrono::milliseconds timeout{10000};
+    // Which addresses this request may connect to; nullptr = the client's policy. Outputs whose targets are
+    // chosen by different people (an operator's search cluster, a subscriber's webhook) each pass their own.
+    // Checked on every new connection; a kept-alive connection to the same host and port is reused as is.
+    std::shared_ptr<const AddressPolicy> address_policy;
+    // TLS: a CA bundle to verify the server with ("" = the system's), and whether to verify at all.
+    std::string ca_file;
+    bool verify_tls = true;
+    // Follows up to 5 redirects (http and https only); each new connection is checked by the address policy,
+    // so a redirect cannot lead into a refused network.
+    bool follow_redirects = false;
 };
 
 struct HttpResponse {

@@ -101,17 +101,24 @@ size_t MemoryGuard::peak() const {
     return peak_;
 }
 
-BatchSender::BatchSender(std::string name, BatchSettings settings, SendBatch send, Acknowledger& acknowledger,
-                         Weigh weigh, StopToken stop)
+BatchSender::BatchSender(std::string name, BatchSettings settings, SendEvents send,
+                         Acknowledger& acknowledger, Weigh weigh, StopToken stop)
     : name_(std::move(name)),
-      settings_(settings),
+      settings_(std::move(settings)),
       send_(std::move(send)),
       acknowledger_(acknowledger),
       weigh_(std::move(weigh)),
       stop_(std::move(stop)),
-      guard_(settings.max_queue_bytes) {
+      guard_(settings_.max_queue_bytes) {
     if (settings_.batch_size == 0) throw std::invalid_argument("batch size must be at least 1");
     thread_ = std::thread([this] { run(); });
+}
+
+BatchSender::SendEvents BatchSender::whole_batch(SendBatch send) {
+    return [send = std::move(send)](const std::vector<EventPtr>& batch) {
+        send(batch);
+        return std::vector<EventResult>(batch.size());
+    };
 }
 
 BatchSender::~BatchSender() {
@@ -197,6 +204,11 @@ uint64_t BatchSender::events_sent() const {
     return events_sent_;
 }
 
+BatchCounters BatchSender::counters() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return counters_;
+}
+
 bool BatchSender::batch_ready_locked(std::chrono::steady_clock::time_point now) const {
     if (queue_.empty()) return false;
     return queue_.size() >= settings_.batch_size || queued_weight_ >= settings_.batch_bytes || closing_ ||
@@ -246,7 +258,6 @@ void BatchSender::run() {
         lock.unlock();
 
         Outcome outcome = send_with_retries(batch);
-        if (outcome == Outcome::kSent && !acknowledge(batch)) outcome = Outcome::kFailed;
         guard_.release(batch_weight);
 
         lock.lock();
@@ -270,50 +281,168 @@ void BatchSender::run() {
     if (failed) stop_.end_drain();
 }
 
-bool BatchSender::acknowledge(const std::vector<EventPtr>& batch) {
+void BatchSender::fail(std::string error) {
+    log::error(name_, ": ", error);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (fatal_error_.empty()) fatal_error_ = std::move(error);
+}
+
+bool BatchSender::acknowledge(const Event& event) {
     try {
-        for (const auto& event : batch) acknowledger_.acknowledge(*event);
+        acknowledger_.acknowledge(event);
         return true;
     } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        fatal_error_ = std::string("acknowledging a delivered batch failed: ") + e.what();
-        log::error(name_, ": ", fatal_error_);
+        fail(std::string("acknowledging a delivered event failed: ") + e.what());
         return false;
     }
 }
 
+bool BatchSender::dead_letter(const Event& event, const EventResult& result, int attempts) {
+    if (settings_.dead_letters == nullptr) {
+        fail("gave up on an event after " + std::to_string(attempts) +
+             (attempts == 1 ? " attempt" : " attempts") +
+             " and has no dead-letter sink to put it in: " + result.reason);
+        return false;
+    }
+    try {
+        settings_.dead_letters->write(event, result, attempts);
+    } catch (const std::exception& e) {
+        // Acknowledging it now would lose it: stop instead, the event is sent again on the next start.
+        fail("writing an event given up to the " + settings_.dead_letters->name() + " failed: " + e.what());
+        return false;
+    }
+    return acknowledge(event);
+}
+
+std::vector<EventResult> BatchSender::send_once(const std::vector<EventPtr>& batch, bool* stopped) {
+    *stopped = false;
+    try {
+        return send_(batch);
+    } catch (const Stopped& e) {
+        // The send's own wait for the output ended with the drain: not a failure of the output.
+        log::warn(name_, ": ", e.what(), "; ", batch.size(),
+                  " events stay unacknowledged and are sent again on the next start");
+        *stopped = true;
+        return {};
+    } catch (const std::exception& e) {
+        return std::vector<EventResult>(batch.size(), EventResult::retry(0, e.what()));
+    }
+}
+
 BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>& batch) {
+    std::vector<EventPtr> outstanding = batch;
     auto delay = settings_.retry_initial;
     for (int attempt = 1;; ++attempt) {
         // An attempt begun after the stop is the last one: a failing output must not hold the shutdown.
         const bool last_chance = stop_.stop_requested();
-        try {
-            send_(batch);
-            return Outcome::kSent;
-        } catch (const Stopped& e) {
-            // The send's own wait for the output ended with the drain: not a failure of the output.
-            log::warn(name_, ": ", e.what(), "; a batch of ", batch.size(),
-                      " events stays unacknowledged and is sent again on the next start");
-            return Outcome::kAbandoned;
-        } catch (const std::exception& e) {
-            std::unique_lock<std::mutex> lock(mutex_);
-            // close() without a stop still ends: a closing sender tries three times.
-            bool give_up = last_chance || (closing_ && attempt >= 3) ||
-                           (settings_.max_send_attempts > 0 && attempt >= settings_.max_send_attempts);
-            if (give_up) {
-                fatal_error_ = std::string("sending a batch of ") + std::to_string(batch.size()) +
-                               " events failed " + std::to_string(attempt) +
-                               (attempt == 1 ? " time" : " times") + (last_chance ? " (stopping)" : "") +
-                               ": " + e.what();
-                log::error(name_, ": ", fatal_error_);
+        bool stopped = false;
+        std::vector<EventResult> results = send_once(outstanding, &stopped);
+        if (stopped) return Outcome::kAbandoned;
+        if (results.size() != outstanding.size()) {
+            fail("the output returned " + std::to_string(results.size()) + " results for " +
+                 std::to_string(outstanding.size()) + " events");
+            return Outcome::kFailed;
+        }
+
+        BatchCounters counted;
+        std::vector<EventPtr> to_retry;
+        const EventResult* retry_example = nullptr;
+        size_t given_up = 0;
+        const EventResult* given_up_example = nullptr;
+        bool ok = true;
+        for (size_t i = 0; i < outstanding.size() && ok; ++i) {
+            const Event& event = *outstanding[i];
+            const EventResult& result = results[i];
+            if (settings_.on_result) settings_.on_result(event, result);
+            switch (result.delivery) {
+                case Delivery::kDelivered:
+                    ++counted.delivered;
+                    ok = acknowledge(event);
+                    break;
+                case Delivery::kSkipped:
+                    ++counted.skipped;
+                    ok = acknowledge(event);
+                    break;
+                case Delivery::kPending:
+                    ++counted.pending;
+                    break;
+                case Delivery::kGiveUp:
+                    ok = dead_letter(event, result, attempt);
+                    if (ok) ++counted.dead_lettered, ++given_up, given_up_example = &result;
+                    break;
+                case Delivery::kFatal:
+                    fail(result.reason.empty() ? std::string("the output failed") : result.reason);
+                    ok = false;
+                    break;
+                case Delivery::kRetry:
+                    ++counted.retried;
+                    to_retry.push_back(outstanding[i]);
+                    if (retry_example == nullptr) retry_example = &result;
+                    break;
+            }
+        }
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            counters_.delivered += counted.delivered;
+            counters_.skipped += counted.skipped;
+            counters_.retried += counted.retried;
+            counters_.dead_lettered += counted.dead_lettered;
+            counters_.pending += counted.pending;
+        }
+        if (given_up > 0)
+            log::warn(
+                name_, ": gave up on ", given_up, given_up == 1 ? " event" : " events", " (",
+                given_up_example->status ? "status " + std::to_string(given_up_example->status) + ": " : "",
+                given_up_example->reason, "), written to the ", settings_.dead_letters->name());
+        if (!ok) return Outcome::kFailed;
+        if (to_retry.empty()) return Outcome::kSent;
+
+        const std::string what = "sending " +
+                                 std::string(to_retry.size() == batch.size() ? "a batch of " : "") +
+                                 std::to_string(to_retry.size()) + " events failed";
+        const std::string why =
+            (retry_example->status ? "status " + std::to_string(retry_example->status) + ": "
+                                   : std::string()) +
+            retry_example->reason;
+        bool closing;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            closing = closing_;
+        }
+        // A stop or a close without one ends the retries: the events stay unacknowledged (sent again on the
+        // next start), never dead-lettered for want of time.
+        if (last_chance || (closing && attempt >= 3)) {
+            fail(what + " " + std::to_string(attempt) + (attempt == 1 ? " time" : " times") +
+                 (last_chance ? " (stopping)" : "") + ": " + why);
+            return Outcome::kFailed;
+        }
+        if (settings_.max_send_attempts > 0 && attempt >= settings_.max_send_attempts) {
+            if (settings_.dead_letters == nullptr) {
+                fail(what + " " + std::to_string(attempt) + (attempt == 1 ? " time" : " times") + ": " + why);
                 return Outcome::kFailed;
             }
-            log::warn(name_, ": sending a batch of ", batch.size(), " events failed (attempt ", attempt,
-                      "): ", e.what(), "; retrying in ", delay.count(), "ms");
-            lock.unlock();
-            stop_.sleep_for(delay);  // a stop ends the backoff: one last attempt follows
-            delay = std::min(delay * 2, settings_.retry_max);
+            size_t written = 0;
+            for (const auto& event : to_retry) {
+                EventResult exhausted = EventResult::give_up(
+                    retry_example->status,
+                    "retries exhausted after " + std::to_string(attempt) + " attempts: " + why);
+                if (settings_.on_result) settings_.on_result(*event, exhausted);
+                if (!dead_letter(*event, exhausted, attempt)) return Outcome::kFailed;
+                ++written;
+            }
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                counters_.dead_lettered += written;
+            }
+            log::warn(name_, ": ", what, " ", attempt, " times (", why, "); ", written,
+                      " events written to the ", settings_.dead_letters->name());
+            return Outcome::kSent;
         }
+        log::warn(name_, ": ", what, " (attempt ", attempt, "): ", why, "; retrying in ", delay.count(),
+                  "ms");
+        stop_.sleep_for(delay);  // a stop ends the backoff: one last attempt follows
+        delay = std::min(delay * 2, settings_.retry_max);
+        outstanding = std::move(to_retry);
     }
 }
 
@@ -327,13 +456,13 @@ BatchSettings batch_settings_from(const Config& config, const std::string& prefi
     if (settings.batch_bytes == 0) throw ConfigError(prefix + "_BATCH_BYTES", "must be positive");
     if (settings.max_queue_bytes < settings.batch_bytes)
         throw ConfigError(prefix + "_MAX_QUEUE_BYTES", "must be at least " + prefix + "_BATCH_BYTES (" +
-                                                            std::to_string(settings.batch_bytes) + ")");
+                                                           std::to_string(settings.batch_bytes) + ")");
     return settings;
 }
 
-
 std::vector<std::string> batch_setting_keys(const std::string& prefix) {
-    return {prefix + "_MAX_QUEUE_BYTES", prefix + "_BATCH_SIZE", prefix + "_BATCH_BYTES", prefix + "_BATCH_TIMEOUT"};
+    return {prefix + "_MAX_QUEUE_BYTES", prefix + "_BATCH_SIZE", prefix + "_BATCH_BYTES",
+            prefix + "_BATCH_TIMEOUT"};
 }
 
 }  // namespace pgstream

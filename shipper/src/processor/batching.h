@@ -20,23 +20,39 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "checkpoint/acknowledger.h"
 #include "config/config.h"
+#include "processor/dead_letter.h"
+#include "processor/event_result.h"
 #include "util/stop_token.h"
 #include "wal/event.h"
 
 namespace pgstream {
 
 struct BatchSettings {
-    size_t max_queue_bytes = 100u << 20;  // memory guard budget
-    size_t batch_size = 100;              // events per batch
-    size_t batch_bytes = 1572864;         // bytes per batch (by event weight)
+    size_t max_queue_bytes = 100u << 20;            // memory guard budget
+    size_t batch_size = 100;                        // events per batch
+    size_t batch_bytes = 1572864;                   // bytes per batch (by event weight)
     std::chrono::milliseconds batch_timeout{1000};  // max age of the oldest event in an open batch
-    int max_send_attempts = 0;                      // 0 = retry forever
+    int max_send_attempts = 0;                      // per event; 0 = retry forever
     std::chrono::milliseconds retry_initial{100};
     std::chrono::milliseconds retry_max{10000};
+    // Where events given up go (kGiveUp, or retries exhausted); without one, giving up fails the sender.
+    // Not owned; must outlive the sender.
+    DeadLetterSink* dead_letters = nullptr;
+    // Told every result (retries included), on the sending thread, outside any lock: metrics.
+    std::function<void(const Event&, const EventResult&)> on_result;
+};
+
+struct BatchCounters {
+    uint64_t delivered = 0;
+    uint64_t skipped = 0;
+    uint64_t retried = 0;  // results asking for a retry (an event retried twice counts twice)
+    uint64_t dead_lettered = 0;
+    uint64_t pending = 0;
 };
 
 // Reads `prefix`_MAX_QUEUE_BYTES, _BATCH_SIZE, _BATCH_BYTES and _BATCH_TIMEOUT over `defaults`; throws
@@ -83,13 +99,26 @@ class MemoryGuard {
 
 class BatchSender {
   public:
-    // Sends one batch; throws on failure (the batch is then retried as a whole), or Stopped when the stop's
-    // drain ended its wait for the output (the batch is then given up without a failure).
+    // Sends one batch and returns one result per event, in the batch's order. Throws on a failure of the
+    // whole batch (every event is then retried), or Stopped when the stop's drain ended its wait for the
+    // output (the batch stays unacknowledged without a failure).
+    using SendEvents = std::function<std::vector<EventResult>(const std::vector<EventPtr>& batch)>;
+    // For outputs where a batch succeeds or fails as a whole: returning means every event is delivered.
     using SendBatch = std::function<void(const std::vector<EventPtr>& batch)>;
     using Weigh = std::function<size_t(const Event&)>;
 
-    BatchSender(std::string name, BatchSettings settings, SendBatch send, Acknowledger& acknowledger,
+    BatchSender(std::string name, BatchSettings settings, SendEvents send, Acknowledger& acknowledger,
                 Weigh weigh = event_weight, StopToken stop = {});
+    // A send function returning nothing (a SendBatch).
+    template <
+        typename Send,
+        std::enable_if_t<std::is_void_v<std::invoke_result_t<Send&, const std::vector<EventPtr>&>>, int> = 0>
+    BatchSender(std::string name, BatchSettings settings, Send send, Acknowledger& acknowledger,
+                Weigh weigh = event_weight, StopToken stop = {})
+        : BatchSender(std::move(name), std::move(settings), whole_batch(SendBatch(std::move(send))),
+                      acknowledger, std::move(weigh), std::move(stop)) {}
+    // Every event delivered when `send` returns, every one retried when it throws.
+    static SendEvents whole_batch(SendBatch send);
     ~BatchSender();
     BatchSender(const BatchSender&) = delete;
     BatchSender& operator=(const BatchSender&) = delete;
@@ -109,6 +138,7 @@ class BatchSender {
     const MemoryGuard& memory() const { return guard_; }
     uint64_t batches_sent() const;
     uint64_t events_sent() const;
+    BatchCounters counters() const;
 
   private:
     struct Item {
@@ -119,14 +149,20 @@ class BatchSender {
     void run();
     bool batch_ready_locked(std::chrono::steady_clock::time_point now) const;
     Outcome send_with_retries(const std::vector<EventPtr>& batch);
-    // Acknowledges a sent batch; false (fatal_error_ set) when the acknowledger threw.
-    bool acknowledge(const std::vector<EventPtr>& batch);
+    // Sends `batch` once; one result per event (a thrown failure becomes a retry of each).
+    std::vector<EventResult> send_once(const std::vector<EventPtr>& batch, bool* stopped);
+    // Acknowledges an event done with; false (fatal_error_ set) when the acknowledger threw.
+    bool acknowledge(const Event& event);
+    // Writes an event given up to the dead-letter sink, then acknowledges it; false (fatal_error_ set) when
+    // there is no sink or it failed.
+    bool dead_letter(const Event& event, const EventResult& result, int attempts);
+    void fail(std::string error);
     // Drops what is queued, unacknowledged (the source sends it again), and releases its memory.
     void drop_queue_locked();
 
     const std::string name_;
     const BatchSettings settings_;
-    SendBatch send_;
+    SendEvents send_;
     Acknowledger& acknowledger_;
     Weigh weigh_;
     StopToken stop_;
@@ -143,6 +179,7 @@ class BatchSender {
     uint64_t flush_target_ = 0;
     uint64_t batches_sent_ = 0;
     uint64_t events_sent_ = 0;
+    BatchCounters counters_;
     bool closing_ = false;
     bool sender_done_ = false;  // the sending thread ended (closed, failed or abandoned)
     std::string fatal_error_;

@@ -45,7 +45,7 @@ struct PostgresListenerSettings {
     // pipeline's token carries PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT).
     std::chrono::milliseconds drain_timeout{30000};
     // PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD=dead-letter: where unreadable records go; null: stop.
-    std::shared_ptr<DeadLetterFile> dead_letters;
+    std::shared_ptr<UnreadableRecordFile> dead_letters;
 };
 
 struct PostgresListenerStats {

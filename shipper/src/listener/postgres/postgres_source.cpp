@@ -10,7 +10,7 @@ namespace {
 
 // PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD=stop|dead-letter; null for stop.
 // `open`: false only checks the settings (validate() does no I/O).
-std::shared_ptr<DeadLetterFile> dead_letters_from(const Config& config, bool open) {
+std::shared_ptr<UnreadableRecordFile> dead_letters_from(const Config& config, bool open) {
     std::string rule = config.get_string("PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD", "stop");
     if (rule == "stop") return nullptr;
     if (rule != "dead-letter")
@@ -23,7 +23,7 @@ std::shared_ptr<DeadLetterFile> dead_letters_from(const Config& config, bool ope
             "must name a file when PGSTREAM_POSTGRES_LISTENER_ON_UNREADABLE_RECORD is dead-letter");
     if (!open) return nullptr;
     try {
-        return std::make_shared<DeadLetterFile>(file);
+        return std::make_shared<UnreadableRecordFile>(file);
     } catch (const std::runtime_error& e) {
         throw ConfigError("PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE", e.what());
     }

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "checkpoint/watermark.h"
-#include "listener/postgres/dead_letter_file.h"
+#include "listener/postgres/unreadable_record_file.h"
 #include "processor/processor.h"
 
 namespace pgstream {
@@ -29,7 +29,7 @@ struct SequencerStats {
 struct UnreadableRecordRule {
     // null: stop with an error naming the record's position and how to go on (the default); else the record
     // is written here and the stream goes on without it.
-    std::shared_ptr<DeadLetterFile> dead_letters;
+    std::shared_ptr<UnreadableRecordFile> dead_letters;
     std::string slot_name;  // named in the stop error's advice
 };
 

@@ -1,10 +1,10 @@
-#include "listener/postgres/dead_letter_file.h"
+#include "listener/postgres/unreadable_record_file.h"
 
 #include "wal/json.h"
 
 namespace pgstream {
 
-void DeadLetterFile::append(Lsn received_at, Lsn transaction_end, std::string_view reason,
+void UnreadableRecordFile::append(Lsn received_at, Lsn transaction_end, std::string_view reason,
                             std::string_view record) {
     std::string line = "{\"received_at\":";
     line += received_at.valid() ? json_quote(received_at.str()) : "null";

@@ -13,10 +13,10 @@ namespace pgstream {
 // Appends one JSON line per record: {"received_at":"0/16B3748","transaction_end_lsn":"0/16B37A0"|null,
 // "reason":"...","record":"<the record's text as a JSON string>"}. Each line is on disk (fdatasync) before
 // append returns: the listener then lets the slot move past the record.
-class DeadLetterFile {
+class UnreadableRecordFile {
   public:
     // Opens (creating, appending) `path`; throws std::runtime_error naming it when that fails.
-    explicit DeadLetterFile(const std::string& path) : sink_(LineSink::open_file(path, 0600)) {}
+    explicit UnreadableRecordFile(const std::string& path) : sink_(LineSink::open_file(path, 0600)) {}
 
     // Throws std::runtime_error when the line cannot be written whole.
     void append(Lsn received_at, Lsn transaction_end, std::string_view reason, std::string_view record);
