@@ -6,12 +6,15 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "kafka/event_codec.h"
 #include "kafka/kafka_listener.h"
 #include "kafka/kafka_writer.h"
 #include "kafka_mock_fixture.h"
+#include "observability/metrics.h"
+#include "observability/output_metrics.h"
 #include "processor/stdout/stdout_writer.h"
 #include "wal/record_parser.h"
 
@@ -82,6 +85,15 @@ EventPtr makeSchemaLogEvent(uint64_t n, const std::string& described_schema) {
                       Column{"", "version", "bigint", jsonNumber(2)}};
     event->metadata = {};
     return event;
+}
+
+// The value of one series in Prometheus text ("name{labels}" as served), or -1 when it is not there.
+double sampleOf(const std::string& text, const std::string& series) {
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line))
+        if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+    return -1;
 }
 
 class KafkaWriterTest : public KafkaMockTest {
@@ -313,6 +325,86 @@ TEST_F(KafkaWriterTest, KafkaListenerFeedsStdoutAndCommitsDeliveredOffsets) {
         writer.close();
     }
     EXPECT_EQ(runOnce(61), 1u);
+}
+
+// The Go pgstream's Kafka instruments, with values that follow from what was written and read.
+TEST_F(KafkaWriterTest, WriterAndReaderRecordTheirHistogramsInTheMetrics) {
+    cluster().createTopic("measured", 2);
+    Metrics metrics;
+    constexpr uint64_t kEvents = 25;
+    {
+        RecordingAcknowledger acks;
+        KafkaWriter writer(settingsFor("measured"), acks, {},
+                           std::make_unique<OutputMetrics>(metrics, "kafka-batch-writer"));
+        for (uint64_t n = 0; n < kEvents; ++n) writer.process(makeEvent(n, n % 2 ? "odd" : "even"));
+        writer.flush();
+        ASSERT_EQ(acks.tokens().size(), kEvents);
+        std::string text = metrics.prometheus_text();
+        const double batches = sampleOf(text, "pgstream_kafka_writer_batch_size_count");
+        EXPECT_GE(batches, 3) << "batches of at most 10\n" << text;
+        EXPECT_EQ(sampleOf(text, "pgstream_kafka_writer_batch_size_sum"), double(kEvents)) << text;
+        EXPECT_EQ(sampleOf(text, "pgstream_kafka_writer_batch_bytes_count"), batches) << text;
+        EXPECT_EQ(sampleOf(text, "pgstream_kafka_writer_latency_count"), batches)
+            << "one latency per batch, at its last delivery report\n"
+            << text;
+        EXPECT_GT(sampleOf(text, "pgstream_kafka_writer_latency_sum"), 0) << text;
+        EXPECT_EQ(sampleOf(text,
+                           "pgstream_target_event_outcomes_total{action=\"insert\",outcome=\"delivered\","
+                           "target=\"kafka-batch-writer\"}") +
+                      sampleOf(text,
+                               "pgstream_target_event_outcomes_total{action=\"update\",outcome=\"delivered\","
+                               "target=\"kafka-batch-writer\"}"),
+                  double(kEvents))
+            << text;
+        EXPECT_GT(sampleOf(text, "pgstream_target_memory_limit{target=\"kafka-batch-writer\"}"), 0) << text;
+        // Handed to the producer is not delivered: the delivery reports acknowledged them, not the sender.
+        EXPECT_EQ(writer.sender().counters().pending, kEvents);
+        EXPECT_EQ(writer.sender().counters().delivered, 0u);
+        writer.close();
+    }
+    auto records = readTopic("measured", 2, kEvents);
+    ASSERT_EQ(records.size(), kEvents);
+    double record_bytes = 0, value_bytes = 0;
+    for (const auto& record : records) {
+        record_bytes += double(record.key.size() + record.value.size());
+        value_bytes += double(record.value.size());
+    }
+    EXPECT_EQ(sampleOf(metrics.prometheus_text(), "pgstream_kafka_writer_batch_bytes_sum"), record_bytes);
+
+    // Read back through the listener, instrumented, into a stdout writer.
+    const std::string output =
+        ::testing::TempDir() + "/kafka_measured_" + std::to_string(getpid()) + ".jsonl";
+    std::remove(output.c_str());
+    ReaderSettings reader_settings;
+    reader_settings.connection.servers = servers();
+    reader_settings.connection.topic = "measured";
+    reader_settings.consumer_group_id = "measured-group";
+    reader_settings.commit_interval = 100ms;
+    KafkaCheckpointer checkpointer;
+    StdoutWriterSettings stdout_settings;
+    stdout_settings.file = output;
+    stdout_settings.batch.batch_timeout = 20ms;
+    StdoutWriter stdout_writer(stdout_settings, checkpointer);
+    KafkaListener listener(reader_settings, stdout_writer, checkpointer, StopToken(10s));
+    listener.instrument(metrics);
+    std::string error = "not finished";
+    std::thread thread([&] { error = listener.run(); });
+    EXPECT_TRUE(
+        waitFor([&] { return checkpointer.inFlight() == 0 && listener.stats().records == kEvents; }, 30s));
+    listener.stop();
+    thread.join();
+    stdout_writer.close();
+    std::remove(output.c_str());
+    EXPECT_EQ(error, "");
+
+    std::string text = metrics.prometheus_text();
+    EXPECT_EQ(sampleOf(text, "pgstream_kafka_reader_msg_bytes_count"), double(kEvents)) << text;
+    EXPECT_EQ(sampleOf(text, "pgstream_kafka_reader_msg_bytes_sum"), value_bytes) << text;
+    EXPECT_EQ(sampleOf(text, "pgstream_kafka_reader_fetch_latency_count"), double(kEvents)) << text;
+    // Leaving the group commits what was delivered synchronously (the partition handover); by then every
+    // record was moved past by exactly one commit.
+    EXPECT_GE(sampleOf(text, "pgstream_kafka_reader_commit_latency_count"), 1) << text;
+    EXPECT_EQ(sampleOf(text, "pgstream_kafka_reader_commit_batch_size_sum"), double(kEvents)) << text;
 }
 
 }  // namespace

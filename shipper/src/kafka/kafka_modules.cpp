@@ -23,12 +23,15 @@ class KafkaSource : public Source {
     std::string run(Processor& head) override {
         if (stop_.stop_requested()) return {};
         KafkaListener listener(settings_, head, checkpointer_, stop_);
+        if (metrics_) listener.instrument(*metrics_);
         return listener.run();
     }
 
     void stop() override { stop_.request_stop(); }
+    void observe(Metrics& metrics) override { metrics_ = &metrics; }
 
   private:
+    Metrics* metrics_ = nullptr;  // set when something reads metrics
     ReaderSettings settings_;
     StopToken stop_;
     KafkaCheckpointer checkpointer_;

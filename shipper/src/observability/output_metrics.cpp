@@ -3,10 +3,7 @@
 #include <ctime>
 
 #include "processor/batching.h"
-#if __has_include("processor/event_result.h")
 #include "processor/event_result.h"
-#define PGSTREAM_HAS_EVENT_RESULT 1
-#endif
 
 namespace pgstream {
 
@@ -152,7 +149,6 @@ void OutputMetrics::record(Action action, OutputOutcome outcome, uint64_t events
     outcomes_[action_index(action)][size_t(outcome)]->Increment(double(events));
 }
 
-#ifdef PGSTREAM_HAS_EVENT_RESULT
 void OutputMetrics::record(const Event& event, const EventResult& result) {
     switch (result.delivery) {
         case Delivery::kDelivered:
@@ -169,7 +165,13 @@ void OutputMetrics::record(const Event& event, const EventResult& result) {
             return;
     }
 }
-#endif
+
+OutputMetrics::ResultCallback OutputMetrics::result_recorder(ResultCallback also) {
+    return [this, also = std::move(also)](const Event& event, const EventResult& result) {
+        record(event, result);
+        if (also) also(event, result);
+    };
+}
 
 void OutputMetrics::observe_memory(const MemoryGuard& guard) {
     {

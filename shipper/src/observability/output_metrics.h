@@ -18,6 +18,7 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,6 +43,8 @@ class OutputMetrics {
     OutputMetrics& operator=(const OutputMetrics&) = delete;
 
     const std::string& target() const { return target_; }
+    // The registry, for an output's own instruments beside these (the Kafka writer's batch histograms).
+    Metrics& registry() const { return metrics_; }
 
     // The output takes `event` (the pipeline's instrumentation calls this before the output's process()):
     // counts it and observes its processing lag. Returns the time to hand to accepted(). One thread at a time
@@ -57,6 +60,10 @@ class OutputMetrics {
     // kGiveUp → dead_lettered, kFatal → fatal; kPending counts nothing (the output records the delivery
     // when it completes).
     void record(const Event& event, const EventResult& result);
+    // A BatchSettings::on_result that records every result of a BatchSender into this object (which must
+    // outlive the sender), then calls `also` (the on_result the settings had, if any).
+    using ResultCallback = std::function<void(const Event&, const EventResult&)>;
+    ResultCallback result_recorder(ResultCallback also = nullptr);
 
     // Observes `guard` (bytes used, limit, time blocked) at every collection, until this object is destroyed
     // (the guard must outlive it).

@@ -34,6 +34,7 @@ StdoutWriter::StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowle
     });
     settings_.batch.max_send_attempts =
         settings_.batch.max_send_attempts ? settings_.batch.max_send_attempts : 5;
+    if (metrics_) settings_.batch.on_result = metrics_->result_recorder(std::move(settings_.batch.on_result));
     sender_ = std::make_unique<BatchSender>(
         "stdout writer", settings_.batch, [this](const std::vector<EventPtr>& batch) { write_batch(batch); },
         acknowledger, event_weight, stop_);
@@ -70,15 +71,7 @@ void StdoutWriter::write_batch(const std::vector<EventPtr>& batch) {
         append_event_json(buffer_, *event);
         buffer_ += '\n';
     }
-    try {
-        sink_->write_all(buffer_);
-    } catch (...) {
-        if (metrics_)
-            for (const auto& event : batch) metrics_->record(*event, OutputOutcome::kRetried);
-        throw;
-    }
-    if (metrics_)
-        for (const auto& event : batch) metrics_->record(*event, OutputOutcome::kDelivered);
+    sink_->write_all(buffer_);
 }
 
 }  // namespace pgstream
