@@ -107,6 +107,16 @@ class KafkaWriterTest : public KafkaMockTest {
         return settings;
     }
 
+    // A consumer group "<topic>-group" committing every 100 ms.
+    ReaderSettings readerSettingsFor(const std::string& topic) {
+        ReaderSettings settings;
+        settings.connection.servers = servers();
+        settings.connection.topic = topic;
+        settings.consumer_group_id = topic + "-group";
+        settings.commit_interval = 100ms;
+        return settings;
+    }
+
     static bool waitFor(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         while (!predicate()) {
@@ -270,11 +280,7 @@ TEST_F(KafkaWriterTest, KafkaListenerFeedsStdoutAndCommitsDeliveredOffsets) {
     const std::string output = ::testing::TempDir() + "/kafka_relay_" + std::to_string(getpid()) + ".jsonl";
     std::remove(output.c_str());
 
-    ReaderSettings reader_settings;
-    reader_settings.connection.servers = servers();
-    reader_settings.connection.topic = "relay";
-    reader_settings.consumer_group_id = "relay-group";
-    reader_settings.commit_interval = 100ms;
+    ReaderSettings reader_settings = readerSettingsFor("relay");
     // The mock coordinator waits up to a session timeout for members of the previous generation.
     reader_settings.connection.librdkafka_overrides = {{"session.timeout.ms", "6000"},
                                                        {"heartbeat.interval.ms", "200"}};
@@ -375,11 +381,7 @@ TEST_F(KafkaWriterTest, WriterAndReaderRecordTheirHistogramsInTheMetrics) {
     const std::string output =
         ::testing::TempDir() + "/kafka_measured_" + std::to_string(getpid()) + ".jsonl";
     std::remove(output.c_str());
-    ReaderSettings reader_settings;
-    reader_settings.connection.servers = servers();
-    reader_settings.connection.topic = "measured";
-    reader_settings.consumer_group_id = "measured-group";
-    reader_settings.commit_interval = 100ms;
+    ReaderSettings reader_settings = readerSettingsFor("measured");
     KafkaCheckpointer checkpointer;
     StdoutWriterSettings stdout_settings;
     stdout_settings.file = output;
