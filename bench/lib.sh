@@ -78,6 +78,12 @@ bench_write_backlog() {
 bench_listener_env() {
   printf '%s\n' "PGSTREAM_POSTGRES_LISTENER_URL=$url" "PGSTREAM_POSTGRES_LISTENER_SLOT_NAME=ship" \
     "PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL=$url"
+  # BENCH_METRICS=1: metrics on (the health server with the Prometheus endpoint on a free port), so every
+  # instrument records as in production.
+  if [ "${BENCH_METRICS:-0}" = 1 ]; then
+    printf '%s\n' "PGSTREAM_HEALTH_CHECK_ENABLED=true" "PGSTREAM_HEALTH_CHECK_ADDRESS=127.0.0.1:0" \
+      "PGSTREAM_METRICS_PROMETHEUS_ENABLED=true"
+  fi
 }
 
 bench_stop_cluster() {

@@ -4,7 +4,8 @@
 #   bench/shipper/run.sh        (needs the built CLI, build/shipper/pgstream, or PGSTREAM_BIN; not part of make check)
 #
 # Environment: BENCH_ROWS (backlog rows, default 200000), BENCH_LATENCY_ROWS (default 20000), BENCH_RUNS (default 3),
-# PGSTREAM_BIN, BENCH_KEEP=1 keeps the work directory (clusters, shipper logs).
+# PGSTREAM_BIN, BENCH_KEEP=1 keeps the work directory (clusters, shipper logs), BENCH_METRICS=1 runs the shipper
+# with metrics on (health server and Prometheus endpoint).
 #
 # Each run uses a fresh throwaway cluster:
 #   1. catch-up throughput: both slots (`ship` for the shipper with the pgstream plugin, or wal2json when the
