@@ -9,13 +9,14 @@
 #include <sstream>
 #include <thread>
 
-#include "kafka/event_codec.h"
 #include "kafka/kafka_listener.h"
 #include "kafka/kafka_writer.h"
+#include "kafka/record_key.h"
 #include "kafka_mock_fixture.h"
 #include "observability/metrics.h"
 #include "observability/output_metrics.h"
 #include "processor/stdout/stdout_writer.h"
+#include "wal/event_codec.h"
 #include "wal/record_parser.h"
 
 namespace pgstream::kafka {
@@ -56,7 +57,7 @@ JsonValue jsonString(const std::string& text) {
 }
 
 // Event n of a stream that round-robins over three schemas.
-EventPtr makeEvent(uint64_t n, const std::string& schema) {
+MutableEventPtr makeEvent(uint64_t n, const std::string& schema) {
     auto event = std::make_shared<Event>();
     event->action = n % 7 == 3 ? Action::Update : Action::Insert;
     event->xid = std::to_string(1000 + n / 4);
@@ -71,6 +72,7 @@ EventPtr makeEvent(uint64_t n, const std::string& schema) {
         event->has_identity = true;
         event->identity.push_back(Column{"t1-1", "id", "integer", jsonNumber(static_cast<int>(n))});
     }
+    event->metadata.schema_id = "schema-version-1";
     event->metadata.table_pgstream_id = "t1";
     event->metadata.id_col_pgstream_ids = {"t1-1"};
     event->metadata.version = event->lsn.str();
@@ -78,7 +80,7 @@ EventPtr makeEvent(uint64_t n, const std::string& schema) {
     return event;
 }
 
-EventPtr makeSchemaLogEvent(uint64_t n, const std::string& described_schema) {
+MutableEventPtr makeSchemaLogEvent(uint64_t n, const std::string& described_schema) {
     auto event = makeEvent(n, "pgstream");
     event->table = "schema_log";
     event->columns = {Column{"", "schema_name", "text", jsonString(described_schema)},
@@ -176,13 +178,14 @@ TEST_F(KafkaWriterTest, WritesEventsOfThreeSchemasKeyedBySchemaInOrder) {
     for (const auto& record : records) {
         auto [it, inserted] = partition_of_key.emplace(record.key, record.partition);
         EXPECT_EQ(it->second, record.partition) << "key " << record.key << " spans partitions";
-        EventPtr decoded = eventFromKafkaValue(record.value);
+        EventPtr decoded = event_from_json(record.value);
         const uint64_t n = (decoded->lsn.value - 0x1000000) / 0x100;
         ASSERT_LT(n, sent.size());
         const Event& original = *sent[n];
         EXPECT_EQ(record.key, kafkaKey(original));
         EXPECT_EQ(record.value, event_to_json(original)) << "value = the event's JSON line";
         EXPECT_EQ(decoded->metadata.table_pgstream_id, original.metadata.table_pgstream_id);
+        EXPECT_EQ(decoded->metadata.schema_id, original.metadata.schema_id);
         EXPECT_EQ(decoded->metadata.id_col_pgstream_ids, original.metadata.id_col_pgstream_ids);
         EXPECT_EQ(decoded->commit_lsn, original.commit_lsn);
         EXPECT_EQ(event_to_json(*decoded), record.value) << "decode(encode(e)) == e";
@@ -227,7 +230,7 @@ TEST_F(KafkaWriterTest, AcknowledgesOnlyDeliveredEventsAcrossATenSecondOutage) {
     ASSERT_EQ(records.size(), 130u) << "nothing lost, nothing duplicated";
     std::map<std::string, uint64_t> last;
     for (const auto& record : records) {
-        const uint64_t lsn = eventFromKafkaValue(record.value)->lsn.value;
+        const uint64_t lsn = event_from_json(record.value)->lsn.value;
         auto it = last.find(record.key);
         if (it != last.end()) {
             EXPECT_GT(lsn, it->second) << "reordered within " << record.key;
@@ -317,7 +320,7 @@ TEST_F(KafkaWriterTest, KafkaListenerFeedsStdoutAndCommitsDeliveredOffsets) {
     size_t count = 0;
     while (std::getline(in, line)) {
         ++count;
-        line_of_lsn[eventFromKafkaValue(line)->lsn.str()] = line;
+        line_of_lsn[event_from_json(line)->lsn.str()] = line;
     }
     EXPECT_EQ(count, 60u);
     for (const auto& event : sent) EXPECT_EQ(line_of_lsn[event->lsn.str()], event_to_json(*event));

@@ -4,8 +4,9 @@
 #include <stdexcept>
 #include <thread>
 
-#include "kafka/event_codec.h"
+#include "kafka/record_key.h"
 #include "util/log.h"
+#include "wal/event_codec.h"
 
 namespace pgstream::kafka {
 
@@ -177,7 +178,7 @@ std::vector<EventResult> KafkaWriter::sendBatch(const std::vector<EventPtr>& bat
     for (size_t i = 0; i < batch.size(); ++i) {
         const EventPtr& event = batch[i];
         value_buffer_.clear();
-        appendKafkaValue(value_buffer_, *event);
+        append_event_json(value_buffer_, *event);
         std::string key = kafkaKey(*event);
         batch_bytes += key.size() + value_buffer_.size();
         uint64_t token = 0;

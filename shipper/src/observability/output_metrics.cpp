@@ -27,30 +27,11 @@ bool expect_char(const std::string& text, size_t& at, char expected) {
     return true;
 }
 
-constexpr const char* kActionLabels[] = {"insert", "update", "delete", "truncate", "message"};
+constexpr Action kActions[] = {Action::Insert, Action::Update, Action::Delete, Action::Truncate,
+                               Action::Message};
 constexpr const char* kOutcomeLabels[] = {"delivered", "skipped", "retried", "dead_lettered", "fatal"};
 
 }  // namespace
-
-size_t action_index(Action action) {
-    switch (action) {
-        case Action::Insert:
-            return 0;
-        case Action::Update:
-            return 1;
-        case Action::Delete:
-            return 2;
-        case Action::Truncate:
-            return 3;
-        case Action::Message:
-            return 4;
-    }
-    return 4;
-}
-
-const char* action_label(Action action) {
-    return kActionLabels[action_index(action)];
-}
 
 std::optional<double> parse_commit_time(const std::string& text) {
     size_t at = 0;
@@ -107,14 +88,14 @@ OutputMetrics::OutputMetrics(Metrics& metrics, std::string target)
     for (size_t action = 0; action < events_by_action_.size(); ++action) {
         events_by_action_[action] =
             &metrics.counter("pgstream.target.events", "{event}", "Events handed to an output",
-                             {{"target", target_}, {"action", kActionLabels[action]}});
+                             {{"target", target_}, {"action", action_label(kActions[action])}});
         for (size_t outcome = 0; outcome < outcomes_[action].size(); ++outcome)
             outcomes_[action][outcome] = &metrics.counter(
                 "pgstream.target.event.outcomes", "{event}",
                 "What became of the events an output took: delivered, skipped, retried (one failed attempt), "
                 "dead_lettered, fatal",
                 {{"target", target_},
-                 {"action", kActionLabels[action]},
+                 {"action", action_label(kActions[action])},
                  {"outcome", kOutcomeLabels[outcome]}});
     }
 }

@@ -88,8 +88,4 @@ class OutputMetrics {
 // "+05:30" offsets, "infinity" excluded); std::nullopt when it is not one.
 std::optional<double> parse_commit_time(const std::string& text);
 
-// Index 0..4 of an action (insert, update, delete, truncate, message) and its label value.
-size_t action_index(Action action);
-const char* action_label(Action action);
-
 }  // namespace pgstream

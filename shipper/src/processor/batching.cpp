@@ -22,7 +22,8 @@ size_t event_weight(const Event& event) {
     size_t weight = sizeof(Event) + 16;
     for (const std::string* text :
          {&event.xid, &event.timestamp, &event.schema, &event.table, &event.prefix, &event.content,
-          &event.position, &event.metadata.table_pgstream_id, &event.metadata.version})
+          &event.position, &event.metadata.schema_id, &event.metadata.table_pgstream_id,
+          &event.metadata.version})
         weight += heap_bytes(*text);
     weight += event.metadata.id_col_pgstream_ids.capacity() * sizeof(std::string);
     for (const auto& id : event.metadata.id_col_pgstream_ids) weight += heap_bytes(id);
