@@ -85,6 +85,13 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
     if (observability.metrics_wanted()) {
         Metrics& metrics = *pipeline->metrics_;
         pipeline->source_->observe(metrics);
+        const Filter& filter = *pipeline->filter_;
+        for (Action action :
+             {Action::Insert, Action::Update, Action::Delete, Action::Truncate, Action::Message})
+            metrics.observe_counter("pgstream.filter.events.dropped", "{event}",
+                                    "Events the filter dropped (PGSTREAM_FILTER_* settings)",
+                                    {{"action", action_label(action)}},
+                                    [&filter, action] { return double(filter.dropped(action)); });
         if (Translator* translator = pipeline->translator_.get()) {
             const TranslatorStats& stats = translator->stats();
             metrics.observe_counter("pgstream.schema.versions.applied", "{version}",
@@ -94,6 +101,9 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
                                     "Events passed on without pgstream metadata (no schema version describes "
                                     "their table)",
                                     {}, [&stats] { return double(stats.without_schema.load()); });
+            metrics.observe_counter("pgstream.translator.events.hidden", "{event}",
+                                    "Writes to pgstream's own tables other than schema versions, dropped", {},
+                                    [&stats] { return double(stats.hidden.load()); });
             metrics.observe_gauge(
                 "pgstream.tables.without_replica_identity", "{table}",
                 "Tables whose UPDATE and DELETE PostgreSQL cannot decode (no replica identity)", {},
