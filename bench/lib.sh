@@ -18,6 +18,14 @@ wait_for_file() { # path timeout-seconds
   done
 }
 
+# The EXIT trap of a benchmark with one shipper and one cluster: kills the shipper, stops the cluster, removes the
+# work directory (unless BENCH_KEEP).
+bench_cleanup() {
+  [ -z "${SHIPPER_PID:-}" ] || kill -KILL "$SHIPPER_PID" 2>/dev/null || true
+  [ -z "${CLUSTER_DIR:-}" ] || "$ROOT/scripts/pg-cluster.sh" stop "$CLUSTER_DIR"
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+
 # Sets BIN to the pgstream CLI (PGSTREAM_BIN, else the default build directory).
 bench_find_cli() { # bench-name
   BIN=${PGSTREAM_BIN:-}

@@ -26,12 +26,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgstream-bench-shipper.XXXXXX")
 chmod 711 "$WORK"  # the clusters inside run as user postgres when we are root
 CLUSTER_DIR=
 SHIPPER_PID=
-cleanup() {
-  [ -z "$SHIPPER_PID" ] || kill -KILL "$SHIPPER_PID" 2>/dev/null || true
-  [ -z "$CLUSTER_DIR" ] || "$ROOT/scripts/pg-cluster.sh" stop "$CLUSTER_DIR"
-  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 g++ -O2 -std=c++17 -Wall -o "$WORK/line_reader" "$ROOT/bench/shipper/line_reader.cpp"
 
