@@ -6,7 +6,7 @@
 EXTENSION  = pgstream
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pgstream.control)
 
-TOP_GOALS = check demo demo-kafka deps shipper check-extension check-shipper check-differential check-sanitize bench format distclean-all
+TOP_GOALS = check demo demo-kafka demo-webhooks deps shipper check-extension check-shipper check-differential check-sanitize bench format distclean-all
 
 ifneq ($(filter $(TOP_GOALS),$(MAKECMDGOALS)),)
 
@@ -42,6 +42,9 @@ check-shipper: extension-install shipper
 
 demo-kafka: extension-install shipper
 	scripts/demo-kafka.sh
+
+demo-webhooks: extension-install shipper
+	scripts/demo-webhooks.sh
 
 check-sanitize: extension-install
 	scripts/check.sh sanitize

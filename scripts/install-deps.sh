@@ -7,6 +7,7 @@ PACKAGES=(
   postgresql-15 postgresql-server-dev-15 postgresql-15-wal2json libpq-dev
   librdkafka-dev libmimalloc-dev rapidjson-dev libcurl4-openssl-dev libcli11-dev libyaml-cpp-dev libcpp-httplib-dev prometheus-cpp-dev prometheus
   libgtest-dev libgmock-dev clang-format
+  wrk  # bench/webhooks: the HTTP peer of the webhook benchmark
 )
 
 missing=()

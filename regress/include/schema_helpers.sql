@@ -1,9 +1,10 @@
 -- Shared by the schema_* pg_regress tests (included with \i; pg_regress runs from the repository root).
--- Helpers (session-local) that print logged versions without their volatile ids and oids.
+-- Helpers (session-local) that print logged versions without their volatile ids and oids. They read the full
+-- documents (pgstream.schema_log_full), so the same tests check delta versions (pgstream.schema_versions = delta).
 -- show(schema): the latest version of a schema, one line per table: columns, primary key, unique-not-null, indexes.
 CREATE FUNCTION pg_temp.show(s text) RETURNS SETOF text LANGUAGE sql AS $f$
     WITH latest AS (
-        SELECT version, schema FROM pgstream.schema_log WHERE schema_name = s ORDER BY version DESC LIMIT 1
+        SELECT version, schema FROM pgstream.schema_log_full WHERE schema_name = s ORDER BY version DESC LIMIT 1
     )
     SELECT format('%s v%s: %s', s, version, CASE WHEN schema ? 'dropped' THEN 'dropped' ELSE 'no tables' END)
     FROM latest WHERE schema ? 'dropped' OR jsonb_array_length(schema -> 'tables') = 0
@@ -30,7 +31,7 @@ $f$;
 CREATE FUNCTION pg_temp.check_log() RETURNS SETOF text LANGUAGE sql AS $f$
     WITH latest AS (
         SELECT DISTINCT ON (schema_name) schema_name, version, schema
-        FROM pgstream.schema_log ORDER BY schema_name, version DESC
+        FROM pgstream.schema_log_full ORDER BY schema_name, version DESC
     )
     SELECT format('%s v%s differs from a full rebuild', schema_name, version)
     FROM latest WHERE NOT schema ? 'dropped' AND schema <> pgstream.get_schema(schema_name)

@@ -118,7 +118,7 @@ TEST(ConfigYaml, FlatNestedAndGoStyleLayoutsMapOntoTheSameKeys) {
     EXPECT_EQ(go["PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL"], "postgres://d");
 }
 
-// The core list holds no module's keys: search and webhooks are not built, so their keys and YAML sections
+// The core list holds no module's keys: search is not built, so its keys and YAML section
 // are unknown; a registered module's section maps onto its keys.
 TEST(ConfigModules, KeysAndYamlSectionsComeWithTheirModule) {
     Config config({{"PGSTREAM_OPENSEARCH_STORE_URL", "http://x"}, {"PGSTREAM_KAFKA_SERVERS", "k:9092"}});

@@ -371,5 +371,83 @@ TEST(Translator, LongHistoriesAreReadInWindows) {
     EXPECT_EQ(next.events.back()->columns[0].id, "tid1-3") << "an early row again";
 }
 
+// kSchema's `items` after `ALTER TABLE items RENAME COLUMN note TO memo; ALTER TABLE items ADD COLUMN note
+// text` and `DROP TABLE bare`, as a delta version (pgstream.schema_versions = delta) of version `base`.
+std::string items_delta(int base) {
+    return R"({"delta":{"base_version":)" + std::to_string(base) +
+           R"(,"removed":["16460"]},"changed":[{"oid":"16442","name":"items","pgstream_id":"tid1",)"
+           R"("primary_key_columns":["a","b"],)"
+           R"("columns":[{"pgstream_id":"tid1-1","name":"a","type":"integer","nullable":false,"unique":false},)"
+           R"({"pgstream_id":"tid1-2","name":"b","type":"integer","nullable":false,"unique":false},)"
+           R"({"pgstream_id":"tid1-3","name":"memo","type":"text","nullable":true,"unique":false},)"
+           R"({"pgstream_id":"tid1-4","name":"note","type":"text","nullable":true,"unique":false}]}]})";
+}
+
+EventPtr table_row(const std::string& lsn, const std::string& table, const std::string& column) {
+    return event(R"({"action":"I","lsn":")" + lsn + R"(","schema":"public","table":")" + table +
+                 R"(","columns":[{"name":")" + column + R"(","type":"text","value":"x"}]})");
+}
+
+TEST(SchemaLog, ADeltaAppliedToItsBaseIsTheWholeSchemaInNameOrder) {
+    SchemaLogEntry base = stored_version("v1", 1, kSchema, "0/100");
+    SchemaLogEntry delta = stored_version("v2", 2, items_delta(1), "0/200");
+    ASSERT_TRUE(delta.delta_base.has_value());
+    EXPECT_EQ(delta.tables.size(), 1u) << "a delta holds only the changed tables";
+    apply_delta(base, delta);
+    EXPECT_FALSE(delta.delta_base.has_value());
+    ASSERT_EQ(delta.tables.size(), 2u) << "bare was removed";
+    EXPECT_EQ(delta.tables[0].name, "items");
+    EXPECT_EQ(delta.tables[1].name, "nopk");
+    EXPECT_EQ(delta.find_table("items")->find_column("note")->pgstream_id, "tid1-4");
+    EXPECT_EQ(delta.find_table("items")->find_column("memo")->pgstream_id, "tid1-3");
+
+    SchemaLogEntry other = stored_version("v3", 3, items_delta(2), "0/300");
+    EXPECT_THROW(apply_delta(base, other), JsonError) << "version 1 is not the base of a delta of version 2";
+}
+
+TEST(Translator, DeltaVersionsFromTheStreamAreComposedWithTheHeldVersion) {
+    CollectingProcessor next;
+    CountingAcknowledger ack;
+    auto store = std::make_unique<FakeStore>();
+    FakeStore* store_view = store.get();
+    store->entries["public"] = {stored_version("v1", 1, kSchema, "0/100")};
+    Translator translator(std::move(store), next, ack);
+    translator.process(items_row("0/150", "note"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-3");
+    EXPECT_EQ(store_view->lookups, 1);
+
+    translator.process(schema_log_insert("v2", 2, items_delta(1), "0/200", "0/201"));
+    EXPECT_EQ(store_view->acked_ids, std::vector<std::string>{"v2"});
+    translator.process(items_row("0/250", "note"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-4") << "the changed table comes from the delta";
+    translator.process(table_row("0/260", "nopk", "code"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid2-2")
+        << "an unchanged table comes from the base version";
+    translator.process(table_row("0/270", "bare", "v"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "") << "a removed table is gone";
+    translator.process(items_row("0/180", "note"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-3") << "rows before the delta keep the base version";
+    EXPECT_EQ(store_view->lookups, 1) << "the delta was composed without reading the store";
+}
+
+TEST(Translator, ADeltaWhoseBaseIsNotHeldIsReadFromTheStore) {
+    CollectingProcessor next;
+    CountingAcknowledger ack;
+    auto store = std::make_unique<FakeStore>();
+    FakeStore* store_view = store.get();
+    // The store composes deltas (pgstream.schema_at): it holds version 3 as the whole schema.
+    store->entries["public"] = {stored_version("v1", 1, kSchema, "0/100"),
+                                stored_version("v3", 3, renamed_and_readded(), "0/300")};
+    Translator translator(std::move(store), next, ack);
+    translator.process(items_row("0/150", "note"));
+    EXPECT_EQ(store_view->lookups, 1);
+    // Version 2 never reached this stream (its transaction was before the slot's start, say): the delta of
+    // version 3 cannot be composed from version 1.
+    translator.process(schema_log_insert("v3", 3, items_delta(2), "0/300", "0/301"));
+    translator.process(items_row("0/350", "note"));
+    EXPECT_EQ(store_view->lookups, 2) << "the schema's versions are read again";
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-4");
+}
+
 }  // namespace
 }  // namespace pgstream

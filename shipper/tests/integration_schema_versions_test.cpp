@@ -79,10 +79,12 @@ bool has_rows(const ShipperProcess& shipper, PgConnection& db, size_t count) {
     return check_column_ids(db, shipper.output_lines()).rows.size() >= count;
 }
 
-TEST(IntegrationSchemaVersions, ASlotCreatedBeforeADdlReplaysOldRowsWithTheOldColumnIds) {
+// `versions_mode`: pgstream.schema_versions for the session running the DDL ("full" or "delta").
+void replay_from_a_slot_created_before_a_ddl(const std::string& versions_mode) {
     PgCluster cluster;
     init_stream(cluster);
     PgConnection db(cluster.url());
+    db.exec("SET pgstream.schema_versions = " + versions_mode);
     db.exec(std::string("CREATE TABLE ") + kTable + " (id int PRIMARY KEY, tracked text)");
     db.exec("SELECT pg_create_logical_replication_slot('second_slot', '" + stream_plugin() + "')");
     db.exec(insert_rows(1, 3));
@@ -114,6 +116,21 @@ TEST(IntegrationSchemaVersions, ASlotCreatedBeforeADdlReplaysOldRowsWithTheOldCo
     EXPECT_EQ(check.rows.size(), 6u);
     EXPECT_GE(check.checked_columns, 6u * 2);
     EXPECT_TRUE(check.errors.empty()) << testing::PrintToString(check.errors);
+    if (versions_mode == "delta") {
+        EXPECT_NE(db.scalar_text("SELECT count(*) FROM pgstream.schema_log WHERE schema ? 'delta'"), "0")
+            << "the DDL wrote delta versions";
+    }
+}
+
+TEST(IntegrationSchemaVersions, ASlotCreatedBeforeADdlReplaysOldRowsWithTheOldColumnIds) {
+    replay_from_a_slot_created_before_a_ddl("full");
+}
+
+// The same with delta versions: the first shipper composes them from the stream, the second one reads them
+// from the store (pgstream.schema_at composes the leading one) when its replay starts before the DDL.
+TEST(IntegrationSchemaVersions, DeltaVersionsGiveEveryRowTheColumnIdsOfItsVersion) {
+    if (!pgstream_plugin_installed()) GTEST_SKIP() << "needs the pgstream extension installed";
+    replay_from_a_slot_created_before_a_ddl("delta");
 }
 
 TEST(IntegrationSchemaVersions, KillNineDuringDdlKeepsEveryRowsColumnIds) {

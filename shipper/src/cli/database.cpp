@@ -144,9 +144,10 @@ std::vector<std::string> preflight(PGconn* conn, const std::string& plugin, bool
     std::vector<std::string> problems = missing_privileges(conn, has_extension);
     std::string wal_level = scalar(conn, "SHOW wal_level");
     if (wal_level != "logical")
-        problems.push_back("wal_level is '" + wal_level +
-                           "' but logical decoding needs wal_level = logical: run ALTER SYSTEM SET wal_level = "
-                           "logical; and restart PostgreSQL");
+        problems.push_back(
+            "wal_level is '" + wal_level +
+            "' but logical decoding needs wal_level = logical: run ALTER SYSTEM SET wal_level = "
+            "logical; and restart PostgreSQL");
     // pg_settings hides output_plugin_libraries from roles that may not read it (and older servers lack it):
     // then the slot's creation reports an unlisted plugin.
     auto libraries = pg::exec(conn, "SELECT setting FROM pg_settings WHERE name = 'output_plugin_libraries'");
@@ -266,8 +267,8 @@ int init_impl(const DatabaseOptions& options) {
     if (has_extension) {
         try {
             pg::exec(conn.get(), "CREATE EXTENSION IF NOT EXISTS pgstream");
-            // An older installed version gets upgraded. Only then: ALTER EXTENSION needs the extension's owner,
-            // which a role granted what init needs (operations.md) is not.
+            // An older installed version gets upgraded. Only then: ALTER EXTENSION needs the extension's
+            // owner, which a role granted what init needs (operations.md) is not.
             auto versions = pg::exec(conn.get(),
                                      "SELECT installed_version IS DISTINCT FROM default_version "
                                      "FROM pg_catalog.pg_available_extensions WHERE name = 'pgstream'");
@@ -281,7 +282,7 @@ int init_impl(const DatabaseOptions& options) {
         apply_migrations(conn.get());
         tracking = "schema pgstream (" + std::to_string(embedded_migrations().size()) + " migrations)";
     }
-    if (!slot_exists) {
+    if (!slot_exists && !options.no_slot) {
         try {
             pg::exec(conn.get(), "SELECT pg_create_logical_replication_slot($1, $2)", {slot, plugin});
         } catch (const pg::Error& e) {
@@ -306,8 +307,12 @@ int init_impl(const DatabaseOptions& options) {
         throw Failure(std::string("logging the existing schemas failed: ") + e.what(), kExitFailure);
     }
     std::cout << "pgstream: initialised " << tracking << "; replication slot " << slot << " (" << plugin
-              << ")" << (slot_exists ? " already existed" : " created") << "; " << logged
-              << " schema version(s) logged" << std::endl;
+              << ")"
+              << (slot_exists ? " already existed"
+                  : options.no_slot
+                      ? " not created (--no-slot: `pgstream run` with the initial snapshot creates it)"
+                      : " created")
+              << "; " << logged << " schema version(s) logged" << std::endl;
     report_undecodable_tables(conn.get(), options.replica_identity);
     return kExitOk;
 }
@@ -340,6 +345,37 @@ int tear_down_impl(const DatabaseOptions& options) {
     }
     std::cout << "pgstream: removed replication slot " << slot << " and the pgstream schema" << std::endl;
     return kExitOk;
+}
+
+// The latest snapshot (docs/snapshot.md): its state and, per table, ranges and rows done.
+void print_snapshot_progress(PGconn* conn) {
+    if (scalar(conn, "SELECT to_regclass('pgstream.snapshot_ranges') IS NOT NULL") != "t") return;
+    auto latest =
+        pg::exec(conn,
+                 "SELECT id, coalesce(slot_name, '(one-off)'), array_to_string(tables, ','), "
+                 "coalesce(snapshot_lsn::text, '-'), status, coalesce(error, ''), started_at::text, "
+                 "coalesce(finished_at::text, '-') FROM pgstream.snapshots ORDER BY id DESC LIMIT 1");
+    if (PQntuples(latest.get()) == 0) {
+        std::cout << "snapshot: none\n";
+        return;
+    }
+    auto field = [&](int column) { return pg::value(latest.get(), 0, column).value_or(""); };
+    std::cout << "snapshot: " << field(0) << " " << field(4) << " (slot " << field(1) << ", tables "
+              << field(2) << ", at " << field(3) << ", started " << field(6) << ", finished " << field(7)
+              << ")\n";
+    if (!field(5).empty()) std::cout << "  error: " << field(5) << "\n";
+    auto tables =
+        pg::exec(conn,
+                 "SELECT table_schema || '.' || table_name, count(*) FILTER (WHERE done_at IS NOT NULL), "
+                 "count(*), sum(rows_done), sum(estimated_rows), max(read_count) "
+                 "FROM pgstream.snapshot_ranges WHERE snapshot_id = $1 GROUP BY 1 ORDER BY 1",
+                 {field(0)});
+    for (int row = 0; row < PQntuples(tables.get()); ++row) {
+        auto cell = [&](int column) { return pg::value(tables.get(), row, column).value_or("?"); };
+        std::cout << "  " << cell(0) << ": " << cell(1) << "/" << cell(2) << " ranges done, " << cell(3)
+                  << " rows delivered (of ~" << cell(4) << ")"
+                  << (cell(5) != "1" ? ", some ranges read " + cell(5) + " times" : std::string()) << "\n";
+    }
 }
 
 int status_impl(const DatabaseOptions& options) {
@@ -378,6 +414,7 @@ int status_impl(const DatabaseOptions& options) {
     auto undecodable = find_undecodable_tables(conn.get());
     std::cout << "tables_without_replica_identity: " << undecodable.size() << "\n";
     for (const auto& table : undecodable) std::cout << "  " << table.describe() << "\n";
+    print_snapshot_progress(conn.get());
     std::cout.flush();
     return kExitOk;
 }

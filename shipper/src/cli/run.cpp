@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <thread>
 
@@ -22,7 +23,11 @@ void print_error(const std::string& message) {
     std::cerr << "pgstream: " << redact::scrub(message) << std::endl;
 }
 
-int run(const RunOptions& options) {
+namespace {
+
+// `run` and `snapshot`: build the pipeline, watch for signals, run `work` on it.
+int run_pipeline(const RunOptions& options, const std::string& tables,
+                 const std::function<std::string(Pipeline&)>& work) {
     // Signals are taken by one thread with sigwait; every thread (outputs start some while the
     // pipeline is built) inherits the blocked mask.
     sigset_t signals;
@@ -37,18 +42,20 @@ int run(const RunOptions& options) {
         register_builtin_modules();
         config = Config::load(options.config_file);
         log::Level level = log::Level::Info;
-        std::string level_text = options.log_level.empty() ? config.get_string("PGSTREAM_LOG_LEVEL", "info")
-                                                           : options.log_level;
+        std::string level_text =
+            options.log_level.empty() ? config.get_string("PGSTREAM_LOG_LEVEL", "info") : options.log_level;
         if (!log::parse_level(level_text, level)) {
             if (options.log_level.empty())
-                throw ConfigError("PGSTREAM_LOG_LEVEL", "\"" + level_text + "\" is not one of trace, debug, info, warn, error");
-            throw ConfigError("", "invalid --log-level \"" + level_text +
-                                      "\": expected trace, debug, info, warn or error");
+                throw ConfigError("PGSTREAM_LOG_LEVEL",
+                                  "\"" + level_text + "\" is not one of trace, debug, info, warn, error");
+            throw ConfigError(
+                "", "invalid --log-level \"" + level_text + "\": expected trace, debug, info, warn or error");
         }
         std::string format = config.get_string("PGSTREAM_LOG_FORMAT", "text");
         if (format != "text" && format != "json")
             throw ConfigError("PGSTREAM_LOG_FORMAT", "\"" + format + "\" is not one of text, json");
         log::configure(level, format == "json" ? log::Format::Json : log::Format::Text);
+        if (!tables.empty()) config.set("PGSTREAM_POSTGRES_INITIAL_SNAPSHOT_TABLES", tables);
         pipeline = Pipeline::build(config);
     } catch (const ConfigError& e) {
         print_error(e.what());
@@ -85,8 +92,13 @@ int run(const RunOptions& options) {
     });
 
     std::string error;
+    int failure_code = kExitFailure;
     try {
-        error = pipeline->run();
+        error = work(*pipeline);
+    } catch (const ConfigError& e) {
+        // A table pattern that matches no table is found once the database is asked.
+        error = e.what();
+        failure_code = kExitUsage;
     } catch (const std::exception& e) {
         error = e.what();
     }
@@ -98,10 +110,21 @@ int run(const RunOptions& options) {
     if (!error.empty()) {
         log::error(error);
         print_error(error);
-        return kExitFailure;
+        return failure_code;
     }
     log::info("stopped");
     return kExitOk;
+}
+
+}  // namespace
+
+int run(const RunOptions& options) {
+    return run_pipeline(options, {}, [](Pipeline& pipeline) { return pipeline.run(); });
+}
+
+int snapshot(const SnapshotOptions& options) {
+    return run_pipeline(options.run, options.tables,
+                        [](Pipeline& pipeline) { return pipeline.snapshot_only(); });
 }
 
 }  // namespace pgstream::cli

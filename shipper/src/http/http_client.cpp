@@ -39,6 +39,21 @@ size_t collect_body(char* data, size_t size, size_t count, void* user) {
     return bytes;
 }
 
+size_t collect_header(char* data, size_t size, size_t count, void* user) {
+    auto* transfer = static_cast<HttpClient::Transfer*>(user);
+    size_t bytes = size * count;
+    std::string line(data, bytes);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    auto& headers = transfer->response.headers;
+    // A status line starts the headers of the next response (after a 100 Continue, or a redirect followed).
+    if (line.rfind("HTTP/", 0) == 0) {
+        headers.clear();
+    } else if (!line.empty() && headers.size() < 100) {
+        headers.push_back(std::move(line));
+    }
+    return bytes;
+}
+
 // Runs after DNS resolution, right before connect(): the address actually used is the one checked.
 curl_socket_t open_checked_socket(void* user, curlsocktype purpose, curl_sockaddr* address) {
     auto* transfer = static_cast<HttpClient::Transfer*>(user);
@@ -166,6 +181,8 @@ void HttpClient::run() {
             curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
             curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect_body);
             curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
+            curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, collect_header);
+            curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
             curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
             curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, transfer.get());
             curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());

@@ -40,8 +40,9 @@ struct HttpRequest {
 struct HttpResponse {
     long status = 0;  // 0 when no response arrived (see error)
     std::string body;
-    std::string error;             // transport failure: refused, timed out, reset, too large, stopped
-    bool address_refused = false;  // the address policy refused the connection (not worth retrying)
+    std::vector<std::string> headers;  // "Name: value" of the final response, for Retry-After and the like
+    std::string error;                 // transport failure: refused, timed out, reset, too large, stopped
+    bool address_refused = false;      // the address policy refused the connection (not worth retrying)
     bool ok() const { return error.empty() && status >= 200 && status < 300; }
 };
 

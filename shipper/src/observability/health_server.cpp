@@ -129,7 +129,7 @@ int HealthServer::start() {
     if (bound < 0)
         throw std::runtime_error("health server: cannot listen on " + settings_.address +
                                  " (PGSTREAM_HEALTH_CHECK_ADDRESS): address in use or not local");
-    thread_ = std::thread([&server] { server.listen_after_bind(); });
+    serving_thread_.start(server);
     log::info(
         "health server: listening on ", host_, ":", bound,
         settings_.prometheus_enabled ? " (Prometheus metrics at " + settings_.prometheus_path + ")" : "");
@@ -137,8 +137,7 @@ int HealthServer::start() {
 }
 
 void HealthServer::stop() {
-    if (server_) server_->stop();
-    if (thread_.joinable()) thread_.join();
+    serving_thread_.stop();
 }
 
 }  // namespace pgstream

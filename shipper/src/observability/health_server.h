@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "http/server_thread.h"
+
 #include "observability/metrics.h"
 
 namespace httplib {
@@ -68,7 +70,7 @@ class HealthServer {
     std::vector<std::pair<std::string, ReadinessCheck>> readiness_checks_;
     std::vector<std::pair<std::string, StatusSection>> status_sections_;
     std::unique_ptr<httplib::Server> server_;
-    std::thread thread_;
+    HttpServerThread serving_thread_;
 };
 
 // Splits "host:port", ":port" or "[v6]:port"; false when malformed or the port is outside 0..65535.

@@ -5,6 +5,7 @@
 #include "kafka/kafka_modules.h"
 #include "listener/postgres/postgres_source.h"
 #include "processor/stdout/stdout_module.h"
+#include "webhooks/webhook_module.h"
 
 namespace pgstream {
 
@@ -50,6 +51,7 @@ void register_builtin_modules() {
     register_postgres_source_module();
     kafka::register_kafka_modules();
     register_stdout_module();
+    webhooks::register_webhook_module();
 }
 
 }  // namespace pgstream

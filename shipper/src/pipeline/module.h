@@ -86,7 +86,8 @@ void register_source_module(SourceModule module);
 const std::vector<OutputModule>& registered_outputs();
 const std::vector<SourceModule>& registered_sources();
 
-// Every module built into libpgstream: the PostgreSQL source, stdout, the Kafka writer and reader.
+// Every module built into libpgstream: the PostgreSQL source, stdout, the Kafka writer and reader, the webhook
+// notifier.
 // Idempotent.
 void register_builtin_modules();
 

@@ -82,8 +82,18 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
         head = pipeline->translator_.get();
     }
     pipeline->head_ = head;
+    if (auto* postgres = dynamic_cast<PostgresSource*>(pipeline->source_.get())) {
+        pipeline->snapshot_settings_ = SnapshotSettings::from(config);
+        Snapshotter::Target target;
+        target.url = postgres->settings().url;
+        target.slot_name = postgres->slot_name();
+        target.plugin = postgres->settings().plugin;
+        pipeline->snapshotter_ = std::make_unique<Snapshotter>(pipeline->snapshot_settings_, target, *head,
+                                                               postgres->checkpoint_router(), stop);
+    }
     if (observability.metrics_wanted()) {
         Metrics& metrics = *pipeline->metrics_;
+        if (pipeline->snapshotter_) pipeline->snapshotter_->observe(metrics);
         pipeline->source_->observe(metrics);
         const Filter& filter = *pipeline->filter_;
         for (Action action :
@@ -145,7 +155,9 @@ void Pipeline::serve_health(HealthServer& server) {
             return failure.empty() ? processor->readiness() : failure;
         });
     }
-    server.add_status_section("phase", [] { return std::string("\"replication\""); });
+    server.add_status_section(
+        "phase", [this] { return std::string(snapshotting_.load() ? "\"snapshot\"" : "\"replication\""); });
+    if (snapshotter_) server.add_status_section("snapshot", [this] { return snapshotter_->status_json(); });
     server.add_status_section("source", [this] { return source_->status_json(); });
 }
 
@@ -165,7 +177,7 @@ std::vector<std::pair<std::string, std::string>> Pipeline::readiness() const {
     return failing;
 }
 
-std::string Pipeline::run() {
+std::string Pipeline::start() {
     for (auto& output : outputs_) output->start();
     std::string stages;
     for (const auto& stage : describe()) stages += (stages.empty() ? "" : " → ") + stage;
@@ -176,12 +188,44 @@ std::string Pipeline::run() {
     } catch (const std::exception& e) {
         return e.what();
     }
-    std::string error = source_->run(*head_);
+    return {};
+}
+
+void Pipeline::finish() {
     // The source drained the outputs (as far as the drain deadline allowed) before its final checkpoint: what
     // they still hold is not waited for, and their threads end now.
     stop_.end_drain();
     head_->close();
     observability_->stop();
+}
+
+std::string Pipeline::run_snapshot(bool one_off) {
+    if (!snapshotter_) return "the snapshot needs the PostgreSQL source (PGSTREAM_POSTGRES_LISTENER_URL)";
+    snapshotting_ = true;
+    std::string error = snapshotter_->run(one_off);
+    snapshotting_ = false;
+    return error;
+}
+
+std::string Pipeline::run() {
+    if (std::string error = start(); !error.empty()) return error;
+    std::string error;
+    // The snapshot first: the stream starts where it ends (a new slot) or repeats what it holds (reconciled
+    // by version, docs/snapshot.md).
+    if (snapshot_settings_.enabled) error = run_snapshot(false);
+    if (error.empty()) error = source_->run(*head_);
+    finish();
+    return error;
+}
+
+std::string Pipeline::snapshot_only() {
+    if (snapshot_settings_.tables.empty())
+        throw ConfigError(
+            "PGSTREAM_POSTGRES_INITIAL_SNAPSHOT_TABLES",
+            "must list the tables to snapshot (*, schema.*, name or schema.name, comma-separated)");
+    if (std::string error = start(); !error.empty()) return error;
+    std::string error = run_snapshot(true);
+    finish();
     return error;
 }
 

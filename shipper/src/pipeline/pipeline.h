@@ -15,6 +15,7 @@
 #include "pipeline/runtime_context.h"
 #include "processor/filter/filter.h"
 #include "processor/translator/translator.h"
+#include "snapshot/snapshotter.h"
 
 namespace pgstream {
 
@@ -29,6 +30,10 @@ class Pipeline {
     // PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT to deliver; what they have not delivered by then stays unconfirmed and
     // run() returns an error.
     std::string run();
+    // `pgstream snapshot`: starts the outputs, snapshots the tables of
+    // PGSTREAM_POSTGRES_INITIAL_SNAPSHOT_TABLES into them and returns once every row is delivered ("" on
+    // success). Does not stream.
+    std::string snapshot_only();
     // Thread-safe, and safe to call before run().
     void stop();
 
@@ -44,6 +49,10 @@ class Pipeline {
 
     void instrument_outputs();
     void serve_health(HealthServer& server);
+    // Starts the outputs, the health server and the exporters; "" or why not.
+    std::string start();
+    void finish();
+    std::string run_snapshot(bool one_off);
 
     // Handed to every module: the one stop of this pipeline and its drain deadline.
     StopToken stop_;
@@ -57,6 +66,10 @@ class Pipeline {
     std::unique_ptr<Filter> filter_;
     std::unique_ptr<Translator> translator_;
     Processor* head_ = nullptr;
+    // The PostgreSQL source's snapshot (docs/snapshot.md); null for other sources.
+    SnapshotSettings snapshot_settings_;
+    std::unique_ptr<Snapshotter> snapshotter_;
+    std::atomic<bool> snapshotting_{false};  // GET /status phase
 };
 
 }  // namespace pgstream

@@ -23,23 +23,36 @@ std::string first_line(std::string text) {
 
 }  // namespace
 
-std::string last_error(PGconn* conn) { return first_line(conn ? PQerrorMessage(conn) : "out of memory"); }
+std::string last_error(PGconn* conn) {
+    return first_line(conn ? PQerrorMessage(conn) : "out of memory");
+}
 
 ConnPtr connect(const std::string& url, bool replication, const std::string& application_name) {
-    const char* keys[] = {"dbname", "replication", "application_name", nullptr};
-    const char* values[] = {url.c_str(), replication ? "database" : nullptr, application_name.c_str(), nullptr};
-    if (!replication) {
-        keys[1] = "application_name";
-        values[1] = application_name.c_str();
-        keys[2] = nullptr;
-        values[2] = nullptr;
-    }
-    ConnPtr conn(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
+    // Without a connect timeout libpq waits forever for a server that accepted the TCP connection but never
+    // answers (a hung server, a stuck proxy), and every caller with it: start-up, reconnects, the health of
+    // /ready. Keepalives notice a peer that vanished during a long wait. These are defaults: keywords before
+    // "dbname" are overridden by the URL's own (connect_timeout=..., keepalives_idle=...), and an explicit
+    // PGCONNECT_TIMEOUT in the environment is left to libpq.
+    std::vector<const char*> keys, values;
+    auto add = [&](const char* key, const char* value) {
+        keys.push_back(key);
+        values.push_back(value);
+    };
+    if (std::getenv("PGCONNECT_TIMEOUT") == nullptr) add("connect_timeout", kDefaultConnectTimeoutSeconds);
+    add("keepalives_idle", "30");
+    add("keepalives_interval", "10");
+    add("keepalives_count", "3");
+    add("dbname", url.c_str());
+    if (replication) add("replication", "database");
+    add("application_name", application_name.c_str());
+    add(nullptr, nullptr);
+    ConnPtr conn(PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1));
     // libpq may quote parts of a malformed URL (a host name that is really the tail of a password).
     if (!conn || PQstatus(conn.get()) != CONNECTION_OK)
         throw Error(redact::scrub(last_error(conn.get()), url));
     // NOTICEs (e.g. "schema does not exist, skipping") would otherwise go to stderr, which carries our logs.
-    PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn.get(), [](void*, const char*) {}, nullptr);
     return conn;
 }
 
@@ -48,8 +61,8 @@ ResultPtr exec(PGconn* conn, const std::string& sql, const std::vector<std::opti
     values.reserve(params.size());
     for (const auto& param : params) values.push_back(param ? param->c_str() : nullptr);
     ResultPtr result(params.empty() ? PQexec(conn, sql.c_str())
-                                    : PQexecParams(conn, sql.c_str(), int(params.size()), nullptr, values.data(),
-                                                   nullptr, nullptr, 0));
+                                    : PQexecParams(conn, sql.c_str(), int(params.size()), nullptr,
+                                                   values.data(), nullptr, nullptr, 0));
     ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_COPY_BOTH) {
         std::string sqlstate;
@@ -86,16 +99,26 @@ std::optional<std::string> value(const PGresult* result, int row, int column) {
 }
 
 bool is_transient_connection_error(const std::string& message) {
-    static const char* kTransient[] = {"could not connect",      "Connection refused",
-                                       "starting up",            "shutting down",
-                                       "server closed the connection", "terminating connection",
-                                       "timeout",                "timed out",
-                                       "is active for PID",      "Connection reset",
-                                       "no connection to the server", "could not receive data",
-                                       "could not send data",    "recovery mode",
-                                       "too many clients",       "remaining connection slots",
-                                       "SSL SYSCALL error",      "lost synchronization",
-                                       "EOF detected",           "unexpected EOF",
+    static const char* kTransient[] = {"could not connect",
+                                       "Connection refused",
+                                       "starting up",
+                                       "shutting down",
+                                       "server closed the connection",
+                                       "terminating connection",
+                                       "timeout",
+                                       "timed out",
+                                       "is active for PID",
+                                       "Connection reset",
+                                       "no connection to the server",
+                                       "could not receive data",
+                                       "could not send data",
+                                       "recovery mode",
+                                       "too many clients",
+                                       "remaining connection slots",
+                                       "SSL SYSCALL error",
+                                       "lost synchronization",
+                                       "EOF detected",
+                                       "unexpected EOF",
                                        "administrator command"};
     for (const char* needle : kTransient)
         if (message.find(needle) != std::string::npos) return true;

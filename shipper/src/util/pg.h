@@ -30,12 +30,17 @@ struct ResultDeleter {
 using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
 using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
 
+// Seconds libpq waits for a server to answer a new connection unless the URL (connect_timeout=) or
+// PGCONNECT_TIMEOUT says otherwise.
+inline constexpr const char* kDefaultConnectTimeoutSeconds = "10";
 // Connects; `replication` adds replication=database. Throws Error with libpq's message (first line, with the
 // URL's password masked).
-ConnPtr connect(const std::string& url, bool replication = false, const std::string& application_name = "pgstream");
+ConnPtr connect(const std::string& url, bool replication = false,
+                const std::string& application_name = "pgstream");
 
 // Runs a statement with text parameters; throws Error unless the result is COMMAND_OK or TUPLES_OK.
-ResultPtr exec(PGconn* conn, const std::string& sql, const std::vector<std::optional<std::string>>& params = {});
+ResultPtr exec(PGconn* conn, const std::string& sql,
+               const std::vector<std::optional<std::string>>& params = {});
 
 // libpq's last error as a single line.
 std::string last_error(PGconn* conn);

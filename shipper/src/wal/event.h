@@ -41,6 +41,13 @@ struct EventMetadata {
     // Identity columns (primary key, else first unique not-null).
     std::vector<std::string> id_col_pgstream_ids;
     std::string version;  // LSN of the change unless a VersionFinder says otherwise
+    // Snapshot rows (docs/snapshot.md): the snapshot's id in pgstream.snapshots (0: a streamed change) and
+    // the stream position it is consistent with. `version` is then set by the snapshot (below every later
+    // change's LSN) and kept by the translator.
+    uint64_t snapshot_id = 0;
+    Lsn snapshot_lsn;
+
+    bool is_snapshot() const { return snapshot_id != 0; }
 };
 
 struct Event {

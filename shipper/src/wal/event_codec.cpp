@@ -71,6 +71,11 @@ void decode_event_object(JsonValue& root, Event& event) {
         event.metadata.version = json_string_member(*metadata, "version");
         if (event.metadata.version.empty())
             event.metadata.version = json_string_member(*metadata, "version_col_pgstream_id");
+        if (const JsonValue* snapshot = metadata->find("snapshot"); snapshot && snapshot->is_object()) {
+            if (const JsonValue* id = snapshot->find("id"); id && id->is_number())
+                event.metadata.snapshot_id = std::stoull(id->text);
+            event.metadata.snapshot_lsn = Lsn::parse(json_string_member(*snapshot, "lsn")).value_or(Lsn());
+        }
     }
 }
 
@@ -230,6 +235,13 @@ void append_event_json(std::string& out, const Event& event) {
     }
     out += metadata_head(cache.metadata, event.metadata);
     append_json_string(out, event.metadata.version);
+    if (event.metadata.is_snapshot()) {
+        out += ",\"snapshot\":{\"id\":";
+        out += std::to_string(event.metadata.snapshot_id);
+        out += ",\"lsn\":";
+        append_lsn(out, event.metadata.snapshot_lsn);
+        out += '}';
+    }
     out += "}}";
 }
 

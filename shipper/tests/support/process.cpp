@@ -340,7 +340,7 @@ void ShipperProcess::write_config() {
 void ShipperProcess::start() {
     if (pid_ > 0) throw std::runtime_error("shipper already running");
     write_config();
-    std::vector<std::string> argv_strings{pgstream_binary(), "run", "-c", config_path_};
+    std::vector<std::string> argv_strings{pgstream_binary(), command_, "-c", config_path_};
     if (!log_level_.empty()) {
         argv_strings.push_back("--log-level");
         argv_strings.push_back(log_level_);

@@ -113,6 +113,8 @@ class ShipperProcess {
         raw_config_text_ = std::move(text);
     }
     void set_log_level(std::string level) { log_level_ = std::move(level); }
+    // The pgstream command started with the -c file: "run" (default) or "snapshot".
+    void set_command(std::string command) { command_ = std::move(command); }
     // kFile (default): stdout appended to output_path(); kPipe: stdout is a pipe whose read end is pipe_fd().
     void set_output(Output output) { output_ = output; }
 
@@ -152,6 +154,7 @@ class ShipperProcess {
     ConfigFormat config_format_ = ConfigFormat::kEnv;
     Output output_ = Output::kFile;
     std::string log_level_;
+    std::string command_ = "run";
     std::string raw_config_name_;
     std::string raw_config_text_;
     std::string config_path_;

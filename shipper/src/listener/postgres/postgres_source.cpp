@@ -1,5 +1,6 @@
 #include "listener/postgres/postgres_source.h"
 
+#include "snapshot/snapshot_settings.h"
 #include "wal/json.h"
 
 #include <algorithm>
@@ -152,10 +153,16 @@ void register_postgres_source_module() {
         {"PGSTREAM_POSTGRES_LISTENER_DEAD_LETTER_FILE", "", "where dead-lettered records go"},
         {"PGSTREAM_CHECKPOINT_INTERVAL", "1s", "interval of standby status updates (confirmed position)"},
     };
+    for (auto& setting : snapshot_setting_docs()) module.settings.push_back(std::move(setting));
     module.yaml =
         YamlSection{"source", "postgres",
                     [](const std::string& rest) -> std::string {
                         if (rest == "URL") return "PGSTREAM_POSTGRES_LISTENER_URL";
+                        // source.postgres.snapshot.{enabled,tables,excluded_tables,workers,...}
+                        if (rest == "SNAPSHOT_ENABLED")
+                            return "PGSTREAM_POSTGRES_LISTENER_INITIAL_SNAPSHOT_ENABLED";
+                        if (rest == "SNAPSHOT_TABLES") return "PGSTREAM_POSTGRES_INITIAL_SNAPSHOT_TABLES";
+                        if (rest.rfind("SNAPSHOT_", 0) == 0) return "PGSTREAM_POSTGRES_" + rest;
                         if (rest == "REPLICATION_REPLICATION_SLOT" || rest == "REPLICATION_SLOT_NAME" ||
                             rest == "SLOT_NAME" || rest == "REPLICATION_SLOT")
                             return "PGSTREAM_POSTGRES_LISTENER_SLOT_NAME";
@@ -165,7 +172,10 @@ void register_postgres_source_module() {
                     },
                     ""};
     module.configured = [](const Config& config) { return config.has("PGSTREAM_POSTGRES_LISTENER_URL"); };
-    module.validate = [](const Config& config) { settings_of(config, false); };
+    module.validate = [](const Config& config) {
+        settings_of(config, false);
+        SnapshotSettings::from(config);
+    };
     module.create = [](const Config& config, RuntimeContext& context) -> std::unique_ptr<Source> {
         return std::make_unique<PostgresSource>(PostgresSource::settings_from(config), context.stop());
     };

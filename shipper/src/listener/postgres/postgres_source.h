@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "listener/postgres/postgres_listener.h"
 #include "pipeline/module.h"
+#include "snapshot/snapshot_progress.h"
 
 namespace pgstream {
 
@@ -18,7 +19,8 @@ class PostgresSource : public Source {
     // stop() requests `stop`; any stop of `stop` (a signal, a failed output) stops the source.
     PostgresSource(PostgresListenerSettings settings, StopToken stop);
     std::string name() const override { return "postgres listener"; }
-    Acknowledger& acknowledger() override { return watermark_; }
+    // The watermark for streamed events; snapshot rows go to the running snapshot's progress.
+    Acknowledger& acknowledger() override { return router_; }
     std::string run(Processor& head) override;
     void stop() override;
     std::string default_schema_log_url() const override { return settings_.url; }
@@ -27,6 +29,9 @@ class PostgresSource : public Source {
     std::string status_json() const override;
 
     Watermark& watermark() { return watermark_; }
+    CheckpointRouter& checkpoint_router() { return router_; }
+    const PostgresListenerSettings& settings() const { return settings_; }
+    const std::string& slot_name() const { return slot_name_; }
     // Reads and checks the PGSTREAM_POSTGRES_LISTENER_* settings (opens the dead-letter file when one is
     // configured: a local file, not a server); throws ConfigError.
     static PostgresListenerSettings settings_from(const Config& config);
@@ -43,6 +48,7 @@ class PostgresSource : public Source {
     std::string slot_name_;
     StopToken stop_;
     Watermark watermark_;
+    CheckpointRouter router_{watermark_};
     mutable std::mutex listener_mutex_;
     PostgresListener* listener_ = nullptr;
     Observed last_observed_;

@@ -1,5 +1,8 @@
 #include "processor/translator/schema_log.h"
 
+#include <algorithm>
+#include <set>
+
 #include "util/log.h"
 
 namespace pgstream {
@@ -37,7 +40,16 @@ void parse_schema_document(const std::string& json, SchemaLogEntry& entry) {
     if (!root.is_object()) throw JsonError("schema is not a JSON object");
     if (const JsonValue* dropped = root.find("dropped")) entry.dropped = dropped->as_bool();
     entry.tables.clear();
+    entry.delta_base.reset();
+    entry.removed_oids.clear();
     const JsonValue* tables = root.find("tables");
+    if (const JsonValue* delta = root.find("delta"); delta && delta->is_object()) {
+        const JsonValue* base = delta->find("base_version");
+        if (!base || !base->is_number()) throw JsonError("delta version without a base_version");
+        entry.delta_base = std::stoll(base->text);
+        entry.removed_oids = strings_of(delta->find("removed"));
+        tables = root.find("changed");
+    }
     if (!tables || !tables->is_array()) return;
     for (const auto& item : tables->items) {
         SchemaTable table;
@@ -61,6 +73,27 @@ void parse_schema_document(const std::string& json, SchemaLogEntry& entry) {
         table.unique_not_null_columns = strings_of(item.find("unique_not_null_columns"));
         entry.tables.push_back(std::move(table));
     }
+}
+
+void apply_delta(const SchemaLogEntry& base, SchemaLogEntry& delta) {
+    if (!delta.delta_base) return;
+    if (base.version != *delta.delta_base || base.schema_name != delta.schema_name || base.delta_base)
+        throw JsonError("schema \"" + delta.schema_name + "\" version " + std::to_string(delta.version) +
+                        " is a delta of version " + std::to_string(*delta.delta_base) + ", not of version " +
+                        std::to_string(base.version));
+    std::set<std::string> replaced(delta.removed_oids.begin(), delta.removed_oids.end());
+    for (const auto& table : delta.tables) replaced.insert(table.oid);
+    std::vector<SchemaTable> tables;
+    tables.reserve(base.tables.size() + delta.tables.size());
+    for (const auto& table : base.tables)
+        if (!replaced.count(table.oid)) tables.push_back(table);
+    for (auto& table : delta.tables) tables.push_back(std::move(table));
+    // get_schema() orders tables by name as bytes (COLLATE "C"), which std::string's operator< does too.
+    std::stable_sort(tables.begin(), tables.end(),
+                     [](const SchemaTable& a, const SchemaTable& b) { return a.name < b.name; });
+    delta.tables = std::move(tables);
+    delta.removed_oids.clear();
+    delta.delta_base.reset();
 }
 
 PostgresSchemaLogStore::PostgresSchemaLogStore(std::string url, StopToken stop)
@@ -178,6 +211,16 @@ SchemaVersions PostgresSchemaLogStore::versions_from(const std::string& schema_n
                 versions.more_from = entry.wal_position;
                 break;
             }
+            if (entry.delta_base) {
+                // A delta version: composed from the one before it, or (the first one read) by the server.
+                if (!versions.entries.empty()) {
+                    apply_delta(versions.entries.back(), entry);
+                } else {
+                    auto composed = pg::exec(conn, "SELECT pgstream.schema_at($1, $2)::text",
+                                             {schema_name, std::to_string(entry.version)});
+                    parse_schema_document(pg::value(composed.get(), 0, 0).value_or("{}"), entry);
+                }
+            }
             versions.entries.push_back(std::move(entry));
         }
         return versions;
@@ -212,12 +255,13 @@ std::vector<UndecodableTable> PostgresSchemaLogStore::undecodable_tables(const S
     std::lock_guard<std::mutex> lock(mutex_);
     try {
         PGconn* conn = connection();
-        // The stream can deliver a commit before other sessions see it (the walsender decodes the commit record
-        // before the committing backend leaves the proc array): until the entry's own row is visible, the
-        // catalog may still show the schema from before the change. A few milliseconds at most; bounded.
+        // The stream can deliver a commit before other sessions see it (the walsender decodes the commit
+        // record before the committing backend leaves the proc array): until the entry's own row is visible,
+        // the catalog may still show the schema from before the change. A few milliseconds at most; bounded.
         auto entry_visible = [&] {
-            auto found = pg::exec(conn, "SELECT count(*) FROM pgstream.schema_log WHERE id = $1 AND schema_name = $2",
-                                  {entry.id, entry.schema_name});
+            auto found =
+                pg::exec(conn, "SELECT count(*) FROM pgstream.schema_log WHERE id = $1 AND schema_name = $2",
+                         {entry.id, entry.schema_name});
             return pg::value(found.get(), 0, 0).value_or("0") != "0";
         };
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);

@@ -45,12 +45,22 @@ struct SchemaLogEntry {
     Lsn wal_position;
     std::vector<SchemaTable> tables;
     bool dropped = false;
+    // A delta version (pgstream.schema_versions = delta): `tables` holds only the changed tables and
+    // `removed_oids` the tables that left; the whole schema is version `delta_base` with both applied.
+    std::optional<int64_t> delta_base;
+    std::vector<std::string> removed_oids;
 
     const SchemaTable* find_table(const std::string& table_name) const;
 };
 
-// Parses the `schema` jsonb document ({"tables":[...]} or {"tables":null,"dropped":true}). Throws JsonError.
+// Parses the `schema` jsonb document ({"tables":[...]}, {"tables":null,"dropped":true}, or a delta
+// {"delta":{"base_version":N,"removed":[oid...]},"changed":[...]}). Throws JsonError.
 void parse_schema_document(const std::string& json, SchemaLogEntry& entry);
+
+// Turns the delta `delta` into the whole schema: the tables of `base` (its version delta_base) without the
+// removed and the changed ones, plus the changed ones, in name order as pgstream orders them. Throws
+// JsonError when `base` is not the version the delta was made from.
+void apply_delta(const SchemaLogEntry& base, SchemaLogEntry& delta);
 
 // The versions of one schema a stream position needs: the version in force at that position (the newest
 // written before it, if any), then the versions written after it, in version order.

@@ -108,7 +108,8 @@ void Translator::process(EventPtr shared) {
         event->metadata.id_col_pgstream_ids = ids->second;
         if (ids->second.empty()) ++stats_.without_identity;
     }
-    event->metadata.version = version_finder_->version(*event, *table);
+    // A snapshot row's version is chosen by the snapshot: below every change the stream may still deliver.
+    if (!event->metadata.is_snapshot()) event->metadata.version = version_finder_->version(*event, *table);
     ++stats_.translated;
     next_.process(std::move(event));
 }
@@ -134,13 +135,38 @@ void Translator::handle_schema_change(MutableEventPtr event) {
                    "; it stays acked=false but is applied and forwarded");
     }
     ++stats_.schema_changes;
+    bool delta = entry.delta_base.has_value();
+    bool composed = !delta || compose_from_history(entry);
     log::info("translator: schema \"", entry.schema_name, "\" version ", entry.version, " (",
-              entry.tables.size(), " tables", entry.dropped ? ", dropped" : "", ") acknowledged");
+              delta ? std::to_string(entry.tables.size()) + " tables changed" : "",
+              delta && composed ? ", " : "", composed ? std::to_string(entry.tables.size()) + " tables" : "",
+              entry.dropped ? ", dropped" : "", ") acknowledged");
     warn_undecodable_tables(entry);
-    event->metadata.version = event->lsn.str();
+    if (!event->metadata.is_snapshot()) event->metadata.version = event->lsn.str();
     warned_tables_.clear();
-    add_version(std::move(entry));
+    if (composed) {
+        add_version(std::move(entry));
+    } else if (auto held = histories_.find(entry.schema_name); held != histories_.end()) {
+        // The delta's base is not held: the next row of the schema reads the versions from the store, which
+        // composes them (the version is committed by the time a later row arrives).
+        held->second.loaded = false;
+    }
     next_.process(std::move(event));
+}
+
+// A delta version from the stream is composed with its base version, when that is held (the usual case: the
+// previous version of the schema, read or streamed before). Parsing and copying the base's tables costs far
+// less than parsing a whole-schema document.
+bool Translator::compose_from_history(SchemaLogEntry& delta) {
+    auto history = histories_.find(delta.schema_name);
+    if (history == histories_.end() || !history->second.loaded) return false;
+    for (auto it = history->second.versions.rbegin(); it != history->second.versions.rend(); ++it) {
+        if ((*it)->version == *delta.delta_base) {
+            apply_delta(**it, delta);
+            return true;
+        }
+    }
+    return false;
 }
 
 // A schema change may have added a table (or dropped a key) that leaves UPDATE/DELETE undecodable: one

@@ -102,6 +102,7 @@ class Translator : public Processor {
     const SchemaLogEntry* schema_for(const std::string& schema_name, Lsn position);
     void load(SchemaHistory& history, const std::string& schema_name, Lsn position);
     void add_version(SchemaLogEntry entry);
+    bool compose_from_history(SchemaLogEntry& delta);
     void warn_undecodable_tables(const SchemaLogEntry& entry);
 
     std::unique_ptr<SchemaLogStore> store_;

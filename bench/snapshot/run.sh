@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Snapshot benchmark: `pgstream snapshot` (full events, rendered like streamed inserts, stdout output on /dev/null)
+# against `COPY ... TO STDOUT` and `pg_dump --data-only` over the same data, in the same run.
+#
+#   bench/snapshot/run.sh       (needs the built CLI, build/shipper/pgstream, or PGSTREAM_BIN; not part of make check)
+#
+# Environment: BENCH_SNAPSHOT_ROWS (rows of bench_rows, default 1000000), BENCH_SCHEMA_ROWS (rows of each of the 20
+# tables of schema s20, default 50000), BENCH_RUNS (default 3), BENCH_WORKERS (snapshot readers, default 2),
+# PGSTREAM_BIN, BENCH_KEEP=1 keeps the work directory.
+#
+# One throwaway cluster: bench_rows (the shipper benchmark's table) and a 20-table schema with mixed types. Per
+# run, one after the other: psql COPY of bench_rows to /dev/null, pgstream snapshot of bench_rows, psql COPY of the
+# 20 tables, pg_dump --data-only of the schema, pgstream snapshot of the schema. rows/s = rows / wall-clock seconds,
+# start-up included. Prints each run, the medians and the ratios (targets: snapshot >= 0.5x COPY on bench_rows;
+# snapshot faster than pg_dump on the 20 tables with 2 workers).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+source "$ROOT/bench/lib.sh"
+bench_find_cli snapshot
+ROWS=${BENCH_SNAPSHOT_ROWS:-1000000}
+SCHEMA_ROWS=${BENCH_SCHEMA_ROWS:-50000}
+WORKERS=${BENCH_WORKERS:-2}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgstream-bench-snapshot.XXXXXX")
+chmod 711 "$WORK"
+CLUSTER_DIR=$WORK/pg
+cleanup() {
+  "$ROOT/scripts/pg-cluster.sh" stop "$CLUSTER_DIR"
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+port=$("$ROOT/scripts/pg-cluster.sh" start "$CLUSTER_DIR")
+url="postgres://postgres@127.0.0.1:$port/postgres"
+psql() { command psql -X -q -v ON_ERROR_STOP=1 -d "$url" "$@"; }
+echo "loading $ROWS rows into bench_rows and 20 x $SCHEMA_ROWS rows into s20 ..." >&2
+psql -c "create table bench_rows (id bigint primary key, written_us bigint not null, payload text not null)" \
+     -c "insert into bench_rows select g, g * 1000, md5(g::text) || md5((g + 1)::text) from generate_series(1, $ROWS) g"
+psql -c "create schema s20"
+for t in $(seq 1 20); do
+  psql -c "create table s20.t$t (id bigint primary key, a text, b numeric(12,2), c timestamptz, d bool, e jsonb, f int[])" \
+       -c "insert into s20.t$t select g, 'row ' || g, g / 7.0, timestamptz '2024-01-01' + g * interval '1 s', g % 2 = 0,
+             jsonb_build_object('k', g, 's', md5(g::text)), array[g, g + 1] from generate_series(1, $SCHEMA_ROWS) g"
+done
+psql -c "vacuum analyze"
+"$BIN" init --pgurl "$url" --slot bench --plugin "$PLUGIN" >"$WORK/init.log" 2>&1 || { cat "$WORK/init.log" >&2; exit 1; }
+SCHEMA_TOTAL=$((20 * SCHEMA_ROWS))
+cat >"$WORK/snapshot.env" <<ENV
+PGSTREAM_POSTGRES_LISTENER_URL=$url
+PGSTREAM_POSTGRES_LISTENER_SLOT_NAME=bench
+PGSTREAM_STDOUT_WRITER_ENABLED=true
+PGSTREAM_POSTGRES_SNAPSHOT_WORKERS=$WORKERS
+PGSTREAM_LOG_LEVEL=warn
+ENV
+copy_all_sql=$WORK/copy20.sql
+: >"$copy_all_sql"
+for t in $(seq 1 20); do echo "\\copy s20.t$t to '/dev/null'" >>"$copy_all_sql"; done
+
+timed() { # label command...
+  local start end
+  start=$(now)
+  "${@:2}" >/dev/null
+  end=$(now)
+  local seconds
+  seconds=$(elapsed "$start" "$end")
+  echo "$1 $seconds" >>"$WORK/results"
+  echo "  $1: ${seconds}s" >&2
+}
+
+: >"$WORK/results"
+for run in $(seq 1 "$RUNS"); do
+  echo "run $run" >&2
+  timed copy psql -c "copy bench_rows to stdout"
+  timed snapshot "$BIN" snapshot -c "$WORK/snapshot.env" --tables bench_rows
+  timed copy20 psql -f "$copy_all_sql"
+  timed pg_dump20 pg_dump --data-only -n s20 -d "$url"
+  timed snapshot20 "$BIN" snapshot -c "$WORK/snapshot.env" --tables 's20.*'
+done
+
+med() { awk -v k="$1" '$1 == k { print $2 }' "$WORK/results" | median; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+copy=$(med copy); snapshot=$(med snapshot); copy20=$(med copy20); dump20=$(med pg_dump20); snapshot20=$(med snapshot20)
+printf '%-44s %9s %12s\n' "reader" "seconds" "rows/s"
+printf '%-44s %9s %12s\n' "psql COPY bench_rows" "$copy" "$(rate "$ROWS" "$copy")"
+printf '%-44s %9s %12s\n' "pgstream snapshot bench_rows ($WORKERS workers)" "$snapshot" "$(rate "$ROWS" "$snapshot")"
+printf '%-44s %9s %12s\n' "psql COPY 20 tables" "$copy20" "$(rate "$SCHEMA_TOTAL" "$copy20")"
+printf '%-44s %9s %12s\n' "pg_dump --data-only 20 tables" "$dump20" "$(rate "$SCHEMA_TOTAL" "$dump20")"
+printf '%-44s %9s %12s\n' "pgstream snapshot 20 tables ($WORKERS workers)" "$snapshot20" "$(rate "$SCHEMA_TOTAL" "$snapshot20")"
+r1=$(ratio "$copy" "$snapshot"); r2=$(ratio "$dump20" "$snapshot20")
+met() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t ? "met" : "MISSED") }'; }
+echo "ratios (rows/s over rows/s):"
+echo "snapshot / COPY (bench_rows)          $r1   (target >= 0.5: $(met "$r1" 0.5))"
+echo "snapshot / pg_dump (20 tables)        $r2   (target > 1: $(met "$r2" 1.0001))"
+echo "snapshot / COPY (20 tables)           $(ratio "$copy20" "$snapshot20")"

@@ -1,0 +1,60 @@
+// COPY text rows rendered as the plugin renders values (snapshot/copy_row.h).
+#include <gtest/gtest.h>
+
+#include "snapshot/copy_row.h"
+
+namespace pgstream {
+namespace {
+
+std::vector<SnapshotColumn> columns(std::initializer_list<std::pair<const char*, uint32_t>> types) {
+    std::vector<SnapshotColumn> out;
+    for (const auto& [name, oid] : types) out.push_back({name, "t", rendering_for_type(oid)});
+    return out;
+}
+
+std::string rendered(const std::vector<Column>& row) {
+    std::string out;
+    for (const auto& column : row) out += column.value.to_json() + " ";
+    return out;
+}
+
+TEST(CopyRow, RendersValuesByTypeOidAsThePluginDoes) {
+    // int4, numeric, float8 (NaN), float4 (-Infinity), bool, bytea, text, a domain over int4 (its own OID)
+    auto cols = columns(
+        {{"a", 23}, {"b", 1700}, {"c", 701}, {"d", 700}, {"e", 16}, {"f", 17}, {"g", 25}, {"h", 50000}});
+    std::vector<Column> row;
+    decode_copy_row("7\t12345678901234567890.5\tNaN\t-Infinity\tt\t\\\\x00ff\thello\t42\n", cols, row);
+    EXPECT_EQ(rendered(row), "7 12345678901234567890.5 null null true \"00ff\" \"hello\" \"42\" ");
+}
+
+TEST(CopyRow, UndoesCopyEscapesAndReadsNull) {
+    auto cols = columns({{"a", 25}, {"b", 25}, {"c", 16}});
+    std::vector<Column> row;
+    decode_copy_row("tab\\there\\nline\\\\back\\r\\b\\f\\v\\101\t\\N\tf", cols, row);
+    EXPECT_EQ(row[0].value.text, std::string("tab\there\nline\\back\r\b\f\vA"));
+    EXPECT_TRUE(row[1].value.is_null());
+    EXPECT_EQ(row[2].value.to_json(), "false");
+}
+
+// Text is copied in runs between escapes: escapes at a field's edges, a lone trailing backslash, a row
+// decoded over a previous row's values, and negative numbers next to the case-insensitive special values.
+TEST(CopyRow, CopiesRunsBetweenEscapesAndOverwritesAReusedRow) {
+    auto cols = columns({{"a", 25}, {"b", 25}, {"c", 25}, {"d", 701}, {"e", 701}, {"f", 701}});
+    std::vector<Column> row;
+    decode_copy_row("a long first value without any escape\tx\ty\t1\t2\t3", cols, row);
+    decode_copy_row("\\tstart\\x41\\x4g\tend\\\\\tlone\\\t-5.5\tinfinity\t-inFinity", cols, row);
+    EXPECT_EQ(row[0].value.text, std::string("\tstartA\x04g"));
+    EXPECT_EQ(row[1].value.text, "end\\");
+    EXPECT_EQ(row[2].value.text, "lone\\");
+    EXPECT_EQ(rendered(row).substr(rendered(row).find("-5.5")), "-5.5 null null ");
+}
+
+TEST(CopyRow, RefusesARowWithTheWrongNumberOfFields) {
+    auto cols = columns({{"a", 23}, {"b", 23}});
+    std::vector<Column> row;
+    EXPECT_THROW(decode_copy_row("1", cols, row), CopyRowError);
+    EXPECT_THROW(decode_copy_row("1\t2\t3", cols, row), CopyRowError);
+}
+
+}  // namespace
+}  // namespace pgstream

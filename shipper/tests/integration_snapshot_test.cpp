@@ -1,0 +1,394 @@
+// The initial snapshot (docs/snapshot.md) end to end through the real binary: value rendering equal to the
+// plugin's decoded inserts, the hand-over to the stream under concurrent writes, resumption after SIGKILL and
+// bad input.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "support/stream_fixture.h"
+#include "wal/json.h"
+
+namespace pgstream_it {
+namespace {
+
+// A row as the events show it: column name → value as JSON.
+using RowValues = std::map<std::string, std::string>;
+
+// "schema.table" and the columns (name, type, value as JSON) of a record or event line, read with the
+// shipper's own JSON model, which keeps numbers digit for digit (the corpus has numbers beyond a double).
+std::pair<std::string, std::string> table_and_columns(const std::string& line) {
+    pgstream::JsonValue root = pgstream::parse_json(line);
+    auto text = [&](const char* key) {
+        const pgstream::JsonValue* value = root.find(key);
+        return value ? value->text : std::string();
+    };
+    std::string key;
+    if (const pgstream::JsonValue* columns = root.find("columns"))
+        for (const auto& column : columns->items)
+            key += column.find("name")->text + "\x1f" + column.find("type")->text + "\x1f" +
+                   column.find("value")->to_json() + "\x1e";
+    return {text("schema") + "." + text("table"), key};
+}
+
+std::vector<OutputEvent> parse_all(const std::vector<std::string>& lines) {
+    std::vector<std::string> errors;
+    auto events = parse_events(lines, &errors);
+    EXPECT_TRUE(errors.empty()) << errors.front();
+    return events;
+}
+
+// The "pgstream: ..." lines of stderr (the error as the CLI prints it; log lines are apart).
+std::vector<std::string> cli_errors(const CommandResult& result) {
+    std::vector<std::string> errors;
+    for (const auto& line : result.err_lines())
+        if (line.rfind("pgstream: ", 0) == 0) errors.push_back(line);
+    return errors;
+}
+
+Settings snapshot_settings(const PgCluster& cluster, const std::string& tables) {
+    Settings settings = shipper_settings(cluster);
+    settings["PGSTREAM_POSTGRES_INITIAL_SNAPSHOT_TABLES"] = tables;
+    return settings;
+}
+
+// For every type of the differential corpus, a snapshot row equals the plugin's decoded INSERT of the same
+// row (name, type and value of every column), apart from the snapshot marking.
+TEST(IntegrationSnapshot, RowsEqualThePluginsDecodedInsertsForEveryCorpusType) {
+    PgCluster cluster;
+    init_stream(cluster);
+    const std::string plugin = stream_plugin();
+    std::vector<std::string> files = {"01_scalar_types",
+                                      "02_special_values",
+                                      "03_composite_types",
+                                      "04_domains",
+                                      "06_identifiers",
+                                      "08_toast",
+                                      "12_partitions_unlogged_temp",
+                                      "15_defaults_generated_identity",
+                                      "16_bytea"};
+    // wal2json writes schema-qualified quoted type names as invalid JSON (a difference the corpus expects).
+    if (plugin == "pgstream") files.push_back("05_quoted_types");
+    for (const auto& file : files) {
+        PgConnection db(cluster.url());
+        std::string schema = "corpus_" + file.substr(0, 2);
+        db.exec("CREATE SCHEMA " + schema + "; SET search_path = " + schema + ", public");
+        // VACUUM cannot run inside the one transaction that a multi-statement exec is.
+        std::string sql, text = read_file(source_dir() + "/regress/differential/corpus/" + file + ".sql");
+        size_t start = 0;
+        while (start < text.size()) {
+            size_t end = text.find('\n', start);
+            if (end == std::string::npos) end = text.size();
+            std::string line = text.substr(start, end - start);
+            if (line.rfind("vacuum", 0) != 0) sql += line + "\n";
+            start = end + 1;
+        }
+        db.exec(sql);
+    }
+    PgConnection db(cluster.url());
+    db.exec("SELECT pg_create_logical_replication_slot('corpus_inserts', '" + plugin + "')");
+    // Each row deleted and inserted again as it is: the decoded inserts show exactly the rows the snapshot
+    // reads.
+    db.exec(R"SQL(
+DO $$ DECLARE r record; cols text; BEGIN
+FOR r IN SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS q
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'r' AND c.relpersistence = 'p'
+           AND n.nspname NOT IN ('pgstream', 'pg_catalog', 'information_schema') AND n.nspname !~ '^pg_' LOOP
+  SELECT string_agg(quote_ident(attname), ',' ORDER BY attnum) INTO cols FROM pg_attribute
+   WHERE attrelid = r.oid AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
+  CONTINUE WHEN cols IS NULL;
+  EXECUTE format('WITH d AS (DELETE FROM ONLY %s RETURNING *) INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM d',
+                 r.q, r.q, cols, cols);
+END LOOP; END $$)SQL");
+    std::vector<std::string> decoded_lines;
+    for (const auto& row :
+         db.query("SELECT data FROM pg_logical_slot_get_changes('corpus_inserts', NULL, NULL, "
+                  "'format-version', '2', 'include-lsn', '1')"))
+        if (row[0] && row[0]->find("\"action\":\"I\"") != std::string::npos) decoded_lines.push_back(*row[0]);
+    std::map<std::string, std::multiset<std::string>> decoded, snapshot;
+    for (const auto& line : decoded_lines) {
+        auto [table, columns] = table_and_columns(line);
+        decoded[table].insert(columns);
+    }
+    ASSERT_GE(decoded.size(), 10u);
+
+    std::string patterns;
+    for (const auto& row :
+         db.query("SELECT DISTINCT quote_ident(n.nspname) FROM pg_class c JOIN pg_namespace n ON "
+                  "n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN "
+                  "('pgstream', 'pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'"))
+        patterns += (patterns.empty() ? "" : ",") + *row[0] + ".*";
+    auto result = run_pgstream({"snapshot", "--tables", patterns}, shipper_settings(cluster),
+                               std::chrono::seconds(120));
+    ASSERT_EQ(result.exit_code, 0) << result.describe();
+    std::vector<std::string> lines;
+    size_t start = 0;
+    while (start < result.out.size()) {
+        size_t end = result.out.find('\n', start);
+        if (end == std::string::npos) break;
+        lines.push_back(result.out.substr(start, end - start));
+        start = end + 1;
+    }
+    for (const auto& line : lines) {
+        auto [table, columns] = table_and_columns(line);
+        if (table == "pgstream.schema_log") continue;
+        EXPECT_NE(line.find("\"action\":\"I\""), std::string::npos) << line;
+        EXPECT_NE(line.find("\"snapshot\":{\"id\":"), std::string::npos) << line;
+        snapshot[table].insert(columns);
+    }
+    EXPECT_EQ(snapshot.size(), decoded.size());
+    for (const auto& [table, rows] : decoded) {
+        auto found = snapshot.find(table);
+        ASSERT_NE(found, snapshot.end()) << table << " is missing from the snapshot";
+        if (found->second == rows) continue;
+        std::vector<std::string> only_decoded, only_snapshot;
+        std::set_difference(rows.begin(), rows.end(), found->second.begin(), found->second.end(),
+                            std::back_inserter(only_decoded));
+        std::set_difference(found->second.begin(), found->second.end(), rows.begin(), rows.end(),
+                            std::back_inserter(only_snapshot));
+        ADD_FAILURE() << table << ": decoded insert\n  "
+                      << (only_decoded.empty() ? "-" : only_decoded.front()) << "\nsnapshot row\n  "
+                      << (only_snapshot.empty() ? "-" : only_snapshot.front());
+    }
+}
+
+// Applies events strictly: an insert of a present key, or an update / delete of an absent one, is an error
+// (an overlap or a gap between the snapshot and the stream).
+struct StrictTables {
+    std::map<std::string, std::map<std::string, RowValues>> tables;
+    std::vector<std::string> errors;
+
+    static RowValues values(const std::vector<OutputColumn>& columns) {
+        RowValues row;
+        for (const auto& column : columns) row[column.name] = column.value_text();
+        return row;
+    }
+    void apply(const OutputEvent& event) {
+        if (event.is_schema_log() || event.schema != "public") return;
+        auto& table = tables[event.table];
+        RowValues row = values(event.columns);
+        RowValues old = event.identity.empty() ? row : values(event.identity);
+        std::string key = event.action == "I" || event.action == "U" ? row["id"] : old["id"];
+        std::string old_key = old.count("id") ? old["id"] : key;
+        if (event.action == "I") {
+            if (!table.emplace(key, row).second)
+                errors.push_back("insert of a present row " + event.table + " " + key + ": " + event.raw);
+        } else if (event.action == "U") {
+            if (table.erase(old_key) == 0)
+                errors.push_back("update of an absent row " + event.table + " " + old_key);
+            table[key] = row;
+        } else if (event.action == "D") {
+            if (table.erase(old_key) == 0)
+                errors.push_back("delete of an absent row " + event.table + " " + old_key);
+        }
+    }
+};
+
+// A new slot is created with an exported snapshot: while a workload writes to the tables being snapshotted,
+// the snapshot followed by the stream reproduces every table row by row, with no gap and no overlap.
+TEST(IntegrationSnapshot, NewSlotHandsOverToTheStreamWithoutGapOrOverlap) {
+    PgCluster cluster;
+    auto init = run_pgstream(
+        {"init", "--pgurl", cluster.url(), "--slot", kSlot, "--plugin", stream_plugin(), "--no-slot"});
+    ASSERT_EQ(init.exit_code, 0) << init.describe();
+    PgConnection db(cluster.url());
+    ASSERT_FALSE(slot_state(db, kSlot).exists);
+    for (const char* table : {"a", "b", "c"}) {
+        db.exec(std::string("CREATE TABLE ") + table + " (id int PRIMARY KEY, v text, n bigint)");
+        db.exec(std::string("INSERT INTO ") + table +
+                " SELECT g, md5(g::text), g FROM generate_series(1, 20000) g");
+    }
+    std::atomic<bool> writing{true};
+    std::atomic<int> statements{0};
+    std::thread workload([&] {
+        PgConnection writer(cluster.url());
+        std::mt19937 rng = seeded_rng();
+        int next_id = 100000;
+        while (writing) {
+            std::string table(1, char('a' + rng() % 3));
+            int id = int(rng() % 20000) + 1;
+            switch (rng() % 3) {
+                case 0:
+                    writer.exec("INSERT INTO " + table + " VALUES (" + std::to_string(next_id++) +
+                                ", 'new', 0)");
+                    break;
+                case 1:
+                    writer.exec("UPDATE " + table +
+                                " SET n = n + 1, v = 'upd' WHERE id = " + std::to_string(id));
+                    break;
+                default:
+                    writer.exec("DELETE FROM " + table + " WHERE id = " + std::to_string(id));
+                    break;
+            }
+            ++statements;
+        }
+    });
+    ScopeExit stop_workload([&] {
+        writing = false;
+        if (workload.joinable()) workload.join();
+    });
+    TempDir work;
+    Settings settings = snapshot_settings(cluster, "*");
+    settings["PGSTREAM_POSTGRES_LISTENER_INITIAL_SNAPSHOT_ENABLED"] = "true";
+    settings["PGSTREAM_POSTGRES_SNAPSHOT_BATCH_PAGE_SIZE"] = "20";
+    settings["PGSTREAM_POSTGRES_SNAPSHOT_WORKERS"] = "2";
+    ShipperProcess shipper(work.path(), settings);
+    shipper.start();
+    ASSERT_TRUE(wait_until([&] { return slot_state(db, kSlot).active; }, std::chrono::seconds(60)))
+        << shipper_diagnostics(shipper);
+    int before = statements;
+    ASSERT_TRUE(wait_until([&] { return statements > before + 200; }, std::chrono::seconds(30)));
+    writing = false;
+    workload.join();
+    db.exec("CREATE TABLE done_marker (id int PRIMARY KEY)");
+    db.exec("INSERT INTO done_marker VALUES (1)");
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto lines = shipper.output_lines();
+            return !lines.empty() && lines.back().find("\"done_marker\"") != std::string::npos;
+        },
+        std::chrono::seconds(60)))
+        << shipper_diagnostics(shipper);
+    EXPECT_EQ(shipper.stop(), 0) << shipper.stderr_tail();
+
+    StrictTables applied;
+    bool streamed = false, snapshot_after_stream = false;
+    for (const auto& event : parse_all(shipper.output_lines())) {
+        bool is_snapshot = event.raw.find("\"snapshot\":{\"id\":") != std::string::npos;
+        if (!is_snapshot && !event.is_schema_log()) streamed = true;
+        if (is_snapshot && streamed) snapshot_after_stream = true;
+        applied.apply(event);
+    }
+    EXPECT_FALSE(snapshot_after_stream) << "snapshot rows after streamed changes";
+    EXPECT_TRUE(applied.errors.empty())
+        << applied.errors.size() << " errors, first: " << applied.errors.front();
+    for (const char* table : {"a", "b", "c"}) {
+        auto rows = db.query(std::string("SELECT id::text, v, n::text FROM ") + table);
+        const auto& seen = applied.tables[table];
+        EXPECT_EQ(seen.size(), rows.size()) << table;
+        size_t mismatches = 0;
+        for (const auto& row : rows) {
+            auto found = seen.find(*row[0]);
+            if (found == seen.end() || found->second.at("v") != *row[1] || found->second.at("n") != *row[2])
+                ++mismatches;
+        }
+        EXPECT_EQ(mismatches, 0u) << table;
+    }
+}
+
+// Killed with SIGKILL at three moments of a snapshot, it resumes the ranges not done (and says which), and in
+// the end every row was delivered.
+TEST(IntegrationSnapshot, ResumesUnfinishedRangesAfterSigkill) {
+    PgCluster cluster;
+    init_stream(cluster);
+    PgConnection db(cluster.url());
+    constexpr int kRows = 200000;
+    db.exec("CREATE TABLE big (id int PRIMARY KEY, v text)");
+    db.exec("INSERT INTO big SELECT g, repeat('x', 40) FROM generate_series(1, " + std::to_string(kRows) +
+            ") g");
+    db.exec("ANALYZE big");
+    TempDir work;
+    Settings settings = snapshot_settings(cluster, "big");
+    settings["PGSTREAM_POSTGRES_SNAPSHOT_BATCH_PAGE_SIZE"] = "40";
+    settings["PGSTREAM_POSTGRES_SNAPSHOT_WORKERS"] = "2";
+    auto ranges_done = [&] {
+        return std::stoi(
+            db.scalar_text("SELECT count(*) FROM pgstream.snapshot_ranges WHERE done_at IS NOT NULL"));
+    };
+    int total_ranges = 0;
+    std::string stderr_all;
+    std::vector<std::string> lines;  // every run's output
+    size_t rows_not_done = 0;
+    for (int kill = 0; kill < 3; ++kill) {
+        ShipperProcess shipper(work.path(), settings, "snapshot" + std::to_string(kill));
+        shipper.set_command("snapshot");
+        shipper.start();
+        int done_before = ranges_done();
+        // Each kill lands once a few more ranges are done, while the snapshot is still running.
+        bool progressed = wait_until([&] { return ranges_done() >= done_before + 2 || !shipper.running(); },
+                                     std::chrono::seconds(60), std::chrono::milliseconds(5));
+        ASSERT_TRUE(progressed) << shipper_diagnostics(shipper);
+        ASSERT_TRUE(shipper.running())
+            << "the snapshot finished before kill " << kill + 1 << "; make it larger\n"
+            << shipper.stderr_tail();
+        shipper.kill_hard();
+        total_ranges = std::stoi(db.scalar_text("SELECT count(*) FROM pgstream.snapshot_ranges"));
+        // What the next start may read again: the rows of the ranges not done.
+        rows_not_done += std::stoul(
+            db.scalar_text("SELECT count(*) FROM big b JOIN pgstream.snapshot_ranges r ON r.done_at IS NULL "
+                           "AND b.ctid >= format('(%s,0)', r.first_page)::tid "
+                           "AND (r.end_page IS NULL OR b.ctid < format('(%s,0)', r.end_page)::tid)"));
+        stderr_all += shipper.stderr_text();
+        for (auto& line : shipper.output_lines()) lines.push_back(std::move(line));
+    }
+    ShipperProcess last(work.path(), settings, "snapshot-last");
+    last.set_command("snapshot");
+    last.start();
+    auto status = last.wait_exit(std::chrono::seconds(120));
+    ASSERT_TRUE(status.has_value()) << shipper_diagnostics(last);
+    stderr_all += last.stderr_text();
+    for (auto& line : last.output_lines()) lines.push_back(std::move(line));
+    EXPECT_EQ(db.scalar_text("SELECT status FROM pgstream.snapshots"), "done") << last.stderr_tail();
+    EXPECT_EQ(ranges_done(), total_ranges);
+    std::vector<bool> seen(kRows + 1, false);
+    size_t rows = 0;
+    for (const auto& line : lines) {
+        auto id = int_column(line, "id");
+        if (!id || line.find("\"table\":\"big\"") == std::string::npos) continue;
+        ++rows;
+        if (*id >= 1 && *id <= kRows) seen[size_t(*id)] = true;
+    }
+    size_t missing = 0;
+    for (int id = 1; id <= kRows; ++id) missing += seen[size_t(id)] ? 0 : 1;
+    EXPECT_EQ(missing, 0u);
+    // Only ranges not done are read again: each start reads at most the rows of the ranges left undone.
+    EXPECT_LE(rows, size_t(kRows) + rows_not_done);
+    EXPECT_LT(rows_not_done, size_t(kRows) * 3);
+    EXPECT_NE(stderr_all.find("re-reading public.big pages"), std::string::npos)
+        << stderr_all.substr(0, 3000);
+    auto status_text = run_pgstream({"status", "--pgurl", cluster.url(), "--slot", kSlot});
+    EXPECT_NE(status_text.out.find("public.big: " + std::to_string(total_ranges) + "/" +
+                                   std::to_string(total_ranges) + " ranges done"),
+              std::string::npos)
+        << status_text.out;
+}
+
+TEST(IntegrationSnapshot, BadInputGetsOneClearErrorAndNothingIsEmitted) {
+    PgCluster cluster;
+    init_stream(cluster);
+    PgConnection db(cluster.url());
+    db.exec("CREATE TABLE open_rows (id int PRIMARY KEY); INSERT INTO open_rows VALUES (1)");
+    db.exec("CREATE TABLE secret (id int PRIMARY KEY); INSERT INTO secret VALUES (1)");
+    db.exec(
+        "CREATE ROLE reader LOGIN REPLICATION; GRANT USAGE ON SCHEMA pgstream TO reader; "
+        "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA pgstream TO reader; GRANT SELECT ON open_rows "
+        "TO reader");
+
+    auto unknown =
+        run_pgstream({"snapshot", "--tables", "open_rows,no_such_table"}, shipper_settings(cluster));
+    EXPECT_EQ(unknown.exit_code, 2) << unknown.describe();
+    ASSERT_EQ(cli_errors(unknown).size(), 1u) << unknown.describe();
+    EXPECT_NE(cli_errors(unknown)[0].find("PGSTREAM_POSTGRES_INITIAL_SNAPSHOT_TABLES"), std::string::npos);
+    EXPECT_NE(cli_errors(unknown)[0].find("no_such_table"), std::string::npos);
+    EXPECT_EQ(unknown.out, "");
+
+    std::string reader_url = cluster.url();
+    reader_url.replace(reader_url.find("postgres@"), 9, "reader@");
+    Settings settings = shipper_settings(cluster);
+    settings["PGSTREAM_POSTGRES_LISTENER_URL"] = reader_url;
+    settings["PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL"] = reader_url;
+    auto denied = run_pgstream({"snapshot", "--tables", "*"}, settings);
+    EXPECT_EQ(denied.exit_code, 1) << denied.describe();
+    ASSERT_EQ(cli_errors(denied).size(), 1u) << denied.describe();
+    EXPECT_NE(cli_errors(denied)[0].find("no SELECT privilege on table public.secret"), std::string::npos)
+        << denied.describe();
+    EXPECT_EQ(denied.out, "");
+    EXPECT_EQ(db.scalar_text("SELECT count(*) FROM pgstream.snapshots"), "0");
+}
+
+}  // namespace
+}  // namespace pgstream_it
