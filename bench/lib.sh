@@ -18,6 +18,14 @@ wait_for_file() { # path timeout-seconds
   done
 }
 
+# The EXIT trap of a benchmark with one shipper and one cluster: kills the shipper, stops the cluster, removes the
+# work directory (unless BENCH_KEEP).
+bench_cleanup() {
+  [ -z "${SHIPPER_PID:-}" ] || kill -KILL "$SHIPPER_PID" 2>/dev/null || true
+  [ -z "${CLUSTER_DIR:-}" ] || "$ROOT/scripts/pg-cluster.sh" stop "$CLUSTER_DIR"
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+
 # Sets BIN to the pgstream CLI (PGSTREAM_BIN, else the default build directory).
 bench_find_cli() { # bench-name
   BIN=${PGSTREAM_BIN:-}
@@ -78,6 +86,12 @@ bench_write_backlog() {
 bench_listener_env() {
   printf '%s\n' "PGSTREAM_POSTGRES_LISTENER_URL=$url" "PGSTREAM_POSTGRES_LISTENER_SLOT_NAME=ship" \
     "PGSTREAM_TRANSLATOR_STORE_POSTGRES_URL=$url"
+  # BENCH_METRICS=1: metrics on (the health server with the Prometheus endpoint on a free port), so every
+  # instrument records as in production.
+  if [ "${BENCH_METRICS:-0}" = 1 ]; then
+    printf '%s\n' "PGSTREAM_HEALTH_CHECK_ENABLED=true" "PGSTREAM_HEALTH_CHECK_ADDRESS=127.0.0.1:0" \
+      "PGSTREAM_METRICS_PROMETHEUS_ENABLED=true"
+  fi
 }
 
 bench_stop_cluster() {

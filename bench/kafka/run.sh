@@ -5,7 +5,8 @@
 #   bench/kafka/run.sh     (needs the built CLI and pgstream-kafka-mock: make shipper; not part of make check)
 #
 # Environment: BENCH_ROWS (backlog rows, default 200000), BENCH_LATENCY_ROWS (default 20000), BENCH_RUNS (default 3),
-# PGSTREAM_BIN (the CLI; pgstream-kafka-mock is looked up next to it), BENCH_KEEP=1 keeps the work directory.
+# PGSTREAM_BIN (the CLI; pgstream-kafka-mock is looked up next to it), BENCH_KEEP=1 keeps the work directory,
+# BENCH_METRICS=1 runs the shipper with metrics on (health server and Prometheus endpoint).
 #
 # Each run uses a fresh throwaway cluster and a fresh mock cluster (topic `bench`, 3 partitions):
 #   1. catch-up throughput: both slots (`ship`: the pgstream plugin, or wal2json when it is not installed; `recv`:

@@ -4,7 +4,8 @@
 #   bench/shipper/run.sh        (needs the built CLI, build/shipper/pgstream, or PGSTREAM_BIN; not part of make check)
 #
 # Environment: BENCH_ROWS (backlog rows, default 200000), BENCH_LATENCY_ROWS (default 20000), BENCH_RUNS (default 3),
-# PGSTREAM_BIN, BENCH_KEEP=1 keeps the work directory (clusters, shipper logs).
+# PGSTREAM_BIN, BENCH_KEEP=1 keeps the work directory (clusters, shipper logs), BENCH_METRICS=1 runs the shipper
+# with metrics on (health server and Prometheus endpoint).
 #
 # Each run uses a fresh throwaway cluster:
 #   1. catch-up throughput: both slots (`ship` for the shipper with the pgstream plugin, or wal2json when the
@@ -25,12 +26,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgstream-bench-shipper.XXXXXX")
 chmod 711 "$WORK"  # the clusters inside run as user postgres when we are root
 CLUSTER_DIR=
 SHIPPER_PID=
-cleanup() {
-  [ -z "$SHIPPER_PID" ] || kill -KILL "$SHIPPER_PID" 2>/dev/null || true
-  [ -z "$CLUSTER_DIR" ] || "$ROOT/scripts/pg-cluster.sh" stop "$CLUSTER_DIR"
-  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 g++ -O2 -std=c++17 -Wall -o "$WORK/line_reader" "$ROOT/bench/shipper/line_reader.cpp"
 

@@ -75,6 +75,22 @@ TEST(MemoryGuard, BlocksUntilBytesAreReleased) {
     EXPECT_EQ(guard.peak(), 60u);
 }
 
+TEST(MemoryGuard, MeasuresTheTimeCallersSpentBlocked) {
+    MemoryGuard guard(100);
+    auto test_started = std::chrono::steady_clock::now();
+    EXPECT_TRUE(guard.acquire(100));
+    EXPECT_TRUE(guard.try_acquire(0));
+    EXPECT_EQ(guard.blocked_time().count(), 0) << "acquiring without waiting is not blocked time";
+    auto waiter = std::async(std::launch::async, [&] { return guard.acquire(10); });
+    ASSERT_TRUE(pgstream_it::wait_until([&] { return guard.waiting() == 1; }, 5s));
+    guard.release(100);
+    EXPECT_TRUE(waiter.get());
+    EXPECT_EQ(guard.waiting(), 0u);
+    auto blocked = guard.blocked_time();
+    EXPECT_GT(blocked.count(), 0);
+    EXPECT_LE(blocked, std::chrono::steady_clock::now() - test_started);
+}
+
 TEST(MemoryGuard, AdmitsAnOversizedItemAloneAndWakesWaitersOnClose) {
     MemoryGuard guard(100);
     EXPECT_TRUE(guard.acquire(500)) << "an item larger than the budget must not deadlock";

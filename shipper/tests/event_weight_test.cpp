@@ -54,6 +54,7 @@ std::string row_record(const std::string& payload, int extra_columns = 0) {
 
 // What the translator adds: ids longer than the small-string buffer.
 void add_translator_metadata(Event& event) {
+    event.metadata.schema_id = "cqbl8g2v4nb5a3k0e1d0";
     event.metadata.table_pgstream_id = "cqbl8g2v4nb5a3k0e1dg";
     for (size_t i = 0; i < event.columns.size(); ++i)
         event.columns[i].id = event.metadata.table_pgstream_id + "-" + std::to_string(i + 1);
@@ -69,7 +70,7 @@ struct Measured {
 Measured measure(const std::string& text) {
     parse_wal2json_record(text);  // the parser's per-thread buffers grow once, outside the measurement
     const long long before = live_heap_bytes.load();
-    EventPtr event = parse_wal2json_record(text).event;
+    MutableEventPtr event = parse_wal2json_record(text).event;
     add_translator_metadata(*event);
     const long long held = live_heap_bytes.load() - before;
     return {held, event_weight(*event)};

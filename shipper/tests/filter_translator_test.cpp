@@ -76,6 +76,8 @@ TEST(Filter, DroppedEventsAreAcknowledgedAndPassedOnesForwarded) {
     EXPECT_EQ(next.events[0]->table, "signal");
     EXPECT_EQ(ack.acked, std::vector<std::string>{"noise"});
     EXPECT_EQ(filter.dropped(), 1u);
+    EXPECT_EQ(filter.dropped(Action::Insert), 1u);
+    EXPECT_EQ(filter.dropped(Action::Delete), 0u);
 }
 
 TEST(Filter, HidesPgstreamBookkeepingButKeepsSchemaChangesAndMessages) {
@@ -199,12 +201,34 @@ TEST(Translator, AcknowledgesSchemaChangesAndTranslatesLaterRows) {
     ASSERT_EQ(next.events.size(), 2u);
     const Event& translated = *next.events[1];
     EXPECT_EQ(translated.metadata.table_pgstream_id, "tid1");
+    EXPECT_EQ(translated.metadata.schema_id, "xid1") << "the schema_log id the row was translated with";
     EXPECT_EQ(translated.metadata.id_col_pgstream_ids, (std::vector<std::string>{"tid1-1", "tid1-2"}))
         << "composite primary key";
     EXPECT_EQ(translated.metadata.version, "0/2A");
     EXPECT_EQ(translated.columns[2].id, "tid1-3");
     EXPECT_EQ(translated.identity[1].id, "tid1-2");
     EXPECT_EQ(store_view->lookups, 0) << "the acknowledged entry is cached";
+}
+
+// Events are immutable once shared: an event someone else still holds is translated as a copy.
+TEST(Translator, TranslatesASharedEventAsACopyAndLeavesTheOriginalUntouched) {
+    auto store = std::make_unique<FakeStore>();
+    store->entries["public"] = {stored_version("xid1", 1, kSchema, "0/1")};
+    CollectingProcessor next;
+    CountingAcknowledger ack;
+    Translator translator(std::move(store), next, ack);
+    EventPtr held = items_row("0/2A", "note");
+    translator.process(held);
+    ASSERT_EQ(next.events.size(), 1u);
+    EXPECT_NE(next.events[0].get(), held.get());
+    EXPECT_EQ(next.events[0]->metadata.table_pgstream_id, "tid1");
+    EXPECT_EQ(next.events[0]->metadata.schema_id, "xid1");
+    EXPECT_TRUE(held->metadata.table_pgstream_id.empty()) << "the held event was changed";
+    // Handed over alone, the event itself is completed: no copy per row.
+    EventPtr alone = items_row("0/2B", "note");
+    const Event* address = alone.get();
+    translator.process(std::move(alone));
+    EXPECT_EQ(next.events.back().get(), address);
 }
 
 TEST(Translator, IdentityFallsBackToFirstUniqueNotNullColumnAndCountsTablesWithout) {

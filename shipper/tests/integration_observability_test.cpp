@@ -57,10 +57,13 @@ TEST_F(IntegrationObservability, PrometheusScrapesTheReplicationLagOfTheSlot) {
     TempDir dir;
     Settings settings = prepare("prom");
     settings["PGSTREAM_METRICS_PROMETHEUS_ENABLED"] = "true";
+    settings["PGSTREAM_FILTER_EXCLUDE_TABLES"] = "prom_noise";
+    cluster_->exec("CREATE TABLE prom_noise (id int PRIMARY KEY)");
     ShipperProcess shipper(dir.path(), settings);
     shipper.start();
     int port = health_port(shipper);
     ASSERT_GT(port, 0) << shipper_diagnostics(shipper);
+    cluster_->exec("INSERT INTO prom_noise VALUES (1), (2), (3)");
     cluster_->exec("INSERT INTO prom SELECT g, 'row ' || g FROM generate_series(1, 100) g");
     ASSERT_TRUE(wait_until([&] { return shipper.output_lines().size() >= 100; }, 30s))
         << shipper_diagnostics(shipper);
@@ -83,6 +86,28 @@ TEST_F(IntegrationObservability, PrometheusScrapesTheReplicationLagOfTheSlot) {
               std::string::npos)
         << insert_lines << "\n"
         << scrape->body;
+    // The output's own instruments: each of those lines was delivered (recorded right after the write), and
+    // its memory guard is observed.
+    std::string delivered =
+        "pgstream_target_event_outcomes_total{action=\"insert\",outcome=\"delivered\","
+        "target=\"stdout-writer\"} " +
+        std::to_string(insert_lines) + "\n";
+    std::string body = scrape->body;
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto again = client.Get("/metrics");
+            body = again ? again->body : "";
+            return body.find(delivered) != std::string::npos;
+        },
+        10s))
+        << delivered << body;
+    EXPECT_NE(body.find("pgstream_target_memory_limit{target=\"stdout-writer\"} 104857600\n"),
+              std::string::npos)
+        << body;
+    // The rows of the excluded table were dropped by the filter, and counted so (the filter runs before the
+    // output, so they were counted before the output's lines were written).
+    EXPECT_NE(body.find("pgstream_filter_events_dropped_total{action=\"insert\"} 3\n"), std::string::npos)
+        << body;
 
     PrometheusServer prometheus("127.0.0.1:" + std::to_string(port));
     std::string answer;

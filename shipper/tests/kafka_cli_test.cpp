@@ -13,7 +13,8 @@
 #include <set>
 #include <thread>
 
-#include "kafka/event_codec.h"
+#include "kafka/record_key.h"
+#include "wal/event_codec.h"
 #include "kafka_mock_fixture.h"
 #include "support/stream_fixture.h"
 #include "wal/record_parser.h"
@@ -90,7 +91,7 @@ TEST_F(KafkaCli, PostgresToKafkaAndKafkaToStdout) {
     std::map<std::string, int32_t> partition_of_key;
     int schema_changes_of_s2 = 0;
     for (const auto& record : records) {
-        EventPtr event = eventFromKafkaValue(record.value);
+        EventPtr event = event_from_json(record.value);
         EXPECT_EQ(record.key, kafkaKey(*event));
         auto [it, inserted] = partition_of_key.emplace(record.key, record.partition);
         EXPECT_EQ(it->second, record.partition) << record.key;
@@ -218,7 +219,7 @@ TEST_F(KafkaCli, ThirtySecondBrokerOutageMidStreamFreezesTheSlotAndLosesNothing)
     std::set<long> ids;
     long duplicates = 0;
     for (const auto& record : records) {
-        EventPtr event = eventFromKafkaValue(record.value);
+        EventPtr event = event_from_json(record.value);
         if (event->is_schema_log()) continue;
         auto [it, inserted] = partition_of_key.emplace(record.key, record.partition);
         EXPECT_EQ(it->second, record.partition) << record.key;
@@ -281,7 +282,7 @@ TEST_F(KafkaCli, KillNineOfTheWriterLosesNothing) {
     auto ids_in_kafka = [&] {
         std::vector<int> ids;
         for (const auto& record : readTopic("crash", 8, SIZE_MAX, 3s, 0ms)) {
-            EventPtr event = eventFromKafkaValue(record.value);
+            EventPtr event = event_from_json(record.value);
             if (event->is_schema_log() || event->action != Action::Insert) continue;
             ids.push_back(std::stoi(event->find_column("id")->value.text));
         }
@@ -386,7 +387,7 @@ TEST_F(KafkaCli, OversizedRowStopsTheShipperAndIsDeliveredAfterRaisingTheLimit) 
     EXPECT_EQ(writer.stop(), 0) << writer.stderr_tail();
     std::vector<std::string> ids;
     for (const auto& record : readTopic("big", 1, SIZE_MAX, 3s, 0ms)) {
-        EventPtr event = eventFromKafkaValue(record.value);
+        EventPtr event = event_from_json(record.value);
         if (event->table == "docs" && event->action == Action::Insert)
             ids.push_back(event->columns[0].value.text);
     }

@@ -6,13 +6,17 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
-#include "kafka/event_codec.h"
 #include "kafka/kafka_listener.h"
 #include "kafka/kafka_writer.h"
+#include "kafka/record_key.h"
 #include "kafka_mock_fixture.h"
+#include "observability/metrics.h"
+#include "observability/output_metrics.h"
 #include "processor/stdout/stdout_writer.h"
+#include "wal/event_codec.h"
 #include "wal/record_parser.h"
 
 namespace pgstream::kafka {
@@ -53,7 +57,7 @@ JsonValue jsonString(const std::string& text) {
 }
 
 // Event n of a stream that round-robins over three schemas.
-EventPtr makeEvent(uint64_t n, const std::string& schema) {
+MutableEventPtr makeEvent(uint64_t n, const std::string& schema) {
     auto event = std::make_shared<Event>();
     event->action = n % 7 == 3 ? Action::Update : Action::Insert;
     event->xid = std::to_string(1000 + n / 4);
@@ -68,6 +72,7 @@ EventPtr makeEvent(uint64_t n, const std::string& schema) {
         event->has_identity = true;
         event->identity.push_back(Column{"t1-1", "id", "integer", jsonNumber(static_cast<int>(n))});
     }
+    event->metadata.schema_id = "schema-version-1";
     event->metadata.table_pgstream_id = "t1";
     event->metadata.id_col_pgstream_ids = {"t1-1"};
     event->metadata.version = event->lsn.str();
@@ -75,13 +80,22 @@ EventPtr makeEvent(uint64_t n, const std::string& schema) {
     return event;
 }
 
-EventPtr makeSchemaLogEvent(uint64_t n, const std::string& described_schema) {
+MutableEventPtr makeSchemaLogEvent(uint64_t n, const std::string& described_schema) {
     auto event = makeEvent(n, "pgstream");
     event->table = "schema_log";
     event->columns = {Column{"", "schema_name", "text", jsonString(described_schema)},
                       Column{"", "version", "bigint", jsonNumber(2)}};
     event->metadata = {};
     return event;
+}
+
+// The value of one series in Prometheus text ("name{labels}" as served), or -1 when it is not there.
+double sampleOf(const std::string& text, const std::string& series) {
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line))
+        if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+    return -1;
 }
 
 class KafkaWriterTest : public KafkaMockTest {
@@ -92,6 +106,16 @@ class KafkaWriterTest : public KafkaMockTest {
         settings.connection.topic = topic;
         settings.batch_size = 10;
         settings.batch_timeout = 50ms;
+        return settings;
+    }
+
+    // A consumer group "<topic>-group" committing every 100 ms.
+    ReaderSettings readerSettingsFor(const std::string& topic) {
+        ReaderSettings settings;
+        settings.connection.servers = servers();
+        settings.connection.topic = topic;
+        settings.consumer_group_id = topic + "-group";
+        settings.commit_interval = 100ms;
         return settings;
     }
 
@@ -154,13 +178,14 @@ TEST_F(KafkaWriterTest, WritesEventsOfThreeSchemasKeyedBySchemaInOrder) {
     for (const auto& record : records) {
         auto [it, inserted] = partition_of_key.emplace(record.key, record.partition);
         EXPECT_EQ(it->second, record.partition) << "key " << record.key << " spans partitions";
-        EventPtr decoded = eventFromKafkaValue(record.value);
+        EventPtr decoded = event_from_json(record.value);
         const uint64_t n = (decoded->lsn.value - 0x1000000) / 0x100;
         ASSERT_LT(n, sent.size());
         const Event& original = *sent[n];
         EXPECT_EQ(record.key, kafkaKey(original));
         EXPECT_EQ(record.value, event_to_json(original)) << "value = the event's JSON line";
         EXPECT_EQ(decoded->metadata.table_pgstream_id, original.metadata.table_pgstream_id);
+        EXPECT_EQ(decoded->metadata.schema_id, original.metadata.schema_id);
         EXPECT_EQ(decoded->metadata.id_col_pgstream_ids, original.metadata.id_col_pgstream_ids);
         EXPECT_EQ(decoded->commit_lsn, original.commit_lsn);
         EXPECT_EQ(event_to_json(*decoded), record.value) << "decode(encode(e)) == e";
@@ -205,7 +230,7 @@ TEST_F(KafkaWriterTest, AcknowledgesOnlyDeliveredEventsAcrossATenSecondOutage) {
     ASSERT_EQ(records.size(), 130u) << "nothing lost, nothing duplicated";
     std::map<std::string, uint64_t> last;
     for (const auto& record : records) {
-        const uint64_t lsn = eventFromKafkaValue(record.value)->lsn.value;
+        const uint64_t lsn = event_from_json(record.value)->lsn.value;
         auto it = last.find(record.key);
         if (it != last.end()) {
             EXPECT_GT(lsn, it->second) << "reordered within " << record.key;
@@ -258,11 +283,7 @@ TEST_F(KafkaWriterTest, KafkaListenerFeedsStdoutAndCommitsDeliveredOffsets) {
     const std::string output = ::testing::TempDir() + "/kafka_relay_" + std::to_string(getpid()) + ".jsonl";
     std::remove(output.c_str());
 
-    ReaderSettings reader_settings;
-    reader_settings.connection.servers = servers();
-    reader_settings.connection.topic = "relay";
-    reader_settings.consumer_group_id = "relay-group";
-    reader_settings.commit_interval = 100ms;
+    ReaderSettings reader_settings = readerSettingsFor("relay");
     // The mock coordinator waits up to a session timeout for members of the previous generation.
     reader_settings.connection.librdkafka_overrides = {{"session.timeout.ms", "6000"},
                                                        {"heartbeat.interval.ms", "200"}};
@@ -299,7 +320,7 @@ TEST_F(KafkaWriterTest, KafkaListenerFeedsStdoutAndCommitsDeliveredOffsets) {
     size_t count = 0;
     while (std::getline(in, line)) {
         ++count;
-        line_of_lsn[eventFromKafkaValue(line)->lsn.str()] = line;
+        line_of_lsn[event_from_json(line)->lsn.str()] = line;
     }
     EXPECT_EQ(count, 60u);
     for (const auto& event : sent) EXPECT_EQ(line_of_lsn[event->lsn.str()], event_to_json(*event));
@@ -313,6 +334,82 @@ TEST_F(KafkaWriterTest, KafkaListenerFeedsStdoutAndCommitsDeliveredOffsets) {
         writer.close();
     }
     EXPECT_EQ(runOnce(61), 1u);
+}
+
+// The Go pgstream's Kafka instruments, with values that follow from what was written and read.
+TEST_F(KafkaWriterTest, WriterAndReaderRecordTheirHistogramsInTheMetrics) {
+    cluster().createTopic("measured", 2);
+    Metrics metrics;
+    constexpr uint64_t kEvents = 25;
+    {
+        RecordingAcknowledger acks;
+        KafkaWriter writer(settingsFor("measured"), acks, {},
+                           std::make_unique<OutputMetrics>(metrics, "kafka-batch-writer"));
+        for (uint64_t n = 0; n < kEvents; ++n) writer.process(makeEvent(n, n % 2 ? "odd" : "even"));
+        writer.flush();
+        ASSERT_EQ(acks.tokens().size(), kEvents);
+        std::string text = metrics.prometheus_text();
+        const double batches = sampleOf(text, "pgstream_kafka_writer_batch_size_count");
+        EXPECT_GE(batches, 3) << "batches of at most 10\n" << text;
+        EXPECT_EQ(sampleOf(text, "pgstream_kafka_writer_batch_size_sum"), double(kEvents)) << text;
+        EXPECT_EQ(sampleOf(text, "pgstream_kafka_writer_batch_bytes_count"), batches) << text;
+        EXPECT_EQ(sampleOf(text, "pgstream_kafka_writer_latency_count"), batches)
+            << "one latency per batch, at its last delivery report\n"
+            << text;
+        EXPECT_GT(sampleOf(text, "pgstream_kafka_writer_latency_sum"), 0) << text;
+        EXPECT_EQ(sampleOf(text,
+                           "pgstream_target_event_outcomes_total{action=\"insert\",outcome=\"delivered\","
+                           "target=\"kafka-batch-writer\"}") +
+                      sampleOf(text,
+                               "pgstream_target_event_outcomes_total{action=\"update\",outcome=\"delivered\","
+                               "target=\"kafka-batch-writer\"}"),
+                  double(kEvents))
+            << text;
+        EXPECT_GT(sampleOf(text, "pgstream_target_memory_limit{target=\"kafka-batch-writer\"}"), 0) << text;
+        // Handed to the producer is not delivered: the delivery reports acknowledged them, not the sender.
+        EXPECT_EQ(writer.sender().counters().pending, kEvents);
+        EXPECT_EQ(writer.sender().counters().delivered, 0u);
+        writer.close();
+    }
+    auto records = readTopic("measured", 2, kEvents);
+    ASSERT_EQ(records.size(), kEvents);
+    double record_bytes = 0, value_bytes = 0;
+    for (const auto& record : records) {
+        record_bytes += double(record.key.size() + record.value.size());
+        value_bytes += double(record.value.size());
+    }
+    EXPECT_EQ(sampleOf(metrics.prometheus_text(), "pgstream_kafka_writer_batch_bytes_sum"), record_bytes);
+
+    // Read back through the listener, instrumented, into a stdout writer.
+    const std::string output =
+        ::testing::TempDir() + "/kafka_measured_" + std::to_string(getpid()) + ".jsonl";
+    std::remove(output.c_str());
+    ReaderSettings reader_settings = readerSettingsFor("measured");
+    KafkaCheckpointer checkpointer;
+    StdoutWriterSettings stdout_settings;
+    stdout_settings.file = output;
+    stdout_settings.batch.batch_timeout = 20ms;
+    StdoutWriter stdout_writer(stdout_settings, checkpointer);
+    KafkaListener listener(reader_settings, stdout_writer, checkpointer, StopToken(10s));
+    listener.instrument(metrics);
+    std::string error = "not finished";
+    std::thread thread([&] { error = listener.run(); });
+    EXPECT_TRUE(
+        waitFor([&] { return checkpointer.inFlight() == 0 && listener.stats().records == kEvents; }, 30s));
+    listener.stop();
+    thread.join();
+    stdout_writer.close();
+    std::remove(output.c_str());
+    EXPECT_EQ(error, "");
+
+    std::string text = metrics.prometheus_text();
+    EXPECT_EQ(sampleOf(text, "pgstream_kafka_reader_msg_bytes_count"), double(kEvents)) << text;
+    EXPECT_EQ(sampleOf(text, "pgstream_kafka_reader_msg_bytes_sum"), value_bytes) << text;
+    EXPECT_EQ(sampleOf(text, "pgstream_kafka_reader_fetch_latency_count"), double(kEvents)) << text;
+    // Leaving the group commits what was delivered synchronously (the partition handover); by then every
+    // record was moved past by exactly one commit.
+    EXPECT_GE(sampleOf(text, "pgstream_kafka_reader_commit_latency_count"), 1) << text;
+    EXPECT_EQ(sampleOf(text, "pgstream_kafka_reader_commit_batch_size_sum"), double(kEvents)) << text;
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include "observability/health_server.h"
 #include "observability/instrumented_processor.h"
 #include "observability/metrics.h"
+#include "observability/output_metrics.h"
+#include "processor/batching.h"
 
 using namespace pgstream;
 
@@ -170,4 +172,38 @@ TEST(ObservabilitySettings, YamlInstrumentationSectionMapsOntoTheKeys) {
     EXPECT_EQ(values["PGSTREAM_METRICS_COLLECTION_INTERVAL"], "5s");
     EXPECT_EQ(values["PGSTREAM_METRICS_PROMETHEUS_ENABLED"], "true");
     EXPECT_EQ(values["PGSTREAM_METRICS_PROMETHEUS_ENDPOINT"], "/prom");
+}
+
+TEST(OutputMetrics, CountsOutcomesPerActionAndReadsTheMemoryGuard) {
+    Metrics metrics;
+    MemoryGuard guard(1000);
+    ASSERT_TRUE(guard.acquire(300));
+    {
+        OutputMetrics output(metrics, "stdout-writer");
+        output.observe_memory(guard);
+        output.record(Action::Insert, OutputOutcome::kDelivered, 2);
+        output.record(Action::Update, OutputOutcome::kRetried);
+        Event deleted;
+        deleted.action = Action::Delete;
+        output.record(deleted, OutputOutcome::kDeadLettered);
+        std::string text = metrics.prometheus_text();
+        for (const char* expected :
+             {"pgstream_target_event_outcomes_total{action=\"insert\",outcome=\"delivered\",target=\"stdout-"
+              "writer\"} 2",
+              "pgstream_target_event_outcomes_total{action=\"update\",outcome=\"retried\",target=\"stdout-"
+              "writer\"} 1",
+              "pgstream_target_event_outcomes_total{action=\"delete\",outcome=\"dead_lettered\",target="
+              "\"stdout-writer\"} 1",
+              "pgstream_target_event_outcomes_total{action=\"message\",outcome=\"fatal\",target=\"stdout-"
+              "writer\"} 0",
+              "pgstream_target_memory_used{target=\"stdout-writer\"} 300",
+              "pgstream_target_memory_limit{target=\"stdout-writer\"} 1000",
+              "pgstream_target_memory_blocked_total{target=\"stdout-writer\"} 0"})
+            EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+    }
+    // The output is gone: a later collection (the last OTLP push) must not read its guard.
+    guard.release(300);
+    std::string text = metrics.prometheus_text();
+    EXPECT_NE(text.find("pgstream_target_memory_used{target=\"stdout-writer\"} 300"), std::string::npos)
+        << text;
 }

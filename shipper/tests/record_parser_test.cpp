@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <array>
 
+#include "wal/event_codec.h"
 #include "wal/record_parser.h"
 
 namespace pgstream {
@@ -129,15 +130,38 @@ TEST(EventJson, WritesTheContractFields) {
     Event& event = *record.event;
     event.commit_lsn = *Lsn::parse("0/20");
     event.columns[0].id = "tid-1";
+    event.metadata.schema_id = "sid";
     event.metadata.table_pgstream_id = "tid";
     event.metadata.id_col_pgstream_ids = {"tid-1"};
     event.metadata.version = "0/10";
+    const std::string json = event_to_json(event);
     EXPECT_EQ(
-        event_to_json(event),
+        json,
         R"j({"action":"U","xid":9,"timestamp":"2026-01-01 00:00:00+00","lsn":"0/10","commit_lsn":"0/20",)j"
         R"j("schema":"public","table":"t","columns":[{"id":"tid-1","name":"id","type":"bigint","value":18446744073709551615}],)j"
         R"j("identity":[{"id":"","name":"id","type":"bigint","value":1}],)j"
-        R"j("metadata":{"table_pgstream_id":"tid","id_col_pgstream_id":["tid-1"],"version":"0/10"}})j");
+        R"j("metadata":{"schema_id":"sid","table_pgstream_id":"tid","id_col_pgstream_id":["tid-1"],"version":"0/10"}})j");
+    // One codec: what it writes, it reads back whole.
+    auto decoded = event_from_json(json);
+    EXPECT_EQ(decoded->metadata.schema_id, "sid");
+    EXPECT_EQ(event_to_json(*decoded), json);
+    // Unknown: null, as the Go pgstream writes its zero id.
+    event.metadata.schema_id.clear();
+    EXPECT_NE(event_to_json(event).find(R"j("metadata":{"schema_id":null,)j"), std::string::npos);
+    EXPECT_EQ(event_from_json(event_to_json(event))->metadata.schema_id, "");
+}
+
+TEST(EventJson, ReadsTheGoPgstreamsRecords) {
+    auto event = event_from_json(
+        R"j({"action":"I","timestamp":"2025-03-13 09:52:47.579305+00","lsn":"0/15A5C70","schema":"public",)j"
+        R"j("table":"test","columns":[{"id":"t1-1","name":"id","type":"integer","value":1}],"identity":null,)j"
+        R"j("metadata":{"schema_id":"cvb2eq3m0i7e0ubk0kbg","table_pgstream_id":"t1","id_col_pgstream_id":["t1-1"],)j"
+        R"j("version_col_pgstream_id":"t1-2"}})j");
+    EXPECT_EQ(event->metadata.schema_id, "cvb2eq3m0i7e0ubk0kbg");
+    EXPECT_EQ(event->metadata.table_pgstream_id, "t1");
+    EXPECT_EQ(event->metadata.version, "t1-2");
+    EXPECT_EQ(event->columns.at(0).id, "t1-1");
+    EXPECT_FALSE(event->has_identity);
 }
 
 // The renderer reuses the heads it rendered for the previous row; a row that differs from the previous one in

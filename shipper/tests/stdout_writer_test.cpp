@@ -11,6 +11,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "observability/metrics.h"
 #include "processor/stdout/line_sink.h"
 #include "processor/stdout/stdout_writer.h"
 #include "wal/json.h"
@@ -126,6 +127,37 @@ TEST(StdoutWriter, ABatchWhoseWriteFailsHalfWayIsWrittenWholeOnceByTheRetry) {
     }
     EXPECT_EQ(ack.acked, 3);
     EXPECT_EQ(ids_of(file.read()), (std::vector<std::string>{"1", "2", "3"}));
+}
+
+TEST(StdoutWriter, RecordsEveryFailedAttemptAndEveryDeliveryInItsOutputMetrics) {
+    TempFile file;
+    CountingAcknowledger ack;
+    Metrics metrics;
+    StdoutWriterSettings settings = writer_settings(file.path);
+    settings.batch.batch_timeout = std::chrono::hours(1);  // one batch, cut by the flush
+    settings.write_function = HalfThenFull{2};
+    std::string text;
+    {
+        StdoutWriter writer(settings, ack, {}, std::make_unique<OutputMetrics>(metrics, "stdout-writer"));
+        for (int id = 1; id <= 3; ++id) writer.process(row(id));
+        writer.flush();
+        EXPECT_EQ(writer.fatal_error(), "");
+        text = metrics.prometheus_text();
+        writer.close();
+    }
+    EXPECT_NE(text.find("pgstream_target_event_outcomes_total{action=\"insert\",outcome=\"retried\",target="
+                        "\"stdout-writer\"} 6"),
+              std::string::npos)
+        << "two failed writes of a batch of three\n"
+        << text;
+    EXPECT_NE(text.find("pgstream_target_event_outcomes_total{action=\"insert\",outcome=\"delivered\","
+                        "target=\"stdout-writer\"} 3"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("pgstream_target_memory_limit{target=\"stdout-writer\"} " +
+                        std::to_string(settings.batch.max_queue_bytes)),
+              std::string::npos)
+        << text;
 }
 
 TEST(StdoutWriter, AfterAWriterGaveUpMidWriteTheNextRunAppendsAfterWholeLines) {

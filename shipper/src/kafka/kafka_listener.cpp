@@ -1,7 +1,8 @@
 #include "kafka/kafka_listener.h"
 
-#include "kafka/event_codec.h"
+#include "kafka/record_key.h"
 #include "util/log.h"
+#include "wal/event_codec.h"
 #include "wal/json.h"
 
 namespace pgstream::kafka {
@@ -83,9 +84,9 @@ KafkaListener::~KafkaListener() = default;
 
 void KafkaListener::handle(const ConsumedRecord& record) {
     ++stats_.records;
-    EventPtr event;
+    MutableEventPtr event;
     try {
-        event = eventFromKafkaValue(record.value);
+        event = event_from_json(record.value);
     } catch (const JsonError& e) {
         // One unreadable record must not stop the stream forever; it is reported with its position so that it
         // can be inspected, and committed past.

@@ -68,6 +68,9 @@ class KafkaListener : public Listener {
     std::string run() override;
     void stop() override;
 
+    // Records the reader's histograms into `metrics` (before run()).
+    void instrument(Metrics& metrics) { reader_.instrument(metrics); }
+
     const KafkaListenerStats& stats() const { return stats_; }
     ReaderCounters readerCounters() const { return reader_.counters(); }
 

@@ -23,12 +23,15 @@ class KafkaSource : public Source {
     std::string run(Processor& head) override {
         if (stop_.stop_requested()) return {};
         KafkaListener listener(settings_, head, checkpointer_, stop_);
+        if (metrics_) listener.instrument(*metrics_);
         return listener.run();
     }
 
     void stop() override { stop_.request_stop(); }
+    void observe(Metrics& metrics) override { metrics_ = &metrics; }
 
   private:
+    Metrics* metrics_ = nullptr;  // set when something reads metrics
     ReaderSettings settings_;
     StopToken stop_;
     KafkaCheckpointer checkpointer_;
@@ -85,7 +88,8 @@ void register_kafka_modules() {
     writer.create = [](const Config& config, Acknowledger& acknowledger,
                        RuntimeContext& context) -> std::unique_ptr<Processor> {
         // No broker is contacted here: a broker that is down is the writer's runtime condition (start()).
-        return std::make_unique<KafkaWriter>(writerSettingsFromConfig(config), acknowledger, context.stop());
+        return std::make_unique<KafkaWriter>(writerSettingsFromConfig(config), acknowledger, context.stop(),
+                                             context.output_metrics("kafka-batch-writer"));
     };
     register_output_module(std::move(writer));
 

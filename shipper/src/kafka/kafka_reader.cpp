@@ -92,14 +92,16 @@ class KafkaReader::CommitResultHandler : public RdKafka::OffsetCommitCb {
     void offset_commit_cb(RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& offsets) override {
         if (err == RdKafka::ERR__NO_OFFSET) return;  // nothing was stored since the last commit
         std::string problem = err != RdKafka::ERR_NO_ERROR ? RdKafka::err2str(err) : "";
+        std::vector<TopicPartitionOffset> committed;
         for (const auto* tp : offsets) {
             if (tp->err() != RdKafka::ERR_NO_ERROR) {
                 problem =
                     tp->topic() + "/" + std::to_string(tp->partition()) + ": " + RdKafka::err2str(tp->err());
             } else if (err == RdKafka::ERR_NO_ERROR && tp->offset() >= 0) {
-                owner_.watermark_.markCommitted({tp->topic(), tp->partition(), tp->offset()});
+                committed.push_back({tp->topic(), tp->partition(), tp->offset()});
             }
         }
+        owner_.markCommitted(committed);
         owner_.countCommit(problem.empty());
         // The offsets stay stored: the next commit (interval, revoke or close) sends them again.
         if (!problem.empty()) owner_.log("kafka reader: offset commit failed: " + problem);
@@ -191,8 +193,16 @@ void KafkaReader::run(const std::function<void()>& drain, const std::function<vo
                 // threads.
                 watermark_.waitInFlightBytesAtMost(settings_.max_in_flight_bytes, stop_);
             } else {
+                const auto fetch_started = fetch_latency_ ? std::chrono::steady_clock::now()
+                                                          : std::chrono::steady_clock::time_point();
                 std::unique_ptr<RdKafka::Message> message(consumer_->consume(100));
                 if (message->err() == RdKafka::ERR_NO_ERROR) {
+                    if (fetch_latency_) {
+                        fetch_latency_->Observe(
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() - fetch_started)
+                                .count());
+                        msg_bytes_->Observe(double(message->len()));
+                    }
                     ConsumedRecord record;
                     record.position = {message->topic_name(), message->partition(), message->offset()};
                     if (message->key() != nullptr) record.key = *message->key();
@@ -287,6 +297,25 @@ void KafkaReader::countCommit(bool ok) {
     }
 }
 
+void KafkaReader::instrument(Metrics& metrics) {
+    msg_bytes_ = &metrics.histogram("pgstream.kafka.reader.msg.bytes", "By",
+                                    "Value bytes of each record read", Metrics::size_buckets());
+    fetch_latency_ =
+        &metrics.histogram("pgstream.kafka.reader.fetch.latency", "s",
+                           "Time a consume call took to return a record", Metrics::latency_buckets());
+    commit_latency_ = &metrics.histogram(
+        "pgstream.kafka.reader.commit.latency", "s",
+        "Time a synchronous offset commit took (partition handover, shutdown)", Metrics::latency_buckets());
+    commit_batch_size_ = &metrics.histogram("pgstream.kafka.reader.commit.batch.size", "{message}",
+                                            "Records an offset commit moved past", Metrics::size_buckets());
+}
+
+void KafkaReader::markCommitted(const std::vector<TopicPartitionOffset>& committed) {
+    int64_t records = 0;
+    for (const auto& done : committed) records += watermark_.markCommitted(done);
+    if (commit_batch_size_ && records > 0) commit_batch_size_->Observe(double(records));
+}
+
 bool KafkaReader::commitAcknowledged() {
     storeAcknowledged();
     const auto commits = watermark_.pendingCommits();
@@ -326,10 +355,14 @@ bool KafkaReader::commitWithRetries(const std::vector<TopicPartitionOffset>& com
             offsets.push_back(RdKafka::TopicPartition::create(commit.topic, commit.partition, commit.offset));
         }
         CommitResult result;
+        const auto commit_started = std::chrono::steady_clock::now();
         const RdKafka::ErrorCode err = consumer_->commitSync(offsets, &result);
+        if (commit_latency_)
+            commit_latency_->Observe(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count());
         RdKafka::TopicPartition::destroy(offsets);
         if (err != RdKafka::ERR_NO_ERROR && result.problem.empty()) result.problem = RdKafka::err2str(err);
-        for (const auto& done : result.committed) watermark_.markCommitted(done);
+        markCommitted(result.committed);
         countCommit(result.problem.empty());
         if (result.problem.empty()) return true;
         if (err == RdKafka::ERR_REBALANCE_IN_PROGRESS || err == RdKafka::ERR_ILLEGAL_GENERATION ||

@@ -14,6 +14,7 @@
 
 #include "kafka/kafka_settings.h"
 #include "kafka/offset_watermark.h"
+#include "observability/metrics.h"
 #include "util/stop_token.h"
 
 namespace RdKafka {
@@ -72,6 +73,12 @@ class KafkaReader {
     // ILLEGAL_GENERATION, which makes librdkafka treat the assignment as lost.
     bool commitAcknowledged();
 
+    // Records the Go pgstream's pgstream.kafka.reader.* histograms into `metrics` from now on (call before
+    // run()): msg.bytes (value bytes per record), fetch.latency (a consume call that returned a record),
+    // commit.latency (a synchronous commit: a partition handover, commitAcknowledged()) and commit.batch.size
+    // (records a successful commit moves past, librdkafka's interval commits included).
+    void instrument(Metrics& metrics);
+
     ReaderCounters counters() const;
     std::vector<std::pair<std::string, int32_t>> assignment() const;
 
@@ -82,6 +89,8 @@ class KafkaReader {
     // Hands acknowledged offsets (of `only` these partitions, when given) to librdkafka's offset store.
     void storeAcknowledged(const std::vector<TopicPartitionOffset>* only = nullptr);
     void countCommit(bool ok);
+    // Marks `committed` and observes how many records it moved past.
+    void markCommitted(const std::vector<TopicPartitionOffset>& committed);
     bool commitWithRetries(const std::vector<TopicPartitionOffset>& commits);
     // close() and destroy the consumer, avoiding librdkafka#4312 on versions before 2.3.0.
     void closeConsumer();
@@ -98,6 +107,12 @@ class KafkaReader {
     StopToken stop_;
     // An assignment (even an empty one) was handed to the rebalance callback: a SyncGroup succeeded.
     std::atomic<bool> assigned_once_{false};
+
+    // Null until instrument().
+    prometheus::Histogram* msg_bytes_ = nullptr;
+    prometheus::Histogram* fetch_latency_ = nullptr;
+    prometheus::Histogram* commit_latency_ = nullptr;
+    prometheus::Histogram* commit_batch_size_ = nullptr;
 
     mutable std::mutex mutex_;
     ReaderCounters counters_;

@@ -4,8 +4,9 @@
 #include <stdexcept>
 #include <thread>
 
-#include "kafka/event_codec.h"
+#include "kafka/record_key.h"
 #include "util/log.h"
+#include "wal/event_codec.h"
 
 namespace pgstream::kafka {
 
@@ -39,21 +40,25 @@ BatchSettings batchSettingsOf(const WriterSettings& settings) {
     batch.batch_size = settings.batch_size;
     batch.batch_bytes = settings.batch_bytes;
     batch.batch_timeout = settings.batch_timeout;
-    // librdkafka already retries every transient error forever; a send that throws failed for good (refused
-    // or oversized record), and sending the batch again would only duplicate its delivered part.
+    // librdkafka already retries every transient error forever: a record it refuses is refused for good
+    // (kFatal), and sending a batch again would only duplicate its delivered part.
     batch.max_send_attempts = 1;
     return batch;
 }
 
 }  // namespace
 
-KafkaWriter::KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, StopToken stop)
-    : settings_(std::move(settings)), acknowledger_(acknowledger), stop_(std::move(stop)) {
+KafkaWriter::KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, StopToken stop,
+                         std::unique_ptr<OutputMetrics> metrics)
+    : settings_(std::move(settings)),
+      acknowledger_(acknowledger),
+      stop_(std::move(stop)),
+      metrics_(std::move(metrics)) {
     producer_ = std::make_unique<OrderedProducer>(
         producerSettingsOf(settings_),
         [this](const std::vector<DeliveredRecord>& delivered) {
             // In order: the i-th report is the oldest event still in flight.
-            std::vector<EventPtr> done;
+            std::vector<InFlight> done;
             {
                 std::lock_guard lock(mutex_);
                 for (size_t i = 0; i < delivered.size() && !in_flight_.empty(); ++i) {
@@ -61,12 +66,40 @@ KafkaWriter::KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, St
                     in_flight_.pop_front();
                 }
             }
-            for (const auto& event : done) acknowledger_.acknowledge(*event);
+            for (const auto& record : done) {
+                if (metrics_) {
+                    metrics_->record(*record.event, OutputOutcome::kDelivered);
+                    if (record.ends_batch)
+                        batch_latency_->Observe(
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                          record.batch_handed_over)
+                                .count());
+                }
+                acknowledger_.acknowledge(*record.event);
+            }
         },
         [](const std::string& message) { log::warn(message); }, stop_);
+    BatchSettings batch = batchSettingsOf(settings_);
+    if (metrics_) batch.on_result = metrics_->result_recorder();
+    // Every record produced is kPending: the delivery reports above acknowledge it, in order.
     sender_ = std::make_unique<BatchSender>(
-        "kafka writer", batchSettingsOf(settings_),
-        [this](const std::vector<EventPtr>& batch) { sendBatch(batch); }, handed_over_, event_weight, stop_);
+        "kafka writer", batch, [this](const std::vector<EventPtr>& events) { return sendBatch(events); },
+        acknowledger_, event_weight, stop_);
+    if (metrics_) {
+        metrics_->observe_memory(sender_->memory());
+        Metrics& registry = metrics_->registry();
+        batch_size_ = &registry.histogram("pgstream.kafka.writer.batch.size", "{message}",
+                                          "Records per batch the Kafka writer hands to the producer",
+                                          Metrics::size_buckets());
+        batch_bytes_ =
+            &registry.histogram("pgstream.kafka.writer.batch.bytes", "By",
+                                "Bytes (keys and values) per batch the Kafka writer hands to the producer",
+                                Metrics::size_buckets());
+        batch_latency_ = &registry.histogram(
+            "pgstream.kafka.writer.latency", "s",
+            "Time from handing a batch to the producer to the delivery report of its last record (acks=all)",
+            Metrics::latency_buckets());
+    }
 }
 
 void KafkaWriter::start() {
@@ -124,28 +157,57 @@ KafkaWriter::~KafkaWriter() {
     prepared_changed_.notify_all();
     if (preparer_.joinable()) preparer_.join();
     close();
-    sender_.reset();
+    // The producer's delivery reports record into the metrics, and the metrics read the sender's memory
+    // guard.
     producer_.reset();
+    metrics_.reset();
+    sender_.reset();
 }
 
 void KafkaWriter::process(EventPtr event) {
     sender_->submit(std::move(event));
 }
 
-void KafkaWriter::sendBatch(const std::vector<EventPtr>& batch) {
+std::vector<EventResult> KafkaWriter::sendBatch(const std::vector<EventPtr>& batch) {
     if (!waitUntilPrepared()) throw Stopped("kafka writer: stopped before the topic was prepared");
-    for (const auto& event : batch) {
+    std::vector<EventResult> results;
+    results.reserve(batch.size());
+    const auto handed_over =
+        metrics_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    size_t batch_bytes = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+        const EventPtr& event = batch[i];
         value_buffer_.clear();
-        appendKafkaValue(value_buffer_, *event);
+        append_event_json(value_buffer_, *event);
+        std::string key = kafkaKey(*event);
+        batch_bytes += key.size() + value_buffer_.size();
         uint64_t token = 0;
         {
             std::lock_guard lock(mutex_);
             // Registered before producing: its delivery report may arrive before produce() returns.
-            in_flight_.push_back(event);
+            in_flight_.push_back({event, i + 1 == batch.size(), handed_over});
             token = next_token_++;
         }
-        producer_->produce(kafkaKey(*event), value_buffer_, token, [&event] { return describe(*event); });
+        try {
+            producer_->produce(key, value_buffer_, token, [&event] { return describe(*event); });
+        } catch (const Stopped&) {
+            throw;  // the drain is over: what was not produced stays unacknowledged, no failure
+        } catch (const std::exception& e) {
+            {
+                std::lock_guard lock(mutex_);
+                in_flight_.pop_back();  // never produced: no delivery report will come for it
+            }
+            // This record and the ones after it stay unacknowledged; the writer stops.
+            results.resize(batch.size(), EventResult::fatal(e.what()));
+            return results;
+        }
+        results.push_back(EventResult::pending());
     }
+    if (metrics_) {
+        batch_size_->Observe(double(batch.size()));
+        batch_bytes_->Observe(double(batch_bytes));
+    }
+    return results;
 }
 
 void KafkaWriter::giveUp(const std::string& reason) {

@@ -5,6 +5,7 @@
 // (same budget, split in two) bounds what waits for Kafka.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "checkpoint/acknowledger.h"
 #include "kafka/kafka_settings.h"
 #include "kafka/ordered_producer.h"
+#include "observability/output_metrics.h"
 #include "processor/batching.h"
 #include "processor/processor.h"
 
@@ -26,7 +28,9 @@ class KafkaWriter : public Processor {
     // Throws std::runtime_error when the producer cannot be created (librdkafka refuses its configuration).
     // Does no network I/O: start() prepares the topic. Its waits for deliveries end with `stop`'s drain; a
     // permanent failure ends that drain.
-    KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, StopToken stop = {});
+    // `metrics` (null: none) records each delivery and the memory guard.
+    KafkaWriter(WriterSettings settings, Acknowledger& acknowledger, StopToken stop = {},
+                std::unique_ptr<OutputMetrics> metrics = nullptr);
     ~KafkaWriter() override;
 
     std::string name() const override { return "kafka writer"; }
@@ -47,7 +51,9 @@ class KafkaWriter : public Processor {
     const BatchSender& sender() const { return *sender_; }
 
   private:
-    void sendBatch(const std::vector<EventPtr>& batch);
+    // Hands the batch to the producer: kPending for each record produced (its delivery report acknowledges
+    // it), kFatal from a record the producer refused on (oversized, or the producer failed for good).
+    std::vector<EventResult> sendBatch(const std::vector<EventPtr>& batch);
     void giveUp(const std::string& reason);
     void prepareTopic();
     // Waits (until the stop) for prepareTopic() to be done; false when the stop came first.
@@ -56,18 +62,16 @@ class KafkaWriter : public Processor {
     WriterSettings settings_;
     std::unique_ptr<OrderedProducer> producer_;
 
-    class BatchAcknowledgements : public Acknowledger {
-      public:
-        // The BatchSender's own acknowledgement means "handed to librdkafka", not delivered: ignored.
-        void acknowledge(const Event&) override {}
-        void retain(const Event&, int) override {}
-    };
-
     Acknowledger& acknowledger_;
-    BatchAcknowledgements handed_over_;
     StopToken stop_;
     std::mutex mutex_;
-    std::deque<EventPtr> in_flight_;  // handed to the producer, oldest first, until their delivery report
+    struct InFlight {
+        EventPtr event;
+        // The batch's last record carries when the batch was handed over: its delivery ends the batch.
+        bool ends_batch = false;
+        std::chrono::steady_clock::time_point batch_handed_over;
+    };
+    std::deque<InFlight> in_flight_;  // handed to the producer, oldest first, until their delivery report
     uint64_t next_token_ = 0;
     std::string value_buffer_;
 
@@ -80,6 +84,12 @@ class KafkaWriter : public Processor {
     std::string prepare_problem_ = "kafka writer: the topic is not prepared yet";
 
     std::unique_ptr<BatchSender> sender_;
+    // Declared after the sender: destroyed first, it stops reading the sender's memory guard.
+    std::unique_ptr<OutputMetrics> metrics_;
+    // The Go pgstream's pgstream.kafka.writer.* histograms; null without metrics.
+    prometheus::Histogram* batch_size_ = nullptr;
+    prometheus::Histogram* batch_bytes_ = nullptr;
+    prometheus::Histogram* batch_latency_ = nullptr;
 };
 
 }  // namespace pgstream::kafka

@@ -1,5 +1,6 @@
 #include "kafka/offset_watermark.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace pgstream::kafka {
@@ -26,6 +27,7 @@ std::optional<TopicPartitionOffset> parsePosition(const std::string& text) {
 void OffsetWatermark::registerConsumed(const TopicPartitionOffset& record, size_t bytes) {
     std::lock_guard lock(mutex_);
     PartitionState& state = partitions_[{record.topic, record.partition}];
+    if (state.first_consumed < 0) state.first_consumed = record.offset;
     const uint64_t sequence = state.acks.add(Entry{record.offset, bytes});
     state.sequence_of_offset.emplace(record.offset, sequence);
     in_flight_bytes_ += bytes;
@@ -102,8 +104,14 @@ void OffsetWatermark::advance(int64_t PartitionState::*mark, const TopicPartitio
 std::vector<TopicPartitionOffset> OffsetWatermark::pendingCommits() const {
     return behind(&PartitionState::committed);
 }
-void OffsetWatermark::markCommitted(const TopicPartitionOffset& commit) {
-    advance(&PartitionState::committed, commit);
+int64_t OffsetWatermark::markCommitted(const TopicPartitionOffset& commit) {
+    std::lock_guard lock(mutex_);
+    auto it = partitions_.find({commit.topic, commit.partition});
+    if (it == partitions_.end() || commit.offset <= it->second.committed) return 0;
+    PartitionState& state = it->second;
+    const int64_t from = std::max(state.committed, state.first_consumed);
+    state.committed = commit.offset;
+    return from < 0 ? 0 : std::max<int64_t>(0, commit.offset - from);
 }
 std::vector<TopicPartitionOffset> OffsetWatermark::pendingStores() const {
     return behind(&PartitionState::stored);

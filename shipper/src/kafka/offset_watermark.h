@@ -49,7 +49,9 @@ class OffsetWatermark {
 
     // Offsets to commit (next offset to read) for partitions that advanced since the last markCommitted().
     std::vector<TopicPartitionOffset> pendingCommits() const;
-    void markCommitted(const TopicPartitionOffset& commit);
+    // Returns how many records the commit moves past (from the previous commit, or the partition's first
+    // record consumed here): 0 when it does not advance.
+    int64_t markCommitted(const TopicPartitionOffset& commit);
     // The same for handing offsets to the consumer's offset store (which librdkafka commits): partitions that
     // advanced since the last markStored().
     std::vector<TopicPartitionOffset> pendingStores() const;
@@ -72,6 +74,7 @@ class OffsetWatermark {
         std::map<int64_t, uint64_t> sequence_of_offset;
         int64_t next_to_commit = -1;  // offset+1 of the newest fully acknowledged record
         int64_t committed = -1;
+        int64_t first_consumed = -1;
         int64_t stored = -1;
     };
     // Positions of the partitions whose watermark is past `mark` (committed or stored), and moving `mark` on.

@@ -41,13 +41,15 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
     for (const auto* module : output_modules)
         if (module->validate) module->validate(config);
 
+    register_config_keys(observability_config_keys());
+    auto observability = ObservabilitySettings::from(config);
+    context.set_metrics_enabled(observability.metrics_wanted());
+
     pipeline->source_ = source_module->create(config, context);
     Acknowledger& acknowledger = pipeline->source_->acknowledger();
     for (const auto* module : output_modules)
         pipeline->outputs_.push_back(module->create(config, acknowledger, context));
 
-    register_config_keys(observability_config_keys());
-    auto observability = ObservabilitySettings::from(config);
     pipeline->observability_ = std::make_unique<PipelineObservability>(observability, *pipeline->metrics_);
     // Instruments cost a little per event: only when something reads them.
     if (observability.metrics_wanted()) pipeline->instrument_outputs();
@@ -94,6 +96,13 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
         Metrics& metrics = *pipeline->metrics_;
         if (pipeline->snapshotter_) pipeline->snapshotter_->observe(metrics);
         pipeline->source_->observe(metrics);
+        const Filter& filter = *pipeline->filter_;
+        for (Action action :
+             {Action::Insert, Action::Update, Action::Delete, Action::Truncate, Action::Message})
+            metrics.observe_counter("pgstream.filter.events.dropped", "{event}",
+                                    "Events the filter dropped (PGSTREAM_FILTER_* settings)",
+                                    {{"action", action_label(action)}},
+                                    [&filter, action] { return double(filter.dropped(action)); });
         if (Translator* translator = pipeline->translator_.get()) {
             const TranslatorStats& stats = translator->stats();
             metrics.observe_counter("pgstream.schema.versions.applied", "{version}",
@@ -103,6 +112,9 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
                                     "Events passed on without pgstream metadata (no schema version describes "
                                     "their table)",
                                     {}, [&stats] { return double(stats.without_schema.load()); });
+            metrics.observe_counter("pgstream.translator.events.hidden", "{event}",
+                                    "Writes to pgstream's own tables other than schema versions, dropped", {},
+                                    [&stats] { return double(stats.hidden.load()); });
             metrics.observe_gauge(
                 "pgstream.tables.without_replica_identity", "{table}",
                 "Tables whose UPDATE and DELETE PostgreSQL cannot decode (no replica identity)", {},

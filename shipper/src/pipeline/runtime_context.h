@@ -7,6 +7,7 @@
 
 #include "http/http_client.h"
 #include "observability/metrics.h"
+#include "observability/output_metrics.h"
 #include "util/stop_token.h"
 
 namespace pgstream {
@@ -17,6 +18,16 @@ class RuntimeContext {
         : metrics_(metrics), stop_(std::move(stop)), http_settings_(std::move(http_settings)) {}
 
     Metrics& metrics() const { return metrics_; }
+    // Whether anything reads the metrics (Prometheus enabled or an OTLP endpoint set). When nothing does, the
+    // outputs skip their per-event instruments. On unless the pipeline turns it off.
+    bool metrics_enabled() const { return metrics_enabled_; }
+    void set_metrics_enabled(bool enabled) { metrics_enabled_ = enabled; }
+    // The instruments of the output named `target` (observability/output_metrics.h: "stdout-writer",
+    // "kafka-batch-writer", ...), or null when metrics are off.
+    std::unique_ptr<OutputMetrics> output_metrics(std::string target) const {
+        if (!metrics_enabled_) return nullptr;
+        return std::make_unique<OutputMetrics>(metrics_, std::move(target));
+    }
     const StopToken& stop() const { return stop_; }
     // Created on first use (its thread runs only for pipelines with an HTTP output); shared by every caller.
     HttpClient& http_client() {
@@ -28,6 +39,7 @@ class RuntimeContext {
   private:
     Metrics& metrics_;
     StopToken stop_;
+    bool metrics_enabled_ = true;
     HttpClientSettings http_settings_;
     std::mutex mutex_;
     std::unique_ptr<HttpClient> http_client_;

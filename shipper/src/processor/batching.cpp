@@ -22,7 +22,8 @@ size_t event_weight(const Event& event) {
     size_t weight = sizeof(Event) + 16;
     for (const std::string* text :
          {&event.xid, &event.timestamp, &event.schema, &event.table, &event.prefix, &event.content,
-          &event.position, &event.metadata.table_pgstream_id, &event.metadata.version})
+          &event.position, &event.metadata.schema_id, &event.metadata.table_pgstream_id,
+          &event.metadata.version})
         weight += heap_bytes(*text);
     weight += event.metadata.id_col_pgstream_ids.capacity() * sizeof(std::string);
     for (const auto& id : event.metadata.id_col_pgstream_ids) weight += heap_bytes(id);
@@ -43,8 +44,19 @@ bool MemoryGuard::acquire(size_t bytes) {
 
 bool MemoryGuard::acquire(size_t bytes, const StopToken& stop) {
     std::unique_lock<std::mutex> lock(mutex_);
-    bool fits =
-        stop.wait(lock, released_, [&] { return closed_ || in_use_ == 0 || in_use_ + bytes <= budget_; });
+    auto fits_now = [&] { return closed_ || in_use_ == 0 || in_use_ + bytes <= budget_; };
+    bool fits = fits_now();
+    if (!fits) {
+        // Only a wait reads the clock: the common case stays two comparisons.
+        auto blocked_since = std::chrono::steady_clock::now();
+        ++waiting_;
+        fits = stop.wait(lock, released_, fits_now);
+        --waiting_;
+        blocked_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - blocked_since)
+                                  .count(),
+                              std::memory_order_relaxed);
+    }
     if (closed_ || !fits) return false;
     in_use_ += bytes;
     peak_ = std::max(peak_, in_use_);
@@ -78,6 +90,11 @@ void MemoryGuard::close() {
 size_t MemoryGuard::in_use() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return in_use_;
+}
+
+size_t MemoryGuard::waiting() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return waiting_;
 }
 
 size_t MemoryGuard::peak() const {

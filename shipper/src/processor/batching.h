@@ -12,6 +12,7 @@
 // nothing after it can be confirmed, so nobody waits any longer.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -78,6 +79,12 @@ class MemoryGuard {
     size_t budget() const { return budget_; }
     // Largest amount ever held at once (tests and metrics).
     size_t peak() const;
+    // Total time acquire() callers spent waiting for memory (back-pressure), for metrics. Lock-free.
+    std::chrono::nanoseconds blocked_time() const {
+        return std::chrono::nanoseconds(blocked_ns_.load(std::memory_order_relaxed));
+    }
+    // acquire() callers waiting right now.
+    size_t waiting() const;
 
   private:
     const size_t budget_;
@@ -86,6 +93,8 @@ class MemoryGuard {
     size_t in_use_ = 0;
     size_t peak_ = 0;
     bool closed_ = false;
+    size_t waiting_ = 0;
+    std::atomic<int64_t> blocked_ns_{0};
 };
 
 class BatchSender {

@@ -19,6 +19,12 @@ enum class Action : char {
     Message = 'M',  // pg_logical_emit_message
 };
 
+constexpr size_t kActionCount = 5;
+// 0..4 for insert, update, delete, truncate, message (arrays of per-action counters), and the name metrics
+// label it with ("insert", ...).
+size_t action_index(Action action);
+const char* action_label(Action action);
+
 struct Column {
     std::string id;  // pgstream column id "<table pgstream id>-<attnum>", filled by the translator
     std::string name;
@@ -28,6 +34,9 @@ struct Column {
 
 // pgstream's additions, filled by the translator (empty without one).
 struct EventMetadata {
+    // The pgstream.schema_log id of the schema version the row was translated with (the Go pgstream's
+    // metadata.schema_id); empty for untranslated events and schema_log rows.
+    std::string schema_id;
     std::string table_pgstream_id;
     // Identity columns (primary key, else first unique not-null).
     std::vector<std::string> id_col_pgstream_ids;
@@ -69,6 +78,15 @@ struct Event {
     const Column* find_column(const std::string& name) const;
 };
 
-using EventPtr = std::shared_ptr<Event>;
+// Events are immutable once translated: every stage after the translator (filter, fan-out, outputs) shares
+// one copy and only reads it.
+using EventPtr = std::shared_ptr<const Event>;
+// An event still being built: by its source, then completed (pgstream metadata) by the translator.
+using MutableEventPtr = std::shared_ptr<Event>;
+
+// For the one stage that completes events before they are shared (the translator): the event itself when
+// `event` is its only reference (sources hand over events they created with std::make_shared<Event>), else a
+// copy of it.
+MutableEventPtr take_for_completion(EventPtr&& event);
 
 }  // namespace pgstream

@@ -1,54 +1,13 @@
 #include "wal/record_parser.h"
 
+#include "wal/event_codec.h"
+
 #include <rapidjson/reader.h>
 #include <rapidjson/stream.h>
 
 #include <optional>
 
 namespace pgstream {
-
-namespace {
-
-std::string string_member(const JsonValue& object, std::string_view key) {
-    const JsonValue* value = object.find(key);
-    return value && value->is_string() ? value->text : std::string();
-}
-
-Lsn lsn_member(const JsonValue& object, std::string_view key) {
-    const JsonValue* value = object.find(key);
-    if (!value || value->is_null()) return Lsn();
-    if (!value->is_string())
-        throw JsonError(std::string("\"") + std::string(key) + "\" is not an LSN string");
-    auto lsn = Lsn::parse(value->text);
-    if (!lsn) throw JsonError(std::string("\"") + std::string(key) + "\" is not an LSN: " + value->text);
-    return *lsn;
-}
-
-std::vector<Column> columns_member(JsonValue& object, std::string_view key, bool* present) {
-    std::vector<Column> columns;
-    JsonValue* array = const_cast<JsonValue*>(object.find(key));
-    if (present) *present = array && array->is_array();
-    if (!array || array->is_null()) return columns;
-    if (!array->is_array()) throw JsonError(std::string("\"") + std::string(key) + "\" is not an array");
-    columns.reserve(array->items.size());
-    for (auto& item : array->items) {
-        if (!item.is_object())
-            throw JsonError(std::string("\"") + std::string(key) + "\" holds a non-object");
-        Column column;
-        for (auto& [name, value] : item.members) {
-            if (name == "name")
-                column.name = std::move(value.text);
-            else if (name == "type")
-                column.type = std::move(value.text);
-            else if (name == "value")
-                column.value = std::move(value);
-        }
-        columns.push_back(std::move(column));
-    }
-    return columns;
-}
-
-}  // namespace
 
 namespace {
 
@@ -387,10 +346,10 @@ Record parse_wal2json_record(std::string_view text) {
     char code = action->text[0];
     if (code == 'B' || code == 'C') {
         record.kind = code == 'B' ? Record::Kind::Begin : Record::Kind::Commit;
-        record.lsn = lsn_member(root, "lsn");
-        record.next_lsn = lsn_member(root, "nextlsn");
+        record.lsn = json_lsn_member(root, "lsn");
+        record.next_lsn = json_lsn_member(root, "nextlsn");
         if (const JsonValue* xid = root.find("xid")) record.xid = xid->to_json();
-        record.timestamp = string_member(root, "timestamp");
+        record.timestamp = json_string_member(root, "timestamp");
         return record;
     }
     if (code != 'I' && code != 'U' && code != 'D' && code != 'T' && code != 'M')
@@ -398,174 +357,11 @@ Record parse_wal2json_record(std::string_view text) {
 
     auto event = std::make_shared<Event>();
     event->action = static_cast<Action>(code);
-    if (const JsonValue* xid = root.find("xid")) event->xid = xid->to_json();
-    event->timestamp = string_member(root, "timestamp");
-    event->lsn = lsn_member(root, "lsn");
-    event->schema = string_member(root, "schema");
-    event->table = string_member(root, "table");
-    event->columns = columns_member(root, "columns", nullptr);
-    event->identity = columns_member(root, "identity", &event->has_identity);
-    if (code == 'M') {
-        event->prefix = string_member(root, "prefix");
-        event->content =
-            message_content(string_member(root, "content"), string_member(root, "content_encoding"));
-        if (const JsonValue* transactional = root.find("transactional"))
-            event->transactional = transactional->as_bool();
-    }
+    decode_event_object(root, *event);
     record.kind = Record::Kind::Change;
     record.lsn = event->lsn;
     record.event = std::move(event);
     return record;
-}
-
-namespace {
-
-// Every row of a table repeats the same column heads (`{"id":…,"name":…,"type":…,"value":`), table names and
-// metadata ids; escaping them again for each row was a third of an output thread's time. Each rendering
-// thread keeps the last rendering per position and reuses it while the texts it was made from are unchanged
-// (checked with a plain comparison, so a stale rendering can never be written).
-struct RenderedColumnHead {
-    std::string id, name, type;
-    std::string json;
-};
-
-struct RenderedTableHead {
-    std::string schema, table;
-    std::string json;  // ,"schema":…,"table":…,"columns":
-};
-
-struct RenderedMetadataHead {
-    std::string table_id;
-    std::vector<std::string> identity_ids;
-    std::string json;  // ,"metadata":{"table_pgstream_id":…,"id_col_pgstream_id":[…],"version":
-};
-
-struct RenderCache {
-    std::vector<RenderedColumnHead> columns[2];  // new values, identity
-    RenderedTableHead table;
-    RenderedMetadataHead metadata;
-};
-
-RenderCache& render_cache() {
-    thread_local RenderCache cache;
-    return cache;
-}
-
-const std::string& column_head(RenderedColumnHead& cached, const Column& column) {
-    if (cached.json.empty() || cached.id != column.id || cached.name != column.name ||
-        cached.type != column.type) {
-        cached.id = column.id;
-        cached.name = column.name;
-        cached.type = column.type;
-        cached.json = "{\"id\":";
-        append_json_string(cached.json, column.id);
-        cached.json += ",\"name\":";
-        append_json_string(cached.json, column.name);
-        cached.json += ",\"type\":";
-        append_json_string(cached.json, column.type);
-        cached.json += ",\"value\":";
-    }
-    return cached.json;
-}
-
-void append_columns(std::string& out, const std::vector<Column>& columns,
-                    std::vector<RenderedColumnHead>& cache) {
-    if (cache.size() < columns.size()) cache.resize(columns.size());
-    out += '[';
-    for (size_t i = 0; i < columns.size(); ++i) {
-        if (i) out += ',';
-        out += column_head(cache[i], columns[i]);
-        columns[i].value.append_json(out);
-        out += '}';
-    }
-    out += ']';
-}
-
-const std::string& table_head(RenderedTableHead& cached, const Event& event) {
-    if (cached.json.empty() || cached.schema != event.schema || cached.table != event.table) {
-        cached.schema = event.schema;
-        cached.table = event.table;
-        cached.json = ",\"schema\":";
-        append_json_string(cached.json, event.schema);
-        cached.json += ",\"table\":";
-        append_json_string(cached.json, event.table);
-        cached.json += ",\"columns\":";
-    }
-    return cached.json;
-}
-
-const std::string& metadata_head(RenderedMetadataHead& cached, const EventMetadata& metadata) {
-    if (cached.json.empty() || cached.table_id != metadata.table_pgstream_id ||
-        cached.identity_ids != metadata.id_col_pgstream_ids) {
-        cached.table_id = metadata.table_pgstream_id;
-        cached.identity_ids = metadata.id_col_pgstream_ids;
-        cached.json = ",\"metadata\":{\"table_pgstream_id\":";
-        append_json_string(cached.json, metadata.table_pgstream_id);
-        cached.json += ",\"id_col_pgstream_id\":[";
-        for (size_t i = 0; i < metadata.id_col_pgstream_ids.size(); ++i) {
-            if (i) cached.json += ',';
-            append_json_string(cached.json, metadata.id_col_pgstream_ids[i]);
-        }
-        cached.json += "],\"version\":";
-    }
-    return cached.json;
-}
-
-void append_lsn(std::string& out, Lsn lsn) {
-    if (!lsn.valid()) {
-        out += "null";
-        return;
-    }
-    out += '"';
-    lsn.append_to(out);  // hex digits and a slash: nothing to escape
-    out += '"';
-}
-
-}  // namespace
-
-void append_event_json(std::string& out, const Event& event) {
-    RenderCache& cache = render_cache();
-    out += "{\"action\":\"";
-    out += static_cast<char>(event.action);
-    out += "\",\"xid\":";
-    out += event.xid.empty() ? "null" : event.xid;
-    out += ",\"timestamp\":";
-    if (event.timestamp.empty())
-        out += "null";
-    else
-        append_json_string(out, event.timestamp);
-    out += ",\"lsn\":";
-    append_lsn(out, event.lsn);
-    out += ",\"commit_lsn\":";
-    append_lsn(out, event.commit_lsn);
-    out += table_head(cache.table, event);
-    append_columns(out, event.columns, cache.columns[0]);
-    out += ",\"identity\":";
-    append_columns(out, event.identity, cache.columns[1]);
-    if (event.action == Action::Message) {
-        out += ",\"prefix\":";
-        append_json_string(out, event.prefix);
-        append_message_content(out, event.content);
-        out += ",\"transactional\":";
-        out += event.transactional ? "true" : "false";
-    }
-    out += metadata_head(cache.metadata, event.metadata);
-    append_json_string(out, event.metadata.version);
-    if (event.metadata.is_snapshot()) {
-        out += ",\"snapshot\":{\"id\":";
-        out += std::to_string(event.metadata.snapshot_id);
-        out += ",\"lsn\":";
-        append_lsn(out, event.metadata.snapshot_lsn);
-        out += '}';
-    }
-    out += "}}";
-}
-
-std::string event_to_json(const Event& event) {
-    std::string out;
-    out.reserve(512);
-    append_event_json(out, event);
-    return out;
 }
 
 }  // namespace pgstream

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "wal/event.h"
+#include "wal/event_codec.h"  // append_event_json, event_to_json: the event JSON
 
 namespace pgstream {
 
@@ -15,14 +16,10 @@ struct Record {
     Lsn next_lsn;
     std::string xid;        // Begin/Commit only: a change carries its own in `event`
     std::string timestamp;  // Begin/Commit only
-    EventPtr event;         // Change only
+    MutableEventPtr event;  // Change only
 };
 
 // Throws JsonError when `text` is not a wal2json v2 record.
 Record parse_wal2json_record(std::string_view text);
-
-// Serialises an event as one JSON-lines object (the stdout format; see docs/configuration.md), no newline.
-void append_event_json(std::string& out, const Event& event);
-std::string event_to_json(const Event& event);
 
 }  // namespace pgstream

@@ -107,7 +107,7 @@ void RecordSequencer::handle_record(std::string_view text, Lsn wal_start) {
             break;
     }
 
-    EventPtr event = std::move(record.event);
+    MutableEventPtr event = std::move(record.event);
     if (in_transaction_) {
         if (skipping_transaction_) return;
         event->commit_lsn = transaction_end_;

@@ -34,8 +34,10 @@ std::vector<Filter::TablePattern> Filter::split(const std::vector<std::string>& 
     std::vector<TablePattern> out;
     for (const auto& pattern : patterns) {
         size_t dot = pattern.find('.');
-        if (dot == std::string::npos) out.push_back({"public", pattern});
-        else out.push_back({pattern.substr(0, dot), pattern.substr(dot + 1)});
+        if (dot == std::string::npos)
+            out.push_back({"public", pattern});
+        else
+            out.push_back({pattern.substr(0, dot), pattern.substr(dot + 1)});
     }
     return out;
 }
@@ -43,7 +45,8 @@ std::vector<Filter::TablePattern> Filter::split(const std::vector<std::string>& 
 bool Filter::schema_passes(const std::string& schema) const {
     if (!settings_.include_schemas.empty()) {
         bool included = false;
-        for (const auto& pattern : settings_.include_schemas) included = included || glob_match(pattern, schema);
+        for (const auto& pattern : settings_.include_schemas)
+            included = included || glob_match(pattern, schema);
         if (!included) return false;
     }
     for (const auto& pattern : settings_.exclude_schemas)
@@ -54,7 +57,8 @@ bool Filter::schema_passes(const std::string& schema) const {
 bool Filter::accepts(const Event& event) const {
     if (event.action == Action::Message) return true;
     // pgstream's own bookkeeping (table_ids, schema_log acks) never leaves; schema changes do.
-    if (event.schema == "pgstream" && !(event.is_schema_log() && event.action == Action::Insert)) return false;
+    if (event.schema == "pgstream" && !(event.is_schema_log() && event.action == Action::Insert))
+        return false;
     if (event.is_schema_log()) {
         const Column* schema_name = event.find_column("schema_name");
         if (!schema_name) return true;
@@ -69,7 +73,8 @@ bool Filter::accepts(const Event& event) const {
     if (!include_tables_.empty()) {
         bool included = false;
         for (const auto& pattern : include_tables_)
-            included = included || (glob_match(pattern.schema, event.schema) && glob_match(pattern.table, event.table));
+            included = included ||
+                       (glob_match(pattern.schema, event.schema) && glob_match(pattern.table, event.table));
         if (!included) return false;
     }
     for (const auto& pattern : exclude_tables_)
@@ -81,9 +86,15 @@ void Filter::process(EventPtr event) {
     if (accepts(*event)) {
         next_.process(std::move(event));
     } else {
-        ++dropped_;
+        dropped_[action_index(event->action)].fetch_add(1, std::memory_order_relaxed);
         acknowledger_.acknowledge(*event);
     }
+}
+
+uint64_t Filter::dropped() const {
+    uint64_t total = 0;
+    for (const auto& count : dropped_) total += count.load(std::memory_order_relaxed);
+    return total;
 }
 
 }  // namespace pgstream

@@ -7,6 +7,8 @@
 // always pass. Writes to the pgstream schema other than schema_log inserts are always dropped.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -22,7 +24,8 @@ struct FilterSettings {
     std::vector<std::string> exclude_tables;
 
     bool empty() const {
-        return include_schemas.empty() && exclude_schemas.empty() && include_tables.empty() && exclude_tables.empty();
+        return include_schemas.empty() && exclude_schemas.empty() && include_tables.empty() &&
+               exclude_tables.empty();
     }
 };
 
@@ -40,7 +43,11 @@ class Filter : public Processor {
     std::string fatal_error() const override { return next_.fatal_error(); }
 
     bool accepts(const Event& event) const;
-    uint64_t dropped() const { return dropped_; }
+    // Events dropped (acknowledged without passing them on), in all and per action. Thread-safe.
+    uint64_t dropped() const;
+    uint64_t dropped(Action action) const {
+        return dropped_[action_index(action)].load(std::memory_order_relaxed);
+    }
 
   private:
     struct TablePattern {
@@ -55,7 +62,7 @@ class Filter : public Processor {
     std::vector<TablePattern> exclude_tables_;
     Processor& next_;
     Acknowledger& acknowledger_;
-    uint64_t dropped_ = 0;
+    std::array<std::atomic<uint64_t>, kActionCount> dropped_{};
 };
 
 }  // namespace pgstream

@@ -49,7 +49,8 @@ void register_stdout_module() {
                        RuntimeContext& context) -> std::unique_ptr<Processor> {
         StdoutWriterSettings settings = settings_from(config);
         try {
-            return std::make_unique<StdoutWriter>(settings, acknowledger, context.stop());
+            return std::make_unique<StdoutWriter>(settings, acknowledger, context.stop(),
+                                                  context.output_metrics("stdout-writer"));
         } catch (const std::runtime_error& e) {
             throw ConfigError("PGSTREAM_STDOUT_WRITER_FILE", e.what());
         }

@@ -10,8 +10,9 @@
 
 namespace pgstream {
 
-StdoutWriter::StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger, StopToken stop)
-    : settings_(std::move(settings)), stop_(std::move(stop)) {
+StdoutWriter::StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger, StopToken stop,
+                           std::unique_ptr<OutputMetrics> metrics)
+    : settings_(std::move(settings)), stop_(std::move(stop)), metrics_(std::move(metrics)) {
     if (settings_.file.empty() || settings_.file == "-")
         sink_ = std::make_unique<LineSink>(STDOUT_FILENO, false, "standard output", settings_.write_function);
     else
@@ -33,9 +34,11 @@ StdoutWriter::StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowle
     });
     settings_.batch.max_send_attempts =
         settings_.batch.max_send_attempts ? settings_.batch.max_send_attempts : 5;
+    if (metrics_) settings_.batch.on_result = metrics_->result_recorder(std::move(settings_.batch.on_result));
     sender_ = std::make_unique<BatchSender>(
         "stdout writer", settings_.batch, [this](const std::vector<EventPtr>& batch) { write_batch(batch); },
         acknowledger, event_weight, stop_);
+    if (metrics_) metrics_->observe_memory(sender_->memory());
 }
 
 StdoutWriter::~StdoutWriter() {

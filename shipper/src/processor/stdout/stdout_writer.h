@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "observability/output_metrics.h"
 #include "processor/batching.h"
 #include "processor/processor.h"
 #include "processor/stdout/line_sink.h"
@@ -22,7 +23,9 @@ class StdoutWriter : public Processor {
   public:
     // Throws std::runtime_error when the file cannot be opened. A pipe or socket is written without blocking,
     // so that a reader that stops reading holds the shutdown no longer than the stop's drain.
-    StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger, StopToken stop = {});
+    // `metrics` (null: none) records what became of each event and the memory guard.
+    StdoutWriter(StdoutWriterSettings settings, Acknowledger& acknowledger, StopToken stop = {},
+                 std::unique_ptr<OutputMetrics> metrics = nullptr);
     ~StdoutWriter() override;
 
     std::string name() const override { return "stdout writer"; }
@@ -44,6 +47,8 @@ class StdoutWriter : public Processor {
     StopToken stop_;
     std::string buffer_;
     std::unique_ptr<BatchSender> sender_;
+    // Declared after the sender: destroyed first, it stops reading the sender's memory guard.
+    std::unique_ptr<OutputMetrics> metrics_;
 };
 
 }  // namespace pgstream

@@ -53,18 +53,21 @@ SchemaLogEntry Translator::entry_from_event(const Event& event) {
     return entry;
 }
 
-void Translator::process(EventPtr event) {
-    if (event->schema == "pgstream") {
-        if (event->table == "schema_log" && event->action == Action::Insert) {
-            handle_schema_change(std::move(event));
-        } else {
-            ++stats_.hidden;
-            acknowledger_.acknowledge(*event);
-        }
+void Translator::process(EventPtr shared) {
+    if (shared->schema == "pgstream" &&
+        !(shared->table == "schema_log" && shared->action == Action::Insert)) {
+        ++stats_.hidden;
+        acknowledger_.acknowledge(*shared);
         return;
     }
-    if (event->action == Action::Message || event->schema.empty()) {
-        next_.process(std::move(event));
+    if (shared->action == Action::Message || shared->schema.empty()) {
+        next_.process(std::move(shared));
+        return;
+    }
+    // The translator completes the event (pgstream metadata, column ids); after it, events are read only.
+    MutableEventPtr event = take_for_completion(std::move(shared));
+    if (event->schema == "pgstream") {  // a schema_log insert
+        handle_schema_change(std::move(event));
         return;
     }
     // An event without a position (a source that lost it) gets the newest version held.
@@ -81,6 +84,7 @@ void Translator::process(EventPtr event) {
         next_.process(std::move(event));
         return;
     }
+    event->metadata.schema_id = entry->id;
     event->metadata.table_pgstream_id = table->pgstream_id;
     for (auto* columns : {&event->columns, &event->identity}) {
         for (size_t i = 0; i < columns->size(); ++i) {
@@ -110,7 +114,7 @@ void Translator::process(EventPtr event) {
     next_.process(std::move(event));
 }
 
-void Translator::handle_schema_change(EventPtr event) {
+void Translator::handle_schema_change(MutableEventPtr event) {
     SchemaLogEntry entry;
     try {
         entry = entry_from_event(*event);

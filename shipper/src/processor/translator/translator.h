@@ -98,7 +98,7 @@ class Translator : public Processor {
         std::optional<Lsn> valid_until;
     };
 
-    void handle_schema_change(EventPtr event);
+    void handle_schema_change(MutableEventPtr event);
     const SchemaLogEntry* schema_for(const std::string& schema_name, Lsn position);
     void load(SchemaHistory& history, const std::string& schema_name, Lsn position);
     void add_version(SchemaLogEntry entry);
