@@ -245,12 +245,17 @@ TEST(BatchSender, GivesUpAfterMaxAttemptsWithoutAcknowledging) {
     settings.batch_size = 1;
     settings.max_send_attempts = 2;
     settings.retry_initial = 1ms;
+    std::vector<Delivery> observed;
+    settings.on_result = [&](const Event&, const EventResult& result) {
+        observed.push_back(result.delivery);
+    };
     BatchSender sender(
         "test", settings, [&](const std::vector<EventPtr>&) { throw std::runtime_error("disk full"); }, ack,
         content_weight);
     sender.submit(make_event(1));
     sender.flush();
     EXPECT_TRUE(ack.snapshot().empty()) << "an undelivered event must never be acknowledged";
+    EXPECT_EQ(observed, (std::vector<Delivery>{Delivery::kRetry, Delivery::kRetry, Delivery::kFatal}));
     EXPECT_NE(sender.fatal_error().find("disk full"), std::string::npos);
     EXPECT_THROW(sender.submit(make_event(2)), std::runtime_error);
 }
@@ -463,10 +468,16 @@ TEST(BatchSender, WithoutADeadLetterSinkGivingUpStopsUnacknowledged) {
     output.script[1] = {EventResult::give_up(400, "mapper_parsing_exception")};
     BatchSettings settings;
     settings.batch_size = 1;
+    std::vector<Delivery> observed;
+    settings.on_result = [&](const Event&, const EventResult& result) {
+        observed.push_back(result.delivery);
+    };
     BatchSender sender("test", settings, std::ref(output), ack, content_weight);
     sender.submit(make_event(1));
     sender.flush();
     EXPECT_TRUE(ack.snapshot().empty());
+    EXPECT_EQ(observed, std::vector<Delivery>{Delivery::kFatal})
+        << "metrics must not count it as dead-lettered";
     EXPECT_NE(sender.fatal_error().find("mapper_parsing_exception"), std::string::npos)
         << sender.fatal_error();
 }

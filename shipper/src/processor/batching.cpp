@@ -20,10 +20,9 @@ size_t heap_bytes(const std::string& text) {
 size_t event_weight(const Event& event) {
     // The shared_ptr control block shares the Event's allocation.
     size_t weight = sizeof(Event) + 16;
-    for (const std::string* text :
-         {&event.xid, &event.timestamp, &event.schema, &event.table, &event.prefix, &event.content,
-          &event.position, &event.metadata.schema_id, &event.metadata.table_pgstream_id,
-          &event.metadata.version})
+    for (const std::string* text : {&event.xid, &event.timestamp, &event.schema, &event.table, &event.prefix,
+                                    &event.content, &event.position, &event.metadata.schema_id,
+                                    &event.metadata.table_pgstream_id, &event.metadata.version})
         weight += heap_bytes(*text);
     weight += event.metadata.id_col_pgstream_ids.capacity() * sizeof(std::string);
     for (const auto& id : event.metadata.id_col_pgstream_ids) weight += heap_bytes(id);
@@ -354,7 +353,13 @@ BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>&
         for (size_t i = 0; i < outstanding.size() && ok; ++i) {
             const Event& event = *outstanding[i];
             const EventResult& result = results[i];
-            if (settings_.on_result) settings_.on_result(event, result);
+            if (settings_.on_result) {
+                // Giving up without a sink stops the sender: what the event's outcome really is.
+                if (result.delivery == Delivery::kGiveUp && settings_.dead_letters == nullptr)
+                    settings_.on_result(event, EventResult::fatal(result.reason));
+                else
+                    settings_.on_result(event, result);
+            }
             switch (result.delivery) {
                 case Delivery::kDelivered:
                     ++counted.delivered;
@@ -420,6 +425,8 @@ BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>&
         if (settings_.max_send_attempts > 0 && attempt >= settings_.max_send_attempts) {
             if (settings_.dead_letters == nullptr) {
                 fail(what + " " + std::to_string(attempt) + (attempt == 1 ? " time" : " times") + ": " + why);
+                if (settings_.on_result)
+                    for (const auto& event : to_retry) settings_.on_result(*event, EventResult::fatal(why));
                 return Outcome::kFailed;
             }
             size_t written = 0;
