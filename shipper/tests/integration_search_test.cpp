@@ -305,6 +305,9 @@ TEST_F(IntegrationSearch, KillNineAtRandomMomentsTheIndexEndsEqualToTheTables) {
                         ", " + std::to_string(id + 99) + ") g");
                 if (id % 2000 == 1) db.exec("UPDATE rows SET v = v + 1 WHERE id % 7 = 0");
                 if (id % 3000 == 1) db.exec("DELETE FROM rows WHERE id % 11 = 0");
+                // Early, so that every kill threshold is reached again after it; a replay crossing it must
+                // not delete the rows written after it (docs/search.md, "Schema changes").
+                if (id == 1001) db.exec("TRUNCATE rows");
                 if (id == 5001) db.exec("ALTER TABLE rows ADD COLUMN added int");
                 if (id == 10001) db.exec("ALTER TABLE rows RENAME COLUMN note TO remark");
                 if (id == 15001) db.exec("UPDATE rows SET added = 6 WHERE id % 5 = 0");
@@ -319,7 +322,8 @@ TEST_F(IntegrationSearch, KillNineAtRandomMomentsTheIndexEndsEqualToTheTables) {
     // Random moments: when the index has reached a random share of the rows.
     std::mt19937 rng = seeded_rng();
     std::vector<int> thresholds;
-    std::uniform_int_distribution<int> share(kCrashRows / 20, kCrashRows * 9 / 10);
+    // At most 80 %: the TRUNCATE and the deletes leave about 87 % of the rows in the end.
+    std::uniform_int_distribution<int> share(kCrashRows / 20, kCrashRows * 8 / 10);
     for (int kill = 0; kill < kCrashKills; ++kill) thresholds.push_back(share(rng));
     std::sort(thresholds.begin(), thresholds.end());
     for (int threshold : thresholds) {

@@ -243,7 +243,7 @@ TEST(SearchDocuments, InsertUpdateDeleteAndRowsWithoutIdentity) {
     EXPECT_EQ(items[0].id, "t1_7");
     EXPECT_EQ(items[0].version, 100u);
     EXPECT_EQ(items[0].index, "public");
-    EXPECT_EQ(items[0].source(), R"({"_table":"t1","t1-1":7,"t1-2":"ann"})");
+    EXPECT_EQ(items[0].source(), R"({"_table":"t1","t1-1":7,"t1-2":"ann","_change_version":100})");
     EXPECT_EQ(stats.fields_unmapped, 1u);
     EXPECT_EQ(stats.values_unconvertible, 1u);
 
@@ -294,7 +294,7 @@ TEST(SearchDocuments, UpdateWithoutAnUnchangedToastColumnMarksItOrTakesTheOldVal
     items = bulk_items_for(update, &users, settings(), stats);
     ASSERT_EQ(items.size(), 1u);
     EXPECT_TRUE(items[0].unchanged_fields.empty());
-    EXPECT_EQ(items[0].source(), R"({"_table":"t1","t1-1":7,"t1-3":1,"t1-2":"old"})");
+    EXPECT_EQ(items[0].source(), R"({"_table":"t1","t1-1":7,"t1-3":1,"t1-2":"old","_change_version":101})");
 }
 
 TEST(SearchSettings, DefaultsOfTheReference) {

@@ -848,6 +848,58 @@ TEST_F(SearchMockTest, DeleteByQueryDeletesWhatTheLastRefreshShows) {
     EXPECT_EQ(c.post("/nothing/_delete_by_query", R"({"query":{"match_all":{}}})").status, 404);
 }
 
+// The search indexer's TRUNCATE: terms on _table and a range on the version field, or no such field.
+void expectRangeDeletesOnlyOlderDocuments(Client& c) {
+    ASSERT_EQ(c.put("/versions", R"({"mappings":{"dynamic":"strict","properties":{"t":{"type":"keyword"},
+        "v":{"type":"long"}}}})")
+                  .status,
+              200);
+    ASSERT_FALSE(c.bulk("{\"index\":{\"_index\":\"versions\",\"_id\":\"old\"}}\n{\"t\":\"a\",\"v\":10}\n"
+                        "{\"index\":{\"_index\":\"versions\",\"_id\":\"at\"}}\n{\"t\":\"a\",\"v\":20}\n"
+                        "{\"index\":{\"_index\":\"versions\",\"_id\":\"new\"}}\n{\"t\":\"a\",\"v\":30}\n"
+                        "{\"index\":{\"_index\":\"versions\",\"_id\":\"none\"}}\n{\"t\":\"a\"}\n"
+                        "{\"index\":{\"_index\":\"versions\",\"_id\":\"other\"}}\n{\"t\":\"b\",\"v\":1}\n",
+                        "/_bulk?refresh=true")
+                     .flag("errors"));
+    // lt excludes the bound; a document without the field matches no range.
+    EXPECT_EQ(c.post("/versions/_count", R"({"query":{"range":{"v":{"lt":20}}}})").num("count"), 2);
+    EXPECT_EQ(c.post("/versions/_count", R"({"query":{"range":{"v":{"lte":"20"}}}})").num("count"), 3);
+    Reply deleted = c.post("/versions/_delete_by_query?conflicts=proceed&refresh=true",
+                           R"({"query":{"bool":{"filter":[{"terms":{"t":["a"]}}],"should":[)"
+                           R"({"range":{"v":{"lt":20}}},{"bool":{"must_not":[{"exists":{"field":"v"}}]}}],)"
+                           R"("minimum_should_match":1}}})");
+    ASSERT_EQ(deleted.status, 200) << describe(deleted);
+    EXPECT_EQ(deleted.num("deleted"), 2);  // "old" and "none"
+    EXPECT_EQ(c.get("/versions/_doc/at").status, 200);
+    EXPECT_EQ(c.get("/versions/_doc/new").status, 200);
+    EXPECT_EQ(c.get("/versions/_doc/other").status, 200);
+    EXPECT_EQ(c.get("/versions/_doc/old").status, 404);
+
+    Reply unknown = c.post("/versions/_delete_by_query", R"({"query":{"range":{"v":{"below":20}}}})");
+    EXPECT_EQ(unknown.status, 400);
+    EXPECT_EQ(unknown.str("error.type"), "parsing_exception");
+    EXPECT_EQ(unknown.str("error.reason"), "[range] query does not support [below]");
+    Reply two_fields = c.post("/versions/_search", R"({"query":{"range":{"v":{"lt":1},"t":{"lt":"b"}}}})");
+    EXPECT_EQ(two_fields.status, 400);
+    EXPECT_EQ(two_fields.str("error.type"), "parsing_exception");
+    Reply not_a_number = c.post("/versions/_delete_by_query", R"({"query":{"range":{"v":{"lt":"abc"}}}})");
+    EXPECT_EQ(not_a_number.status, 400);
+    EXPECT_EQ(not_a_number.str("error.type"), "search_phase_execution_exception");
+    EXPECT_EQ(not_a_number.str("error.root_cause.0.type"), "query_shard_exception");
+    EXPECT_EQ(c.get("/versions/_count").num("count"), 3);
+}
+
+TEST_F(SearchMockTest, DeleteByQueryWithARangeDeletesOnlyOlderDocuments) {
+    Client c = client();
+    expectRangeDeletesOnlyOlderDocuments(c);
+}
+
+TEST(SearchMockElasticsearch, DeleteByQueryWithARangeDeletesOnlyOlderDocuments) {
+    SearchMock mock({"--listen", "127.0.0.1:0", "--flavor", "elasticsearch"});
+    Client c(mock.port());
+    expectRangeDeletesOnlyOlderDocuments(c);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Aliases and request checks
 // ---------------------------------------------------------------------------------------------------------

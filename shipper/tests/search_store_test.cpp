@@ -81,6 +81,7 @@ class SearchStoreTest : public ::testing::Test {
         httplib::Client client("127.0.0.1", port ? port : mock_->port());
         httplib::Result result = method == "GET"      ? client.Get(path)
                                  : method == "DELETE" ? client.Delete(path)
+                                 : method == "PUT"    ? client.Put(path, body, "application/json")
                                                       : client.Post(path, body, "application/json");
         if (!result) return JsonValue{};
         return result->body.empty() ? JsonValue{} : parse_json(result->body);
@@ -96,8 +97,10 @@ class SearchStoreTest : public ::testing::Test {
     std::string source_field(const std::string& id, const std::string& name) {
         return field(call("GET", "/public/_doc/" + id), {"_source", name});
     }
-    void apply(const SchemaLogEntry& entry, ChangeResult::Status expected = ChangeResult::Status::kApplied) {
-        ChangeResult result = store_->apply_schema_change(entry);
+    // `change_version`: the schema_log event's version, after the rows the tests write (versions < 1000).
+    void apply(const SchemaLogEntry& entry, ChangeResult::Status expected = ChangeResult::Status::kApplied,
+               uint64_t change_version = 1000) {
+        ChangeResult result = store_->apply_schema_change(entry, change_version);
         ASSERT_EQ(result.status, expected) << result.detail;
     }
 
@@ -221,7 +224,8 @@ TEST_F(SearchStoreTest, AnOutageIsRetriedLaterNotGivenUp) {
     EXPECT_EQ(during[0].outcome, ItemOutcome::kRetry);
     EXPECT_EQ(during[0].status, 0);
     EXPECT_FALSE(during[0].reason.empty());
-    EXPECT_EQ(store.apply_schema_change(version(2, base_columns())).status, ChangeResult::Status::kRetry);
+    EXPECT_EQ(store.apply_schema_change(version(2, base_columns()), 1000).status,
+              ChangeResult::Status::kRetry);
 
     // write() keeps retrying through the outage and delivers once the server is back.
     std::vector<ItemResult> results;
@@ -274,7 +278,7 @@ TEST_F(SearchStoreTest, TruncateDropTableAndDropSchemaDeleteDocuments) {
     store_->write(
         {index_item("t1_1", 10, {{"t1-1", "1"}}), index_item("t1_2", 10, {{"t1-1", "2"}}), row_of_other},
         stop_);
-    ASSERT_EQ(store_->delete_table_documents("public", {"t1"}).status, ChangeResult::Status::kApplied);
+    ASSERT_EQ(store_->delete_table_documents("public", {"t1"}, 20).status, ChangeResult::Status::kApplied);
     EXPECT_EQ(field(call("POST", "/public/_count", R"({"query":{"match_all":{}}})"), {"count"}), "1");
 
     // DROP TABLE other: its documents go with the version that no longer has it.
@@ -287,6 +291,48 @@ TEST_F(SearchStoreTest, TruncateDropTableAndDropSchemaDeleteDocuments) {
     apply(dropped);
     EXPECT_EQ(field(call("GET", "/public-1"), {"status"}), "404");
     EXPECT_EQ(field(call("POST", "/pgstream/_count", R"({"query":{"match_all":{}}})"), {"count"}), "0");
+}
+
+// A restart replays from the last confirmed position: the writes before a TRUNCATE, the TRUNCATE, and the
+// writes after it, which the store already has. The replayed TRUNCATE must not delete those.
+TEST_F(SearchStoreTest, AReplayedTruncateKeepsTheDocumentsWrittenAfterIt) {
+    apply(version(1, base_columns()));
+    auto stream = [&] {
+        store_->write({index_item("t1_1", 10, {{"t1-1", "1"}}), index_item("t1_2", 11, {{"t1-1", "2"}})},
+                      stop_);
+        ChangeResult truncated = store_->delete_table_documents("public", {"t1"}, 20);
+        ASSERT_EQ(truncated.status, ChangeResult::Status::kApplied) << truncated.detail;
+        store_->write({index_item("t1_3", 30, {{"t1-1", "3"}}), index_item("t1_1", 31, {{"t1-1", "1"}})},
+                      stop_);
+    };
+    stream();
+    stream();  // the replay
+    const std::string query = R"({"query":{"match_all":{}},"sort":[{"_id":"asc"}],"_source":false})";
+    JsonValue hits = call("POST", "/public/_search", query);
+    EXPECT_EQ(field(hits, {"hits", "total", "value"}), "2");
+    EXPECT_EQ(source_field("t1_1", "_change_version"), "31");
+    EXPECT_EQ(source_field("t1_3", "_change_version"), "30");
+    EXPECT_EQ(field(call("GET", "/public/_doc/t1_2"), {"found"}), "false");
+}
+
+// An index created before the version field existed gets it by a put-mapping before the first write; its
+// documents without the field are older than any TRUNCATE to come and are deleted by it.
+TEST_F(SearchStoreTest, AnIndexWithoutTheVersionFieldGetsItAndItsOldDocumentsAreTruncated) {
+    call(
+        "PUT", "/public-1",
+        R"({"mappings":{"dynamic":"strict","properties":{"_table":{"type":"keyword"},"t1-1":{"type":"long"}}},)"
+        R"("aliases":{"public":{}}})");
+    call("PUT", "/public/_doc/t1_1?version=5&version_type=external", R"({"_table":"t1","t1-1":1})");
+    std::vector<ItemResult> written = store_->write(
+        {index_item("t1_2", 10, {{"t1-1", "2"}}), index_item("t1_3", 30, {{"t1-1", "3"}})}, stop_);
+    for (const auto& result : written) EXPECT_EQ(result.outcome, ItemOutcome::kDelivered) << result.reason;
+    EXPECT_EQ(field(call("GET", "/public-1/_mapping"),
+                    {"public-1", "mappings", "properties", "_change_version", "type"}),
+              "long");
+    ChangeResult truncated = store_->delete_table_documents("public", {"t1"}, 20);
+    ASSERT_EQ(truncated.status, ChangeResult::Status::kApplied) << truncated.detail;
+    EXPECT_EQ(field(call("POST", "/public/_count", R"({"query":{"match_all":{}}})"), {"count"}), "1");
+    EXPECT_EQ(field(call("GET", "/public/_doc/t1_3"), {"found"}), "true");
 }
 
 class ElasticsearchStoreTest : public SearchStoreTest {

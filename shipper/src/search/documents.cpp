@@ -79,7 +79,9 @@ std::string BulkItem::source() const {
         out += ':';
         out += fields[i].second;
     }
-    out += '}';
+    if (!fields.empty()) out += ',';
+    append_json_string(out, kChangeVersionField);
+    out += ':' + std::to_string(version) + '}';
     return out;
 }
 

@@ -38,7 +38,7 @@ struct BulkItem {
     std::vector<std::string> unchanged_fields;
     size_t event_index = 0;  // which event of the batch this item comes from
 
-    // {"_table":...,"<column id>":...}
+    // {"_table":...,"<column id>":...,"_change_version":<version>}
     std::string source() const;
 };
 

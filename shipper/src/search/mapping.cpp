@@ -324,7 +324,8 @@ void append_aliases(std::string& out, bool& first, const AliasTree& aliases) {
 // top-level field (`_table`, a column id) would collide with it.
 bool aliasable(const std::string& table, const std::string& column) {
     return !table.empty() && !column.empty() && table.find('.') == std::string::npos &&
-           column.find('.') == std::string::npos && table != "_table" && table.find('-') == std::string::npos;
+           column.find('.') == std::string::npos && table != "_table" && table != kChangeVersionField &&
+           table.find('-') == std::string::npos;
 }
 
 // Adds `column`'s field (when `with_field`) and alias; records what has no mapping.
@@ -407,12 +408,23 @@ std::string index_name(const std::string& schema_name) {
     return schema_name + "-1";
 }
 
+namespace {
+std::string change_version_property() {
+    return std::string("\"") + kChangeVersionField + "\":{\"type\":\"long\"}";
+}
+}  // namespace
+
+std::string change_version_mapping_body() {
+    return "{\"properties\":{" + change_version_property() + "}}";
+}
+
 std::string index_create_body(const SchemaLogEntry& entry, Engine engine, MappingReport& report) {
     std::string body =
         "{\"settings\":{\"index.number_of_shards\":1,\"index.number_of_replicas\":1,"
         "\"index.mapping.total_fields.limit\":2000";
     if (engine == Engine::kOpenSearch) body += ",\"index.knn\":true,\"index.knn.algo_param.ef_search\":100";
-    body += "},\"mappings\":{\"dynamic\":\"strict\",\"properties\":{\"_table\":{\"type\":\"keyword\"}";
+    body += "},\"mappings\":{\"dynamic\":\"strict\",\"properties\":{\"_table\":{\"type\":\"keyword\"},";
+    body += change_version_property();
     bool first = false;
     AliasTree aliases;
     for (const auto& table : entry.tables) {

@@ -52,6 +52,12 @@ std::string index_name(const std::string& schema_name);
 inline const std::string& alias_name(const std::string& schema_name) {
     return schema_name;
 }
+// The numeric field holding each document's external version (the change's LSN based version): a TRUNCATE or
+// DROP TABLE deletes only the documents older than itself, so a replay that crosses it keeps the later rows.
+inline constexpr const char* kChangeVersionField = "_change_version";
+// PUT /<alias>/_mapping body adding kChangeVersionField to an index created before it existed.
+std::string change_version_mapping_body();
+
 // The index holding every applied schema version.
 inline constexpr const char* kSchemaLogIndex = "pgstream";
 

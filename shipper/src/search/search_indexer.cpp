@@ -264,15 +264,17 @@ EventResult SearchIndexer::apply_schema_change(const Event& event) {
     } catch (const std::exception& e) {
         return EventResult::give_up(0, std::string("unreadable schema_log row: ") + e.what());
     }
+    const uint64_t change_version = document_version(event);
     ChangeResult result;
     if (entry.dropped) {
         // The dropped schema's cleanup follows its own policy (the reference's cleanup backoff; none by
         // default: one attempt, then the version goes to the dead-letter file rather than holding the
         // stream).
-        result = with_retries(settings_.cleanup_retry, [&] { return store_.apply_schema_change(entry); });
+        result = with_retries(settings_.cleanup_retry,
+                              [&] { return store_.apply_schema_change(entry, change_version); });
         if (result.status == ChangeResult::Status::kRetry) result.status = ChangeResult::Status::kFailed;
     } else {
-        result = store_.apply_schema_change(entry);
+        result = store_.apply_schema_change(entry, change_version);
     }
     for (const auto& column : result.report.skipped_columns)
         log::warn("search indexer: column ", column, " has no search mapping; its values are left out");
@@ -292,7 +294,8 @@ EventResult SearchIndexer::apply_schema_change(const Event& event) {
 EventResult SearchIndexer::truncate(const Event& event) {
     if (event.metadata.table_pgstream_id.empty())
         return EventResult::skipped("TRUNCATE without translator metadata");
-    ChangeResult result = store_.delete_table_documents(event.schema, {event.metadata.table_pgstream_id});
+    ChangeResult result = store_.delete_table_documents(event.schema, {event.metadata.table_pgstream_id},
+                                                        document_version(event));
     if (result.status == ChangeResult::Status::kApplied) ++stats_.truncates;
     return change_result(result);
 }

@@ -260,6 +260,8 @@ std::string SearchStore::probe() {
 
 std::vector<ItemResult> SearchStore::write_once(std::vector<BulkItem>& items, size_t* body_bytes) {
     if (body_bytes != nullptr) *body_bytes = 0;
+    if (std::optional<ItemResult> unreachable = ensure_change_version_field(items))
+        return std::vector<ItemResult>(items.size(), *unreachable);
     bool complete = true;
     fill_unchanged_fields(items, complete);
     if (!complete)
@@ -290,6 +292,27 @@ std::vector<ItemResult> SearchStore::write(std::vector<BulkItem> items, const St
         auto delay = settings_.store_retry.delayBeforeRetry(attempt);
         if (!delay || !stop.sleep_for(*delay)) return results;
     }
+}
+
+std::optional<ItemResult> SearchStore::ensure_change_version_field(const std::vector<BulkItem>& items) {
+    for (const auto& item : items) {
+        if (item.action != BulkItem::Action::kIndex || indices_with_change_version_.count(item.index))
+            continue;
+        // Adding a field the mapping already has with the same type is accepted: no need to read it first.
+        HttpResponse put =
+            request("PUT", "/" + url_escape(item.index) + "/_mapping", change_version_mapping_body());
+        if (put.ok()) {
+            indices_with_change_version_.insert(item.index);
+        } else if (put.status != 404) {
+            // A refusal (400) is left to the write, whose per-document answer says why; only an unreachable
+            // store holds the items.
+            ItemResult failed = request_failure(put);
+            if (failed.outcome == ItemOutcome::kRetry) return failed;
+            indices_with_change_version_.insert(item.index);
+        }
+        // 404: no index yet; the write answers for itself and the next one asks again.
+    }
+    return std::nullopt;
 }
 
 ChangeResult SearchStore::ensure_schema_log_index() {
@@ -328,7 +351,7 @@ ChangeResult SearchStore::stored_schema(const std::string& schema_name, SchemaLo
     return {};
 }
 
-ChangeResult SearchStore::apply_schema_change(const SchemaLogEntry& entry) {
+ChangeResult SearchStore::apply_schema_change(const SchemaLogEntry& entry, uint64_t change_version) {
     if (ChangeResult ensured = ensure_schema_log_index(); ensured.status != ChangeResult::Status::kApplied) {
         return ensured;
     }
@@ -366,7 +389,7 @@ ChangeResult SearchStore::apply_schema_change(const SchemaLogEntry& entry) {
         if (previous != nullptr) {
             std::vector<std::string> removed = removed_table_ids(stored, entry);
             if (!removed.empty()) {
-                ChangeResult deleted = delete_table_documents(entry.schema_name, removed);
+                ChangeResult deleted = delete_table_documents(entry.schema_name, removed, change_version);
                 if (deleted.status != ChangeResult::Status::kApplied) return deleted;
             }
         }
@@ -383,7 +406,8 @@ ChangeResult SearchStore::apply_schema_change(const SchemaLogEntry& entry) {
 }
 
 ChangeResult SearchStore::delete_table_documents(const std::string& schema_name,
-                                                 const std::vector<std::string>& table_ids) {
+                                                 const std::vector<std::string>& table_ids,
+                                                 uint64_t older_than) {
     const std::string alias_path = "/" + url_escape(alias_name(schema_name));
     // _delete_by_query matches what the last refresh made searchable: the writes before this change.
     HttpResponse refreshed = request("POST", alias_path + "/_refresh");
@@ -391,8 +415,17 @@ ChangeResult SearchStore::delete_table_documents(const std::string& schema_name,
     if (!refreshed.ok()) return failure(refreshed, "refreshing " + schema_name);
     std::string terms;
     for (const auto& id : table_ids) terms += (terms.empty() ? "" : ",") + json_quote(id);
-    HttpResponse deleted = request("POST", alias_path + "/_delete_by_query?conflicts=proceed&refresh=true",
-                                   "{\"query\":{\"terms\":{\"_table\":[" + terms + "]}}}");
+    // Only what is older than this change: after a crash the replay may cross it again, and the documents
+    // written after it are already in the store (their replayed writes are refused as not newer: 409).
+    // Documents without the field were written before it existed, hence before this change.
+    const std::string field = json_quote(kChangeVersionField);
+    const std::string query = "{\"query\":{\"bool\":{\"filter\":[{\"terms\":{\"_table\":[" + terms +
+                              "]}}],\"should\":[{\"range\":{" + field +
+                              ":{\"lt\":" + std::to_string(older_than) +
+                              "}}},{\"bool\":{\"must_not\":[{\"exists\":{\"field\":" + field +
+                              "}}]}}],\"minimum_should_match\":1}}}";
+    HttpResponse deleted =
+        request("POST", alias_path + "/_delete_by_query?conflicts=proceed&refresh=true", query);
     if (!deleted.ok()) return failure(deleted, "deleting the documents of tables of " + schema_name);
     return {};
 }

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <functional>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -73,11 +75,14 @@ class SearchStore {
     // kFailed on store errors.
     ChangeResult stored_schema(const std::string& schema_name, SchemaLogEntry& stored);
 
-    // Applies a schema_log version (see docs/search.md, "Schema changes").
-    ChangeResult apply_schema_change(const SchemaLogEntry& entry);
-    // TRUNCATE / DROP TABLE: deletes the documents of these tables (by `_table`).
+    // Applies a schema_log version (see docs/search.md, "Schema changes"); `change_version` is the version
+    // of the schema_log event: a DROP TABLE deletes only the documents older than it.
+    ChangeResult apply_schema_change(const SchemaLogEntry& entry, uint64_t change_version);
+    // TRUNCATE / DROP TABLE: deletes the documents of these tables (by `_table`) whose kChangeVersionField
+    // is below `older_than` (the change's own version), and those written before the field existed. A
+    // replay that crosses the change so keeps the documents written after it.
     ChangeResult delete_table_documents(const std::string& schema_name,
-                                        const std::vector<std::string>& table_ids);
+                                        const std::vector<std::string>& table_ids, uint64_t older_than);
     // DROP SCHEMA: deletes the schema's index and its versions from the `pgstream` index.
     ChangeResult delete_schema(const std::string& schema_name);
 
@@ -87,11 +92,15 @@ class SearchStore {
     HttpResponse request(const std::string& method, const std::string& path, const std::string& body = {},
                          bool ndjson = false);
     ChangeResult ensure_schema_log_index();
+    // Adds kChangeVersionField to the mappings of the indices `items` write to, once per index and run
+    // (indices created before the field existed); the failure (kRetry) when the store could not be asked.
+    std::optional<ItemResult> ensure_change_version_field(const std::vector<BulkItem>& items);
 
     SearchSettings settings_;
     HttpClient& http_;
     // Every request may reach any address: the store URL is the operator's choice, like the Postgres URL.
     std::shared_ptr<const AddressPolicy> address_policy_;
+    std::set<std::string> indices_with_change_version_;  // aliases whose mapping has kChangeVersionField
 };
 
 // "%XX"-escapes what is not unreserved in a URL path segment or query value.
