@@ -843,7 +843,7 @@ void Snapshotter::observe(Metrics& metrics) {
     metrics.observe_gauge("pgstream.snapshot.tables.done", "{table}",
                           "Tables of the snapshot whose rows were all delivered", {},
                           [this] { return double(stats_.tables_done.load()); });
-    metrics.observe_gauge("pgstream.snapshot.tables.total", "{table}", "Tables of the snapshot", {},
+    metrics.observe_gauge("pgstream.snapshot.tables", "{table}", "Tables of the snapshot", {},
                           [this] { return double(stats_.tables_total.load()); });
 }
 
