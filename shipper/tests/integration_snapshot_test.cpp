@@ -317,6 +317,9 @@ TEST(IntegrationSnapshot, ResumesUnfinishedRangesAfterSigkill) {
             << shipper.stderr_tail();
         shipper.kill_hard();
         total_ranges = std::stoi(db.scalar_text("SELECT count(*) FROM pgstream.snapshot_ranges"));
+        // The kill can land after the last range was done, while the process was exiting: the snapshot is
+        // then complete, and another start would take a new one (pgstream snapshot on request).
+        bool completed = db.scalar_text("SELECT status FROM pgstream.snapshots") == "done";
         // What the next start may read again: the rows of the ranges not done.
         rows_not_done += std::stoul(
             db.scalar_text("SELECT count(*) FROM big b JOIN pgstream.snapshot_ranges r ON r.done_at IS NULL "
@@ -324,15 +327,22 @@ TEST(IntegrationSnapshot, ResumesUnfinishedRangesAfterSigkill) {
                            "AND (r.end_page IS NULL OR b.ctid < format('(%s,0)', r.end_page)::tid)"));
         stderr_all += shipper.stderr_text();
         for (auto& line : shipper.output_lines()) lines.push_back(std::move(line));
+        if (completed) {
+            ASSERT_GT(kill, 0) << "the snapshot finished before the first kill; make it larger";
+            break;
+        }
     }
-    ShipperProcess last(work.path(), settings, "snapshot-last");
-    last.set_command("snapshot");
-    last.start();
-    auto status = last.wait_exit(std::chrono::seconds(120));
-    ASSERT_TRUE(status.has_value()) << shipper_diagnostics(last);
-    stderr_all += last.stderr_text();
-    for (auto& line : last.output_lines()) lines.push_back(std::move(line));
-    EXPECT_EQ(db.scalar_text("SELECT status FROM pgstream.snapshots"), "done") << last.stderr_tail();
+    if (db.scalar_text("SELECT status FROM pgstream.snapshots") != "done") {
+        ShipperProcess last(work.path(), settings, "snapshot-last");
+        last.set_command("snapshot");
+        last.start();
+        auto status = last.wait_exit(std::chrono::seconds(120));
+        ASSERT_TRUE(status.has_value()) << shipper_diagnostics(last);
+        stderr_all += last.stderr_text();
+        for (auto& line : last.output_lines()) lines.push_back(std::move(line));
+    }
+    EXPECT_EQ(db.scalar_text("SELECT status FROM pgstream.snapshots"), "done")
+        << stderr_all.substr(stderr_all.size() > 3000 ? stderr_all.size() - 3000 : 0);
     EXPECT_EQ(ranges_done(), total_ranges);
     std::vector<bool> seen(kRows + 1, false);
     size_t rows = 0;

@@ -342,6 +342,9 @@ void Snapshotter::load_or_create_ranges(PGconn* control) {
         return;
     }
 
+    // The snapshot and its ranges are recorded together: a kill between the two would leave a snapshot with
+    // no range, which the next start would "resume" as complete without reading a row.
+    pg::exec(control, "BEGIN");
     auto created = pg::exec(control,
                             "INSERT INTO pgstream.snapshots (slot_name, tables, snapshot_lsn) "
                             "VALUES ($1, $2::text[], $3::pg_lsn) RETURNING id",
@@ -381,6 +384,7 @@ void Snapshotter::load_or_create_ranges(PGconn* control) {
                  "INSERT INTO pgstream.snapshot_ranges (snapshot_id, table_schema, table_name, first_page, "
                  "end_page, estimated_rows, read_count) VALUES " +
                      values);
+    pg::exec(control, "COMMIT");
     log::info("snapshot ", snapshot_id_, ": ", tables_.size(), " table(s) in ", ranges_.size(),
               " range(s) at ", position_.str());
 }
