@@ -48,13 +48,14 @@ pids+=($!)
 
 end=$((SECONDS + DEMO_SECONDS))
 i=0
+name_column=item  # renamed to product on the way: no reindex, the alias follows
 while [ $SECONDS -lt $end ]; do
   i=$((i + 1))
-  sql "INSERT INTO shop.orders (id, item, qty) VALUES ($i, 'item $i', $i)"
+  sql "INSERT INTO shop.orders (id, $name_column, qty) VALUES ($i, 'item $i', $i)"
   [ $((i % 4)) -eq 0 ] && sql "UPDATE shop.orders SET qty = qty + 10 WHERE id = $((i - 1))"
   [ $((i % 5)) -eq 0 ] && sql "DELETE FROM shop.orders WHERE id = $((i - 2))"
   [ $i -eq 3 ] && sql "ALTER TABLE shop.orders ADD COLUMN shipped boolean DEFAULT false"
-  [ $i -eq 6 ] && sql "ALTER TABLE shop.orders RENAME COLUMN item TO product"
+  [ $i -eq 6 ] && sql "ALTER TABLE shop.orders RENAME COLUMN item TO product" && name_column=product
   sleep 0.5
 done
 # The last writes are indexed within the batch timeout; wait until the index has as many documents as the table.
