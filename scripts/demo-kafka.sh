@@ -11,23 +11,9 @@ if [ -z "${PGSTREAM_TEST_PGURL:-}" ]; then
   exec scripts/pg-cluster.sh with "$0" "$@"
 fi
 
-say() { printf '\033[1;34m-- %s\033[0m\n' "$*" >&2; }
-sql() { psql -X -q -v ON_ERROR_STOP=1 -c "$1"; }
-
+source scripts/demo-common.sh
 shipper=$BUILD/shipper/pgstream
 mock=$BUILD/shipper/pgstream-kafka-mock
-work=$(mktemp -d)
-pids=()
-# Newest first: the shippers drain and checkpoint while the brokers are still up, then the mock goes.
-cleanup() {
-  local i
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 "$mock" --brokers 3 --topic pgstream --partitions 3 >"$work/mock.out" 2>"$work/mock.err" &
 pids+=($!)

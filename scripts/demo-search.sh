@@ -12,23 +12,9 @@ if [ -z "${PGSTREAM_TEST_PGURL:-}" ]; then
   exec scripts/pg-cluster.sh with "$0" "$@"
 fi
 
-say() { printf '\033[1;34m-- %s\033[0m\n' "$*" >&2; }
-sql() { psql -X -q -v ON_ERROR_STOP=1 -c "$1"; }
-
+source scripts/demo-common.sh
 shipper=$BUILD/shipper/pgstream
 mock=$BUILD/shipper/pgstream-search-mock
-work=$(mktemp -d)
-pids=()
-# Newest first: the shipper drains into the mock before the mock goes.
-cleanup() {
-  local i
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 "$mock" --listen 127.0.0.1:0 >"$work/mock.out" 2>"$work/mock.err" &
 pids+=($!)

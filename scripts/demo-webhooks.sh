@@ -12,21 +12,8 @@ if [ -z "${PGSTREAM_TEST_PGURL:-}" ]; then
   exec scripts/pg-cluster.sh with "$0" "$@"
 fi
 
-say() { printf '\033[1;34m-- %s\033[0m\n' "$*" >&2; }
-sql() { psql -X -q -v ON_ERROR_STOP=1 -c "$1"; }
-
+source scripts/demo-common.sh
 shipper=$BUILD/shipper/pgstream
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  local i
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 g++ -O2 -std=c++17 -o "$work/receiver" bench/webhooks/receiver.cpp -lcpp-httplib -lpthread
 "$work/receiver" "$work/port" print &
