@@ -2,11 +2,16 @@
 // plugin's decoded inserts, the hand-over to the stream under concurrent writes, resumption after SIGKILL and
 // bad input.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "support/stream_fixture.h"
@@ -365,6 +370,176 @@ TEST(IntegrationSnapshot, ResumesUnfinishedRangesAfterSigkill) {
                                    std::to_string(total_ranges) + " ranges done"),
               std::string::npos)
         << status_text.out;
+}
+
+// Rows of `table` seen in `lines` (the events of a snapshot), by id.
+std::set<long> ids_of_table(const std::vector<std::string>& lines, const std::string& table) {
+    std::set<long> ids;
+    for (const auto& line : lines)
+        if (line.find("\"table\":\"" + table + "\"") != std::string::npos)
+            if (auto id = int_column(line, "id")) ids.insert(*id);
+    return ids;
+}
+
+size_t snapshot_ranges_done(PgConnection& db) {
+    return std::stoul(
+        db.scalar_text("SELECT count(*) FROM pgstream.snapshot_ranges WHERE done_at IS NOT NULL"));
+}
+
+// A `pgstream snapshot` whose stdout is a pipe nobody reads yet: with one reader and small buffers it stalls
+// early in its first table (the pipe, the writer's budget and the hand-off are full), holding its snapshot,
+// until drain() reads the pipe to its end.
+class StalledSnapshot {
+  public:
+    StalledSnapshot(const std::string& work_dir, Settings settings, const std::string& name)
+        : process_(work_dir, with_small_buffers(std::move(settings)), name) {
+        process_.set_command("snapshot");
+        process_.set_output(ShipperProcess::Output::kPipe);
+        process_.start();
+    }
+    ~StalledSnapshot() {
+        if (drainer_.joinable()) drainer_.join();
+    }
+    ShipperProcess& process() { return process_; }
+    // True once the first lines are in the pipe: the reader has started.
+    bool started() {
+        pollfd ready{process_.pipe_fd(), POLLIN, 0};
+        return poll(&ready, 1, 0) == 1;
+    }
+    void drain() {
+        drainer_ = std::thread([this] {
+            char buffer[65536];
+            for (ssize_t n; (n = read(process_.pipe_fd(), buffer, sizeof buffer)) > 0;)
+                output_.append(buffer, size_t(n));
+        });
+    }
+    // The lines read, once the process has exited (the pipe's end).
+    std::vector<std::string> lines() {
+        if (drainer_.joinable()) drainer_.join();
+        std::vector<std::string> out;
+        std::istringstream text(output_);
+        for (std::string line; std::getline(text, line);) out.push_back(line);
+        return out;
+    }
+
+  private:
+    static Settings with_small_buffers(Settings settings) {
+        settings["PGSTREAM_POSTGRES_SNAPSHOT_BATCH_PAGE_SIZE"] = "10";
+        settings["PGSTREAM_POSTGRES_SNAPSHOT_WORKERS"] = "1";
+        settings["PGSTREAM_POSTGRES_SNAPSHOT_HANDOFF_BYTES"] = "1";
+        settings["PGSTREAM_STDOUT_WRITER_BATCH_SIZE"] = "100";
+        settings["PGSTREAM_STDOUT_WRITER_BATCH_BYTES"] = "16384";
+        settings["PGSTREAM_STDOUT_WRITER_MAX_QUEUE_BYTES"] = "65536";
+        return settings;
+    }
+    ShipperProcess process_;
+    std::thread drainer_;
+    std::string output_;
+};
+
+std::vector<std::string> cli_error_lines(const std::string& stderr_text) {
+    std::vector<std::string> errors;
+    std::istringstream lines(stderr_text);
+    for (std::string line; std::getline(lines, line);)
+        if (line.rfind("pgstream: ", 0) == 0) errors.push_back(line);
+    return errors;
+}
+
+// A table dropped while the snapshot reads another one (before the reader took its lock on it): each of its
+// ranges is logged as dropped and ends with the rows read so far, and the other tables are snapshotted whole.
+TEST(IntegrationSnapshot, ATableDroppedBeforeItIsReadIsLoggedAndTheOthersComplete) {
+    PgCluster cluster;
+    init_stream(cluster);
+    PgConnection db(cluster.url());
+    constexpr int kRows = 20000;
+    const std::vector<std::string> tables = {"t1", "t2", "t3"};
+    for (const auto& table : tables)
+        db.exec("CREATE TABLE " + table + " (id int PRIMARY KEY, v text); INSERT INTO " + table +
+                " SELECT g, md5(g::text) FROM generate_series(1, " + std::to_string(kRows) + ") g");
+    TempDir work;
+    StalledSnapshot snapshot(work.path(), snapshot_settings(cluster, "t1,t2,t3"), "snapshot");
+    ASSERT_TRUE(wait_until([&] { return snapshot.started() || !snapshot.process().running(); },
+                           std::chrono::seconds(60)))
+        << shipper_diagnostics(snapshot.process());
+    // A table the stalled reader holds no lock on (it is still in its first table).
+    const std::string dropped = db.scalar_text(
+        "SELECT max(c.relname) FROM pg_class c WHERE c.relname IN ('t1', 't2', 't3') AND NOT EXISTS ("
+        "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.relation = c.oid "
+        "AND a.application_name = 'pgstream snapshot reader')");
+    db.exec("SET lock_timeout = '10s'");
+    db.exec("DROP TABLE " + dropped);
+    snapshot.drain();
+    auto status = snapshot.process().wait_exit(std::chrono::seconds(120));
+    ASSERT_TRUE(status.has_value()) << shipper_diagnostics(snapshot.process());
+    EXPECT_EQ(*status, 0) << snapshot.process().stderr_tail();
+    EXPECT_EQ(db.scalar_text("SELECT status FROM pgstream.snapshots"), "done");
+    EXPECT_NE(
+        snapshot.process().stderr_text().find("table public." + dropped + " was dropped during the snapshot"),
+        std::string::npos)
+        << snapshot.process().stderr_tail();
+    auto lines = snapshot.lines();
+    for (const auto& table : tables)
+        EXPECT_EQ(ids_of_table(lines, table).size(), table == dropped ? 0u : size_t(kRows)) << table;
+    EXPECT_EQ(snapshot_ranges_done(db),
+              std::stoul(db.scalar_text("SELECT count(*) FROM pgstream.snapshot_ranges")));
+}
+
+// "snapshot too old" (old_snapshot_threshold, a restart-only setting: 0 makes any snapshot older than 5 s too
+// old once VACUUM pruned past it): the snapshot stops with one error naming the table, is recorded failed
+// with its done ranges kept, and the next start reads only the rest.
+TEST(IntegrationSnapshot, ASnapshotTooOldFailsNamingTheTableAndTheNextStartResumes) {
+    PgCluster cluster;
+    cluster.exec("ALTER SYSTEM SET old_snapshot_threshold = 0");
+    cluster.restart();
+    init_stream(cluster);
+    PgConnection db(cluster.url());
+    constexpr int kRows = 50000;
+    db.exec(
+        "CREATE TABLE aging (id int PRIMARY KEY, v text); INSERT INTO aging SELECT g, md5(g::text) FROM "
+        "generate_series(1, " +
+        std::to_string(kRows) + ") g");
+    TempDir work;
+    Settings settings = snapshot_settings(cluster, "aging");
+    StalledSnapshot first(work.path(), settings, "snapshot-first");
+    ASSERT_TRUE(
+        wait_until([&] { return first.started() || !first.process().running(); }, std::chrono::seconds(60)))
+        << shipper_diagnostics(first.process());
+    // The server counts a snapshot as too old 5 s after it was taken (its rule for a threshold of 0).
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return db.scalar_text(
+                       "SELECT clock_timestamp() - started_at > interval '6 s' FROM pgstream.snapshots") ==
+                   "t";
+        },
+        std::chrono::seconds(30), std::chrono::milliseconds(100)));
+    // Pages the stalled reader has not read yet change, and VACUUM prunes past its snapshot.
+    db.exec("UPDATE aging SET v = 'changed' WHERE id > " + std::to_string(kRows / 2));
+    db.exec("VACUUM aging");
+    first.drain();
+    auto status = first.process().wait_exit(std::chrono::seconds(60));
+    ASSERT_TRUE(status.has_value()) << shipper_diagnostics(first.process());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << *status << first.process().stderr_tail();
+    auto errors = cli_error_lines(first.process().stderr_text());
+    ASSERT_EQ(errors.size(), 1u) << first.process().stderr_tail();
+    EXPECT_NE(errors[0].find("snapshot of table public.aging failed: "), std::string::npos) << errors[0];
+    EXPECT_NE(errors[0].find("snapshot too old"), std::string::npos) << errors[0];
+    EXPECT_EQ(db.scalar_text("SELECT status FROM pgstream.snapshots"), "failed");
+    EXPECT_NE(db.scalar_text("SELECT error FROM pgstream.snapshots").find("snapshot too old"),
+              std::string::npos);
+    EXPECT_GT(snapshot_ranges_done(db), 0u);
+
+    ShipperProcess second(work.path(), settings, "snapshot-second");
+    second.set_command("snapshot");
+    second.start();
+    auto resumed = second.wait_exit(std::chrono::seconds(120));
+    ASSERT_TRUE(resumed.has_value()) << shipper_diagnostics(second);
+    EXPECT_EQ(*resumed, 0) << second.stderr_tail();
+    EXPECT_EQ(db.scalar_text("SELECT status FROM pgstream.snapshots"), "done");
+    auto seen = ids_of_table(first.lines(), "aging");
+    auto again = ids_of_table(second.output_lines(), "aging");
+    EXPECT_LT(again.size(), size_t(kRows)) << "the second start read only the ranges not done";
+    seen.insert(again.begin(), again.end());
+    EXPECT_EQ(seen.size(), size_t(kRows));
 }
 
 TEST(IntegrationSnapshot, BadInputGetsOneClearErrorAndNothingIsEmitted) {
