@@ -174,11 +174,15 @@ class IntegrationSearch : public ::testing::Test {
     }
 
     // A database of its own per test (schema_log, slot), streamed to the mock.
-    Settings prepare(const std::string& name) {
+    // Without `create_slot`, `pgstream run` creates the slot (and can hand an exported snapshot to the
+    // stream).
+    Settings prepare(const std::string& name, bool create_slot = true) {
         cluster_->exec("CREATE DATABASE " + name);
         url_ = cluster_->url_for_database(name);
         db_ = std::make_unique<PgConnection>(url_);
-        CommandResult init = run_pgstream({"init", "--pgurl", url_, "--slot", name + "_slot"});
+        std::vector<std::string> init_args = {"init", "--pgurl", url_, "--slot", name + "_slot"};
+        if (!create_slot) init_args.insert(init_args.end(), {"--plugin", stream_plugin(), "--no-slot"});
+        CommandResult init = run_pgstream(init_args);
         if (init.exit_code != 0) throw std::runtime_error(init.describe());
         return {
             {"PGSTREAM_POSTGRES_LISTENER_URL", url_},
@@ -447,6 +451,102 @@ TEST_F(IntegrationSearch, ARefusedDocumentLandsInTheDeadLetterFileAndTheStreamGo
     EXPECT_NE(metrics->body.find("pgstream_search_documents_total{outcome=\"dead_lettered\"} 1"),
               std::string::npos)
         << metrics->body.substr(0, 4000);
+    EXPECT_EQ(shipper.stop(), 0) << shipper_diagnostics(shipper);
+}
+
+// Snapshots into the index while a workload inserts, updates and deletes rows of the tables being read:
+// first `run` with a new slot (the exported snapshot hands over to the stream), then a one-off `pgstream
+// snapshot` of a table the first snapshot left out, next to the running stream (an existing slot: snapshot
+// documents overlap streamed changes and are reconciled by external version). Both times the index ends equal
+// to the tables.
+TEST_F(IntegrationSearch, SnapshotsUnderAWorkloadEndWithTheIndexEqualToTheTables) {
+    TempDir dir;
+    Settings settings = prepare("search_snapshot", /*create_slot=*/false);
+    constexpr int kRows = 10000;
+    const std::vector<std::string> tables = {"a", "b", "later"};
+    for (const auto& table : tables)
+        db_->exec("CREATE TABLE " + table + " (id int PRIMARY KEY, v text, n bigint); INSERT INTO " + table +
+                  " SELECT g, md5(g::text), g FROM generate_series(1, " + std::to_string(kRows) + ") g");
+    std::atomic<bool> writing{true};
+    std::atomic<int> statements{0};
+    std::string writer_error;
+    std::thread workload([&] {
+        try {
+            PgConnection writer(url_);
+            std::mt19937 rng = seeded_rng();
+            int next_id = kRows + 1;
+            while (writing) {
+                const std::string& table = tables[rng() % tables.size()];
+                const std::string id = std::to_string(rng() % kRows + 1);
+                switch (rng() % 3) {
+                    case 0:
+                        writer.exec("INSERT INTO " + table + " VALUES (" + std::to_string(next_id++) +
+                                    ", 'new', 0)");
+                        break;
+                    case 1:
+                        writer.exec("UPDATE " + table + " SET n = n + 1, v = 'upd' WHERE id = " + id);
+                        break;
+                    default:
+                        writer.exec("DELETE FROM " + table + " WHERE id = " + id);
+                        break;
+                }
+                ++statements;
+            }
+        } catch (const std::exception& e) {
+            writer_error = e.what();
+        }
+    });
+    ScopeExit stop_workload([&] {
+        writing = false;
+        if (workload.joinable()) workload.join();
+    });
+    auto workload_runs_on = [&](int more) {
+        const int before = statements;
+        return wait_until([&] { return statements > before + more || !writer_error.empty(); }, 30s) &&
+               writer_error.empty();
+    };
+    settings["PGSTREAM_POSTGRES_LISTENER_INITIAL_SNAPSHOT_ENABLED"] = "true";
+    settings["PGSTREAM_POSTGRES_INITIAL_SNAPSHOT_TABLES"] = "a,b";
+    settings["PGSTREAM_POSTGRES_SNAPSHOT_BATCH_PAGE_SIZE"] = "10";
+    settings["PGSTREAM_POSTGRES_SNAPSHOT_WORKERS"] = "2";
+    ShipperProcess shipper(dir.path(), settings);
+    shipper.start();
+    ASSERT_TRUE(wait_until([&] { return slot_state(*db_, "search_snapshot_slot").active; }, 60s))
+        << shipper_diagnostics(shipper);
+    ASSERT_TRUE(workload_runs_on(300)) << writer_error;
+
+    // The one-off snapshot of `later` (only its changes since the slot was created are in the index so far).
+    // A transaction open across the moment of the snapshot: the snapshot cannot see its update, whose
+    // position is before the snapshot's; the update must still win over the snapshot's document of that row.
+    db_->exec("INSERT INTO later VALUES (100000000, 'before', 0)");  // a row the workload leaves alone
+    PgConnection held(url_);
+    held.exec("BEGIN");
+    held.exec("UPDATE later SET v = 'held across the snapshot', n = -1 WHERE id = 100000000");
+    Settings one_off = settings;
+    one_off.erase("PGSTREAM_POSTGRES_LISTENER_INITIAL_SNAPSHOT_ENABLED");
+    one_off["PGSTREAM_POSTGRES_INITIAL_SNAPSHOT_TABLES"] = "later";
+    ShipperProcess backfill(dir.path(), one_off, "backfill");
+    backfill.set_command("snapshot");
+    backfill.start();
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return db_->scalar_text("SELECT count(*) FROM pgstream.snapshots") == "2" || !backfill.running();
+        },
+        60s));
+    held.exec("COMMIT");
+    auto backfilled = backfill.wait_exit(120s);
+    ASSERT_TRUE(backfilled.has_value()) << shipper_diagnostics(backfill);
+    EXPECT_EQ(*backfilled, 0) << backfill.stderr_tail();
+    ASSERT_TRUE(workload_runs_on(300)) << writer_error;
+    writing = false;
+    workload.join();
+
+    std::string difference;
+    EXPECT_TRUE(wait_until([&] { return index_matches("public", difference); }, 60s))
+        << difference << "\n"
+        << shipper_diagnostics(shipper);
+    EXPECT_EQ(db_->scalar_text("SELECT string_agg(status, ',' ORDER BY id) FROM pgstream.snapshots"),
+              "done,done");
     EXPECT_EQ(shipper.stop(), 0) << shipper_diagnostics(shipper);
 }
 

@@ -66,6 +66,10 @@ std::string document_id(const std::string& table_pgstream_id, const std::vector<
 }
 
 uint64_t document_version(const Event& event) {
+    // A snapshot row's position is where it was read, later than changes of transactions the snapshot could
+    // not see; its version is the one its snapshot chose, below all of those (docs/snapshot.md).
+    if (event.metadata.is_snapshot())
+        if (auto chosen = Lsn::parse(event.metadata.version)) return chosen->value;
     uint64_t version = event.lsn.value;
     if (event.action == Action::Update || event.action == Action::Delete) ++version;
     return version;
