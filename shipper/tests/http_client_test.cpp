@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <set>
@@ -174,6 +175,57 @@ TEST(HttpClient, ManyConcurrentRequestsReuseConnections) {
     // Without reuse every request would open a connection of its own (200); libcurl may open a few more than
     // max_connections_per_host while earlier ones are closing.
     EXPECT_LE(server.client_ports.size(), 32u) << "connections are reused";
+}
+
+// One payload for many requests (a webhook event for several subscribers) is sent as is, and an easy handle
+// reused after a POST carries none of its options into the next request.
+TEST(HttpClient, SendsASharedBodyAndReusedHandlesStartClean) {
+    LocalServer server;
+    HttpClient client(local_allowed());
+    HttpRequest post;
+    post.url = server.url("/echo");
+    post.body = "not this";
+    post.shared_body = std::make_shared<const std::string>("shared payload");
+    HttpResponse response = client.perform(post);
+    ASSERT_TRUE(response.ok()) << response.error;
+    EXPECT_EQ(response.body, "shared payload");
+
+    HttpRequest get;
+    get.method = "GET";
+    get.url = server.url("/hello");
+    response = client.perform(get);
+    ASSERT_TRUE(response.ok()) << response.error;
+    EXPECT_EQ(response.body, "hello");
+}
+
+// A request sent from a completion (on the client's thread, which skips the wake-up) starts at once, not at
+// the next poll timeout (1 s): 20 chained requests take well under 20 s.
+TEST(HttpClient, ARequestSentFromACompletionStartsAtOnce) {
+    LocalServer server;
+    HttpClient client(local_allowed());
+    constexpr int kChained = 20;
+    std::mutex mutex;
+    std::condition_variable finished;
+    int done = 0;
+    std::function<void(HttpResponse)> next = [&](HttpResponse response) {
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            if (!response.ok() || ++done == kChained) {
+                finished.notify_all();
+                return;
+            }
+        }
+        HttpRequest request;
+        request.url = server.url("/echo");
+        client.send(request, next);
+    };
+    const auto started = std::chrono::steady_clock::now();
+    HttpRequest first;
+    first.url = server.url("/echo");
+    client.send(first, next);
+    std::unique_lock<std::mutex> lock(mutex);
+    ASSERT_TRUE(finished.wait_for(lock, std::chrono::seconds(30), [&] { return done == kChained; })) << done;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
 }
 
 TEST(HttpClient, LimitsResponseSizeAndDoesNotFollowRedirects) {

@@ -5,7 +5,6 @@
 
 #include <condition_variable>
 #include <mutex>
-#include <regex>
 
 #include "support/prometheus_server.h"
 #include "support/stream_fixture.h"
@@ -30,22 +29,6 @@ class IntegrationObservability : public ::testing::Test {
         settings["PGSTREAM_HEALTH_CHECK_ENABLED"] = "true";
         settings["PGSTREAM_HEALTH_CHECK_ADDRESS"] = "127.0.0.1:0";
         return settings;
-    }
-
-    // The health server's port, from its start-up log line.
-    static int health_port(ShipperProcess& shipper) {
-        int port = 0;
-        static const std::regex listening("health server: listening on 127\\.0\\.0\\.1:([0-9]+)");
-        wait_until(
-            [&] {
-                std::smatch match;
-                std::string text = shipper.stderr_text();
-                if (!std::regex_search(text, match, listening)) return false;
-                port = std::stoi(match[1]);
-                return true;
-            },
-            30s);
-        return port;
     }
 
     static PgCluster* cluster_;

@@ -191,6 +191,10 @@ TEST(WebhookSigning, IdempotencyKeysAreStablePerSubscriptionAndEvent) {
     EXPECT_NE(idempotency_key(1, *event), idempotency_key(1, *insert(110)));
     // A TRUNCATE of two tables: one LSN, two events.
     EXPECT_NE(idempotency_key(1, *insert(100, "a")), idempotency_key(1, *insert(100, "b")));
+    // Stable across versions too (a restart may be an upgrade): SHA-256 of
+    // "1\n0/65\n0/64\n\nI\npublic\norders" (subscription, commit LSN, LSN, position, action, schema, table),
+    // its first 16 bytes in hex, as computed independently (Python's hashlib).
+    EXPECT_EQ(idempotency_key(1, *event), "whk_b548077c1d731864354e91dd588f74c2");
 }
 
 TEST(WebhookRetryAfter, SecondsAndHttpDates) {

@@ -77,9 +77,30 @@ HttpClient::HttpClient(HttpClientSettings settings) : settings_(std::move(settin
     thread_ = std::thread([this] { run(); });
 }
 
+namespace {
+// Idle easy handles kept for reuse: as many as requests commonly in flight at once.
+constexpr size_t kMaxIdleEasyHandles = 64;
+}  // namespace
+
 HttpClient::~HttpClient() {
     stop();
+    for (void* easy : idle_easy_) curl_easy_cleanup(static_cast<CURL*>(easy));
     curl_multi_cleanup(multi_);
+}
+
+void* HttpClient::take_easy() {
+    if (idle_easy_.empty()) return curl_easy_init();
+    CURL* easy = static_cast<CURL*>(idle_easy_.back());
+    idle_easy_.pop_back();
+    curl_easy_reset(easy);
+    return easy;
+}
+
+void HttpClient::recycle(void* easy) {
+    if (idle_easy_.size() < kMaxIdleEasyHandles)
+        idle_easy_.push_back(easy);
+    else
+        curl_easy_cleanup(static_cast<CURL*>(easy));
 }
 
 void HttpClient::send(HttpRequest request, Completion done) {
@@ -87,7 +108,8 @@ void HttpClient::send(HttpRequest request, Completion done) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!stopping_) {
             incoming_.emplace_back(std::move(request), std::move(done));
-            curl_multi_wakeup(multi_);
+            // A send from a completion, on the client's own thread, is picked up before it polls again.
+            if (std::this_thread::get_id() != thread_.get_id()) curl_multi_wakeup(multi_);
             return;
         }
     }
@@ -148,7 +170,7 @@ void HttpClient::run() {
                 completed.emplace_back(std::move(transfer->done), std::move(transfer->response));
                 continue;
             }
-            CURL* easy = transfer->easy = curl_easy_init();
+            CURL* easy = transfer->easy = static_cast<CURL*>(take_easy());
             const HttpRequest& r = transfer->request;
             for (const auto& header : r.headers)
                 transfer->headers = curl_slist_append(transfer->headers, header.c_str());
@@ -157,9 +179,10 @@ void HttpClient::run() {
             transfer->headers = curl_slist_append(transfer->headers, "Expect:");
             curl_easy_setopt(easy, CURLOPT_URL, r.url.c_str());
             curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r.method.c_str());
-            if (r.method == "POST" || r.method == "PUT" || !r.body.empty()) {
-                curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body.data());
-                curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(r.body.size()));
+            const std::string& body = r.shared_body ? *r.shared_body : r.body;
+            if (r.method == "POST" || r.method == "PUT" || !body.empty()) {
+                curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data());
+                curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.size()));
             } else if (r.method == "HEAD") {
                 curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
             }
@@ -206,6 +229,8 @@ void HttpClient::run() {
                 curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &transfer);
                 finish(transfer, message->data.result);
                 curl_multi_remove_handle(multi_, transfer->easy);
+                recycle(transfer->easy);
+                transfer->easy = nullptr;
                 auto owned = std::find_if(active_.begin(), active_.end(),
                                           [&](const auto& candidate) { return candidate.get() == transfer; });
                 completed.emplace_back(std::move(transfer->done), std::move(transfer->response));
@@ -215,6 +240,11 @@ void HttpClient::run() {
         for (auto& [done, response] : completed) done(std::move(response));
         completed.clear();
         if (stopping) break;
+        {
+            // Requests sent by those completions (or meanwhile) start without waiting for the poll.
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!incoming_.empty() || stopping_) continue;
+        }
         curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
     }
 }

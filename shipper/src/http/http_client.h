@@ -24,6 +24,9 @@ struct HttpRequest {
     std::string url;
     std::vector<std::string> headers;  // "Name: value"
     std::string body;
+    // Sent instead of `body` when set: one payload shared by many requests (a webhook event going to
+    // several subscribers) is neither copied per request nor per attempt.
+    std::shared_ptr<const std::string> shared_body;
     std::chrono::milliseconds timeout{10000};
     // Which addresses this request may connect to; nullptr = the client's policy. Outputs whose targets are
     // chosen by different people (an operator's search cluster, a subscriber's webhook) each pass their own.
@@ -75,6 +78,10 @@ class HttpClient {
   private:
     void run();
     void finish(Transfer* transfer, int curl_code);
+    // An easy handle for the next transfer: a finished transfer's, reset (libcurl keeps the connections in
+    // the multi handle, so reuse saves the handle's allocation and set-up, not connections), or a new one.
+    void* take_easy();         // CURL*, client thread only
+    void recycle(void* easy);  // client thread only
 
     const HttpClientSettings settings_;
     void* multi_ = nullptr;  // CURLM*
@@ -82,6 +89,7 @@ class HttpClient {
     std::deque<std::pair<HttpRequest, Completion>> incoming_;
     bool stopping_ = false;
     std::vector<std::unique_ptr<Transfer>> active_;  // client thread only
+    std::vector<void*> idle_easy_;                   // CURL*, client thread only
     std::thread thread_;
 };
 

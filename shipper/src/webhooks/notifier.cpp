@@ -31,7 +31,8 @@ constexpr std::chrono::milliseconds kSubscriptionsRetry{500};
 // One event on its way to every subscription it matched.
 struct Notification {
     EventPtr event;
-    std::string body;
+    std::string body;        // encoded once, sent as is to every subscription (HttpRequest::shared_body)
+    std::string lsn_header;  // "X-Pgstream-LSN: ...", the same for every delivery
     size_t weight = 0;
     int unsettled = 0;       // deliveries without a final outcome (Core::mutex)
     bool abandoned = false;  // one of them was abandoned by a stop: never acknowledged
@@ -40,8 +41,8 @@ struct Notification {
 struct Delivery {
     std::shared_ptr<Notification> notification;
     int64_t subscription_id = 0;
-    std::string url;
-    std::optional<std::string> secret;
+    // Its URL and secret: a pointer into the subscription list read when the event was taken (no copies).
+    std::shared_ptr<const Subscription> subscription;
     std::string key;  // Idempotency-Key and webhook-id
     unsigned attempts = 0;
     long last_status = 0;
@@ -272,7 +273,7 @@ struct WebhookNotifier::Core : std::enable_shared_from_this<Core> {
         queue.state = SubscriptionQueue::State::kDeadLettering;
         DeadLetter letter;
         letter.subscription_id = id;
-        letter.url = delivery.url;
+        letter.url = delivery.subscription->url;
         letter.payload = delivery.notification->body;
         letter.lsn = delivery.notification->event->lsn;
         letter.idempotency_key = delivery.key;
@@ -359,18 +360,20 @@ struct WebhookNotifier::Core : std::enable_shared_from_this<Core> {
     HttpRequest build_request(const Delivery& delivery) const {
         HttpRequest request;
         request.method = "POST";
-        request.url = delivery.url;
+        request.url = delivery.subscription->url;
         request.timeout = settings.client_timeout;
         request.address_policy = settings.address_policy;
         request.follow_redirects = false;
         const Notification& notification = *delivery.notification;
-        request.body = notification.body;
-        request.headers = {"Content-Type: application/json", "User-Agent: pgstream/" PGSTREAM_VERSION,
-                           "X-Pgstream-LSN: " + notification.event->lsn.str(),
-                           "Idempotency-Key: " + delivery.key};
-        if (delivery.secret) {
+        request.shared_body = std::shared_ptr<const std::string>(delivery.notification, &notification.body);
+        request.headers.reserve(delivery.subscription->secret ? 7 : 4);
+        request.headers.emplace_back("Content-Type: application/json");
+        request.headers.emplace_back("User-Agent: pgstream/" PGSTREAM_VERSION);
+        request.headers.push_back(notification.lsn_header);
+        request.headers.push_back("Idempotency-Key: " + delivery.key);
+        if (delivery.subscription->secret) {
             // Signed at every attempt: receivers reject timestamps that are too old.
-            std::optional<std::string> key = signing_key(*delivery.secret);
+            std::optional<std::string> key = signing_key(*delivery.subscription->secret);
             const int64_t timestamp = std::chrono::duration_cast<std::chrono::seconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
                                           .count();
@@ -378,7 +381,7 @@ struct WebhookNotifier::Core : std::enable_shared_from_this<Core> {
             request.headers.push_back("webhook-timestamp: " + std::to_string(timestamp));
             if (key)
                 request.headers.push_back("webhook-signature: " +
-                                          sign(*key, delivery.key, timestamp, request.body));
+                                          sign(*key, delivery.key, timestamp, notification.body));
         }
         return request;
     }
@@ -566,9 +569,9 @@ void WebhookNotifier::start() {
 void WebhookNotifier::process(EventPtr event) {
     if (std::string failure = fatal_error(); !failure.empty()) throw std::runtime_error(failure);
     std::shared_ptr<const std::vector<Subscription>> subscriptions = current_subscriptions();
-    std::vector<const Subscription*> matching;
+    std::vector<std::shared_ptr<const Subscription>> matching;
     for (const auto& subscription : *subscriptions)
-        if (subscription.matches(*event)) matching.push_back(&subscription);
+        if (subscription.matches(*event)) matching.emplace_back(subscriptions, &subscription);
     if (matching.empty()) {
         core_->acknowledger.acknowledge(*event);
         std::lock_guard<std::mutex> lock(core_->mutex);
@@ -577,6 +580,7 @@ void WebhookNotifier::process(EventPtr event) {
     }
     auto notification = std::make_shared<Notification>();
     notification->body = webhook_payload(*event);
+    notification->lsn_header = "X-Pgstream-LSN: " + event->lsn.str();
     notification->weight =
         event_weight(*event) + notification->body.size() + kDeliveryOverhead * matching.size();
     notification->unsettled = int(matching.size());
@@ -585,15 +589,15 @@ void WebhookNotifier::process(EventPtr event) {
         throw Stopped("webhook notifier: stopped while waiting for memory");
     std::vector<Delivery> deliveries;
     deliveries.reserve(matching.size());
-    for (const Subscription* subscription : matching) {
+    for (auto& subscription : matching) {
         Delivery delivery;
         delivery.notification = notification;
         delivery.subscription_id = subscription->id;
-        delivery.url = subscription->url;
-        delivery.secret = subscription->secret;
         delivery.key = idempotency_key(subscription->id, *notification->event);
+        delivery.subscription = std::move(subscription);
         deliveries.push_back(std::move(delivery));
     }
+    std::vector<Delivery> to_send;
     {
         std::lock_guard<std::mutex> lock(core_->mutex);
         if (core_->drained_out) {
@@ -608,8 +612,12 @@ void WebhookNotifier::process(EventPtr event) {
             queue.deliveries.push_back(std::move(delivery));
             core_->mark_ready_locked(id, queue);
         }
+        // Sent from here when a request may start now: no wake-up of the dispatcher per event. A queue
+        // whose previous delivery is in flight gets this one from that delivery's completion.
+        core_->take_ready_locked(to_send);
     }
-    core_->wake_dispatcher.notify_one();
+    std::vector<std::shared_ptr<Notification>> nothing_finished;
+    core_->finish_and_send(nothing_finished, to_send);
 }
 
 std::shared_ptr<const std::vector<Subscription>> WebhookNotifier::current_subscriptions() {

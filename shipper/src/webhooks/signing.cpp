@@ -4,9 +4,28 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include <memory>
+
 #include "wal/json.h"
 
 namespace pgstream::webhooks {
+
+namespace {
+
+// SHA-256 of `data`. OpenSSL 3's one-shot SHA256() fetches the algorithm from the provider at every call,
+// which cost more than the hash itself for a key per delivery: fetched once, with a context per thread.
+void sha256(const std::string& data, unsigned char digest[SHA256_DIGEST_LENGTH]) {
+    static EVP_MD* const algorithm = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
+                                                                                       &EVP_MD_CTX_free);
+    if (!algorithm || !context || !EVP_DigestInit_ex2(context.get(), algorithm, nullptr) ||
+        !EVP_DigestUpdate(context.get(), data.data(), data.size()) ||
+        !EVP_DigestFinal_ex(context.get(), digest, nullptr)) {
+        SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+    }
+}
+
+}  // namespace
 
 std::string idempotency_key(int64_t subscription_id, const Event& event) {
     std::string identity = std::to_string(subscription_id);
@@ -23,9 +42,11 @@ std::string idempotency_key(int64_t subscription_id, const Event& event) {
     identity += '\n';
     identity += event.table;
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(identity.data()), identity.size(), digest);
+    sha256(identity, digest);
     static const char kHex[] = "0123456789abcdef";
-    std::string key = "whk_";
+    std::string key;
+    key.reserve(36);
+    key += "whk_";
     for (int i = 0; i < 16; ++i) {
         key += kHex[digest[i] >> 4];
         key += kHex[digest[i] & 0xf];

@@ -1,5 +1,6 @@
 #include "webhooks/webhook_module.h"
 
+#include "observability/output_metrics.h"
 #include "pipeline/module.h"
 #include "util/log.h"
 #include "webhooks/subscription_server.h"
@@ -17,10 +18,15 @@ constexpr const char* kPrefix = "PGSTREAM_WEBHOOK_NOTIFIER";
 class WebhookOutput : public Processor {
   public:
     WebhookOutput(std::shared_ptr<StoreSubscriptionSource> subscriptions,
-                  std::unique_ptr<SubscriptionServer> server, std::unique_ptr<WebhookNotifier> notifier)
+                  std::unique_ptr<SubscriptionServer> server, std::unique_ptr<WebhookNotifier> notifier,
+                  std::unique_ptr<OutputMetrics> metrics)
         : subscriptions_(std::move(subscriptions)),
           server_(std::move(server)),
-          notifier_(std::move(notifier)) {}
+          notifier_(std::move(notifier)),
+          metrics_(std::move(metrics)) {
+        // pgstream_target_memory_used / _limit{target="webhooks-notifier"}, as every output's guard.
+        if (metrics_) metrics_->observe_memory(notifier_->memory());
+    }
     ~WebhookOutput() override { close(); }
 
     std::string name() const override { return notifier_->name(); }
@@ -57,6 +63,7 @@ class WebhookOutput : public Processor {
     std::shared_ptr<StoreSubscriptionSource> subscriptions_;
     std::unique_ptr<SubscriptionServer> server_;
     std::unique_ptr<WebhookNotifier> notifier_;
+    std::unique_ptr<OutputMetrics> metrics_;  // after notifier_: stops observing its guard before it goes
     bool closed_ = false;
 };
 
@@ -130,7 +137,8 @@ void register_webhook_module() {
             std::make_unique<PostgresDeadLetters>(subscription_settings.store.url), acknowledger,
             context.stop(), &context.metrics());
         return std::make_unique<WebhookOutput>(std::move(subscriptions), std::move(server),
-                                               std::move(notifier));
+                                               std::move(notifier),
+                                               context.output_metrics("webhooks-notifier"));
     };
     register_output_module(std::move(module));
 }

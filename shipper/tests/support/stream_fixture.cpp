@@ -1,7 +1,11 @@
 #include "stream_fixture.h"
 
+#include <httplib.h>
+
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <regex>
 #include <stdexcept>
 
 namespace pgstream_it {
@@ -66,6 +70,45 @@ std::string shipper_diagnostics(ShipperProcess& shipper) {
     return std::string("shipper ") + (alive ? "running" : "not running") + ", " +
            std::to_string(read_complete_lines(shipper.output_path()).size()) +
            " output lines; stderr tail:\n" + shipper.stderr_tail();
+}
+
+int health_port(ShipperProcess& shipper) {
+    int port = 0;
+    static const std::regex listening("health server: listening on 127\\.0\\.0\\.1:([0-9]+)");
+    wait_until(
+        [&] {
+            std::smatch match;
+            std::string text = shipper.stderr_text();
+            if (!std::regex_search(text, match, listening)) return false;
+            port = std::stoi(match[1]);
+            return true;
+        },
+        std::chrono::seconds(30));
+    return port;
+}
+
+std::optional<double> scrape_metric(int port, const std::string& series) {
+    httplib::Client client("127.0.0.1", port);
+    auto page = client.Get("/metrics");
+    if (!page || page->status != 200) return std::nullopt;
+    const std::string prefix = series + " ";
+    size_t at = page->body.rfind("\n" + prefix);
+    if (at != std::string::npos) {
+        at += 1;
+    } else if (page->body.rfind(prefix, 0) == 0) {
+        at = 0;
+    } else {
+        return std::nullopt;
+    }
+    return std::strtod(page->body.c_str() + at + prefix.size(), nullptr);
+}
+
+size_t resident_bytes(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmRSS:", 0) == 0) return size_t(std::strtoull(line.c_str() + 6, nullptr, 10)) * 1024;
+    return 0;
 }
 
 }  // namespace pgstream_it

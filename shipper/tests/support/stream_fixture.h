@@ -43,4 +43,16 @@ std::mt19937 seeded_rng();
 // One-line summary of a process' state for failure messages.
 std::string shipper_diagnostics(ShipperProcess& shipper);
 
+// The health server's port (PGSTREAM_HEALTH_CHECK_ADDRESS=127.0.0.1:0), from its start-up log line; 0 when
+// none was logged within 30 s.
+int health_port(ShipperProcess& shipper);
+
+// The value of one series of the /metrics page served on 127.0.0.1:`port`, spelled as exposed
+// ("pgstream_target_memory_used{target=\"webhooks-notifier\"}"); nullopt when the page or the series is
+// missing.
+std::optional<double> scrape_metric(int port, const std::string& series);
+
+// Resident set size of a process in bytes, from VmRSS in /proc/<pid>/status; 0 when it cannot be read.
+size_t resident_bytes(pid_t pid);
+
 }  // namespace pgstream_it
