@@ -55,7 +55,8 @@ SearchIndexer::SearchIndexer(SearchSettings settings, Acknowledger& acknowledger
     : settings_(std::move(settings)),
       http_(http_settings()),
       store_(settings_, http_),
-      stop_(std::move(stop)) {
+      stop_(std::move(stop)),
+      field_types_(settings_.engine) {
     BatchSettings batch = batch_settings_of(settings_);
     if (!settings_.dead_letter_file.empty()) {
         dead_letters_ = std::make_unique<DeadLetterFile>(settings_.dead_letter_file, name());
@@ -158,7 +159,7 @@ std::vector<EventResult> SearchIndexer::send_events(const std::vector<EventPtr>&
             held_from = i;
             break;
         }
-        std::vector<BulkItem> items = bulk_items_for(event, table, settings_, document_stats);
+        std::vector<BulkItem> items = bulk_items_for(event, table, settings_, document_stats, field_types_);
         if (items.empty()) {
             results[i] =
                 EventResult::skipped("no document (a message, or a row without identity or metadata)");
