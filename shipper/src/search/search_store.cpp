@@ -426,8 +426,10 @@ std::vector<ItemResult> SearchStore::write(std::vector<BulkItem> items, const St
 }
 
 std::optional<ItemResult> SearchStore::ensure_change_version_field(const std::vector<BulkItem>& items) {
+    std::set<std::string> asked;  // once per index and call: an index that is missing stays missing
     for (const auto& item : items) {
-        if (item.action != BulkItem::Action::kIndex || indices_with_change_version_.count(item.index))
+        if (item.action != BulkItem::Action::kIndex || indices_with_change_version_.count(item.index) ||
+            !asked.insert(item.index).second)
             continue;
         // Adding a field the mapping already has with the same type is accepted: no need to read it first.
         HttpResponse put =
