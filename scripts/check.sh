@@ -79,7 +79,8 @@ run_ctest() { # suite [ctest args...]
 # tests (which then drive the sanitized `pgstream` binary). The stalled-output and 30 s Kafka outage tests are left
 # out here because their resident-memory bounds do not hold under ASan's shadow memory and quarantine; the snapshot
 # resume test (200k rows read up to four times) because it outlasts its deadline under ASan's slowdown (140 s seen).
-# They run in the normal build; the other snapshot tests run here.
+# The search indexer's crash test (50k rows, 5 kills) and outage test (30 s out, resident-memory bound) for both
+# reasons. They run in the normal build; the other snapshot and search tests run here.
 run_sanitize() {
   echo "== shipper under ASan/UBSan: ctest =="
   local dir=${BUILD}-sanitize
@@ -88,7 +89,7 @@ run_sanitize() {
     tail -40 "$dir/build.log"; record sanitize 0 1; return
   fi
   BUILD=$dir ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    run_ctest sanitize -E 'IntegrationBackpressure|ThirtySecondBrokerOutage|ResumesUnfinishedRangesAfterSigkill'
+    run_ctest sanitize -E 'IntegrationBackpressure|ThirtySecondBrokerOutage|ResumesUnfinishedRangesAfterSigkill|IntegrationSearch\.(KillNineAtRandomMoments|OutageAndRejectedItems)'
 }
 
 case "$what" in

@@ -51,7 +51,8 @@ struct SearchIndexer::Pending {
     std::vector<size_t> events;  // events[i]: the batch position of the event of items[i]
 };
 
-SearchIndexer::SearchIndexer(SearchSettings settings, Acknowledger& acknowledger, StopToken stop)
+SearchIndexer::SearchIndexer(SearchSettings settings, Acknowledger& acknowledger, StopToken stop,
+                             std::unique_ptr<OutputMetrics> metrics)
     : settings_(std::move(settings)),
       http_(http_settings()),
       store_(settings_, http_),
@@ -63,13 +64,17 @@ SearchIndexer::SearchIndexer(SearchSettings settings, Acknowledger& acknowledger
         batch.dead_letters = dead_letters_.get();
     }
     batch.on_result = [this](const Event& event, const EventResult& result) { count_result(event, result); };
+    if (metrics) batch.on_result = metrics->result_recorder(std::move(batch.on_result));
     sender_ = std::make_unique<BatchSender>(
         name(), std::move(batch), [this](const std::vector<EventPtr>& events) { return send_events(events); },
         acknowledger, event_weight, stop_);
+    if (metrics) metrics->observe_memory(sender_->memory());
+    metrics_ = std::move(metrics);
 }
 
 SearchIndexer::~SearchIndexer() {
     close();
+    metrics_.reset();
     sender_.reset();
 }
 
