@@ -71,12 +71,12 @@ uint64_t document_version(const Event& event) {
     return version;
 }
 
-void write_source(rapidjson::Writer<rapidjson::StringBuffer>& writer, const BulkItem& item) {
+void write_source(BulkJsonWriter& writer, const BulkItem& item) {
     writer.StartObject();
     // The values are JSON already (document_value()).
     for (const auto& [name, value] : item.fields) {
         writer.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
-        writer.RawValue(value.data(), value.size(), rapidjson::kStringType);
+        writer.raw_json(value);
     }
     writer.Key(kChangeVersionField);
     writer.Uint64(item.version);
@@ -85,7 +85,7 @@ void write_source(rapidjson::Writer<rapidjson::StringBuffer>& writer, const Bulk
 
 std::string BulkItem::source() const {
     rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    BulkJsonWriter writer(buffer);
     write_source(writer, *this);
     return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -153,6 +153,7 @@ std::vector<BulkItem> bulk_items_for(const Event& event, const SchemaTable* tabl
         identity_values(event, event.identity, old_values) && old_values != values) {
         items.push_back(delete_item(old_values));
     }
+    item.fields.reserve(event.columns.size() + 1);
     item.fields.emplace_back("_table", json_quote(table_id));
     auto add_field = [&](const Column& column) {
         const FieldType* type = types.mapped(column.type);

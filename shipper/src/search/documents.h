@@ -6,8 +6,10 @@
 #include <rapidjson/writer.h>
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -48,8 +50,20 @@ struct BulkItem {
     std::string source() const;
 };
 
+// The Writer of bulk bodies: RapidJSON's, plus raw values (JSON already, from document_value()) copied in one
+// go (Writer::RawValue copies them byte by byte).
+class BulkJsonWriter : public rapidjson::Writer<rapidjson::StringBuffer> {
+  public:
+    using Writer::Writer;
+    void raw_json(std::string_view json) {
+        Prefix(rapidjson::kStringType);
+        std::memcpy(os_->Push(json.size()), json.data(), json.size());
+        EndValue(true);
+    }
+};
+
 // Writes the document of an index item (BulkItem::source()) with `writer`.
-void write_source(rapidjson::Writer<rapidjson::StringBuffer>& writer, const BulkItem& item);
+void write_source(BulkJsonWriter& writer, const BulkItem& item);
 
 // What building documents left out, for counted warnings.
 struct DocumentStats {

@@ -165,7 +165,7 @@ class BulkBodyWriter {
     }
 
     rapidjson::StringBuffer& buffer_;
-    rapidjson::Writer<rapidjson::StringBuffer> writer_;
+    BulkJsonWriter writer_;
 };
 
 // Reads a _bulk answer without building a tree: the top-level "errors" flag and, per item, its "status" and
@@ -320,6 +320,10 @@ std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& item
 
 size_t SearchStore::fill_unchanged_fields(std::vector<BulkItem>& items, bool& complete) {
     complete = true;
+    // Most batches have no UPDATE that left a TOASTed column out: nothing to look up.
+    if (std::none_of(items.begin(), items.end(),
+                     [](const BulkItem& item) { return !item.unchanged_fields.empty(); }))
+        return 0;
     size_t missing = 0;
     std::map<std::string, size_t> latest;  // document id -> index of its latest item so far
     for (size_t i = 0; i < items.size(); ++i) {
