@@ -1124,6 +1124,20 @@ TEST(SearchMockOutage, AdminListenerEndsAnOutage) {
     EXPECT_EQ(admin.get("/").status, 404) << "the admin listener serves /_mock/ only";
 }
 
+// A test that switches an outage on knows, when the admin answer comes, that nothing listens any more.
+TEST(SearchMockOutage, AnOutageIsInForceWhenTheAdminAnswerComes) {
+    SearchMock mock({"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"});
+    Client admin(mock.adminPort());
+    for (int round = 0; round < 10; ++round) {
+        Client data(mock.port());
+        ASSERT_EQ(data.get("/").status, 200);
+        ASSERT_EQ(admin.post("/_mock/faults", R"({"outage":true})").status, 200);
+        EXPECT_EQ(data.get("/").status, -1) << "round " << round;
+        ASSERT_EQ(admin.del("/_mock/faults").status, 200);
+        ASSERT_TRUE(pgstream_it::wait_until([&data] { return data.get("/").status == 200; }, 10s));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Authentication and the command line
 // ---------------------------------------------------------------------------------------------------------

@@ -183,6 +183,18 @@ TEST_F(SearchStoreTest, ABadDocumentIsGivenUpWithItsReasonAndTheOthersAreWritten
     EXPECT_EQ(results[2].error_type, "strict_dynamic_mapping_exception");
 }
 
+// A schema whose index does not exist yet (its version not seen): the _bulk auto-creates it. The version
+// field is asked for once per write, not once per item (1000 PUTs per batch made the bench crawl).
+TEST_F(SearchStoreTest, AMissingIndexIsAskedForTheVersionFieldOncePerWrite) {
+    std::vector<BulkItem> items;
+    for (int i = 0; i < 20; ++i)
+        items.push_back(index_item("t1_" + std::to_string(i), 10, {{"t1-1", std::to_string(i)}}));
+    auto requests = [&] { return std::stol(field(call("GET", "/_mock/stats"), {"requests"})); };
+    const long before = requests();
+    for (const auto& result : store_->write_once(items)) EXPECT_EQ(result.outcome, ItemOutcome::kDelivered);
+    EXPECT_EQ(requests() - before, 2) << "one PUT _mapping (404) and one _bulk";
+}
+
 TEST_F(SearchStoreTest, RejectedItemsAreRetriedUntilEveryOneIsWritten) {
     apply(version(1, base_columns()));
     call("POST", "/_mock/faults", R"({"reject_bulk_items_ratio":0.2})");

@@ -75,22 +75,44 @@ uint64_t document_version(const Event& event) {
     return version;
 }
 
-std::string BulkItem::source() const {
-    std::string out = "{";
-    for (size_t i = 0; i < fields.size(); ++i) {
-        if (i > 0) out += ',';
-        append_json_string(out, fields[i].first);
-        out += ':';
-        out += fields[i].second;
+void write_source(BulkJsonWriter& writer, const BulkItem& item) {
+    writer.StartObject();
+    // The values are JSON already (document_value()).
+    for (const auto& [name, value] : item.fields) {
+        writer.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+        writer.raw_json(value);
     }
-    if (!fields.empty()) out += ',';
-    append_json_string(out, kChangeVersionField);
-    out += ':' + std::to_string(version) + '}';
-    return out;
+    writer.Key(kChangeVersionField);
+    writer.Uint64(item.version);
+    writer.EndObject();
+}
+
+std::string BulkItem::source() const {
+    rapidjson::StringBuffer buffer;
+    BulkJsonWriter writer(buffer);
+    write_source(writer, *this);
+    return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+const FieldType* FieldTypes::mapped(const std::string& postgres_type) {
+    auto found = by_type_.find(postgres_type);
+    if (found == by_type_.end()) {
+        std::optional<FieldType> type = field_type_of(postgres_type);
+        if (type->kind == FieldKind::kUnknown || !field_mapping(*type, engine_)) type.reset();
+        found = by_type_.emplace(postgres_type, type).first;
+    }
+    return found->second ? &*found->second : nullptr;
 }
 
 std::vector<BulkItem> bulk_items_for(const Event& event, const SchemaTable* table,
                                      const SearchSettings& settings, DocumentStats& stats) {
+    FieldTypes types(settings.engine);
+    return bulk_items_for(event, table, settings, stats, types);
+}
+
+std::vector<BulkItem> bulk_items_for(const Event& event, const SchemaTable* table,
+                                     const SearchSettings& settings, DocumentStats& stats,
+                                     FieldTypes& types) {
     std::vector<BulkItem> items;
     if (event.action != Action::Insert && event.action != Action::Update && event.action != Action::Delete) {
         return items;
@@ -135,14 +157,15 @@ std::vector<BulkItem> bulk_items_for(const Event& event, const SchemaTable* tabl
         identity_values(event, event.identity, old_values) && old_values != values) {
         items.push_back(delete_item(old_values));
     }
+    item.fields.reserve(event.columns.size() + 1);
     item.fields.emplace_back("_table", json_quote(table_id));
     auto add_field = [&](const Column& column) {
-        FieldType type = field_type_of(column.type);
-        if (type.kind == FieldKind::kUnknown || !field_mapping(type, settings.engine)) {
+        const FieldType* type = types.mapped(column.type);
+        if (type == nullptr) {
             ++stats.fields_unmapped;
             return;
         }
-        auto value = document_value(type, column.value);
+        auto value = document_value(*type, column.value);
         if (!value) {
             ++stats.values_unconvertible;
             return;
@@ -157,7 +180,7 @@ std::vector<BulkItem> bulk_items_for(const Event& event, const SchemaTable* tabl
     if (event.action == Action::Update && table != nullptr) {
         for (const auto& column : table->columns) {
             if (find_by_id(event.columns, column.pgstream_id) != nullptr) continue;
-            if (!field_mapping(field_type_of(column.type), settings.engine)) continue;
+            if (types.mapped(column.type) == nullptr) continue;
             if (const Column* old = find_by_id(event.identity, column.pgstream_id)) {
                 add_field(*old);
             } else {

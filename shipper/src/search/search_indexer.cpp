@@ -51,24 +51,30 @@ struct SearchIndexer::Pending {
     std::vector<size_t> events;  // events[i]: the batch position of the event of items[i]
 };
 
-SearchIndexer::SearchIndexer(SearchSettings settings, Acknowledger& acknowledger, StopToken stop)
+SearchIndexer::SearchIndexer(SearchSettings settings, Acknowledger& acknowledger, StopToken stop,
+                             std::unique_ptr<OutputMetrics> metrics)
     : settings_(std::move(settings)),
       http_(http_settings()),
       store_(settings_, http_),
-      stop_(std::move(stop)) {
+      stop_(std::move(stop)),
+      field_types_(settings_.engine) {
     BatchSettings batch = batch_settings_of(settings_);
     if (!settings_.dead_letter_file.empty()) {
         dead_letters_ = std::make_unique<DeadLetterFile>(settings_.dead_letter_file, name());
         batch.dead_letters = dead_letters_.get();
     }
     batch.on_result = [this](const Event& event, const EventResult& result) { count_result(event, result); };
+    if (metrics) batch.on_result = metrics->result_recorder(std::move(batch.on_result));
     sender_ = std::make_unique<BatchSender>(
         name(), std::move(batch), [this](const std::vector<EventPtr>& events) { return send_events(events); },
         acknowledger, event_weight, stop_);
+    if (metrics) metrics->observe_memory(sender_->memory());
+    metrics_ = std::move(metrics);
 }
 
 SearchIndexer::~SearchIndexer() {
     close();
+    metrics_.reset();
     sender_.reset();
 }
 
@@ -158,7 +164,7 @@ std::vector<EventResult> SearchIndexer::send_events(const std::vector<EventPtr>&
             held_from = i;
             break;
         }
-        std::vector<BulkItem> items = bulk_items_for(event, table, settings_, document_stats);
+        std::vector<BulkItem> items = bulk_items_for(event, table, settings_, document_stats, field_types_);
         if (items.empty()) {
             results[i] =
                 EventResult::skipped("no document (a message, or a row without identity or metadata)");

@@ -20,6 +20,7 @@
 
 #include "checkpoint/acknowledger.h"
 #include "observability/metrics.h"
+#include "observability/output_metrics.h"
 #include "processor/batching.h"
 #include "processor/dead_letter.h"
 #include "processor/processor.h"
@@ -46,7 +47,10 @@ class SearchIndexer : public Processor {
   public:
     // No request is made before start(). The indexer has its own HTTP client that may reach any address: the
     // store URL is the operator's choice, like the Postgres URL (unlike URLs that subscribers choose).
-    SearchIndexer(SearchSettings settings, Acknowledger& acknowledger, StopToken stop = {});
+    // `metrics` (null when metrics are off): the shared output instruments (outcomes, memory guard) of the
+    // target "search-batch-indexer".
+    SearchIndexer(SearchSettings settings, Acknowledger& acknowledger, StopToken stop = {},
+                  std::unique_ptr<OutputMetrics> metrics = nullptr);
     ~SearchIndexer() override;
 
     std::string name() const override { return "search indexer"; }
@@ -87,6 +91,7 @@ class SearchIndexer : public Processor {
     StopToken stop_;
     IndexerStats stats_;
     std::map<std::string, std::shared_ptr<const SchemaLogEntry>> schemas_;  // sender thread only
+    FieldTypes field_types_;                                                // sender thread only
     std::set<std::string> tables_dead_lettered_;                            // logged once per table
     std::unique_ptr<DeadLetterFile> dead_letters_;  // PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE
 
@@ -99,6 +104,7 @@ class SearchIndexer : public Processor {
     std::thread prober_;
 
     std::unique_ptr<BatchSender> sender_;
+    std::unique_ptr<OutputMetrics> metrics_;  // destroyed before sender_ (it reads the sender's memory guard)
 };
 
 }  // namespace pgstream::search

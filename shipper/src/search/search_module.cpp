@@ -83,8 +83,8 @@ void register_search_module() {
     module.create = [](const Config& config, Acknowledger& acknowledger,
                        RuntimeContext& context) -> std::unique_ptr<Processor> {
         // No request here: a store that is down is a runtime condition (readiness(), retries).
-        auto indexer =
-            std::make_unique<SearchIndexer>(checked_settings(config), acknowledger, context.stop());
+        auto indexer = std::make_unique<SearchIndexer>(checked_settings(config), acknowledger, context.stop(),
+                                                       context.output_metrics("search-batch-indexer"));
         indexer->observe(context.metrics());
         return indexer;
     };

@@ -1,7 +1,13 @@
 #include "search/search_store.h"
 
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
 #include <ctime>
 #include <map>
+#include <string_view>
 
 #include "util/redact.h"
 
@@ -96,12 +102,12 @@ SearchStore::SearchStore(SearchSettings settings, HttpClient& http)
       http_(http),
       address_policy_(std::make_shared<const AddressPolicy>(AddressPolicy::allow_all())) {}
 
-HttpResponse SearchStore::request(const std::string& method, const std::string& path, const std::string& body,
+HttpResponse SearchStore::request(const std::string& method, const std::string& path, std::string body,
                                   bool ndjson) {
     HttpRequest request;
     request.method = method;
     request.url = settings_.url + path;
-    request.body = body;
+    request.body = std::move(body);
     request.timeout = settings_.request_timeout;
     request.address_policy = address_policy_;
     request.ca_file = settings_.ca_file;
@@ -120,58 +126,183 @@ HttpResponse SearchStore::request(const std::string& method, const std::string& 
     return http_.perform(std::move(request));
 }
 
-std::string SearchStore::bulk_body(const std::vector<BulkItem>& items) const {
-    std::string body;
-    for (const auto& item : items) {
-        body +=
-            item.action == BulkItem::Action::kIndex ? "{\"index\":{\"_index\":" : "{\"delete\":{\"_index\":";
-        append_json_string(body, item.index);
-        body += ",\"_id\":";
-        append_json_string(body, item.id);
-        body += ",\"version\":" + std::to_string(item.version) + ",\"version_type\":\"external\"}}\n";
-        if (item.action == BulkItem::Action::kIndex) {
-            body += item.source();
-            body += '\n';
-        }
+namespace {
+
+// Writes the bulk body's lines with one RapidJSON Writer into one buffer; the document values are already
+// JSON (document_value()) and go in as raw values.
+class BulkBodyWriter {
+  public:
+    explicit BulkBodyWriter(rapidjson::StringBuffer& buffer) : buffer_(buffer), writer_(buffer) {}
+
+    void write(const BulkItem& item) {
+        writer_.Reset(buffer_);
+        writer_.StartObject();
+        key(item.action == BulkItem::Action::kIndex ? "index" : "delete");
+        writer_.StartObject();
+        key("_index");
+        string(item.index);
+        key("_id");
+        string(item.id);
+        key("version");
+        writer_.Uint64(item.version);
+        key("version_type");
+        string("external");
+        writer_.EndObject();
+        writer_.EndObject();
+        buffer_.Put('\n');
+        if (item.action != BulkItem::Action::kIndex) return;
+        writer_.Reset(buffer_);
+        write_source(writer_, item);
+        buffer_.Put('\n');
     }
-    return body;
+
+  private:
+    void key(std::string_view name) {
+        writer_.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+    }
+    void string(std::string_view text) {
+        writer_.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+    }
+
+    rapidjson::StringBuffer& buffer_;
+    BulkJsonWriter writer_;
+};
+
+// Reads a _bulk answer without building a tree: the top-level "errors" flag and, per item, its "status" and
+// its error's "type" and "reason". With `stop_when_no_errors` it stops at "errors":false (the engine writes
+// it before "items"): every item then succeeded and there is nothing more to read.
+class BulkAnswerReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, BulkAnswerReader> {
+  public:
+    struct Item {
+        std::optional<uint64_t> status;
+        std::string error_type, reason;
+    };
+
+    explicit BulkAnswerReader(bool stop_when_no_errors) : stop_when_no_errors_(stop_when_no_errors) {}
+
+    std::optional<bool> errors;
+    bool has_items = false;
+    std::vector<Item> items;
+    bool stopped_early = false;
+
+    bool StartObject() {
+        ++depth_;
+        // depth 3: an item ({"index":{...}}), inside the top-level "items" array.
+        if (depth_ == 3 && in_items_) items.emplace_back();
+        return true;
+    }
+    bool EndObject(rapidjson::SizeType) {
+        --depth_;
+        return true;
+    }
+    bool StartArray() {
+        ++depth_;
+        if (depth_ == 2 && key_ == "items") {
+            in_items_ = true;
+            has_items = true;
+        }
+        return true;
+    }
+    bool EndArray(rapidjson::SizeType) {
+        if (depth_ == 2) in_items_ = false;
+        --depth_;
+        return true;
+    }
+    bool Key(const char* text, rapidjson::SizeType length, bool) {
+        key_.assign(text, length);
+        // depth 5: the members of an item's "error" object.
+        if (depth_ == 4) in_error_ = key_ == "error";
+        return true;
+    }
+    bool Bool(bool value) {
+        if (depth_ == 1 && key_ == "errors") {
+            errors = value;
+            if (!value && stop_when_no_errors_) {
+                stopped_early = true;
+                return false;  // ends the parse: nothing below can change an item's outcome
+            }
+        }
+        return true;
+    }
+    bool Uint(unsigned value) { return number(value); }
+    bool Int(int value) { return number(static_cast<uint64_t>(value < 0 ? 0 : value)); }
+    bool Uint64(uint64_t value) { return number(value); }
+    bool Int64(int64_t value) { return number(static_cast<uint64_t>(value < 0 ? 0 : value)); }
+    bool String(const char* text, rapidjson::SizeType length, bool) {
+        if (depth_ == 5 && in_items_ && in_error_ && !items.empty()) {
+            if (key_ == "type") items.back().error_type.assign(text, length);
+            if (key_ == "reason") items.back().reason.assign(text, length);
+        }
+        return true;
+    }
+
+  private:
+    bool number(uint64_t value) {
+        if (depth_ == 4 && in_items_ && key_ == "status" && !items.empty()) items.back().status = value;
+        return true;
+    }
+
+    bool stop_when_no_errors_;
+    int depth_ = 0;
+    bool in_items_ = false;
+    bool in_error_ = false;
+    std::string key_;
+};
+
+}  // namespace
+
+std::string_view SearchStore::bulk_body(const std::vector<BulkItem>& items) {
+    bulk_buffer_.Clear();  // keeps its capacity: the next batch writes into the same memory
+    BulkBodyWriter writer(bulk_buffer_);
+    for (const auto& item : items) writer.write(item);
+    return {bulk_buffer_.GetString(), bulk_buffer_.GetSize()};
 }
 
 std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& items, size_t* body_bytes) {
     if (items.empty()) return {};
-    std::string body = bulk_body(items);
+    const std::string_view body = bulk_body(items);
     if (body_bytes != nullptr) *body_bytes = body.size();
-    HttpResponse response = request("POST", "/_bulk", std::move(body), true);
+    HttpResponse response = request("POST", "/_bulk", std::string(body), true);
     if (!response.ok()) return std::vector<ItemResult>(items.size(), request_failure(response));
     std::vector<ItemResult> results(items.size());
-    JsonValue parsed;
-    try {
-        parsed = parse_json(response.body);
-    } catch (const JsonError& e) {
-        // An answer we cannot read tells nothing about the items: send them again (versions make it safe).
-        for (auto& result : results) result.reason = std::string("unreadable bulk response: ") + e.what();
+    // Deletes need their item's status even without errors (a 404 not_found is not an error but is
+    // ignored, not delivered); a batch of index items only needs the errors flag.
+    const bool has_deletes = std::any_of(items.begin(), items.end(), [](const BulkItem& item) {
+        return item.action == BulkItem::Action::kDelete;
+    });
+    BulkAnswerReader answer(!has_deletes);
+    rapidjson::Reader reader;
+    rapidjson::StringStream stream(response.body.c_str());
+    rapidjson::ParseResult parsed = reader.Parse(stream, answer);
+    if (answer.stopped_early) {
+        for (auto& result : results) {
+            result.outcome = ItemOutcome::kDelivered;
+            result.status = 200;
+        }
         return results;
     }
-    const JsonValue* answers = parsed.find("items");
-    if (answers == nullptr || !answers->is_array() || answers->items.size() != items.size()) {
+    if (parsed.IsError()) {
+        // An answer we cannot read tells nothing about the items: send them again (versions make it safe).
+        for (auto& result : results)
+            result.reason = std::string("unreadable bulk response: ") +
+                            rapidjson::GetParseError_En(parsed.Code()) + " at offset " +
+                            std::to_string(parsed.Offset());
+        return results;
+    }
+    if (!answer.has_items || answer.items.size() != items.size()) {
         for (auto& result : results) result.reason = "bulk response without one item per request item";
         return results;
     }
     for (size_t i = 0; i < items.size(); ++i) {
-        const JsonValue& answer = answers->items[i];
-        const JsonValue* body =
-            answer.is_object() && !answer.members.empty() ? &answer.members.front().second : nullptr;
+        const BulkAnswerReader::Item& item = answer.items[i];
         ItemResult& result = results[i];
-        const JsonValue* status = body != nullptr ? body->find("status") : nullptr;
-        if (status == nullptr || !status->is_number()) {
+        if (!item.status) {
             result.reason = "bulk item without a status";
             continue;
         }
-        result.status = std::stol(status->text);
-        if (const JsonValue* error = body->find("error"); error != nullptr && error->is_object()) {
-            if (const JsonValue* type = error->find("type")) result.error_type = type->text;
-            if (const JsonValue* reason = error->find("reason")) result.reason = reason->text;
-        }
+        result.status = static_cast<long>(*item.status);
+        result.error_type = item.error_type;
+        result.reason = item.reason;
         if (result.status >= 200 && result.status < 300) {
             result.outcome = ItemOutcome::kDelivered;
         } else if (result.status == 409) {
@@ -189,6 +320,10 @@ std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& item
 
 size_t SearchStore::fill_unchanged_fields(std::vector<BulkItem>& items, bool& complete) {
     complete = true;
+    // Most batches have no UPDATE that left a TOASTed column out: nothing to look up.
+    if (std::none_of(items.begin(), items.end(),
+                     [](const BulkItem& item) { return !item.unchanged_fields.empty(); }))
+        return 0;
     size_t missing = 0;
     std::map<std::string, size_t> latest;  // document id -> index of its latest item so far
     for (size_t i = 0; i < items.size(); ++i) {
@@ -295,8 +430,10 @@ std::vector<ItemResult> SearchStore::write(std::vector<BulkItem> items, const St
 }
 
 std::optional<ItemResult> SearchStore::ensure_change_version_field(const std::vector<BulkItem>& items) {
+    std::set<std::string> asked;  // once per index and call: an index that is missing stays missing
     for (const auto& item : items) {
-        if (item.action != BulkItem::Action::kIndex || indices_with_change_version_.count(item.index))
+        if (item.action != BulkItem::Action::kIndex || indices_with_change_version_.count(item.index) ||
+            !asked.insert(item.index).second)
             continue;
         // Adding a field the mapping already has with the same type is accepted: no need to read it first.
         HttpResponse put =

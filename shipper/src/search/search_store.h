@@ -4,10 +4,13 @@
 // forever on its own except write(), which follows the store retry policy until a stop.
 #pragma once
 
+#include <rapidjson/stringbuffer.h>
+
 #include <functional>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "http/http_client.h"
@@ -53,8 +56,9 @@ class SearchStore {
     // `http` must outlive the store (the RuntimeContext's shared client in the pipeline).
     SearchStore(SearchSettings settings, HttpClient& http);
 
-    // The _bulk NDJSON body for `items` (index with the document, delete without; external versions).
-    std::string bulk_body(const std::vector<BulkItem>& items) const;
+    // The _bulk NDJSON body for `items` (index with the document, delete without; external versions),
+    // written into the store's reused buffer: valid until the next call.
+    std::string_view bulk_body(const std::vector<BulkItem>& items);
     // One _bulk request; a result per item, in order.
     std::vector<ItemResult> send_bulk(const std::vector<BulkItem>& items, size_t* body_bytes = nullptr);
     // Fills the unchanged (TOASTed) fields of index items from earlier items of the same batch or from the
@@ -89,7 +93,7 @@ class SearchStore {
     const SearchSettings& settings() const { return settings_; }
 
   private:
-    HttpResponse request(const std::string& method, const std::string& path, const std::string& body = {},
+    HttpResponse request(const std::string& method, const std::string& path, std::string body = {},
                          bool ndjson = false);
     ChangeResult ensure_schema_log_index();
     // Adds kChangeVersionField to the mappings of the indices `items` write to, once per index and run
@@ -101,6 +105,7 @@ class SearchStore {
     // Every request may reach any address: the store URL is the operator's choice, like the Postgres URL.
     std::shared_ptr<const AddressPolicy> address_policy_;
     std::set<std::string> indices_with_change_version_;  // aliases whose mapping has kChangeVersionField
+    rapidjson::StringBuffer bulk_buffer_;                // bulk_body(): one buffer for every batch
 };
 
 // "%XX"-escapes what is not unreserved in a URL path segment or query value.

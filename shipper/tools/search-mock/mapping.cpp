@@ -950,6 +950,26 @@ class DocumentParser {
 
     bool changed() const { return changed_; }
 
+    // The common document: every key a top-level leaf field the mapping already has (no dots, no objects,
+    // aliases or vectors), every value valid for its field. Indexes it straight from the typed mapping
+    // (`root`), without the per-document copy of the mapping JSON and the per-field rebuild that the general
+    // walk needs for dynamic additions. False when the document is anything else, or any value is refused:
+    // the caller then runs the general walk, which gives the same terms and the exact error.
+    bool parseKnownLeaves(const Value& source, const FieldMapping& root) {
+        if (!source.IsObject()) return false;
+        Failure ignored;
+        for (const auto& member : source.GetObject()) {
+            std::string key(member.name.GetString(), member.name.GetStringLength());
+            if (key.empty() || key.find('.') != std::string::npos) return false;
+            auto field = root.properties.find(key);
+            if (field == root.properties.end()) return false;
+            const FieldMapping& leaf = field->second;
+            if (leaf.isObject() || leaf.type == "alias" || isVectorType(leaf.type)) return false;
+            if (!parseLeafValue(leaf, key, member.value, ignored)) return false;
+        }
+        return true;
+    }
+
   private:
     // The properties object of the object at path (created on the way when dynamic allows it).
     Value* objectJson(const std::vector<std::string>& path) {
@@ -1233,6 +1253,11 @@ class DocumentParser {
 
 bool Mapping::indexDocument(const Value& source, const std::string& id, const std::string& source_text,
                             IndexedFields& out, Failure& error) {
+    {
+        DocumentParser known(flavor_, json_, id, source_text, out);
+        if (known.parseKnownLeaves(source, root_)) return true;
+        out.clear();
+    }
     rapidjson::Document candidate;
     candidate.CopyFrom(json_, candidate.GetAllocator());
     DocumentParser parser(flavor_, candidate, id, source_text, out);

@@ -176,6 +176,7 @@ bool MockServer::bindData(std::string& error) {
     }
     httplib::Server* raw = server.get();
     data_server_ = std::move(server);
+    data_listening_ = true;
     data_thread_ = std::thread([raw] { raw->listen_after_bind(); });
     return true;
 }
@@ -244,6 +245,8 @@ void MockServer::supervise() {
         if (thread.joinable()) thread.join();
         server.reset();
         lock.lock();
+        data_listening_ = false;
+        changed_.notify_all();
         auto until = faults_.outage_ms > 0
                          ? std::chrono::steady_clock::now() + std::chrono::milliseconds(faults_.outage_ms)
                          : std::chrono::steady_clock::time_point::max();
@@ -433,7 +436,7 @@ bool MockServer::applyFaults(const rapidjson::Value& json, std::string& error) {
     return true;
 }
 
-Response MockServer::admin(const httplib::Request& request) {
+Response MockServer::admin(const httplib::Request& request, bool on_admin_listener) {
     std::string path = request.path;
     if (path == "/_mock/faults") {
         std::unique_lock<std::mutex> lock(mutex_);
@@ -450,10 +453,14 @@ Response MockServer::admin(const httplib::Request& request) {
         } else if (request.method != "GET") {
             return simpleError(405, "use GET, POST or DELETE on /_mock/faults");
         }
+        changed_.notify_all();
+        // An outage switched on through the admin listener is in force when the answer comes: the data
+        // listener is closed by then, so a test needs no polling to know that nothing listens. (Through the
+        // data listener the supervisor's stop would wait for this very request: that answer comes first.)
+        if (on_admin_listener)
+            changed_.wait(lock, [this] { return stopping_ || !faults_.outage || !data_listening_; });
         JsonWriter out;
         writeFaults(out);
-        lock.unlock();
-        changed_.notify_all();
         return {200, out.text()};
     }
     if (path == "/_mock/stats" && request.method == "GET") {
@@ -493,8 +500,8 @@ Response MockServer::admin(const httplib::Request& request) {
 void MockServer::handle(const httplib::Request& request, httplib::Response& response, bool admin_only) {
     bool is_admin = request.path.rfind("/_mock/", 0) == 0;
     if (is_admin || admin_only) {
-        Response result =
-            is_admin ? admin(request) : simpleError(404, "the admin listener serves /_mock/ only");
+        Response result = is_admin ? admin(request, admin_only)
+                                   : simpleError(404, "the admin listener serves /_mock/ only");
         response.status = result.status;
         response.set_content(result.body, "application/json");
         return;

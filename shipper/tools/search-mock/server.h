@@ -72,7 +72,7 @@ class MockServer {
     void handle(const httplib::Request& request, httplib::Response& response, bool admin_only);
     Response dispatch(const httplib::Request& request, const Params& params, bool& head,
                       const Cluster::ItemRejector& reject);
-    Response admin(const httplib::Request& request);
+    Response admin(const httplib::Request& request, bool on_admin_listener);
     bool authorized(const httplib::Request& request, httplib::Response& response);
     void writeFaults(JsonWriter& out);
     bool applyFaults(const rapidjson::Value& json, std::string& error);
@@ -93,6 +93,7 @@ class MockServer {
     uint64_t bulk_items_seen_ = 0;
     bool stopping_ = false;
     bool outage_active_ = false;
+    bool data_listening_ = false;  // false from the moment an outage has closed the data listener
 
     std::unique_ptr<httplib::Server> data_server_;
     std::thread data_thread_;
