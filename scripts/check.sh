@@ -81,8 +81,7 @@ run_ctest() { # suite [ctest args...]
 #   not hold under ASan's shadow memory and quarantine;
 # - the snapshot resume test (200k rows read up to four times): it outlasts its deadline under ASan (140 s seen);
 # - the search indexer's crash test (50k rows, 5 kills) and outage test (30 s out, resident-memory bound): both
-#   reasons; the search snapshot test (a workload, two snapshots): time (the snapshot path runs here in the
-#   IntegrationSnapshot tests).
+#   reasons.
 run_sanitize() {
   echo "== shipper under ASan/UBSan: ctest =="
   local dir=${BUILD}-sanitize
@@ -91,7 +90,7 @@ run_sanitize() {
     tail -40 "$dir/build.log"; record sanitize 0 1; return
   fi
   BUILD=$dir ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    run_ctest sanitize -E 'IntegrationBackpressure|ThirtySecondBrokerOutage|ReceiverDownForThirtySeconds|ResumesUnfinishedRangesAfterSigkill|IntegrationSearch\.(KillNineAtRandomMoments|OutageAndRejectedItems|SnapshotsUnderAWorkload)'
+    run_ctest sanitize -E 'IntegrationBackpressure|ThirtySecondBrokerOutage|ReceiverDownForThirtySeconds|ResumesUnfinishedRangesAfterSigkill|IntegrationSearch\.(KillNineAtRandomMoments|OutageAndRejectedItems)'
 }
 
 case "$what" in
