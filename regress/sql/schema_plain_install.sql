@@ -15,6 +15,7 @@ SET client_min_messages = warning;
 \i migrations/0009_delta_versions.sql
 \i migrations/0010_describe_constraints_and_partitions.sql
 \i migrations/0011_fixed_cost_per_ddl.sql
+\i migrations/0012_schema_log_view.sql
 RESET client_min_messages;
 \set ECHO all
 -- every migration file is applied above: this count must match
@@ -49,6 +50,7 @@ SET client_min_messages = warning;
 \i migrations/0009_delta_versions.sql
 \i migrations/0010_describe_constraints_and_partitions.sql
 \i migrations/0011_fixed_cost_per_ddl.sql
+\i migrations/0012_schema_log_view.sql
 RESET client_min_messages;
 \set ECHO all
 SELECT count(*) AS migrations, (SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'pgstream%') AS event_triggers
