@@ -236,7 +236,7 @@ END
 $$;
 
 -- log_schema_changes of 0011 writing to the table, with delta versions the default and the whole-document rule
--- above.
+-- above, and two lookups that scanned O(tables) rows per DDL made index lookups.
 CREATE OR REPLACE FUNCTION pgstream.log_schema_changes(
     changed_tables  oid[],
     removed_tables  oid[]  DEFAULT '{}',
@@ -312,8 +312,9 @@ BEGIN
     FROM (
         SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY(live_tables)
         UNION ALL
+        -- One ANY, so that table_ids' index on oid serves it (an OR of two scanned every table's row).
         SELECT t.schema_name FROM pgstream.table_ids t
-        WHERE t.oid = ANY(changed_tables) OR t.oid = ANY(removed_tables)
+        WHERE t.oid = ANY(changed_tables || removed_tables)
         UNION ALL
         SELECT unnest(touched_schemas)
         UNION ALL
@@ -411,8 +412,10 @@ BEGIN
         CONTINUE WHEN changed = '[]' AND removed = '[]';
 
         -- The current descriptions after this version.
+        -- By oid, so that the primary key serves it (oid::text scanned every description of the schema).
         DELETE FROM pgstream.schema_tables st
-        WHERE st.schema_name = target AND st.oid::text IN (SELECT jsonb_array_elements_text(removed));
+        WHERE st.schema_name = target
+          AND st.oid = ANY(ARRAY(SELECT r::oid FROM jsonb_array_elements_text(removed) AS r));
         INSERT INTO pgstream.schema_tables (schema_name, oid, description)
         SELECT target, (d ->> 'oid')::oid, d FROM jsonb_array_elements(changed) AS d
         ON CONFLICT (schema_name, oid) DO UPDATE SET description = excluded.description;
