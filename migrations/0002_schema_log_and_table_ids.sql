@@ -13,16 +13,21 @@ CREATE TABLE IF NOT EXISTS pgstream.schema_log (
     acked       boolean     NOT NULL DEFAULT false
 );
 
-CREATE UNIQUE INDEX IF NOT EXISTS schema_log_version_uniq ON pgstream.schema_log (schema_name, version);
-CREATE INDEX IF NOT EXISTS schema_log_name_acked ON pgstream.schema_log (schema_name, acked, id);
-
 -- Every version repeats the whole schema; lz4 (where the server has it) compresses and decompresses several times
 -- faster than the default pglz, which is most of the cost of logging DDL in a schema with many tables.
+-- Since 0012 the table is pgstream.schema_log_entries and schema_log a view: applied again, this file leaves them.
 DO $$
 BEGIN
-    ALTER TABLE pgstream.schema_log ALTER COLUMN schema SET COMPRESSION lz4;
-EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
-    NULL;
+    IF (SELECT relkind FROM pg_class WHERE oid = 'pgstream.schema_log'::regclass) <> 'r' THEN
+        RETURN;
+    END IF;
+    CREATE UNIQUE INDEX IF NOT EXISTS schema_log_version_uniq ON pgstream.schema_log (schema_name, version);
+    CREATE INDEX IF NOT EXISTS schema_log_name_acked ON pgstream.schema_log (schema_name, acked, id);
+    BEGIN
+        ALTER TABLE pgstream.schema_log ALTER COLUMN schema SET COMPRESSION lz4;
+    EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+        NULL;
+    END;
 END
 $$;
 

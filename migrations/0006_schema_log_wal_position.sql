@@ -10,8 +10,15 @@
 -- its stream started from (a restart, a second slot, a replay). Versions written before this migration keep a NULL
 -- position: they are older than every positioned version.
 -- No default on ADD COLUMN: a volatile default would stamp the existing rows with today's position.
-ALTER TABLE pgstream.schema_log ADD COLUMN IF NOT EXISTS wal_position pg_lsn;
-ALTER TABLE pgstream.schema_log ALTER COLUMN wal_position SET DEFAULT pg_catalog.pg_current_wal_insert_lsn();
+-- Since 0012 the table is pgstream.schema_log_entries and schema_log a view: applied again, this file leaves them.
+DO $$
+BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = 'pgstream.schema_log'::regclass) = 'r' THEN
+        ALTER TABLE pgstream.schema_log ADD COLUMN IF NOT EXISTS wal_position pg_lsn;
+        ALTER TABLE pgstream.schema_log ALTER COLUMN wal_position SET DEFAULT pg_catalog.pg_current_wal_insert_lsn();
+    END IF;
+END
+$$;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA pgstream FROM PUBLIC;
 

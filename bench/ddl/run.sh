@@ -5,9 +5,12 @@
 #   CREATE TABLE bench.n_i (...); ALTER TABLE bench.n_i ADD COLUMN ...;
 # (each autocommitted) in each setup of SETUPS:
 #   without    no extension
-#   pgstream   CREATE EXTENSION pgstream: each version composed in C from the previous one (compose_tables)
-#   delta      the extension with pgstream.schema_versions = delta (ALTER DATABASE ... SET): versions carry only the
-#              changed tables (migration 0009)
+#   pgstream   CREATE EXTENSION pgstream, its default: since 0.5.0 versions are stored and streamed as deltas and
+#              pgstream.schema_log is a view of whole documents (migration 0012)
+#   full       the extension with pgstream.schema_versions = full (ALTER DATABASE ... SET): every version the whole
+#              schema, composed in C from the previous one (compose_tables)
+#   0.4.0      CREATE EXTENSION pgstream VERSION '0.4.0', its default (whole versions composed in C)
+#   delta-0.4.0  0.4.0 with pgstream.schema_versions = delta (before migration 0011 cut the fixed cost per DDL)
 #   sql        the extension with compose_tables_sql, what `pgstream init` installs without the pgstream library
 #   before     CREATE EXTENSION pgstream VERSION '0.2.0': versions edited with jsonb_set (the cost before 0.3.0)
 #   rebuild    the extension, but every DDL rebuilds the whole schema's JSON from the catalogs, as the Go pgstream
@@ -24,7 +27,7 @@ cd "$(dirname "$0")/../.."
 SIZES=${SIZES:-500 1000 5000}
 STATEMENTS=${STATEMENTS:-1000 1000 200}
 RUNS=${RUNS:-3}
-SETUPS=${SETUPS:-without pgstream delta sql before}
+SETUPS=${SETUPS:-without pgstream full 0.4.0 delta-0.4.0}
 read -ra sizes <<<"$SIZES"
 read -ra statement_counts <<<"$STATEMENTS"
 [ "${#sizes[@]}" = "${#statement_counts[@]}" ] || { echo "STATEMENTS must list one count per entry of SIZES" >&2; exit 2; }
@@ -71,12 +74,15 @@ CREATE EVENT TRIGGER bench_log_full_rebuild ON ddl_command_end EXECUTE FUNCTION 
 SQL
 
 run_once() { # setup run statements -> "seconds wal_bytes"
-  local setup=$1 db="bench_${1}_$2" statements=$3
+  local setup=$1 db="bench_${1//[^a-z0-9]/_}_$2" statements=$3
   psql -qX -d postgres -c "CREATE DATABASE $db" >/dev/null
   case "$setup" in
     pgstream) psql -qX -d "$db" -c "CREATE EXTENSION pgstream" >/dev/null ;;
-    delta) psql -qX -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION pgstream" \
-                -c "ALTER DATABASE $db SET pgstream.schema_versions = delta" >/dev/null ;;
+    full) psql -qX -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION pgstream" \
+               -c "ALTER DATABASE $db SET pgstream.schema_versions = full" >/dev/null ;;
+    0.4.0) psql -qX -d "$db" -c "CREATE EXTENSION pgstream VERSION '0.4.0'" >/dev/null ;;
+    delta-0.4.0) psql -qX -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION pgstream VERSION '0.4.0'" \
+                      -c "ALTER DATABASE $db SET pgstream.schema_versions = delta" >/dev/null ;;
     sql) psql -qX -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION pgstream" \
               -c "CREATE OR REPLACE FUNCTION pgstream.compose_tables(previous jsonb, touched oid[], described jsonb[]) RETURNS jsonb
                   LANGUAGE sql IMMUTABLE AS 'SELECT pgstream.compose_tables_sql(\$1, \$2, \$3)'" >/dev/null ;;

@@ -29,9 +29,11 @@ $f$;
 -- description built from the catalogs in full (the trigger composes versions incrementally), a dropped schema must
 -- not exist, and every id must be the table's id in pgstream.table_ids, columns "<table id>-<attnum>".
 CREATE FUNCTION pg_temp.check_log() RETURNS SETOF text LANGUAGE sql AS $f$
+    -- The latest version numbers first: the view composes a document only for the rows whose "schema" is read.
     WITH latest AS (
-        SELECT DISTINCT ON (schema_name) schema_name, version, schema
-        FROM pgstream.schema_log_full ORDER BY schema_name, version DESC
+        SELECT l.schema_name, l.version, l.schema
+        FROM (SELECT schema_name, max(version) AS version FROM pgstream.schema_log_full GROUP BY schema_name) AS m
+        JOIN pgstream.schema_log_full l USING (schema_name, version)
     )
     SELECT format('%s v%s differs from a full rebuild', schema_name, version)
     FROM latest WHERE NOT schema ? 'dropped' AND schema <> pgstream.get_schema(schema_name)

@@ -34,7 +34,7 @@ FROM pg_replication_slots WHERE slot_name = 'regress_pgstream_api';
 SELECT * FROM pg_temp.show('api');
 SELECT data::jsonb ->> 'table' AS streamed_table, data::jsonb -> 'columns' @> '[{"name": "schema_name", "value": "api"}]' AS api_version
 FROM pg_logical_slot_peek_changes('regress_pgstream_api', NULL, NULL, 'format-version', '2', 'include-transaction', 'false')
-WHERE data::jsonb ->> 'table' = 'schema_log' AND data::jsonb -> 'columns' @> '[{"name": "schema_name", "value": "api"}]';
+WHERE data::jsonb ->> 'table' = 'schema_log_entries' AND data::jsonb -> 'columns' @> '[{"name": "schema_name", "value": "api"}]';
 
 -- init() again: the existing slot is returned, nothing new is logged
 SELECT pgstream.init(slot_name => 'regress_pgstream_api', plugin => 'wal2json');

@@ -30,13 +30,15 @@ SELECT row_number() OVER () AS position, data::jsonb AS change
 FROM pg_logical_slot_peek_changes('regress_pgstream_order', NULL, NULL, 'format-version', '2',
                                   'include-transaction', 'true');
 SELECT position, change ->> 'action' AS action, change ->> 'schema' || '.' || (change ->> 'table') AS relation,
-       CASE WHEN change ->> 'table' = 'schema_log' THEN
+       CASE WHEN change ->> 'table' = 'schema_log_entries' THEN
            format('version %s of %s, items columns: %s',
                   (SELECT c ->> 'value' FROM jsonb_array_elements(change -> 'columns') AS c WHERE c ->> 'name' = 'version'),
                   (SELECT c ->> 'value' FROM jsonb_array_elements(change -> 'columns') AS c WHERE c ->> 'name' = 'schema_name'),
                   (SELECT string_agg(col ->> 'name', ',')
                    FROM jsonb_array_elements(change -> 'columns') AS c,
-                        jsonb_array_elements((c ->> 'value')::jsonb -> 'tables') AS t,
+                        -- a delta (the default) carries the changed tables, a whole version all of them
+                        jsonb_array_elements(coalesce((c ->> 'value')::jsonb -> 'changed',
+                                                      (c ->> 'value')::jsonb -> 'tables')) AS t,
                         jsonb_array_elements(t -> 'columns') AS col
                    WHERE c ->> 'name' = 'schema' AND t ->> 'name' = 'items'))
        WHEN change ->> 'table' = 'items' THEN

@@ -31,13 +31,15 @@ SELECT 'wal2json', row_number() OVER (), data::jsonb
 FROM pg_logical_slot_get_changes('regress_pgstream_order_oracle', NULL, NULL, 'format-version', '2');
 
 SELECT position, change ->> 'action' AS action, change ->> 'schema' || '.' || (change ->> 'table') AS relation,
-       CASE WHEN change ->> 'table' = 'schema_log' THEN
+       CASE WHEN change ->> 'table' = 'schema_log_entries' THEN
            format('version %s of %s, items columns: %s',
                   (SELECT c ->> 'value' FROM jsonb_array_elements(change -> 'columns') AS c WHERE c ->> 'name' = 'version'),
                   (SELECT c ->> 'value' FROM jsonb_array_elements(change -> 'columns') AS c WHERE c ->> 'name' = 'schema_name'),
                   (SELECT string_agg(col ->> 'name', ',')
                    FROM jsonb_array_elements(change -> 'columns') AS c,
-                        jsonb_array_elements((c ->> 'value')::jsonb -> 'tables') AS t,
+                        -- a delta (the default) carries the changed tables, a whole version all of them
+                        jsonb_array_elements(coalesce((c ->> 'value')::jsonb -> 'changed',
+                                                      (c ->> 'value')::jsonb -> 'tables')) AS t,
                         jsonb_array_elements(t -> 'columns') AS col
                    WHERE c ->> 'name' = 'schema' AND t ->> 'name' = 'items'))
        WHEN change ->> 'table' = 'items' THEN

@@ -11,6 +11,11 @@ SET client_min_messages = warning;
 \i migrations/0005_event_triggers.sql
 \i migrations/0006_schema_log_wal_position.sql
 \i migrations/0007_compose_schema_versions.sql
+\i migrations/0008_webhooks_and_snapshots.sql
+\i migrations/0009_delta_versions.sql
+\i migrations/0010_describe_constraints_and_partitions.sql
+\i migrations/0011_fixed_cost_per_ddl.sql
+\i migrations/0012_schema_log_view.sql
 RESET client_min_messages;
 \set ECHO all
 -- every migration file is applied above: this count must match
@@ -41,6 +46,11 @@ SET client_min_messages = warning;
 \i migrations/0005_event_triggers.sql
 \i migrations/0006_schema_log_wal_position.sql
 \i migrations/0007_compose_schema_versions.sql
+\i migrations/0008_webhooks_and_snapshots.sql
+\i migrations/0009_delta_versions.sql
+\i migrations/0010_describe_constraints_and_partitions.sql
+\i migrations/0011_fixed_cost_per_ddl.sql
+\i migrations/0012_schema_log_view.sql
 RESET client_min_messages;
 \set ECHO all
 SELECT count(*) AS migrations, (SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'pgstream%') AS event_triggers

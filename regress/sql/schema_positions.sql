@@ -49,6 +49,37 @@ SELECT version, name FROM pgstream.migrations WHERE version >= 5 ORDER BY versio
 DROP SCHEMA up CASCADE;
 DROP EXTENSION pgstream;
 
+-- upgrading from 0.4.0 (0.5.0: migration 0011, a smaller fixed cost per DDL): delta versions continue from the
+-- ones logged before the update, every version still equals a full rebuild, and ids keep their form
+CREATE EXTENSION pgstream VERSION '0.4.0';
+SET pgstream.schema_versions = delta;
+CREATE SCHEMA up4;
+CREATE TABLE up4.t (id int PRIMARY KEY);
+ALTER TABLE up4.t ADD COLUMN a text;
+CREATE ROLE regress_pgstream_up4_reader NOLOGIN;
+GRANT SELECT, UPDATE (acked) ON pgstream.schema_log TO regress_pgstream_up4_reader;
+ALTER EXTENSION pgstream UPDATE;
+-- the shipper's grants move to the view that now carries the name
+SELECT has_table_privilege('regress_pgstream_up4_reader', 'pgstream.schema_log', 'SELECT') AS can_select,
+       has_column_privilege('regress_pgstream_up4_reader', 'pgstream.schema_log', 'acked', 'UPDATE') AS can_ack,
+       has_column_privilege('regress_pgstream_up4_reader', 'pgstream.schema_log', 'schema', 'UPDATE') AS can_rewrite,
+       (SELECT relkind FROM pg_class WHERE oid = 'pgstream.schema_log'::regclass) AS kind;
+SELECT extversion FROM pg_extension WHERE extname = 'pgstream';
+ALTER TABLE up4.t ADD COLUMN b text;
+CREATE TABLE up4.u (id int);
+DROP TABLE up4.u;
+-- what was written (the table since 0.5.0): deltas before and after the update
+SELECT version, schema ? 'delta' AS delta FROM pgstream.schema_log_entries WHERE schema_name = 'up4' ORDER BY version;
+SELECT pgstream.schema_at('up4', max(version)) = pgstream.get_schema('up4') AS latest_equals_full_rebuild
+FROM pgstream.schema_log WHERE schema_name = 'up4';
+SELECT count(*) FILTER (WHERE id::text !~ '^[0-9a-v]{20}$') AS malformed_ids, count(DISTINCT id) = count(*) AS unique_ids
+FROM pgstream.schema_log;
+SELECT version, name FROM pgstream.migrations WHERE version >= 10 ORDER BY version;
+RESET pgstream.schema_versions;
+DROP SCHEMA up4 CASCADE;
+DROP EXTENSION pgstream;
+DROP ROLE regress_pgstream_up4_reader;
+
 -- default slot names: past 63 bytes the name keeps a hash of the whole database name, so two long names that share
 -- their first 63 bytes get two slots (the shipper computes the same names: integration_slot_names_test.cpp)
 CREATE EXTENSION pgstream;

@@ -35,7 +35,24 @@ SELECT * FROM pg_temp.show('sec');
 SELECT count(*) AS hijacked_versions FROM pgstream.schema_log WHERE schema::text LIKE '%hijacked%';
 SELECT * FROM pg_temp.check_log();
 
+-- the shipper's rights (docs/schema-tracking.md): SELECT and UPDATE (acked) on the view pgstream.schema_log are
+-- enough to read whole documents composed from delta versions and to acknowledge them; the table stays closed
+CREATE ROLE regress_pgstream_reader NOLOGIN;
+GRANT USAGE ON SCHEMA pgstream TO regress_pgstream_reader;
+GRANT SELECT, UPDATE (acked) ON pgstream.schema_log TO regress_pgstream_reader;
+SELECT count(*) FILTER (WHERE schema ? 'delta') AS delta_versions FROM pgstream.schema_log_entries WHERE schema_name = 'sec';
+SET SESSION AUTHORIZATION regress_pgstream_reader;
+SELECT version, schema ? 'delta' AS is_delta, jsonb_array_length(schema -> 'tables') AS tables
+FROM pgstream.schema_log WHERE schema_name = 'sec' ORDER BY version DESC LIMIT 1;
+UPDATE pgstream.schema_log SET acked = true WHERE schema_name = 'sec' AND NOT acked;
+UPDATE pgstream.schema_log SET schema_name = 'other' WHERE schema_name = 'sec';
+SELECT count(*) FROM pgstream.schema_log_entries;
+RESET SESSION AUTHORIZATION;
+SELECT bool_and(acked) AS all_acked FROM pgstream.schema_log_entries WHERE schema_name = 'sec';
+
 SET client_min_messages = warning;
 DROP SCHEMA sec CASCADE;
+DROP OWNED BY regress_pgstream_reader;
+DROP ROLE regress_pgstream_reader;
 DROP ROLE regress_pgstream_owner;
 DROP EXTENSION pgstream;

@@ -120,7 +120,13 @@ class FakeStore : public SchemaLogStore {
         return found;
     }
     void ack(const SchemaLogEntry& entry) override { acked_ids.push_back(entry.id); }
+    std::optional<std::string> whole_document(const SchemaLogEntry& entry) override {
+        auto found = whole_documents.find(entry.id);
+        if (found == whole_documents.end()) return std::nullopt;
+        return found->second;
+    }
     std::map<std::string, std::vector<SchemaLogEntry>> entries;
+    std::map<std::string, std::string> whole_documents;  // by id; none: the store cannot tell
     std::vector<std::string> acked_ids;
     int lookups = 0;
 };
@@ -139,13 +145,14 @@ const char* kSchema =
 // An insert into schema_log as the stream carries it; without `wal_position`, as schema tracking before 0.2.0
 // wrote it.
 EventPtr schema_log_insert(const std::string& id, int version, const std::string& schema_json,
-                           const std::string& wal_position = "", const std::string& lsn = "0/100") {
+                           const std::string& wal_position = "", const std::string& lsn = "0/100",
+                           const std::string& table = "schema_log") {
     std::string escaped = json_quote(schema_json);
     std::string position_column =
         wal_position.empty() ? ""
                              : R"(,{"name":"wal_position","type":"pg_lsn","value":")" + wal_position + "\"}";
-    return event(R"({"action":"I","lsn":")" + lsn +
-                 R"(","schema":"pgstream","table":"schema_log","columns":[)"
+    return event(R"({"action":"I","lsn":")" + lsn + R"(","schema":"pgstream","table":")" + table +
+                 R"(","columns":[)"
                  R"({"name":"id","type":"pgstream.xid","value":")" +
                  id + R"("},{"name":"version","type":"bigint","value":)" + std::to_string(version) +
                  R"(},{"name":"schema_name","type":"text","value":"public"},)"
@@ -405,14 +412,27 @@ TEST(SchemaLog, ADeltaAppliedToItsBaseIsTheWholeSchemaInNameOrder) {
     EXPECT_THROW(apply_delta(base, other), JsonError) << "version 1 is not the base of a delta of version 2";
 }
 
-TEST(Translator, DeltaVersionsFromTheStreamAreComposedWithTheHeldVersion) {
+// A translator whose store holds version 1 (kSchema), after a row of items made it read that version.
+struct HoldingVersionOne {
+    explicit HoldingVersionOne(std::map<std::string, std::string> whole_documents = {}) {
+        auto owned = std::make_unique<FakeStore>();
+        store = owned.get();
+        store->entries["public"] = {stored_version("v1", 1, kSchema, "0/100")};
+        store->whole_documents = std::move(whole_documents);
+        translator = std::make_unique<Translator>(std::move(owned), next, ack);
+        translator->process(items_row("0/150", "note"));
+    }
     CollectingProcessor next;
     CountingAcknowledger ack;
-    auto store = std::make_unique<FakeStore>();
-    FakeStore* store_view = store.get();
-    store->entries["public"] = {stored_version("v1", 1, kSchema, "0/100")};
-    Translator translator(std::move(store), next, ack);
-    translator.process(items_row("0/150", "note"));
+    FakeStore* store = nullptr;
+    std::unique_ptr<Translator> translator;
+};
+
+TEST(Translator, DeltaVersionsFromTheStreamAreComposedWithTheHeldVersion) {
+    HoldingVersionOne held;
+    CollectingProcessor& next = held.next;
+    FakeStore* store_view = held.store;
+    Translator& translator = *held.translator;
     EXPECT_EQ(next.events.back()->columns[0].id, "tid1-3");
     EXPECT_EQ(store_view->lookups, 1);
 
@@ -447,6 +467,62 @@ TEST(Translator, ADeltaWhoseBaseIsNotHeldIsReadFromTheStore) {
     translator.process(items_row("0/350", "note"));
     EXPECT_EQ(store_view->lookups, 2) << "the schema's versions are read again";
     EXPECT_EQ(next.events.back()->columns[0].id, "tid1-4");
+}
+
+// kSchema with items_delta(1) applied, as PostgreSQL prints the jsonb of pgstream.schema_log: tables in name
+// order, each with its members in the order parsed, ", " and ": " between items.
+const char* kComposedDocument =
+    R"({"tables": [{"oid": "16442", "name": "items", "pgstream_id": "tid1", "primary_key_columns": ["a", "b"], )"
+    R"("columns": [{"pgstream_id": "tid1-1", "name": "a", "type": "integer", "nullable": false, "unique": false}, )"
+    R"({"pgstream_id": "tid1-2", "name": "b", "type": "integer", "nullable": false, "unique": false}, )"
+    R"({"pgstream_id": "tid1-3", "name": "memo", "type": "text", "nullable": true, "unique": false}, )"
+    R"({"pgstream_id": "tid1-4", "name": "note", "type": "text", "nullable": true, "unique": false}]}, )"
+    R"({"oid": "16450", "name": "nopk", "pgstream_id": "tid2", "primary_key_columns": [], )"
+    R"("columns": [{"pgstream_id": "tid2-1", "name": "x", "type": "integer", "nullable": true, "unique": true}, )"
+    R"({"pgstream_id": "tid2-2", "name": "code", "type": "text", "nullable": false, "unique": true}]}]})";
+
+std::string forwarded_schema(const Event& event) {
+    const Column* schema = event.find_column("schema");
+    return schema ? schema->value.text : "";
+}
+
+// Extension 0.5.0 streams pgstream.schema_log_entries, deltas by default: the translator composes them and
+// forwards pgstream.schema_log with the whole document, so outputs see what they saw before.
+TEST(Translator, AVersionFromSchemaLogEntriesGoesOnAsSchemaLogWithTheWholeDocument) {
+    HoldingVersionOne held;
+    CollectingProcessor& next = held.next;
+    FakeStore* store_view = held.store;
+    Translator& translator = *held.translator;
+
+    translator.process(schema_log_insert("v2", 2, items_delta(1), "0/200", "0/201", "schema_log_entries"));
+    ASSERT_EQ(next.events.size(), 2u) << "the version is forwarded, not hidden as pgstream bookkeeping";
+    const Event& forwarded = *next.events.back();
+    EXPECT_EQ(forwarded.table, "schema_log");
+    EXPECT_TRUE(forwarded.is_schema_log());
+    EXPECT_EQ(forwarded_schema(forwarded), kComposedDocument);
+    EXPECT_EQ(store_view->acked_ids, std::vector<std::string>{"v2"});
+    translator.process(items_row("0/250", "note"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-4");
+
+    // A whole version (pgstream.schema_versions = full) goes on as the stream carries it.
+    std::string whole = renamed_and_readded();
+    translator.process(schema_log_insert("v3", 3, whole, "0/300", "0/301", "schema_log_entries"));
+    EXPECT_EQ(next.events.back()->table, "schema_log");
+    EXPECT_EQ(forwarded_schema(*next.events.back()), whole);
+    EXPECT_EQ(store_view->lookups, 1);
+}
+
+TEST(Translator, ADeltaWhoseBaseIsNotHeldGoesOnAsTheStoresWholeDocument) {
+    HoldingVersionOne held(std::map<std::string, std::string>{{"v3", kComposedDocument}});
+    CollectingProcessor& next = held.next;
+    FakeStore* store_view = held.store;
+    Translator& translator = *held.translator;
+    // Version 2 never reached this stream: the delta of version 3 is not composed from version 1.
+    translator.process(schema_log_insert("v3", 3, items_delta(2), "0/300", "0/301", "schema_log_entries"));
+    EXPECT_EQ(forwarded_schema(*next.events.back()), kComposedDocument);
+    translator.process(items_row("0/350", "note"));
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid1-4");
+    EXPECT_EQ(store_view->lookups, 1) << "the store's whole document is the version held";
 }
 
 }  // namespace

@@ -75,6 +75,27 @@ IdCheck check_column_ids(PgConnection& db, const std::vector<std::string>& lines
     return check;
 }
 
+// Every schema version the shipper forwarded carries the whole document, byte for byte what
+// pgstream.schema_log shows for its id (extension 0.5.0 streams deltas; the translator composes them).
+// Returns how many it checked.
+size_t expect_whole_documents(PgConnection& db, const std::vector<std::string>& lines) {
+    size_t checked = 0;
+    for (const auto& event : parse_events(lines, nullptr)) {
+        if (event.table != "schema_log") continue;
+        auto id = event.value("id");
+        auto schema = event.value("schema");
+        if (!id || !schema) {
+            ADD_FAILURE() << "a schema_log event without id or schema at " << event.lsn;
+            continue;
+        }
+        EXPECT_EQ(*schema,
+                  db.scalar_text("SELECT schema::text FROM pgstream.schema_log WHERE id = '" + *id + "'"))
+            << "version " << *id;
+        ++checked;
+    }
+    return checked;
+}
+
 bool has_rows(const ShipperProcess& shipper, PgConnection& db, size_t count) {
     return check_column_ids(db, shipper.output_lines()).rows.size() >= count;
 }
@@ -101,6 +122,7 @@ void replay_from_a_slot_created_before_a_ddl(const std::string& versions_mode) {
         EXPECT_EQ(first.stop(), 0) << first.stderr_tail();
         IdCheck check = check_column_ids(db, first.output_lines());
         EXPECT_TRUE(check.errors.empty()) << testing::PrintToString(check.errors);
+        EXPECT_GE(expect_whole_documents(db, first.output_lines()), 2u) << "the DDL's versions";
     }
     ASSERT_EQ(
         db.scalar_text("SELECT count(*) FROM pgstream.schema_log WHERE schema_name = 'public' AND NOT acked"),
@@ -116,18 +138,23 @@ void replay_from_a_slot_created_before_a_ddl(const std::string& versions_mode) {
     EXPECT_EQ(check.rows.size(), 6u);
     EXPECT_GE(check.checked_columns, 6u * 2);
     EXPECT_TRUE(check.errors.empty()) << testing::PrintToString(check.errors);
-    if (versions_mode == "delta") {
-        EXPECT_NE(db.scalar_text("SELECT count(*) FROM pgstream.schema_log WHERE schema ? 'delta'"), "0")
-            << "the DDL wrote delta versions";
-    }
+    EXPECT_GE(expect_whole_documents(db, second.output_lines()), 2u) << "the DDL's versions";
+    // What was written: pgstream.schema_log_entries since 0.5.0 (pgstream.schema_log shows whole documents).
+    std::string stored = db.scalar_text(
+        "SELECT CASE WHEN to_regclass('pgstream.schema_log_entries') IS NULL THEN 'pgstream.schema_log' "
+        "ELSE 'pgstream.schema_log_entries' END");
+    EXPECT_EQ(db.scalar_text("SELECT count(*) > 0 FROM " + stored + " WHERE schema ? 'delta'"),
+              versions_mode == "delta" ? "t" : "f")
+        << "pgstream.schema_versions = " << versions_mode;
 }
 
 TEST(IntegrationSchemaVersions, ASlotCreatedBeforeADdlReplaysOldRowsWithTheOldColumnIds) {
     replay_from_a_slot_created_before_a_ddl("full");
 }
 
-// The same with delta versions: the first shipper composes them from the stream, the second one reads them
-// from the store (pgstream.schema_at composes the leading one) when its replay starts before the DDL.
+// The same with delta versions (the default since 0.5.0): the first shipper composes them from the stream,
+// the second one reads them from the store (the view pgstream.schema_log composes them) when its replay
+// starts before the DDL.
 TEST(IntegrationSchemaVersions, DeltaVersionsGiveEveryRowTheColumnIdsOfItsVersion) {
     if (!pgstream_plugin_installed()) GTEST_SKIP() << "needs the pgstream extension installed";
     replay_from_a_slot_created_before_a_ddl("delta");

@@ -151,7 +151,12 @@ BEGIN
     ELSE
         RAISE NOTICE 'pgstream.tear_down: replication slot "%" does not exist', slot;
     END IF;
-    TRUNCATE pgstream.schema_log, pgstream.table_ids;
+    -- The versions' table: pgstream.schema_log_entries since 0012 (schema_log is a view over it).
+    IF to_regclass('pgstream.schema_log_entries') IS NOT NULL THEN
+        TRUNCATE pgstream.schema_log_entries, pgstream.table_ids;
+    ELSE
+        TRUNCATE pgstream.schema_log, pgstream.table_ids;
+    END IF;
 END
 $$;
 

@@ -74,7 +74,10 @@ struct Event {
     // it (formatting every event's LSN for a log line that is almost never written cost a string per row).
     std::string position;
 
-    bool is_schema_log() const { return schema == "pgstream" && table == "schema_log"; }
+    // pgstream.schema_log_entries is the versions' table since extension 0.5.0 (schema_log is a view of it).
+    bool is_schema_log() const {
+        return schema == "pgstream" && (table == "schema_log" || table == "schema_log_entries");
+    }
     const Column* find_column(const std::string& name) const;
 };
 

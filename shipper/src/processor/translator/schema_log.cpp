@@ -33,6 +33,41 @@ std::vector<std::string> strings_of(const JsonValue* value) {
     return out;
 }
 
+// `value` as PostgreSQL prints a jsonb ("key": value, items separated by ", "; members in the order parsed,
+// which for a document read from PostgreSQL is jsonb's own).
+void append_jsonb_text(std::string& out, const JsonValue& value) {
+    switch (value.kind) {
+        case JsonValue::Kind::Null:
+            out += "null";
+            return;
+        case JsonValue::Kind::Bool:
+        case JsonValue::Kind::Number:
+            out += value.text;
+            return;
+        case JsonValue::Kind::String:
+            append_json_string(out, value.text);
+            return;
+        case JsonValue::Kind::Object:
+            out += '{';
+            for (size_t i = 0; i < value.members.size(); ++i) {
+                if (i > 0) out += ", ";
+                append_json_string(out, value.members[i].first);
+                out += ": ";
+                append_jsonb_text(out, value.members[i].second);
+            }
+            out += '}';
+            return;
+        case JsonValue::Kind::Array:
+            out += '[';
+            for (size_t i = 0; i < value.items.size(); ++i) {
+                if (i > 0) out += ", ";
+                append_jsonb_text(out, value.items[i]);
+            }
+            out += ']';
+            return;
+    }
+}
+
 }  // namespace
 
 void parse_schema_document(const std::string& json, SchemaLogEntry& entry) {
@@ -71,6 +106,9 @@ void parse_schema_document(const std::string& json, SchemaLogEntry& entry) {
         }
         table.primary_key_columns = strings_of(item.find("primary_key_columns"));
         table.unique_not_null_columns = strings_of(item.find("unique_not_null_columns"));
+        std::string json;
+        append_jsonb_text(json, item);
+        table.json = std::make_shared<const std::string>(std::move(json));
         entry.tables.push_back(std::move(table));
     }
 }
@@ -94,6 +132,21 @@ void apply_delta(const SchemaLogEntry& base, SchemaLogEntry& delta) {
     delta.tables = std::move(tables);
     delta.removed_oids.clear();
     delta.delta_base.reset();
+}
+
+std::string whole_document_json(const SchemaLogEntry& entry) {
+    if (entry.dropped) return R"({"tables": null, "dropped": true})";
+    size_t size = 16;
+    for (const auto& table : entry.tables) size += (table.json ? table.json->size() : 4) + 2;
+    std::string out;
+    out.reserve(size);
+    out += R"({"tables": [)";
+    for (size_t i = 0; i < entry.tables.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += entry.tables[i].json ? *entry.tables[i].json : std::string("null");
+    }
+    out += "]}";
+    return out;
 }
 
 PostgresSchemaLogStore::PostgresSchemaLogStore(std::string url, StopToken stop)
@@ -235,6 +288,18 @@ void PostgresSchemaLogStore::ack(const SchemaLogEntry& entry) {
             "UPDATE pgstream.schema_log SET acked = true WHERE id = $1 AND schema_name = $2 AND NOT acked",
             {entry.id, entry.schema_name});
         return 0;
+    });
+}
+
+std::optional<std::string> PostgresSchemaLogStore::whole_document(const SchemaLogEntry& entry) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return with_retry([&](PGconn* conn) -> std::optional<std::string> {
+        if (!table_exists_) return std::nullopt;
+        auto found =
+            pg::exec(conn, "SELECT schema::text FROM pgstream.schema_log WHERE id = $1 AND schema_name = $2",
+                     {entry.id, entry.schema_name});
+        if (PQntuples(found.get()) == 0) return std::nullopt;
+        return pg::value(found.get(), 0, 0);
     });
 }
 

@@ -32,6 +32,9 @@ struct SchemaTable {
     std::vector<SchemaColumn> columns;  // attnum order
     std::vector<std::string> primary_key_columns;
     std::vector<std::string> unique_not_null_columns;
+    // The whole description as PostgreSQL prints the jsonb, shared by the versions that keep the table, so
+    // that a version composed from a delta can be forwarded as the whole document (whole_document_json).
+    std::shared_ptr<const std::string> json;
 
     const SchemaColumn* find_column(const std::string& column_name) const;
 };
@@ -61,6 +64,10 @@ void parse_schema_document(const std::string& json, SchemaLogEntry& entry);
 // removed and the changed ones, plus the changed ones, in name order as pgstream orders them. Throws
 // JsonError when `base` is not the version the delta was made from.
 void apply_delta(const SchemaLogEntry& base, SchemaLogEntry& delta);
+
+// The whole document of a version that is not a delta, byte for byte what pgstream.schema_log shows:
+// {"tables": [...]} (tables in their order, each as parsed) or the dropped marker.
+std::string whole_document_json(const SchemaLogEntry& entry);
 
 // The versions of one schema a stream position needs: the version in force at that position (the newest
 // written before it, if any), then the versions written after it, in version order.
@@ -93,6 +100,9 @@ class SchemaLogStore {
     // Tables of the entry's schema whose UPDATE/DELETE PostgreSQL cannot decode, as the catalog is once the
     // entry's transaction is visible; empty when the store cannot tell.
     virtual std::vector<UndecodableTable> undecodable_tables(const SchemaLogEntry&) { return {}; }
+    // The whole document of a stored version (pgstream.schema_log composes it from the deltas); nullopt when
+    // the store cannot tell. Throws on store failure.
+    virtual std::optional<std::string> whole_document(const SchemaLogEntry&) { return std::nullopt; }
 };
 
 // pgstream.schema_log in PostgreSQL. A call retries a lost connection for about two minutes (a server
@@ -105,6 +115,7 @@ class PostgresSchemaLogStore : public SchemaLogStore {
     bool tracks_schemas() const override { return table_exists_; }
     void check_present() override;
     std::vector<UndecodableTable> undecodable_tables(const SchemaLogEntry& entry) override;
+    std::optional<std::string> whole_document(const SchemaLogEntry& entry) override;
 
   private:
     PGconn* connection();

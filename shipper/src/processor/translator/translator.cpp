@@ -54,8 +54,7 @@ SchemaLogEntry Translator::entry_from_event(const Event& event) {
 }
 
 void Translator::process(EventPtr shared) {
-    if (shared->schema == "pgstream" &&
-        !(shared->table == "schema_log" && shared->action == Action::Insert)) {
+    if (shared->schema == "pgstream" && !(shared->is_schema_log() && shared->action == Action::Insert)) {
         ++stats_.hidden;
         acknowledger_.acknowledge(*shared);
         return;
@@ -115,6 +114,9 @@ void Translator::process(EventPtr shared) {
 }
 
 void Translator::handle_schema_change(MutableEventPtr event) {
+    // Since extension 0.5.0 the stream carries the versions' table, pgstream.schema_log_entries; downstream
+    // (filter, outputs, their consumers) keeps seeing the name readers query, pgstream.schema_log.
+    event->table = "schema_log";
     SchemaLogEntry entry;
     try {
         entry = entry_from_event(*event);
@@ -136,7 +138,10 @@ void Translator::handle_schema_change(MutableEventPtr event) {
     }
     ++stats_.schema_changes;
     bool delta = entry.delta_base.has_value();
-    bool composed = !delta || compose_from_history(entry);
+    bool composed = !delta || compose_from_history(entry) || compose_from_store(entry);
+    // A delta goes on as the whole document, as pgstream.schema_log shows it: outputs and their consumers
+    // (search, the Go pgstream's) read schema changes as whole schemas whatever the extension stored.
+    if (delta && composed) set_schema_document(*event, whole_document_json(entry));
     log::info("translator: schema \"", entry.schema_name, "\" version ", entry.version, " (",
               delta ? std::to_string(entry.tables.size()) + " tables changed" : "",
               delta && composed ? ", " : "", composed ? std::to_string(entry.tables.size()) + " tables" : "",
@@ -167,6 +172,35 @@ bool Translator::compose_from_history(SchemaLogEntry& delta) {
         }
     }
     return false;
+}
+
+// A delta whose base is not held: the store's whole document of the version (pgstream.schema_log composes
+// it), when it can give one. The version is committed by the time the stream delivers it.
+bool Translator::compose_from_store(SchemaLogEntry& delta) {
+    std::optional<std::string> whole;
+    try {
+        whole = store_->whole_document(delta);
+        if (!whole) return false;
+        parse_schema_document(*whole, delta);
+    } catch (const SchemaLogGone&) {
+        throw;
+    } catch (const Stopped&) {
+        throw;
+    } catch (const std::exception& e) {
+        log::warn("translator: cannot read the whole document of schema \"", delta.schema_name, "\" version ",
+                  delta.version, ": ", e.what(), "; it is forwarded as the delta the stream carries");
+        return false;
+    }
+    return !delta.delta_base.has_value();
+}
+
+void Translator::set_schema_document(Event& event, std::string document) {
+    for (auto& column : event.columns)
+        if (column.name == "schema") {
+            column.value.kind = JsonValue::Kind::String;
+            column.value.text = std::move(document);
+            return;
+        }
 }
 
 // A schema change may have added a table (or dropped a key) that leaves UPDATE/DELETE undecodable: one

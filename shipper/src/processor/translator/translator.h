@@ -5,9 +5,9 @@
 //    wal_position is below L. Versions are read from the store for the first row of a schema (and again when
 //    a row falls outside the versions held), so a stream that starts anywhere (a restart, a second slot, a
 //    replay) gets the ids of its rows' time, not those of the newest version;
-//  * inserts into pgstream.schema_log are parsed, acknowledged in the store (acked = true), added to the
-//  versions
-//    held, and forwarded (outputs see schema changes in stream order);
+//  * inserts into pgstream.schema_log (pgstream.schema_log_entries since extension 0.5.0) are parsed,
+//  acknowledged in the store (acked = true), added to the versions held, and forwarded as pgstream.schema_log
+//  with the whole document (a delta is composed with the version before it) in stream order;
 //  * data events get column ids ("<table id>-<attnum>"), the table's pgstream id, the identity column ids
 //    (IdFinder: primary key, else the first unique not-null column) and a version (VersionFinder: the LSN);
 //  * every other write to the pgstream schema (table_ids, the acks' own updates) is dropped and acknowledged.
@@ -103,6 +103,8 @@ class Translator : public Processor {
     void load(SchemaHistory& history, const std::string& schema_name, Lsn position);
     void add_version(SchemaLogEntry entry);
     bool compose_from_history(SchemaLogEntry& delta);
+    bool compose_from_store(SchemaLogEntry& delta);
+    static void set_schema_document(Event& event, std::string document);
     void warn_undecodable_tables(const SchemaLogEntry& entry);
 
     std::unique_ptr<SchemaLogStore> store_;
