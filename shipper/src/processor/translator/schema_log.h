@@ -34,6 +34,8 @@ struct SchemaTable {
     std::vector<std::string> unique_not_null_columns;
 
     const SchemaColumn* find_column(const std::string& column_name) const;
+    // The position of the column named `column_name` in `columns`; columns.size() when there is none.
+    size_t column_index(const std::string& column_name) const;
 };
 
 struct SchemaLogEntry {
