@@ -9,12 +9,13 @@
 # start-up, connection and schema reads cancel out. Metrics are on for `run` (the health server with the Prometheus
 # endpoint, as BENCH_METRICS=1 does), so every instrument records as in production.
 #
-# Environment: BENCH_ROWS (N, default 20000), PGSTREAM_BIN, BENCH_KEEP=1 keeps the work directory,
+# Environment: BENCH_ROWS (N, default 20000), BENCH_PATHS ("stream snapshot": which paths), PGSTREAM_BIN, BENCH_KEEP=1 keeps the work directory,
 # BENCH_ANNOTATE=1 prints callgrind_annotate's inclusive costs of the 2N runs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH_ROWS=${BENCH_ROWS:-20000}
+PATHS=${BENCH_PATHS:-stream snapshot}
 source "$ROOT/bench/lib.sh"
 bench_callgrind_init row-cost
 
@@ -50,15 +51,20 @@ per_row() { awk -v a="$1" -v b="$2" -v n="$ROWS" 'BEGIN { printf "%.0f", (b - a)
 
 metrics_on=(PGSTREAM_HEALTH_CHECK_ENABLED=true PGSTREAM_HEALTH_CHECK_ADDRESS=127.0.0.1:0
   PGSTREAM_METRICS_PROMETHEUS_ENABLED=true)
-stream_n=$(bench_callgrind_run stream_n half "$ROWS" "${metrics_on[@]}")
-stream_2n=$(bench_callgrind_run stream_2n ship $((2 * ROWS)) "${metrics_on[@]}")
-snapshot_n=$(snapshot_total snapshot_n bench_rows_n)
-snapshot_2n=$(snapshot_total snapshot_2n bench_rows)
 echo "instructions per row (N = $ROWS; (2N run - N run) / N):"
-echo "  stream   (pgstream run, metrics on): $(per_row "$stream_n" "$stream_2n")"
-echo "  snapshot (pgstream snapshot):        $(per_row "$snapshot_n" "$snapshot_2n")"
+if [[ $PATHS == *stream* ]]; then
+  stream_n=$(bench_callgrind_run stream_n half "$ROWS" "${metrics_on[@]}")
+  stream_2n=$(bench_callgrind_run stream_2n ship $((2 * ROWS)) "${metrics_on[@]}")
+  echo "  stream   (pgstream run, metrics on): $(per_row "$stream_n" "$stream_2n")"
+fi
+if [[ $PATHS == *snapshot* ]]; then
+  snapshot_n=$(snapshot_total snapshot_n bench_rows_n)
+  snapshot_2n=$(snapshot_total snapshot_2n bench_rows)
+  echo "  snapshot (pgstream snapshot):        $(per_row "$snapshot_n" "$snapshot_2n")"
+fi
 if [ "${BENCH_ANNOTATE:-0}" = 1 ]; then
   for name in stream_2n snapshot_2n; do
+    [ -f "$WORK/$name.callgrind" ] || continue
     echo "== $name: inclusive instructions, top functions"
     callgrind_annotate --inclusive=yes "$WORK/$name.callgrind" 2>/dev/null | sed -n '1,60p'
   done

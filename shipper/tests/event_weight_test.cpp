@@ -26,7 +26,9 @@ void* operator new(std::size_t size) {
     return pointer;
 }
 
-void operator delete(void* pointer) noexcept {
+// Not inlined: GCC would otherwise see std::free on memory from operator new (-Wmismatched-new-delete), which
+// is what this replacement pairs on purpose.
+__attribute__((noinline)) void operator delete(void* pointer) noexcept {
     if (pointer == nullptr) return;
     live_heap_bytes -= static_cast<long long>(malloc_usable_size(pointer));
     std::free(pointer);
