@@ -174,3 +174,39 @@ bench_medians() {
 bench_print_ceiling() {
   echo "walsender ceiling (pg_recvlogical + pgstream packed, to /dev/null), median: $ceiling_med rows/s = $ceiling_ratios"
 }
+
+# For the callgrind scripts (bench/metrics-cost.sh, bench/row-cost.sh): the work directory, the cleanup trap,
+# valgrind and the CLI.
+bench_callgrind_init() { # bench-name
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgstream-bench-$1.XXXXXX")
+  chmod 711 "$WORK"
+  CLUSTER_DIR=
+  SHIPPER_PID=
+  trap bench_cleanup EXIT
+  command -v valgrind >/dev/null || { echo "bench/$1: valgrind is not installed" >&2; exit 2; }
+  bench_find_cli "$1"
+}
+
+# `pgstream run` under callgrind on slot SLOT of the cluster, writing to $WORK/NAME.jsonl, until ROWS lines of
+# bench_rows are written; then SIGTERM. Prints callgrind's instruction total. Further arguments are settings.
+bench_callgrind_run() { # name slot rows settings...
+  local name=$1 slot=$2 rows=$3
+  shift 3
+  { bench_listener_env | sed "s/SLOT_NAME=ship\$/SLOT_NAME=$slot/"; echo "PGSTREAM_STDOUT_WRITER_ENABLED=true"
+    echo "PGSTREAM_STDOUT_WRITER_FILE=$WORK/$name.jsonl"; printf '%s\n' "$@"; } >"$WORK/$name.env"
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/$name.callgrind" \
+    "$BIN" run -c "$WORK/$name.env" >"$WORK/$name.log" 2>&1 &
+  SHIPPER_PID=$!
+  local deadline=$((SECONDS + 900))
+  local written=0
+  until [ "$written" -ge "$rows" ]; do
+    [ $SECONDS -lt $deadline ] || { echo "$name: catch-up timed out" >&2; tail "$WORK/$name.log" >&2; exit 1; }
+    kill -0 "$SHIPPER_PID" 2>/dev/null || { echo "$name: the shipper exited" >&2; tail "$WORK/$name.log" >&2; exit 1; }
+    sleep 0.5
+    written=$(grep -c '"bench_rows"' "$WORK/$name.jsonl" 2>/dev/null) || written=0
+  done
+  kill -TERM "$SHIPPER_PID"
+  wait "$SHIPPER_PID" || { echo "$name: the shipper exited with $?" >&2; tail "$WORK/$name.log" >&2; exit 1; }
+  SHIPPER_PID=
+  sed -n 's/^summary: //p' "$WORK/$name.callgrind"
+}

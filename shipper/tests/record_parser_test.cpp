@@ -116,10 +116,62 @@ TEST(RecordParser, KeepsNumbersBeyondADoublesRangeExact) {
     }
 }
 
+// What the tree-based parser (the reference for every record) makes of `text`, rendered.
+std::string tree_rendering(const std::string& text) {
+    JsonValue root = parse_json(text);
+    Event event;
+    event.action = static_cast<Action>(root.find("action")->text[0]);
+    decode_event_object(root, event);
+    return event_to_json(event);
+}
+
+// Plain records (no escapes) take the parser's own reader, the others RapidJSON's: both read every record as
+// the tree-based parser does.
+TEST(RecordParser, PlainAndEscapedRecordsReadAsTheTreeParserReadsThem) {
+    const std::string head =
+        R"j({"action":"U","xid":7,"timestamp":"2026-12-01 05:00:00.1+00","lsn":"0/15A5C70",)j"
+        R"j("schema":"public","table":"t",)j";
+    for (
+        const std::string& rest : {
+            std::string(
+                R"j("columns":[{"name":"a","type":"bigint","value":-12},{"name":"b","type":"text","value":"x"}],)j"
+                R"j("identity":[{"name":"a","type":"bigint","value":0}]})j"),
+            std::string(
+                R"j("columns":[{"name":"f","type":"double precision","value":-0.5e-3},)j"
+                R"j({"name":"g","type":"real","value":1E+2},{"name":"n","type":"text","value":null},)j"
+                R"j({"name":"b","type":"boolean","value":true},{"name":"c","type":"boolean","value":false}]})j"),
+            std::string(
+                R"j("columns":[{"name":"s","type":"text","value":"tab\there \"quoted\" \u00e9\ud83d\ude00"}]})j"),
+            std::string(
+                R"j( "columns" : [ { "name" : "a" , "type" : "int" , "value" : 1 } ] , "identity" : [ ] } )j"),
+            std::string(
+                R"j("columns":[{"name":"a","type":"int","value":1,"name":"b","extra":{"x":[1,{"y":2}]}}],)j"
+                R"j("unknown":[[],{}],"columns":[]})j"),
+            std::string(
+                R"j("columns":[{"name":"a","type":"text","value":"a long value without any escape at all"}],)j"
+                R"j("identity":null})j"),
+            std::string(R"j("columns":[],"identity":[]})j"),
+        }) {
+        const std::string text = head + rest;
+        SCOPED_TRACE(text);
+        auto record = parse_wal2json_record(text);
+        ASSERT_EQ(record.kind, Record::Kind::Change);
+        EXPECT_EQ(event_to_json(*record.event), tree_rendering(text));
+    }
+}
+
 TEST(RecordParser, RejectsWhatIsNotAV2Record) {
     for (const char* bad :
          {"", "{", "[]", R"j({"change":[]})j", R"j({"action":"X"})j", R"j({"action":"I","lsn":"nope"})j",
-          R"j({"action":"I"} trailing)j", R"j({"action":"I","columns":{}})j"})
+          R"j({"action":"I"} trailing)j", R"j({"action":"I","columns":{}})j",
+          // Malformed JSON the plain reader must not accept either.
+          R"j({"action":"I","columns":[{"name":"a","value":01}]})j", R"j({"action":"I","xid":1.})j",
+          R"j({"action":"I","xid":-})j", R"j({"action":"I","xid":1e})j", R"j({"action":"I",})j",
+          R"j({"action":"I","columns":[1,]})j",
+          R"j({"action":"I","schema":"a)j"
+          "\n"
+          R"j("})j",
+          R"j({"action":"I","xid":tru})j", R"j({"action":"I"}})j"})
         EXPECT_THROW(parse_wal2json_record(bad), JsonError) << bad;
 }
 

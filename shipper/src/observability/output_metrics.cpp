@@ -1,5 +1,7 @@
 #include "observability/output_metrics.h"
 
+#include <algorithm>
+#include <atomic>
 #include <ctime>
 
 #include "processor/batching.h"
@@ -74,6 +76,64 @@ struct OutputMetrics::Observed {
     const MemoryGuard* guard = nullptr;
 };
 
+namespace {
+
+// A histogram's observations by one writing thread, added to the instrument by the collecting thread. The
+// writer stores with relaxed atomics (no read-modify-write: it is the only writer); the collector remembers
+// what it has published and adds the difference. Buckets as prometheus::Histogram::Observe picks them: the
+// first bound >= the value, else the last (+Inf) bucket.
+class TalliedHistogram {
+  public:
+    explicit TalliedHistogram(std::vector<double> bounds)
+        : bounds_(std::move(bounds)),
+          counts_(new std::atomic<uint64_t>[bounds_.size() + 1]),
+          published_counts_(bounds_.size() + 1, 0) {
+        for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0, std::memory_order_relaxed);
+    }
+
+    void observe(double value) {
+        size_t bucket = size_t(std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
+        auto& count = counts_[bucket];
+        count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        sum_.store(sum_.load(std::memory_order_relaxed) + value, std::memory_order_relaxed);
+    }
+
+    // The collecting thread (one collection at a time).
+    void publish(prometheus::Histogram& into) {
+        std::vector<double> increments(published_counts_.size());
+        bool any = false;
+        for (size_t i = 0; i < increments.size(); ++i) {
+            uint64_t now = counts_[i].load(std::memory_order_relaxed);
+            increments[i] = double(now - published_counts_[i]);
+            any = any || now != published_counts_[i];
+            published_counts_[i] = now;
+        }
+        double sum = sum_.load(std::memory_order_relaxed);
+        if (any) into.ObserveMultiple(increments, sum - published_sum_);
+        published_sum_ = sum;
+    }
+
+  private:
+    const std::vector<double> bounds_;
+    std::unique_ptr<std::atomic<uint64_t>[]> counts_;
+    std::atomic<double> sum_{0};
+    std::vector<uint64_t> published_counts_;
+    double published_sum_ = 0;
+};
+
+void tally(std::atomic<uint64_t>& count) {
+    count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+struct OutputMetrics::Taken {
+    std::array<std::atomic<uint64_t>, kActionCount> events{};
+    std::array<uint64_t, kActionCount> published_events{};
+    TalliedHistogram lag{Metrics::latency_buckets()};
+    TalliedHistogram latency{Metrics::latency_buckets()};
+};
+
 OutputMetrics::OutputMetrics(Metrics& metrics, std::string target)
     : metrics_(metrics),
       target_(std::move(target)),
@@ -84,7 +144,8 @@ OutputMetrics::OutputMetrics(Metrics& metrics, std::string target)
           metrics.histogram("pgstream.target.processing.latency", "s",
                             "Time an output takes to accept an event (includes waiting for its memory guard)",
                             Metrics::latency_buckets(), {{"target", target_}})),
-      observed_(std::make_shared<Observed>()) {
+      observed_(std::make_shared<Observed>()),
+      taken_(std::make_shared<Taken>()) {
     for (size_t action = 0; action < events_by_action_.size(); ++action) {
         events_by_action_[action] =
             &metrics.counter("pgstream.target.events", "{event}", "Events handed to an output",
@@ -98,6 +159,18 @@ OutputMetrics::OutputMetrics(Metrics& metrics, std::string target)
                  {"action", action_label(kActions[action])},
                  {"outcome", kOutcomeLabels[outcome]}});
     }
+    // The series live as long as the registry; the tallies as long as the last of this object and the hook
+    // (so a collection after the output is gone still adds its last events).
+    metrics.on_collect([taken = taken_, events = events_by_action_, &lag = lag_, &latency = latency_] {
+        for (size_t action = 0; action < kActionCount; ++action) {
+            uint64_t now = taken->events[action].load(std::memory_order_relaxed);
+            if (now != taken->published_events[action])
+                events[action]->Increment(double(now - taken->published_events[action]));
+            taken->published_events[action] = now;
+        }
+        taken->lag.publish(lag);
+        taken->latency.publish(latency);
+    });
 }
 
 OutputMetrics::~OutputMetrics() {
@@ -107,7 +180,7 @@ OutputMetrics::~OutputMetrics() {
 
 std::chrono::system_clock::time_point OutputMetrics::taking(const Event& event) {
     auto started = std::chrono::system_clock::now();
-    events_by_action_[action_index(event.action)]->Increment();
+    tally(taken_->events[action_index(event.action)]);
     if (!event.timestamp.empty()) {
         if (event.timestamp != last_commit_text_) {
             last_commit_text_ = event.timestamp;
@@ -115,14 +188,14 @@ std::chrono::system_clock::time_point OutputMetrics::taking(const Event& event) 
         }
         if (last_commit_time_) {
             double now = std::chrono::duration<double>(started.time_since_epoch()).count();
-            lag_.Observe(std::max(0.0, now - *last_commit_time_));
+            taken_->lag.observe(std::max(0.0, now - *last_commit_time_));
         }
     }
     return started;
 }
 
 void OutputMetrics::accepted(std::chrono::system_clock::time_point taking_started) {
-    latency_.Observe(
+    taken_->latency.observe(
         std::chrono::duration<double>(std::chrono::system_clock::now() - taking_started).count());
 }
 

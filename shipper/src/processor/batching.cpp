@@ -18,19 +18,16 @@ size_t heap_bytes(const std::string& text) {
 }  // namespace
 
 size_t event_weight(const Event& event) {
-    // The shared_ptr control block shares the Event's allocation.
+    // The shared_ptr control block shares the Event's allocation. Shared texts (column heads, metadata ids,
+    // the commit time) count as their handles only (inside sizeof(Event) and sizeof(Column)): they are held
+    // once per table or transaction, however many of its events are queued.
     size_t weight = sizeof(Event) + 16;
-    for (const std::string* text : {&event.xid, &event.timestamp, &event.schema, &event.table, &event.prefix,
-                                    &event.content, &event.position, &event.metadata.schema_id,
-                                    &event.metadata.table_pgstream_id, &event.metadata.version})
+    for (const std::string* text : {&event.xid, &event.schema, &event.table, &event.prefix, &event.content,
+                                    &event.position, &event.metadata.version})
         weight += heap_bytes(*text);
-    weight += event.metadata.id_col_pgstream_ids.capacity() * sizeof(std::string);
-    for (const auto& id : event.metadata.id_col_pgstream_ids) weight += heap_bytes(id);
     for (const auto* columns : {&event.columns, &event.identity}) {
         weight += columns->capacity() * sizeof(Column);
-        for (const auto& column : *columns)
-            weight += heap_bytes(column.id) + heap_bytes(column.name) + heap_bytes(column.type) +
-                      heap_bytes(column.value.text);
+        for (const auto& column : *columns) weight += heap_bytes(column.value.text);
     }
     return weight;
 }

@@ -21,8 +21,9 @@ enum class ValueRendering : char { Number, Bool, Bytea, Text };
 ValueRendering rendering_for_type(uint32_t type_oid);
 
 struct SnapshotColumn {
-    std::string name;
-    std::string type;  // format_type(atttypid, atttypmod), as the plugin's "type"
+    // Shared with every row's Column (wal/shared_text.h).
+    SharedText name;
+    SharedText type;  // format_type(atttypid, atttypmod), as the plugin's "type"
     ValueRendering rendering = ValueRendering::Text;
 };
 

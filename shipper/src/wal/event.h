@@ -8,6 +8,7 @@
 
 #include "wal/json.h"
 #include "wal/lsn.h"
+#include "wal/shared_text.h"
 
 namespace pgstream {
 
@@ -25,10 +26,11 @@ constexpr size_t kActionCount = 5;
 size_t action_index(Action action);
 const char* action_label(Action action);
 
+// The column heads are shared between the events of a table (wal/shared_text.h): they read like strings.
 struct Column {
-    std::string id;  // pgstream column id "<table pgstream id>-<attnum>", filled by the translator
-    std::string name;
-    std::string type;
+    SharedText id;  // pgstream column id "<table pgstream id>-<attnum>", filled by the translator
+    SharedText name;
+    SharedText type;
     JsonValue value;  // a scalar exactly as wal2json wrote it (numbers keep their digits)
 };
 
@@ -36,10 +38,10 @@ struct Column {
 struct EventMetadata {
     // The pgstream.schema_log id of the schema version the row was translated with (the Go pgstream's
     // metadata.schema_id); empty for untranslated events and schema_log rows.
-    std::string schema_id;
-    std::string table_pgstream_id;
+    SharedText schema_id;
+    SharedText table_pgstream_id;
     // Identity columns (primary key, else first unique not-null).
-    std::vector<std::string> id_col_pgstream_ids;
+    SharedTextList id_col_pgstream_ids;
     std::string version;  // LSN of the change unless a VersionFinder says otherwise
     // Snapshot rows (docs/snapshot.md): the snapshot's id in pgstream.snapshots (0: a streamed change) and
     // the stream position it is consistent with. `version` is then set by the snapshot (below every later
@@ -52,10 +54,11 @@ struct EventMetadata {
 
 struct Event {
     Action action = Action::Insert;
-    std::string xid;        // JSON text of the transaction id ("1224"), "null" for non-transactional messages
-    std::string timestamp;  // commit time as wal2json prints it; empty when unknown
-    Lsn lsn;                // the change's own LSN
-    Lsn commit_lsn;         // end LSN of its transaction (the position to confirm once it is delivered)
+    std::string xid;  // JSON text of the transaction id ("1224"), "null" for non-transactional messages
+    SharedText
+        timestamp;   // commit time as wal2json prints it (shared by its transaction); empty when unknown
+    Lsn lsn;         // the change's own LSN
+    Lsn commit_lsn;  // end LSN of its transaction (the position to confirm once it is delivered)
     std::string schema;
     std::string table;
     std::vector<Column> columns;   // new values (I, U)

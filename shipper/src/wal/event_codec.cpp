@@ -1,5 +1,9 @@
 #include "wal/event_codec.h"
 
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
 namespace pgstream {
 
 std::string json_string_member(const JsonValue& object, std::string_view key) {
@@ -66,8 +70,11 @@ void decode_event_object(JsonValue& root, Event& event) {
     if (const JsonValue* metadata = root.find("metadata"); metadata && metadata->is_object()) {
         event.metadata.schema_id = json_string_member(*metadata, "schema_id");
         event.metadata.table_pgstream_id = json_string_member(*metadata, "table_pgstream_id");
-        if (const JsonValue* ids = metadata->find("id_col_pgstream_id"); ids && ids->is_array())
-            for (const auto& id : ids->items) event.metadata.id_col_pgstream_ids.push_back(id.text);
+        if (const JsonValue* ids = metadata->find("id_col_pgstream_id"); ids && ids->is_array()) {
+            std::vector<std::string> identity_ids;
+            for (const auto& id : ids->items) identity_ids.push_back(id.text);
+            event.metadata.id_col_pgstream_ids = std::move(identity_ids);
+        }
         event.metadata.version = json_string_member(*metadata, "version");
         if (event.metadata.version.empty())
             event.metadata.version = json_string_member(*metadata, "version_col_pgstream_id");
@@ -99,9 +106,10 @@ namespace {
 // Every row of a table repeats the same column heads (`{"id":…,"name":…,"type":…,"value":`), table names and
 // metadata ids; escaping them again for each row was a third of an output thread's time. Each rendering
 // thread keeps the last rendering per position and reuses it while the texts it was made from are unchanged
-// (checked with a plain comparison, so a stale rendering can never be written).
+// (checked with a comparison, so a stale rendering can never be written; the shared texts of a table's rows
+// are the very same objects, which compare without reading a character).
 struct RenderedColumnHead {
-    std::string id, name, type;
+    SharedText id, name, type;
     std::string json;
 };
 
@@ -111,17 +119,30 @@ struct RenderedTableHead {
 };
 
 struct RenderedMetadataHead {
-    std::string schema_id;
-    std::string table_id;
-    std::vector<std::string> identity_ids;
+    SharedText schema_id;
+    SharedText table_id;
+    SharedTextList identity_ids;
     std::string json;  // ,"metadata":{"schema_id":…,"table_pgstream_id":…,"id_col_pgstream_id":[…],"version":
+};
+
+// A transaction's events share their commit LSN, a snapshot's rows all their positions.
+struct RenderedLsn {
+    Lsn lsn;
+    char text[Lsn::kMaxTextSize];
+    size_t size = 0;
 };
 
 struct RenderCache {
     std::vector<RenderedColumnHead> columns[2];  // new values, identity
+    RenderedLsn lsns[3];                         // lsn, commit_lsn, snapshot lsn
     RenderedTableHead table;
     RenderedMetadataHead metadata;
 };
+
+char* write_text(char* at, std::string_view text) {
+    std::memcpy(at, text.data(), text.size());
+    return at + text.size();
+}
 
 RenderCache& render_cache() {
     thread_local RenderCache cache;
@@ -135,27 +156,38 @@ const std::string& column_head(RenderedColumnHead& cached, const Column& column)
         cached.name = column.name;
         cached.type = column.type;
         cached.json = "{\"id\":";
-        append_json_string(cached.json, column.id);
+        append_json_string(cached.json, column.id.view());
         cached.json += ",\"name\":";
-        append_json_string(cached.json, column.name);
+        append_json_string(cached.json, column.name.view());
         cached.json += ",\"type\":";
-        append_json_string(cached.json, column.type);
+        append_json_string(cached.json, column.type.view());
         cached.json += ",\"value\":";
     }
     return cached.json;
 }
 
-void append_columns(std::string& out, const std::vector<Column>& columns,
-                    std::vector<RenderedColumnHead>& cache) {
+// Validates the cached heads of `columns` (a comparison each, usually of the very same shared texts) and
+// returns the most bytes write_columns writes for them.
+size_t columns_bound(const std::vector<Column>& columns, std::vector<RenderedColumnHead>& cache) {
     if (cache.size() < columns.size()) cache.resize(columns.size());
-    out += '[';
+    size_t bound = 2;
+    for (size_t i = 0; i < columns.size(); ++i)
+        bound += 2 + column_head(cache[i], columns[i]).size() + columns[i].value.json_bound();
+    return bound;
+}
+
+// After columns_bound on the same columns and cache.
+char* write_columns(char* at, const std::vector<Column>& columns,
+                    const std::vector<RenderedColumnHead>& cache) {
+    *at++ = '[';
     for (size_t i = 0; i < columns.size(); ++i) {
-        if (i) out += ',';
-        out += column_head(cache[i], columns[i]);
-        columns[i].value.append_json(out);
-        out += '}';
+        if (i) *at++ = ',';
+        at = write_text(at, cache[i].json);
+        at = columns[i].value.write_json(at);
+        *at++ = '}';
     }
-    out += ']';
+    *at++ = ']';
+    return at;
 }
 
 const std::string& table_head(RenderedTableHead& cached, const Event& event) {
@@ -182,9 +214,9 @@ const std::string& metadata_head(RenderedMetadataHead& cached, const EventMetada
         if (metadata.schema_id.empty())
             cached.json += "null";
         else
-            append_json_string(cached.json, metadata.schema_id);
+            append_json_string(cached.json, metadata.schema_id.view());
         cached.json += ",\"table_pgstream_id\":";
-        append_json_string(cached.json, metadata.table_pgstream_id);
+        append_json_string(cached.json, metadata.table_pgstream_id.view());
         cached.json += ",\"id_col_pgstream_id\":[";
         for (size_t i = 0; i < metadata.id_col_pgstream_ids.size(); ++i) {
             if (i) cached.json += ',';
@@ -195,54 +227,76 @@ const std::string& metadata_head(RenderedMetadataHead& cached, const EventMetada
     return cached.json;
 }
 
-void append_lsn(std::string& out, Lsn lsn) {
-    if (!lsn.valid()) {
-        out += "null";
-        return;
+char* write_lsn(char* at, Lsn lsn, RenderedLsn& cached) {
+    if (!lsn.valid()) return write_text(at, "null");
+    if (cached.size == 0 || cached.lsn != lsn) {
+        cached.lsn = lsn;
+        cached.size = size_t(lsn.write_to(cached.text) - cached.text);
     }
-    out += '"';
-    lsn.append_to(out);  // hex digits and a slash: nothing to escape
-    out += '"';
+    *at++ = '"';
+    at = write_text(at, std::string_view(cached.text, cached.size));  // hex digits and a slash: no escapes
+    *at++ = '"';
+    return at;
 }
+
+// The fixed parts of an event object (member names, action, the two LSNs, the snapshot's id and position)
+// take fewer bytes than this.
+constexpr size_t kFixedPartsBound = 320;
 
 }  // namespace
 
+// The event is written into room sized for its worst case (one size computation and one resize per event)
+// rather than by a std::string append per piece, each an out-of-line call.
 void append_event_json(std::string& out, const Event& event) {
     RenderCache& cache = render_cache();
-    out += "{\"action\":\"";
-    out += static_cast<char>(event.action);
-    out += "\",\"xid\":";
-    out += event.xid.empty() ? "null" : event.xid;
-    out += ",\"timestamp\":";
-    if (event.timestamp.empty())
-        out += "null";
-    else
-        append_json_string(out, event.timestamp);
-    out += ",\"lsn\":";
-    append_lsn(out, event.lsn);
-    out += ",\"commit_lsn\":";
-    append_lsn(out, event.commit_lsn);
-    out += table_head(cache.table, event);
-    append_columns(out, event.columns, cache.columns[0]);
-    out += ",\"identity\":";
-    append_columns(out, event.identity, cache.columns[1]);
+    const std::string& table = table_head(cache.table, event);
+    const std::string& metadata = metadata_head(cache.metadata, event.metadata);
+    size_t bound = kFixedPartsBound + std::max<size_t>(event.xid.size(), 4) +
+                   json_string_bound(event.timestamp.size()) + table.size() +
+                   columns_bound(event.columns, cache.columns[0]) +
+                   columns_bound(event.identity, cache.columns[1]) + metadata.size() +
+                   json_string_bound(event.metadata.version.size());
+    size_t start = out.size();
+    out.resize(start + bound);
+    char* at = out.data() + start;
+    at = write_text(at, "{\"action\":\"");
+    *at++ = static_cast<char>(event.action);
+    at = write_text(at, "\",\"xid\":");
+    at = write_text(at, event.xid.empty() ? std::string_view("null") : std::string_view(event.xid));
+    at = write_text(at, ",\"timestamp\":");
+    at = event.timestamp.empty() ? write_text(at, "null") : write_json_string(at, event.timestamp.view());
+    at = write_text(at, ",\"lsn\":");
+    at = write_lsn(at, event.lsn, cache.lsns[0]);
+    at = write_text(at, ",\"commit_lsn\":");
+    at = write_lsn(at, event.commit_lsn, cache.lsns[1]);
+    at = write_text(at, table);
+    at = write_columns(at, event.columns, cache.columns[0]);
+    at = write_text(at, ",\"identity\":");
+    at = write_columns(at, event.identity, cache.columns[1]);
     if (event.action == Action::Message) {
+        // Rare: the message fields go through the string functions, then the rest gets its room again.
+        out.resize(size_t(at - out.data()));
         out += ",\"prefix\":";
         append_json_string(out, event.prefix);
         append_message_content(out, event.content);
         out += ",\"transactional\":";
         out += event.transactional ? "true" : "false";
+        start = out.size();
+        out.resize(start + kFixedPartsBound + metadata.size() +
+                   json_string_bound(event.metadata.version.size()));
+        at = out.data() + start;
     }
-    out += metadata_head(cache.metadata, event.metadata);
-    append_json_string(out, event.metadata.version);
+    at = write_text(at, metadata);
+    at = write_json_string(at, event.metadata.version);
     if (event.metadata.is_snapshot()) {
-        out += ",\"snapshot\":{\"id\":";
-        out += std::to_string(event.metadata.snapshot_id);
-        out += ",\"lsn\":";
-        append_lsn(out, event.metadata.snapshot_lsn);
-        out += '}';
+        at = write_text(at, ",\"snapshot\":{\"id\":");
+        at = std::to_chars(at, at + 20, event.metadata.snapshot_id).ptr;
+        at = write_text(at, ",\"lsn\":");
+        at = write_lsn(at, event.metadata.snapshot_lsn, cache.lsns[2]);
+        *at++ = '}';
     }
-    out += "}}";
+    at = write_text(at, "}}");
+    out.resize(size_t(at - out.data()));
 }
 
 std::string event_to_json(const Event& event) {

@@ -17,43 +17,73 @@ const JsonValue* JsonValue::find(std::string_view key) const {
     return nullptr;
 }
 
-void JsonValue::append_json(std::string& out) const {
+size_t JsonValue::json_bound() const {
     switch (kind) {
         case Kind::Null:
-            out += "null";
-            break;
+            return 4;
         case Kind::Bool:
         case Kind::Number:
-            out += text;
-            break;
+            return text.size();
         case Kind::String:
-            append_json_string(out, text);
-            break;
+            return json_string_bound(text.size());
         case Kind::Object: {
-            out += '{';
-            bool first = true;
-            for (const auto& [key, value] : members) {
-                if (!first) out += ',';
-                first = false;
-                append_json_string(out, key);
-                out += ':';
-                value.append_json(out);
-            }
-            out += '}';
-            break;
+            size_t bound = 2;
+            for (const auto& [key, value] : members)
+                bound += json_string_bound(key.size()) + 2 + value.json_bound();
+            return bound;
         }
         case Kind::Array: {
-            out += '[';
-            bool first = true;
-            for (const auto& item : items) {
-                if (!first) out += ',';
-                first = false;
-                item.append_json(out);
-            }
-            out += ']';
-            break;
+            size_t bound = 2;
+            for (const auto& item : items) bound += 1 + item.json_bound();
+            return bound;
         }
     }
+    return 4;
+}
+
+char* JsonValue::write_json(char* out) const {
+    switch (kind) {
+        case Kind::Null:
+            std::memcpy(out, "null", 4);
+            return out + 4;
+        case Kind::Bool:
+        case Kind::Number:
+            std::memcpy(out, text.data(), text.size());
+            return out + text.size();
+        case Kind::String:
+            return write_json_string(out, text);
+        case Kind::Object: {
+            *out++ = '{';
+            bool first = true;
+            for (const auto& [key, value] : members) {
+                if (!first) *out++ = ',';
+                first = false;
+                out = write_json_string(out, key);
+                *out++ = ':';
+                out = value.write_json(out);
+            }
+            *out++ = '}';
+            return out;
+        }
+        case Kind::Array: {
+            *out++ = '[';
+            bool first = true;
+            for (const auto& item : items) {
+                if (!first) *out++ = ',';
+                first = false;
+                out = item.write_json(out);
+            }
+            *out++ = ']';
+            return out;
+        }
+    }
+    return out;
+}
+
+void JsonValue::append_json(std::string& out) const {
+    size_t start = out.size();
+    out.resize(start + json_bound());
+    out.resize(size_t(write_json(out.data() + start) - out.data()));
 }
 
 std::string JsonValue::to_json() const {
@@ -85,60 +115,83 @@ JsonValue parse_json(std::string_view text) {
     return root;
 }
 
-void append_json_string(std::string& out, std::string_view text) {
+namespace {
+
+// Writes `text` as a JSON string literal into `sink` (append(const char*, size_t) and put(char)), escaped
+// like PostgreSQL's escape_json.
+template <class Sink>
+void escape_json_string(Sink& sink, std::string_view text) {
     static const char kHex[] = "0123456789abcdef";
     // Output lines are mostly plain text: copy runs that need no escaping in one append, not byte by byte.
-    out += '"';
+    sink.put('"');
     const char* data = text.data();
     size_t size = text.size(), run_start = 0;
     for (size_t i = 0; i < size; ++i) {
-        // Skip eight plain bytes at a time: a word needs a closer look only if one of its bytes is below
-        // 0x20, a quote or a backslash (classic "has zero byte" bit tricks on the word and its XORs).
-        while (i + 8 <= size) {
-            uint64_t word;
-            std::memcpy(&word, data + i, 8);
-            constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
-            uint64_t quote = word ^ (kOnes * '"'), backslash = word ^ (kOnes * '\\');
-            uint64_t special =
-                ((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) & ~word & kHighs;
-            if (special) break;
-            i += 8;
-        }
+        // Skip eight plain bytes at a time.
+        while (i + 8 <= size && !has_json_special_byte(data + i)) i += 8;
         if (i >= size) break;
         unsigned char c = static_cast<unsigned char>(data[i]);
         if (c >= 0x20 && c != '"' && c != '\\') continue;
-        out.append(data + run_start, i - run_start);
+        sink.append(data + run_start, i - run_start);
         run_start = i + 1;
         switch (c) {
             case '"':
-                out += "\\\"";
+                sink.append("\\\"", 2);
                 break;
             case '\\':
-                out += "\\\\";
+                sink.append("\\\\", 2);
                 break;
             case '\b':
-                out += "\\b";
+                sink.append("\\b", 2);
                 break;
             case '\f':
-                out += "\\f";
+                sink.append("\\f", 2);
                 break;
             case '\n':
-                out += "\\n";
+                sink.append("\\n", 2);
                 break;
             case '\r':
-                out += "\\r";
+                sink.append("\\r", 2);
                 break;
             case '\t':
-                out += "\\t";
+                sink.append("\\t", 2);
                 break;
             default: {
                 char escape[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-                out.append(escape, sizeof escape);
+                sink.append(escape, sizeof escape);
             }
         }
     }
-    out.append(data + run_start, size - run_start);
-    out += '"';
+    sink.append(data + run_start, size - run_start);
+    sink.put('"');
+}
+
+struct StringSink {
+    std::string& out;
+    void put(char c) { out += c; }
+    void append(const char* data, size_t size) { out.append(data, size); }
+};
+
+struct PointerSink {
+    char* at;
+    void put(char c) { *at++ = c; }
+    void append(const char* data, size_t size) {
+        std::memcpy(at, data, size);
+        at += size;
+    }
+};
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+    StringSink sink{out};
+    escape_json_string(sink, text);
+}
+
+char* write_json_string(char* out, std::string_view text) {
+    PointerSink sink{out};
+    escape_json_string(sink, text);
+    return sink.at;
 }
 
 std::string json_quote(std::string_view text) {

@@ -2,6 +2,8 @@
 // numeric(40,20) must leave the shipper digit for digit), parsed with RapidJSON's SAX reader.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -38,6 +40,10 @@ struct JsonValue {
     // The value serialised back to compact JSON (strings escaped like PostgreSQL's escape_json).
     std::string to_json() const;
     void append_json(std::string& out) const;
+    // The most bytes write_json can write (every string byte escaped), and the writing itself into memory
+    // sized for it; returns the end of what it wrote.
+    size_t json_bound() const;
+    char* write_json(char* out) const;
 };
 
 // Throws JsonError (with the offset) on malformed input.
@@ -47,6 +53,22 @@ JsonValue parse_json(std::string_view text);
 // wal2json uses), so re-serialised strings are byte-identical to the plugin's.
 void append_json_string(std::string& out, std::string_view text);
 std::string json_quote(std::string_view text);
+// Whether one of the eight bytes at `bytes` is below 0x20, a quote or a backslash (what a JSON string must
+// escape): classic "has zero byte" bit tricks on the word and its XORs, to skip plain text a word at a time.
+inline bool has_json_special_byte(const char* bytes) {
+    uint64_t word;
+    std::memcpy(&word, bytes, 8);
+    constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+    uint64_t quote = word ^ (kOnes * '"'), backslash = word ^ (kOnes * '\\');
+    return ((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) & ~word & kHighs;
+}
+
+// The same into memory the caller sized for the worst case, json_string_bound(text.size()) bytes; returns
+// the end of what it wrote.
+char* write_json_string(char* out, std::string_view text);
+constexpr size_t json_string_bound(size_t text_size) {
+    return 2 + 6 * text_size;  // the quotes, and a six-character escape for every byte
+}
 
 // Logical message content is bytes: it travels as a JSON string when it is valid UTF-8 without NUL bytes,
 // else as base64 next to "content_encoding":"base64" (the form the pgstream plugin writes with

@@ -1,5 +1,7 @@
 #include "wal/lsn.h"
 
+#include <cstring>
+
 namespace pgstream {
 
 namespace {
@@ -67,6 +69,14 @@ void Lsn::append_to(std::string& out) const {
     char* end = buffer + sizeof buffer;
     char* start = format_lsn(value, end);
     out.append(start, size_t(end - start));
+}
+
+char* Lsn::write_to(char* out) const {
+    char buffer[kMaxTextSize];
+    char* end = buffer + sizeof buffer;
+    char* start = format_lsn(value, end);
+    std::memcpy(out, start, size_t(end - start));
+    return out + (end - start);
 }
 
 }  // namespace pgstream

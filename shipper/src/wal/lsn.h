@@ -20,6 +20,9 @@ struct Lsn {
     std::string str() const;
     // Appends str() to `out` without making a string of it (every output line has two).
     void append_to(std::string& out) const;
+    // Writes str() at `out` (room for kMaxTextSize bytes); returns the end of what it wrote.
+    char* write_to(char* out) const;
+    static constexpr size_t kMaxTextSize = 17;  // "FFFFFFFF/FFFFFFFF"
 
     bool valid() const { return value != 0; }
     friend bool operator==(Lsn a, Lsn b) { return a.value == b.value; }

@@ -5,11 +5,38 @@
 #include <rapidjson/reader.h>
 #include <rapidjson/stream.h>
 
+#include <cstring>
 #include <optional>
 
 namespace pgstream {
 
 namespace {
+
+// Consecutive records mostly come from the same table: each parsing thread keeps the column names and types
+// (and the commit time) of the last record per position and hands out the same shared text while the record
+// says the same (a comparison instead of an allocation and a copy per column per row).
+class RecentHeads {
+  public:
+    // head 0: name, 1: type; `identity`: the identity array rather than the columns.
+    SharedText reuse(bool identity, size_t position, int head, std::string_view text) {
+        auto& heads = heads_[identity][head];
+        if (heads.size() <= position) heads.resize(position + 1);
+        return reuse(heads[position], text);
+    }
+    static SharedText reuse(SharedText& recent, std::string_view text) {
+        if (recent.view() != text) recent = SharedText(text);
+        return recent;
+    }
+    SharedText timestamp;
+
+  private:
+    std::vector<SharedText> heads_[2][2];
+};
+
+RecentHeads& recent_heads() {
+    thread_local RecentHeads heads;
+    return heads;
+}
 
 // The hot path: a SAX handler that fills a Record straight from the reader's events, without building a
 // JsonValue tree (every key and value of which would be a heap string). It understands the shapes wal2json
@@ -203,10 +230,12 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
         // Within a column object every member is applied in turn, so a later duplicate wins.
         switch (column_field_) {
             case ColumnField::Name:
-                column.name.assign(text.data(), text.size());
+                column.name = recent_heads().reuse(current_columns_ == &identity,
+                                                   current_columns_->size() - 1, 0, text);
                 break;
             case ColumnField::Type:
-                column.type.assign(text.data(), text.size());
+                column.type = recent_heads().reuse(current_columns_ == &identity,
+                                                   current_columns_->size() - 1, 1, text);
                 break;
             case ColumnField::Value:
                 column.value.kind = kind;
@@ -223,6 +252,146 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
     Field field_ = Field::Other;
     ColumnField column_field_ = ColumnField::Other;
     std::vector<Column>* current_columns_ = nullptr;
+};
+
+// The plugin writes records without whitespace and, for most rows, without a single escape: for those this
+// reader is several times faster than RapidJSON's (whose string scanner goes byte by byte up to an aligned
+// block, and most strings of a record are a few bytes long). It calls the handler exactly as RapidJSON's
+// reader does with kParseNumbersAsStringsFlag, with the same texts (a string without escapes is its own
+// decoded text, here pointing into the record), and gives up (false) on anything else: an escape or a control
+// character in a string, malformed JSON, deep nesting, a handler that stops. The caller then parses the
+// record with RapidJSON, which decides.
+class PlainRecordReader {
+  public:
+    explicit PlainRecordReader(std::string_view text) : at_(text.data()), end_(text.data() + text.size()) {}
+
+    bool parse(RecordHandler& handler) {
+        skip_space();
+        if (!value(handler, 0)) return false;
+        skip_space();
+        return at_ == end_;
+    }
+
+  private:
+    static constexpr int kMaxDepth = 32;
+
+    bool value(RecordHandler& handler, int depth) {
+        if (at_ == end_) return false;
+        std::string_view text;
+        switch (*at_) {
+            case '{':
+                return object(handler, depth);
+            case '[':
+                return array(handler, depth);
+            case '"':
+                return string(text) && handler.String(text.data(), rapidjson::SizeType(text.size()), false);
+            case 't':
+                return literal("true") && handler.Bool(true);
+            case 'f':
+                return literal("false") && handler.Bool(false);
+            case 'n':
+                return literal("null") && handler.Null();
+            default:
+                return number(handler);
+        }
+    }
+
+    bool object(RecordHandler& handler, int depth) {
+        rapidjson::SizeType members = 0;
+        return depth < kMaxDepth && handler.StartObject() &&
+               elements('}', members,
+                        [&] {
+                            std::string_view key;
+                            if (at_ == end_ || *at_ != '"' || !string(key) ||
+                                !handler.Key(key.data(), rapidjson::SizeType(key.size()), false))
+                                return false;
+                            skip_space();
+                            if (at_ == end_ || *at_ != ':') return false;
+                            ++at_;
+                            skip_space();
+                            return value(handler, depth + 1);
+                        }) &&
+               handler.EndObject(members);
+    }
+
+    bool array(RecordHandler& handler, int depth) {
+        rapidjson::SizeType items = 0;
+        return depth < kMaxDepth && handler.StartArray() &&
+               elements(']', items, [&] { return value(handler, depth + 1); }) && handler.EndArray(items);
+    }
+
+    // At an object's or array's opening bracket: reads its elements (`element` reads one, a member or an
+    // item) through its closing bracket, counting them.
+    template <class Element>
+    bool elements(char close, rapidjson::SizeType& count, Element element) {
+        ++at_;
+        skip_space();
+        if (at_ != end_ && *at_ == close) return ++at_, true;
+        while (true) {
+            if (!element()) return false;
+            ++count;
+            skip_space();
+            if (at_ == end_) return false;
+            if (*at_ == close) return ++at_, true;
+            if (*at_ != ',') return false;
+            ++at_;
+            skip_space();
+        }
+    }
+
+    // At the opening quote; the text between the quotes when it holds no escape and no control character.
+    bool string(std::string_view& text) {
+        const char* start = ++at_;
+        // Eight bytes at a time while none is a quote, a backslash or a control character.
+        while (end_ - at_ >= 8 && !has_json_special_byte(at_)) at_ += 8;
+        for (; at_ != end_; ++at_) {
+            unsigned char c = static_cast<unsigned char>(*at_);
+            if (c == '"') {
+                text = std::string_view(start, size_t(at_ - start));
+                ++at_;
+                return true;
+            }
+            if (c < 0x20 || c == '\\') return false;
+        }
+        return false;
+    }
+
+    bool literal(std::string_view word) {
+        if (size_t(end_ - at_) < word.size() || std::string_view(at_, word.size()) != word) return false;
+        at_ += word.size();
+        return true;
+    }
+
+    bool digits() {
+        const char* start = at_;
+        while (at_ != end_ && *at_ >= '0' && *at_ <= '9') ++at_;
+        return at_ != start;
+    }
+
+    // JSON's number grammar; the text as written goes to the handler (kParseNumbersAsStringsFlag).
+    bool number(RecordHandler& handler) {
+        const char* start = at_;
+        if (*at_ == '-') ++at_;
+        if (at_ == end_) return false;
+        if (*at_ == '0')
+            ++at_;
+        else if (*at_ < '1' || *at_ > '9' || !digits())
+            return false;
+        if (at_ != end_ && *at_ == '.' && (++at_, !digits())) return false;
+        if (at_ != end_ && (*at_ == 'e' || *at_ == 'E')) {
+            ++at_;
+            if (at_ != end_ && (*at_ == '+' || *at_ == '-')) ++at_;
+            if (!digits()) return false;
+        }
+        return handler.RawNumber(start, rapidjson::SizeType(at_ - start), false);
+    }
+
+    void skip_space() {
+        while (at_ != end_ && (*at_ == ' ' || *at_ == '\n' || *at_ == '\r' || *at_ == '\t')) ++at_;
+    }
+
+    const char* at_;
+    const char* end_;
 };
 
 constexpr size_t kScratchPadding = 17;  // the terminator and one SSE2 block
@@ -258,20 +427,23 @@ std::optional<Lsn> fast_lsn(const RecordHandler& handler, RecordHandler::Field f
 std::optional<Record> parse_record_fast(std::string_view text) {
     using Field = RecordHandler::Field;
     RecordHandler handler;
-    // Reused: a fresh Reader allocates its string stack on every record.
-    thread_local rapidjson::Reader reader;
-    // In-situ parsing decodes strings inside a scratch copy of the record instead of copying them character
-    // by character onto the reader's stack, and lets RapidJSON's SSE2 scanners run over unescaped strings.
-    // Those scanners load aligned 16-byte blocks, so the copy ends with a terminator plus 16 bytes of
-    // padding.
-    thread_local std::string scratch;
-    scratch.assign(text.data(), text.size());
-    scratch.append(kScratchPadding, '\0');
-    rapidjson::InsituStringStream stream(scratch.data());
-    constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag |
-                                rapidjson::kParseStopWhenDoneFlag;
-    if (reader.Parse<kFlags>(stream, handler).IsError()) return std::nullopt;
-    if (!only_whitespace(text.substr(stream.Tell()))) return std::nullopt;
+    if (!PlainRecordReader(text).parse(handler)) {
+        handler = RecordHandler();
+        // Reused: a fresh Reader allocates its string stack on every record.
+        thread_local rapidjson::Reader reader;
+        // In-situ parsing decodes strings inside a scratch copy of the record instead of copying them
+        // character by character onto the reader's stack, and lets RapidJSON's SSE2 scanners run over
+        // unescaped strings. Those scanners load aligned 16-byte blocks, so the copy ends with a terminator
+        // plus 16 bytes of padding.
+        thread_local std::string scratch;
+        scratch.assign(text.data(), text.size());
+        scratch.append(kScratchPadding, '\0');
+        rapidjson::InsituStringStream stream(scratch.data());
+        constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag |
+                                    rapidjson::kParseStopWhenDoneFlag;
+        if (reader.Parse<kFlags>(stream, handler).IsError()) return std::nullopt;
+        if (!only_whitespace(text.substr(stream.Tell()))) return std::nullopt;
+    }
 
     const auto& action = handler.get(Field::Action);
     if (!action.seen || action.kind != JsonValue::Kind::String || action.text.size() != 1)
@@ -290,7 +462,7 @@ std::optional<Record> parse_record_fast(std::string_view text) {
         record.next_lsn = *next_lsn;
         if (xid.seen) record.xid = scalar_json(xid);
         if (timestamp.seen && timestamp.kind == JsonValue::Kind::String)
-            record.timestamp = std::string(timestamp.text);
+            record.timestamp = RecentHeads::reuse(recent_heads().timestamp, timestamp.text);
         return record;
     }
     if (code != 'I' && code != 'U' && code != 'D' && code != 'T' && code != 'M') return std::nullopt;
@@ -311,7 +483,8 @@ std::optional<Record> parse_record_fast(std::string_view text) {
         return scalar.seen && scalar.kind == JsonValue::Kind::String ? std::string(scalar.text)
                                                                      : std::string();
     };
-    event->timestamp = string_field(Field::Timestamp);
+    if (timestamp.seen && timestamp.kind == JsonValue::Kind::String)
+        event->timestamp = RecentHeads::reuse(recent_heads().timestamp, timestamp.text);
     event->lsn = *lsn;
     event->schema = string_field(Field::Schema);
     event->table = string_field(Field::Table);

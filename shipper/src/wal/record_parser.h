@@ -15,7 +15,7 @@ struct Record {
     Lsn lsn;
     Lsn next_lsn;
     std::string xid;        // Begin/Commit only: a change carries its own in `event`
-    std::string timestamp;  // Begin/Commit only
+    SharedText timestamp;   // Begin/Commit only
     MutableEventPtr event;  // Change only
 };
 

@@ -65,7 +65,7 @@ class RecordSequencer {
     bool skipping_transaction_ = false;
     uint64_t transaction_unit_ = 0;
     Lsn transaction_end_;
-    std::string transaction_timestamp_;
+    SharedText transaction_timestamp_;  // shared by the transaction's events
     std::string transaction_xid_;
     // Already received, for skipping what the server sends again after a reconnect: commit LSNs increase
     // from transaction to transaction, and so do the (end) LSNs of non-transactional messages.

@@ -8,9 +8,14 @@
 namespace pgstream {
 
 const SchemaColumn* SchemaTable::find_column(const std::string& column_name) const {
-    for (const auto& column : columns)
-        if (column.name == column_name) return &column;
-    return nullptr;
+    size_t index = column_index(column_name);
+    return index < columns.size() ? &columns[index] : nullptr;
+}
+
+size_t SchemaTable::column_index(const std::string& column_name) const {
+    for (size_t i = 0; i < columns.size(); ++i)
+        if (columns[i].name == column_name) return i;
+    return columns.size();
 }
 
 const SchemaTable* SchemaLogEntry::find_table(const std::string& table_name) const {

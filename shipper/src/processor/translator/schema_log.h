@@ -37,6 +37,8 @@ struct SchemaTable {
     std::shared_ptr<const std::string> json;
 
     const SchemaColumn* find_column(const std::string& column_name) const;
+    // The position of the column named `column_name` in `columns`; columns.size() when there is none.
+    size_t column_index(const std::string& column_name) const;
 };
 
 struct SchemaLogEntry {

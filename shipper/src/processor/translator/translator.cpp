@@ -83,34 +83,42 @@ void Translator::process(EventPtr shared) {
         next_.process(std::move(event));
         return;
     }
-    event->metadata.schema_id = entry->id;
-    event->metadata.table_pgstream_id = table->pgstream_id;
+    const TableHeads& heads = heads_for(*entry, *table);
+    event->metadata.schema_id = heads.schema_id;
+    event->metadata.table_pgstream_id = heads.table_id;
     for (auto* columns : {&event->columns, &event->identity}) {
         for (size_t i = 0; i < columns->size(); ++i) {
             Column& column = (*columns)[i];
             // Records list columns in attnum order like the schema does: try the same position before the
             // scan (column names are unique within a table, so a hit is the column the scan would find).
-            const SchemaColumn* known = i < table->columns.size() && table->columns[i].name == column.name
-                                            ? &table->columns[i]
-                                            : table->find_column(column.name);
-            if (known) column.id = known->pgstream_id;
+            size_t known = i < table->columns.size() && table->columns[i].name == column.name
+                               ? i
+                               : table->column_index(column.name);
+            if (known < heads.column_ids.size()) column.id = heads.column_ids[known];
         }
     }
     if (event->action != Action::Truncate) {
-        auto ids = identity_ids_.find(table);
-        if (ids == identity_ids_.end()) {
-            std::vector<std::string> found;
-            for (const SchemaColumn* column : id_finder_->identity_columns(*table))
-                found.push_back(column->pgstream_id);
-            ids = identity_ids_.emplace(table, std::move(found)).first;
-        }
-        event->metadata.id_col_pgstream_ids = ids->second;
-        if (ids->second.empty()) ++stats_.without_identity;
+        event->metadata.id_col_pgstream_ids = heads.identity_ids;
+        if (heads.identity_ids.empty()) ++stats_.without_identity;
     }
     // A snapshot row's version is chosen by the snapshot: below every change the stream may still deliver.
     if (!event->metadata.is_snapshot()) event->metadata.version = version_finder_->version(*event, *table);
     ++stats_.translated;
     next_.process(std::move(event));
+}
+
+const Translator::TableHeads& Translator::heads_for(const SchemaLogEntry& entry, const SchemaTable& table) {
+    auto found = table_heads_.find(&table);
+    if (found != table_heads_.end()) return found->second;
+    TableHeads heads;
+    heads.schema_id = entry.id;
+    heads.table_id = table.pgstream_id;
+    for (const auto& column : table.columns) heads.column_ids.emplace_back(column.pgstream_id);
+    std::vector<std::string> identity_ids;
+    for (const SchemaColumn* column : id_finder_->identity_columns(table))
+        identity_ids.push_back(column->pgstream_id);
+    heads.identity_ids = std::move(identity_ids);
+    return table_heads_.emplace(&table, std::move(heads)).first->second;
 }
 
 void Translator::handle_schema_change(MutableEventPtr event) {
@@ -230,7 +238,7 @@ const SchemaLogEntry* Translator::schema_for(const std::string& schema_name, Lsn
 
 void Translator::load(SchemaHistory& history, const std::string& schema_name, Lsn position) {
     SchemaVersions found = store_->versions_from(schema_name, position, kVersionsHeldPerSchema);
-    identity_ids_.clear();
+    table_heads_.clear();
     history.versions.clear();
     for (auto& entry : found.entries)
         history.versions.push_back(std::make_shared<const SchemaLogEntry>(std::move(entry)));
@@ -266,7 +274,7 @@ void Translator::add_version(SchemaLogEntry entry) {
         history.versions.erase(history.versions.begin());
         history.valid_from =
             std::max(history.valid_from, Lsn(history.versions.front()->wal_position.value + 1));
-        identity_ids_.clear();
+        table_heads_.clear();
     }
 }
 

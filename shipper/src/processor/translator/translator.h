@@ -113,9 +113,18 @@ class Translator : public Processor {
     std::unique_ptr<IdFinder> id_finder_;
     std::unique_ptr<VersionFinder> version_finder_;
     std::map<std::string, SchemaHistory> histories_;
-    // The identity column ids of each table held in histories_ (asking the IdFinder per row cost a vector and
-    // a column search each time); cleared whenever a version is let go.
-    std::unordered_map<const SchemaTable*, std::vector<std::string>> identity_ids_;
+    // What the translator writes into every event of a table, made once per table of a schema version and
+    // shared by its events (a reference count each instead of a string copy per column per row).
+    struct TableHeads {
+        SharedText schema_id;
+        SharedText table_id;
+        std::vector<SharedText> column_ids;  // in the order of SchemaTable::columns
+        SharedTextList identity_ids;         // the IdFinder's answer
+    };
+    const TableHeads& heads_for(const SchemaLogEntry& entry, const SchemaTable& table);
+
+    // The heads of each table held in histories_; cleared whenever a version is let go.
+    std::unordered_map<const SchemaTable*, TableHeads> table_heads_;
     mutable std::chrono::steady_clock::time_point next_store_check_{};
     mutable std::string store_gone_;  // SchemaLogGone's message once seen
     std::set<std::string> warned_tables_;
