@@ -68,7 +68,8 @@ SELECT extversion FROM pg_extension WHERE extname = 'pgstream';
 ALTER TABLE up4.t ADD COLUMN b text;
 CREATE TABLE up4.u (id int);
 DROP TABLE up4.u;
--- what was written (the table since 0.5.0): deltas before and after the update
+-- what was written (the table since 0.5.0): deltas before and after the update; the first DDL after it writes a
+-- whole document (0013: the cached descriptions had no sequences)
 SELECT version, schema ? 'delta' AS delta FROM pgstream.schema_log_entries WHERE schema_name = 'up4' ORDER BY version;
 SELECT pgstream.schema_at('up4', max(version)) = pgstream.get_schema('up4') AS latest_equals_full_rebuild
 FROM pgstream.schema_log WHERE schema_name = 'up4';
