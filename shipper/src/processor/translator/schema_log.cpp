@@ -75,6 +75,47 @@ void append_jsonb_text(std::string& out, const JsonValue& value) {
 
 }  // namespace
 
+namespace {
+
+std::vector<SchemaLogEntry::OtherObject> other_objects_of(const JsonValue* array) {
+    std::vector<SchemaLogEntry::OtherObject> objects;
+    if (!array || !array->is_array()) return objects;
+    for (const auto& item : array->items) {
+        SchemaLogEntry::OtherObject object{text_of(item.find("oid")), text_of(item.find("name")), {}};
+        append_jsonb_text(object.json, item);
+        objects.push_back(std::move(object));
+    }
+    return objects;
+}
+
+// `base` without the objects whose oid is in `replaced`, plus `changed`, in name order (COLLATE "C").
+std::vector<SchemaLogEntry::OtherObject> compose_other_objects(
+    const std::vector<SchemaLogEntry::OtherObject>& base, std::vector<SchemaLogEntry::OtherObject> changed,
+    std::set<std::string> replaced) {
+    for (const auto& object : changed) replaced.insert(object.oid);
+    std::vector<SchemaLogEntry::OtherObject> objects;
+    for (const auto& object : base)
+        if (!replaced.count(object.oid)) objects.push_back(object);
+    for (auto& object : changed) objects.push_back(std::move(object));
+    std::stable_sort(objects.begin(), objects.end(),
+                     [](const auto& a, const auto& b) { return a.name < b.name; });
+    return objects;
+}
+
+void append_other_objects(std::string& out, const char* key,
+                          const std::vector<SchemaLogEntry::OtherObject>& objects) {
+    out += ", \"";
+    out += key;
+    out += "\": [";
+    for (size_t i = 0; i < objects.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += objects[i].json;
+    }
+    out += "]";
+}
+
+}  // namespace
+
 void parse_schema_document(const std::string& json, SchemaLogEntry& entry) {
     JsonValue root = parse_json(json);
     if (!root.is_object()) throw JsonError("schema is not a JSON object");
@@ -82,6 +123,9 @@ void parse_schema_document(const std::string& json, SchemaLogEntry& entry) {
     entry.tables.clear();
     entry.delta_base.reset();
     entry.removed_oids.clear();
+    entry.has_other_objects = root.find("sequences") != nullptr;
+    entry.sequences = other_objects_of(root.find("sequences"));
+    entry.materialized_views = other_objects_of(root.find("materialized_views"));
     const JsonValue* tables = root.find("tables");
     if (const JsonValue* delta = root.find("delta"); delta && delta->is_object()) {
         const JsonValue* base = delta->find("base_version");
@@ -89,6 +133,8 @@ void parse_schema_document(const std::string& json, SchemaLogEntry& entry) {
         entry.delta_base = std::stoll(base->text);
         entry.removed_oids = strings_of(delta->find("removed"));
         tables = root.find("changed");
+        entry.sequences = other_objects_of(root.find("changed_sequences"));
+        entry.materialized_views = other_objects_of(root.find("changed_materialized_views"));
     }
     if (!tables || !tables->is_array()) return;
     for (const auto& item : tables->items) {
@@ -125,6 +171,10 @@ void apply_delta(const SchemaLogEntry& base, SchemaLogEntry& delta) {
                         " is a delta of version " + std::to_string(*delta.delta_base) + ", not of version " +
                         std::to_string(base.version));
     std::set<std::string> replaced(delta.removed_oids.begin(), delta.removed_oids.end());
+    delta.has_other_objects = base.has_other_objects;
+    delta.sequences = compose_other_objects(base.sequences, std::move(delta.sequences), replaced);
+    delta.materialized_views =
+        compose_other_objects(base.materialized_views, std::move(delta.materialized_views), replaced);
     for (const auto& table : delta.tables) replaced.insert(table.oid);
     std::vector<SchemaTable> tables;
     tables.reserve(base.tables.size() + delta.tables.size());
@@ -150,7 +200,13 @@ std::string whole_document_json(const SchemaLogEntry& entry) {
         if (i > 0) out += ", ";
         out += entry.tables[i].json ? *entry.tables[i].json : std::string("null");
     }
-    out += "]}";
+    out += "]";
+    if (entry.has_other_objects) {
+        // jsonb's key order (shorter keys first), as pgstream.schema_log prints the document.
+        append_other_objects(out, "sequences", entry.sequences);
+        append_other_objects(out, "materialized_views", entry.materialized_views);
+    }
+    out += "}";
     return out;
 }
 

@@ -54,6 +54,15 @@ struct SchemaLogEntry {
     // `removed_oids` the tables that left; the whole schema is version `delta_base` with both applied.
     std::optional<int64_t> delta_base;
     std::vector<std::string> removed_oids;
+    // The document's other arrays (0013: "sequences", "materialized_views"), kept as jsonb text so that the
+    // composed whole document equals pgstream.schema_log's; a delta holds the changed ones
+    // ("changed_<kind>"). Absent in documents written before 0013 (has_other_objects false): then not written
+    // either.
+    struct OtherObject {
+        std::string oid, name, json;
+    };
+    bool has_other_objects = false;
+    std::vector<OtherObject> sequences, materialized_views;
 
     const SchemaTable* find_table(const std::string& table_name) const;
 };
