@@ -47,11 +47,16 @@ std::vector<OutputEvent> parse_all(const std::vector<std::string>& lines) {
 }
 
 // The "pgstream: ..." lines of stderr (the error as the CLI prints it; log lines are apart).
-std::vector<std::string> cli_errors(const CommandResult& result) {
+std::vector<std::string> cli_error_lines(const std::string& stderr_text) {
     std::vector<std::string> errors;
-    for (const auto& line : result.err_lines())
+    std::istringstream lines(stderr_text);
+    for (std::string line; std::getline(lines, line);)
         if (line.rfind("pgstream: ", 0) == 0) errors.push_back(line);
     return errors;
+}
+
+std::vector<std::string> cli_errors(const CommandResult& result) {
+    return cli_error_lines(result.err);
 }
 
 Settings snapshot_settings(const PgCluster& cluster, const std::string& tables) {
@@ -436,14 +441,6 @@ class StalledSnapshot {
     std::thread drainer_;
     std::string output_;
 };
-
-std::vector<std::string> cli_error_lines(const std::string& stderr_text) {
-    std::vector<std::string> errors;
-    std::istringstream lines(stderr_text);
-    for (std::string line; std::getline(lines, line);)
-        if (line.rfind("pgstream: ", 0) == 0) errors.push_back(line);
-    return errors;
-}
 
 // A table dropped while the snapshot reads another one (before the reader took its lock on it): each of its
 // ranges is logged as dropped and ends with the rows read so far, and the other tables are snapshotted whole.
