@@ -31,6 +31,13 @@ ALTER SEQUENCE sq_other.counter MAXVALUE 99;
 ALTER SEQUENCE sq_other.counter RENAME TO counter2;
 SELECT * FROM pg_temp.sequences('sq_other');
 SELECT * FROM pg_temp.check_log();
+-- SET SCHEMA takes the sequence out of the schema it left and into the other one (0014), and back
+ALTER SEQUENCE sq_other.counter2 SET SCHEMA sq;
+SELECT * FROM pg_temp.sequences('sq') UNION ALL SELECT * FROM pg_temp.sequences('sq_other');
+SELECT * FROM pg_temp.check_log();
+ALTER SEQUENCE sq.counter2 SET SCHEMA sq_other;
+SELECT * FROM pg_temp.sequences('sq') UNION ALL SELECT * FROM pg_temp.sequences('sq_other');
+SELECT * FROM pg_temp.check_log();
 DROP SEQUENCE sq_other.counter2;
 DROP TABLE sq.goods;
 SELECT * FROM pg_temp.sequences('sq') UNION ALL SELECT * FROM pg_temp.sequences('sq_other');
@@ -50,6 +57,13 @@ SELECT * FROM pg_temp.materialized_views('sq');
 SELECT * FROM pg_temp.check_log();
 DROP MATERIALIZED VIEW sq.empty_totals;
 SELECT * FROM pg_temp.materialized_views('sq');
+SELECT * FROM pg_temp.check_log();
+-- SET SCHEMA moves a materialized view between the schemas' versions (0014), and back
+ALTER MATERIALIZED VIEW sq.order_totals SET SCHEMA sq_other;
+SELECT * FROM pg_temp.materialized_views('sq') UNION ALL SELECT * FROM pg_temp.materialized_views('sq_other');
+SELECT * FROM pg_temp.check_log();
+ALTER MATERIALIZED VIEW sq_other.order_totals SET SCHEMA sq;
+SELECT * FROM pg_temp.materialized_views('sq') UNION ALL SELECT * FROM pg_temp.materialized_views('sq_other');
 SELECT * FROM pg_temp.check_log();
 -- the stored rows carry the changed sequences and materialized views under new keys (deltas) or arrays (full)
 SELECT DISTINCT k FROM pgstream.schema_log_entries, jsonb_object_keys(CASE WHEN schema ? 'delta' THEN schema ELSE schema - 'tables' END) AS k
