@@ -450,6 +450,36 @@ TEST(Translator, DeltaVersionsFromTheStreamAreComposedWithTheHeldVersion) {
     EXPECT_EQ(store_view->lookups, 1) << "the delta was composed without reading the store";
 }
 
+TEST(Translator, ATableKeptByADeltaNamesTheVersionEachRowIsTranslatedWith) {
+    HoldingVersionOne held;
+    CollectingProcessor& next = held.next;
+    Translator& translator = *held.translator;
+    translator.process(table_row("0/160", "nopk", "code"));
+    EXPECT_EQ(next.events.back()->metadata.schema_id, "v1");
+    // Version 2 keeps nopk unchanged (shared with version 1, not copied).
+    translator.process(schema_log_insert("v2", 2, items_delta(1), "0/200", "0/201"));
+    translator.process(table_row("0/260", "nopk", "code"));
+    EXPECT_EQ(next.events.back()->metadata.schema_id, "v2") << "a row after the delta names version 2";
+    EXPECT_EQ(next.events.back()->columns[0].id, "tid2-2");
+    translator.process(table_row("0/170", "nopk", "code"));
+    EXPECT_EQ(next.events.back()->metadata.schema_id, "v1") << "a row before it still names version 1";
+}
+
+TEST(SchemaLog, ComposedVersionsShareTheTablesTheyKeepAndCopyATableOnlyToWriteIt) {
+    SchemaLogEntry base = stored_version("v1", 1, kSchema, "0/100");
+    SchemaLogEntry delta = stored_version("v2", 2, items_delta(1), "0/200");
+    apply_delta(base, delta);
+    const SchemaTable* kept = delta.find_table("nopk");
+    ASSERT_NE(kept, nullptr);
+    EXPECT_EQ(kept, base.find_table("nopk")) << "the unchanged table is the base's, not a copy";
+    SchemaLogEntry changed = delta;
+    changed.tables[1].columns[0].type = "bigint";
+    EXPECT_EQ(changed.tables[1].name, "nopk");
+    EXPECT_EQ(delta.find_table("nopk")->columns[0].type, "integer") << "writing copies the shared table";
+    EXPECT_EQ(base.find_table("nopk")->columns[0].type, "integer");
+    EXPECT_NE(changed.find_table("nopk"), kept);
+}
+
 TEST(Translator, ADeltaWhoseBaseIsNotHeldIsReadFromTheStore) {
     CollectingProcessor next;
     CountingAcknowledger ack;

@@ -18,6 +18,37 @@ size_t SchemaTable::column_index(const std::string& column_name) const {
     return columns.size();
 }
 
+SchemaTables::SchemaTables(std::vector<SchemaTable> tables) {
+    tables_.reserve(tables.size());
+    for (auto& table : tables) tables_.push_back(std::make_shared<SchemaTable>(std::move(table)));
+}
+
+SchemaTable& SchemaTables::operator[](size_t index) {
+    std::shared_ptr<SchemaTable>& table = tables_[index];
+    if (table.use_count() > 1) table = std::make_shared<SchemaTable>(*table);
+    return *table;
+}
+
+SchemaTables SchemaTables::merged(const std::set<std::string>& left_out, SchemaTables changed) const {
+    auto by_name = [](const std::shared_ptr<SchemaTable>& a, const std::shared_ptr<SchemaTable>& b) {
+        // get_schema() orders tables by name as bytes (COLLATE "C"), which std::string's operator< does too.
+        return a->name < b->name;
+    };
+    std::stable_sort(changed.tables_.begin(), changed.tables_.end(), by_name);
+    SchemaTables out;
+    out.tables_.reserve(tables_.size() + changed.tables_.size());
+    auto next_changed = changed.tables_.begin();
+    for (const auto& table : tables_) {
+        if (left_out.count(table->oid)) continue;
+        for (; next_changed != changed.tables_.end() && by_name(*next_changed, table); ++next_changed)
+            out.tables_.push_back(std::move(*next_changed));
+        out.tables_.push_back(table);
+    }
+    for (; next_changed != changed.tables_.end(); ++next_changed)
+        out.tables_.push_back(std::move(*next_changed));
+    return out;
+}
+
 const SchemaTable* SchemaLogEntry::find_table(const std::string& table_name) const {
     for (const auto& table : tables)
         if (table.name == table_name) return &table;
@@ -176,15 +207,8 @@ void apply_delta(const SchemaLogEntry& base, SchemaLogEntry& delta) {
     delta.materialized_views =
         compose_other_objects(base.materialized_views, std::move(delta.materialized_views), replaced);
     for (const auto& table : delta.tables) replaced.insert(table.oid);
-    std::vector<SchemaTable> tables;
-    tables.reserve(base.tables.size() + delta.tables.size());
-    for (const auto& table : base.tables)
-        if (!replaced.count(table.oid)) tables.push_back(table);
-    for (auto& table : delta.tables) tables.push_back(std::move(table));
-    // get_schema() orders tables by name as bytes (COLLATE "C"), which std::string's operator< does too.
-    std::stable_sort(tables.begin(), tables.end(),
-                     [](const SchemaTable& a, const SchemaTable& b) { return a.name < b.name; });
-    delta.tables = std::move(tables);
+    // The base's other tables are shared with it, not copied: O(changed tables) descriptions touched.
+    delta.tables = base.tables.merged(replaced, std::move(delta.tables));
     delta.removed_oids.clear();
     delta.delta_base.reset();
 }

@@ -2,9 +2,12 @@
 // the store the translator reads and acknowledges it through.
 #pragma once
 
+#include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -41,6 +44,59 @@ struct SchemaTable {
     size_t column_index(const std::string& column_name) const;
 };
 
+// The tables of a version, in name order. It behaves as a std::vector<SchemaTable>, but versions share the
+// descriptions they have in common: copying the list, or composing a version from a delta (apply_delta),
+// copies one pointer per table, not the tables, so a delta's cost grows with the tables it changes, not with
+// the schema. A write through a non-const access first copies a description that another list shares (copy on
+// write); the lists of one description are not meant to be written from several threads at once.
+class SchemaTables {
+  public:
+    class const_iterator {
+      public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = SchemaTable;
+        using difference_type = std::ptrdiff_t;
+        using pointer = const SchemaTable*;
+        using reference = const SchemaTable&;
+        explicit const_iterator(std::vector<std::shared_ptr<SchemaTable>>::const_iterator at) : at_(at) {}
+        reference operator*() const { return **at_; }
+        pointer operator->() const { return at_->get(); }
+        const_iterator& operator++() {
+            ++at_;
+            return *this;
+        }
+        bool operator==(const const_iterator& other) const { return at_ == other.at_; }
+        bool operator!=(const const_iterator& other) const { return at_ != other.at_; }
+
+      private:
+        std::vector<std::shared_ptr<SchemaTable>>::const_iterator at_;
+    };
+
+    SchemaTables() = default;
+    SchemaTables(
+        std::vector<SchemaTable> tables);  // NOLINT(google-explicit-constructor): a vector's stand-in
+    SchemaTables(std::initializer_list<SchemaTable> tables)
+        : SchemaTables(std::vector<SchemaTable>(tables)) {}
+
+    size_t size() const { return tables_.size(); }
+    bool empty() const { return tables_.empty(); }
+    void clear() { tables_.clear(); }
+    void reserve(size_t count) { tables_.reserve(count); }
+    void push_back(SchemaTable table) { tables_.push_back(std::make_shared<SchemaTable>(std::move(table))); }
+    const SchemaTable& operator[](size_t index) const { return *tables_[index]; }
+    SchemaTable& operator[](size_t index);  // copies the description first if another list shares it
+    const_iterator begin() const { return const_iterator(tables_.begin()); }
+    const_iterator end() const { return const_iterator(tables_.end()); }
+
+    // These tables without the ones whose oid is in `left_out`, and the `changed` ones merged in by name
+    // (both lists in name order; a table of this list goes before a changed one of the same name). The kept
+    // tables are shared, not copied.
+    SchemaTables merged(const std::set<std::string>& left_out, SchemaTables changed) const;
+
+  private:
+    std::vector<std::shared_ptr<SchemaTable>> tables_;
+};
+
 struct SchemaLogEntry {
     std::string id;
     int64_t version = 0;
@@ -48,7 +104,7 @@ struct SchemaLogEntry {
     // schema_log.wal_position: where the version was written. It is in force for the row changes after it.
     // Lsn() for versions logged before the column existed (older than every positioned version).
     Lsn wal_position;
-    std::vector<SchemaTable> tables;
+    SchemaTables tables;
     bool dropped = false;
     // A delta version (pgstream.schema_versions = delta): `tables` holds only the changed tables and
     // `removed_oids` the tables that left; the whole schema is version `delta_base` with both applied.

@@ -108,7 +108,7 @@ void Translator::process(EventPtr shared) {
 }
 
 const Translator::TableHeads& Translator::heads_for(const SchemaLogEntry& entry, const SchemaTable& table) {
-    auto found = table_heads_.find(&table);
+    auto found = table_heads_.find(HeadsKey{&entry, &table});
     if (found != table_heads_.end()) return found->second;
     TableHeads heads;
     heads.schema_id = entry.id;
@@ -118,7 +118,7 @@ const Translator::TableHeads& Translator::heads_for(const SchemaLogEntry& entry,
     for (const SchemaColumn* column : id_finder_->identity_columns(table))
         identity_ids.push_back(column->pgstream_id);
     heads.identity_ids = std::move(identity_ids);
-    return table_heads_.emplace(&table, std::move(heads)).first->second;
+    return table_heads_.emplace(HeadsKey{&entry, &table}, std::move(heads)).first->second;
 }
 
 void Translator::handle_schema_change(MutableEventPtr event) {

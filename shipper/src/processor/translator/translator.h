@@ -123,8 +123,20 @@ class Translator : public Processor {
     };
     const TableHeads& heads_for(const SchemaLogEntry& entry, const SchemaTable& table);
 
-    // The heads of each table held in histories_; cleared whenever a version is let go.
-    std::unordered_map<const SchemaTable*, TableHeads> table_heads_;
+    // The heads of each table of each version held in histories_; cleared whenever a version is let go. By
+    // version and table: versions composed from deltas share their unchanged tables (SchemaTables), and the
+    // heads name the version (schema_id).
+    struct HeadsKey {
+        const SchemaLogEntry* entry;
+        const SchemaTable* table;
+        bool operator==(const HeadsKey& other) const { return entry == other.entry && table == other.table; }
+    };
+    struct HeadsKeyHash {
+        size_t operator()(const HeadsKey& key) const {
+            return std::hash<const void*>()(key.entry) * 31 + std::hash<const void*>()(key.table);
+        }
+    };
+    std::unordered_map<HeadsKey, TableHeads, HeadsKeyHash> table_heads_;
     mutable std::chrono::steady_clock::time_point next_store_check_{};
     mutable std::string store_gone_;  // SchemaLogGone's message once seen
     std::set<std::string> warned_tables_;
