@@ -5,7 +5,8 @@
 //   receiver PORT_FILE bench SAMPLE   counts deliveries; for events of table bench_latency, the time from the
 //                                     row's written_us stamp (its insert) to arrival; keeps the first body of
 //                                     a bench_rows event in SAMPLE (the wrk payload)
-// It writes the port it listens on to PORT_FILE. GET /stats answers "requests=N latencies=M p50_ms=X p99_ms=Y";
+// It writes the port it listens on to PORT_FILE. GET /stats answers "requests=N latencies=M p50_ms=X p99_ms=Y
+// rows_first_us=A rows_last_us=B" (first and last arrival of a bench_rows event);
 // SIGTERM stops it.
 #include <httplib.h>
 #include <signal.h>
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
     const std::string mode = argv[2];
     const std::string sample_file = argc > 3 ? argv[3] : "";
     std::atomic<long long> requests{0};
+    std::atomic<long long> first_row_us{0}, last_row_us{0};
     std::mutex mutex;
     std::vector<double> latencies_ms;
     bool sampled = false;
@@ -75,8 +77,18 @@ int main(int argc, char** argv) {
                 std::lock_guard<std::mutex> lock(mutex);
                 latencies_ms.push_back(double(now_us() - stamp) / 1000.0);
             }
-        } else if (!sampled && !sample_file.empty() &&
-                   request.body.find("\"table\":\"bench_rows\"") != std::string::npos) {
+        } else if (request.body.find("\"table\":\"bench_rows\"") != std::string::npos) {
+            // First and last arrival of the backlog: its delivery rate without the shipper's start-up.
+            const long long now = now_us();
+            long long unset = 0;
+            first_row_us.compare_exchange_strong(unset, now);
+            long long last = last_row_us.load();
+            while (last < now && !last_row_us.compare_exchange_weak(last, now)) {
+            }
+            if (sampled || sample_file.empty()) {
+                response.status = 200;
+                return;
+            }
             std::lock_guard<std::mutex> lock(mutex);
             if (!sampled) {
                 std::ofstream(sample_file) << request.body;
@@ -92,10 +104,14 @@ int main(int argc, char** argv) {
             sorted = latencies_ms;
         }
         std::sort(sorted.begin(), sorted.end());
-        auto pick = [&](double q) { return sorted.empty() ? 0.0 : sorted[size_t(q * double(sorted.size() - 1))]; };
-        char line[200];
-        std::snprintf(line, sizeof line, "requests=%lld latencies=%zu p50_ms=%.2f p99_ms=%.2f\n", requests.load(),
-                      sorted.size(), pick(0.5), pick(0.99));
+        auto pick = [&](double q) {
+            return sorted.empty() ? 0.0 : sorted[size_t(q * double(sorted.size() - 1))];
+        };
+        char line[300];
+        std::snprintf(
+            line, sizeof line,
+            "requests=%lld latencies=%zu p50_ms=%.2f p99_ms=%.2f rows_first_us=%lld rows_last_us=%lld\n",
+            requests.load(), sorted.size(), pick(0.5), pick(0.99), first_row_us.load(), last_row_us.load());
         response.set_content(line, "text/plain");
     });
     int port = server.bind_to_any_port("127.0.0.1");

@@ -1,17 +1,49 @@
 #include "http/http_client.h"
 
 #include <curl/curl.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <future>
+#include <iterator>
+#include <stdexcept>
 
 namespace pgstream {
 
+// What decides how a transfer's easy handle is set up, besides the body and the headers: a transfer whose
+// set-up is the same is reused without curl_easy_reset and without setting its options again.
+struct EasySetup {
+    std::string url;
+    std::string method;
+    bool sends_body = false;
+    std::chrono::milliseconds timeout{0};
+    // Held, not only compared: a policy freed and another allocated at its address must not look the same.
+    std::shared_ptr<const AddressPolicy> address_policy;
+    std::string ca_file;
+    bool verify_tls = true;
+    bool follow_redirects = false;
+
+    bool operator==(const EasySetup& other) const {
+        return url == other.url && method == other.method && sends_body == other.sends_body &&
+               timeout == other.timeout && address_policy == other.address_policy &&
+               ca_file == other.ca_file && verify_tls == other.verify_tls &&
+               follow_redirects == other.follow_redirects;
+    }
+};
+
+// One request in flight, or idle with its easy handle kept for the next request of the same set-up. The
+// easy handle's callbacks point at the Transfer, which keeps its address while it is reused.
 struct HttpClient::Transfer {
     HttpRequest request;
     Completion done;
     CURL* easy = nullptr;
+    CURLU* parsed_url = nullptr;  // the URL parsed once (CURLOPT_CURLU), not at every request
+    EasySetup setup;
     curl_slist* headers = nullptr;
     HttpResponse response;
     size_t max_response_bytes = 0;
@@ -23,6 +55,7 @@ struct HttpClient::Transfer {
     ~Transfer() {
         if (headers) curl_slist_free_all(headers);
         if (easy) curl_easy_cleanup(easy);
+        if (parsed_url) curl_url_cleanup(parsed_url);
     }
 };
 
@@ -69,47 +102,190 @@ curl_socket_t open_checked_socket(void* user, curlsocktype purpose, curl_sockadd
 
 }  // namespace
 
+namespace {
+
+// Idle transfers kept for reuse: as many as requests commonly in flight at once.
+constexpr size_t kMaxIdleTransfers = 64;
+// Longest wait for socket events when libcurl has no timeout pending (a stop or a send wakes it earlier).
+constexpr int kMaxWaitMs = 1000;
+
+EasySetup setup_of(const HttpRequest& request) {
+    EasySetup setup;
+    setup.url = request.url;
+    setup.method = request.method;
+    const std::string& body = request.shared_body ? *request.shared_body : request.body;
+    setup.sends_body = request.method == "POST" || request.method == "PUT" || !body.empty();
+    setup.timeout = request.timeout;
+    setup.address_policy = request.address_policy;
+    setup.ca_file = request.ca_file;
+    setup.verify_tls = request.verify_tls;
+    setup.follow_redirects = request.follow_redirects;
+    return setup;
+}
+
+bool same_setup(const EasySetup& setup, const HttpRequest& request) {
+    // The URL first: the cheapest way to tell two subscriptions apart.
+    if (setup.url != request.url || setup.method != request.method || setup.timeout != request.timeout ||
+        setup.address_policy != request.address_policy || setup.ca_file != request.ca_file ||
+        setup.verify_tls != request.verify_tls || setup.follow_redirects != request.follow_redirects)
+        return false;
+    const std::string& body = request.shared_body ? *request.shared_body : request.body;
+    return setup.sends_body == (request.method == "POST" || request.method == "PUT" || !body.empty());
+}
+
+bool has_header(const std::vector<std::string>& headers, std::string_view name) {
+    for (const auto& header : headers)
+        if (header.size() > name.size() && header[name.size()] == ':' &&
+            strncasecmp(header.data(), name.data(), name.size()) == 0)
+            return true;
+    return false;
+}
+
+}  // namespace
+
 HttpClient::HttpClient(HttpClientSettings settings) : settings_(std::move(settings)) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epoll_ < 0 || wake_fd_ < 0)
+        throw std::runtime_error("HTTP client: cannot create its epoll and eventfd");
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = wake_fd_;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_fd_, &event);
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, settings_.max_connections);
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, settings_.max_connections_per_host);
+    curl_multi_setopt(multi_, CURLMOPT_PIPELINING, long(CURLPIPE_NOTHING));
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &HttpClient::on_socket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &HttpClient::on_timer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
     thread_ = std::thread([this] { run(); });
 }
 
-namespace {
-// Idle easy handles kept for reuse: as many as requests commonly in flight at once.
-constexpr size_t kMaxIdleEasyHandles = 64;
-}  // namespace
-
 HttpClient::~HttpClient() {
     stop();
-    for (void* easy : idle_easy_) curl_easy_cleanup(static_cast<CURL*>(easy));
+    idle_.clear();  // their easy handles before the multi handle
     curl_multi_cleanup(multi_);
+    close(wake_fd_);
+    close(epoll_);
 }
 
-void* HttpClient::take_easy() {
-    if (idle_easy_.empty()) return curl_easy_init();
-    CURL* easy = static_cast<CURL*>(idle_easy_.back());
-    idle_easy_.pop_back();
-    curl_easy_reset(easy);
-    return easy;
+int HttpClient::on_socket(void*, int socket, int what, void* client, void*) {
+    auto* self = static_cast<HttpClient*>(client);
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(self->epoll_, EPOLL_CTL_DEL, socket, nullptr);
+        return 0;
+    }
+    epoll_event event{};
+    event.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    event.data.fd = socket;
+    if (epoll_ctl(self->epoll_, EPOLL_CTL_MOD, socket, &event) != 0 && errno == ENOENT)
+        epoll_ctl(self->epoll_, EPOLL_CTL_ADD, socket, &event);
+    return 0;
 }
 
-void HttpClient::recycle(void* easy) {
-    if (idle_easy_.size() < kMaxIdleEasyHandles)
-        idle_easy_.push_back(easy);
+int HttpClient::on_timer(void*, long timeout_ms, void* client) {
+    auto* self = static_cast<HttpClient*>(client);
+    self->timer_set_ = timeout_ms >= 0;
+    if (self->timer_set_)
+        self->timer_at_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    return 0;
+}
+
+std::unique_ptr<HttpClient::Transfer> HttpClient::take_transfer(HttpRequest& request) {
+    std::unique_ptr<Transfer> transfer;
+    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+        if (same_setup((*it)->setup, request)) {
+            transfer = std::move(*it);
+            idle_.erase(std::next(it).base());
+            break;
+        }
+    }
+    const bool set_up = transfer != nullptr;
+    if (!transfer && !idle_.empty()) {
+        transfer = std::move(idle_.back());
+        idle_.pop_back();
+        curl_easy_reset(transfer->easy);
+        if (transfer->parsed_url) curl_url_cleanup(transfer->parsed_url);
+        transfer->parsed_url = nullptr;
+    }
+    if (!transfer) {
+        transfer = std::make_unique<Transfer>();
+        transfer->easy = curl_easy_init();
+    }
+    transfer->request = std::move(request);
+    transfer->max_response_bytes = settings_.max_response_bytes;
+    transfer->policy =
+        transfer->request.address_policy ? transfer->request.address_policy.get() : &settings_.address_policy;
+    if (set_up) return transfer;
+
+    CURL* easy = transfer->easy;
+    const HttpRequest& r = transfer->request;
+    transfer->setup = setup_of(r);
+    // A URL with a redirect to follow is given as text: libcurl updates the URL it follows.
+    if (!r.follow_redirects) {
+        transfer->parsed_url = curl_url();
+        if (curl_url_set(transfer->parsed_url, CURLUPART_URL, r.url.c_str(), 0) != CURLUE_OK) {
+            curl_url_cleanup(transfer->parsed_url);
+            transfer->parsed_url = nullptr;
+        }
+    }
+    if (transfer->parsed_url)
+        curl_easy_setopt(easy, CURLOPT_CURLU, transfer->parsed_url);
     else
-        curl_easy_cleanup(static_cast<CURL*>(easy));
+        curl_easy_setopt(easy, CURLOPT_URL, r.url.c_str());  // libcurl reports what is wrong with it
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    if (!transfer->setup.sends_body && r.method == "HEAD") curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, long(r.timeout.count()));
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, long(std::min<int64_t>(r.timeout.count(), 10000)));
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, r.follow_redirects ? 1L : 0L);
+    if (r.follow_redirects) {
+        curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
+        curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    }
+    if (!r.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, r.ca_file.c_str());
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, r.verify_tls ? 1L : 0L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, r.verify_tls ? 2L : 0L);
+    curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, collect_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, transfer.get());
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
+    return transfer;
+}
+
+void HttpClient::recycle(std::unique_ptr<Transfer> transfer) {
+    if (idle_.size() >= kMaxIdleTransfers) return;
+    // What the next request replaces anyway, released now: an idle transfer holds no payload.
+    transfer->request.body.clear();
+    transfer->request.shared_body.reset();
+    transfer->request.headers.clear();
+    transfer->done = nullptr;
+    idle_.push_back(std::move(transfer));
+}
+
+void HttpClient::wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t written = write(wake_fd_, &one, sizeof one);
 }
 
 void HttpClient::send(HttpRequest request, Completion done) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!stopping_) {
+            const bool was_empty = incoming_.empty();
             incoming_.emplace_back(std::move(request), std::move(done));
-            // A send from a completion, on the client's own thread, is picked up before it polls again.
-            if (std::this_thread::get_id() != thread_.get_id()) curl_multi_wakeup(multi_);
+            // A send from a completion, on the client's own thread, is picked up before it waits again; a
+            // queue that was not empty has its wake-up pending already.
+            if (was_empty && std::this_thread::get_id() != thread_.get_id()) wake();
             return;
         }
     }
@@ -129,7 +305,7 @@ void HttpClient::stop() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         stopping_ = true;
-        curl_multi_wakeup(multi_);
+        wake();
     }
     if (thread_.joinable()) thread_.join();
 }
@@ -148,70 +324,73 @@ void HttpClient::finish(Transfer* transfer, int curl_code) {
     }
 }
 
+void HttpClient::start_incoming(std::deque<std::pair<HttpRequest, Completion>>& incoming, bool stopping,
+                                std::vector<std::pair<Completion, HttpResponse>>& completed) {
+    for (auto& [request, done] : incoming) {
+        if (stopping) {
+            HttpResponse stopped;
+            stopped.error = "stopped";
+            completed.emplace_back(std::move(done), std::move(stopped));
+            continue;
+        }
+        std::unique_ptr<Transfer> transfer = take_transfer(request);
+        transfer->done = std::move(done);
+        transfer->response = HttpResponse();
+        transfer->too_large = false;
+        transfer->refusal.clear();
+        transfer->error[0] = '\0';
+        const HttpRequest& r = transfer->request;
+        if (transfer->headers) curl_slist_free_all(transfer->headers);
+        transfer->headers = nullptr;
+        for (const auto& header : r.headers)
+            transfer->headers = curl_slist_append(transfer->headers, header.c_str());
+        // libcurl sends "Expect: 100-continue" for large bodies and waits for the server: not worth a round
+        // trip. Nor is its default "Accept: */*", which says what no header says.
+        transfer->headers = curl_slist_append(transfer->headers, "Expect:");
+        if (!has_header(r.headers, "Accept"))
+            transfer->headers = curl_slist_append(transfer->headers, "Accept:");
+        curl_easy_setopt(transfer->easy, CURLOPT_HTTPHEADER, transfer->headers);
+        if (transfer->setup.sends_body) {
+            const std::string& body = r.shared_body ? *r.shared_body : r.body;
+            curl_easy_setopt(transfer->easy, CURLOPT_POSTFIELDS, body.data());
+            curl_easy_setopt(transfer->easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.size()));
+        }
+        curl_multi_add_handle(multi_, transfer->easy);
+        active_.push_back(std::move(transfer));
+    }
+    incoming.clear();
+}
+
+void HttpClient::collect_finished(std::vector<std::pair<Completion, HttpResponse>>& completed) {
+    int queued = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
+        if (message->msg != CURLMSG_DONE) continue;
+        Transfer* transfer = nullptr;
+        curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &transfer);
+        finish(transfer, message->data.result);
+        curl_multi_remove_handle(multi_, transfer->easy);
+        auto owned = std::find_if(active_.begin(), active_.end(),
+                                  [&](const auto& candidate) { return candidate.get() == transfer; });
+        completed.emplace_back(std::move(transfer->done), std::move(transfer->response));
+        std::unique_ptr<Transfer> finished = std::move(*owned);
+        active_.erase(owned);
+        recycle(std::move(finished));
+    }
+}
+
 void HttpClient::run() {
     std::vector<std::pair<Completion, HttpResponse>> completed;
+    std::deque<std::pair<HttpRequest, Completion>> incoming;
+    epoll_event events[32];
+    int running = 0;
     while (true) {
-        std::deque<std::pair<HttpRequest, Completion>> incoming;
         bool stopping;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             incoming.swap(incoming_);
             stopping = stopping_;
         }
-        for (auto& [request, done] : incoming) {
-            auto transfer = std::make_unique<Transfer>();
-            transfer->request = std::move(request);
-            transfer->done = std::move(done);
-            transfer->max_response_bytes = settings_.max_response_bytes;
-            transfer->policy = transfer->request.address_policy ? transfer->request.address_policy.get()
-                                                                : &settings_.address_policy;
-            if (stopping) {
-                transfer->response.error = "stopped";
-                completed.emplace_back(std::move(transfer->done), std::move(transfer->response));
-                continue;
-            }
-            CURL* easy = transfer->easy = static_cast<CURL*>(take_easy());
-            const HttpRequest& r = transfer->request;
-            for (const auto& header : r.headers)
-                transfer->headers = curl_slist_append(transfer->headers, header.c_str());
-            // libcurl sends "Expect: 100-continue" for large bodies and waits for the server: not worth a
-            // round trip.
-            transfer->headers = curl_slist_append(transfer->headers, "Expect:");
-            curl_easy_setopt(easy, CURLOPT_URL, r.url.c_str());
-            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r.method.c_str());
-            const std::string& body = r.shared_body ? *r.shared_body : r.body;
-            if (r.method == "POST" || r.method == "PUT" || !body.empty()) {
-                curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data());
-                curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.size()));
-            } else if (r.method == "HEAD") {
-                curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-            }
-            curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headers);
-            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, long(r.timeout.count()));
-            curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                             long(std::min<int64_t>(r.timeout.count(), 10000)));
-            curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-            curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-            curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, r.follow_redirects ? 1L : 0L);
-            if (r.follow_redirects) {
-                curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
-                curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-            }
-            if (!r.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, r.ca_file.c_str());
-            curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, r.verify_tls ? 1L : 0L);
-            curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, r.verify_tls ? 2L : 0L);
-            curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
-            curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
-            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect_body);
-            curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
-            curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, collect_header);
-            curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
-            curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
-            curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, transfer.get());
-            curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
-            curl_multi_add_handle(multi_, easy);
-            active_.push_back(std::move(transfer));
-        }
+        start_incoming(incoming, stopping, completed);
         if (stopping) {
             for (auto& transfer : active_) {
                 curl_multi_remove_handle(multi_, transfer->easy);
@@ -220,32 +399,43 @@ void HttpClient::run() {
             }
             active_.clear();
         } else {
-            int running = 0;
-            curl_multi_perform(multi_, &running);
-            int queued = 0;
-            while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
-                if (message->msg != CURLMSG_DONE) continue;
-                Transfer* transfer = nullptr;
-                curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &transfer);
-                finish(transfer, message->data.result);
-                curl_multi_remove_handle(multi_, transfer->easy);
-                recycle(transfer->easy);
-                transfer->easy = nullptr;
-                auto owned = std::find_if(active_.begin(), active_.end(),
-                                          [&](const auto& candidate) { return candidate.get() == transfer; });
-                completed.emplace_back(std::move(transfer->done), std::move(transfer->response));
-                active_.erase(owned);
+            // libcurl's timeouts, and the start of the transfers just added (they ask for a timeout of 0).
+            if (timer_set_ && std::chrono::steady_clock::now() >= timer_at_) {
+                timer_set_ = false;
+                curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
             }
+            collect_finished(completed);
         }
         for (auto& [done, response] : completed) done(std::move(response));
         completed.clear();
         if (stopping) break;
+        int wait_ms = kMaxWaitMs;
         {
-            // Requests sent by those completions (or meanwhile) start without waiting for the poll.
+            // Requests sent by those completions (or meanwhile) start without waiting.
             std::lock_guard<std::mutex> lock(mutex_);
-            if (!incoming_.empty() || stopping_) continue;
+            if (!incoming_.empty() || stopping_) wait_ms = 0;
         }
-        curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
+        if (timer_set_ && wait_ms > 0) {
+            auto until =
+                std::chrono::ceil<std::chrono::milliseconds>(timer_at_ - std::chrono::steady_clock::now());
+            wait_ms = int(std::clamp<int64_t>(until.count(), 0, kMaxWaitMs));
+        }
+        int ready = epoll_wait(epoll_, events, int(std::size(events)), wait_ms);
+        for (int i = 0; i < ready; ++i) {
+            if (events[i].data.fd == wake_fd_) {
+                uint64_t count;
+                [[maybe_unused]] ssize_t got = read(wake_fd_, &count, sizeof count);
+                continue;
+            }
+            int mask = 0;
+            if (events[i].events & EPOLLIN) mask |= CURL_CSELECT_IN;
+            if (events[i].events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+            if (events[i].events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
+            curl_multi_socket_action(multi_, events[i].data.fd, mask, &running);
+        }
+        collect_finished(completed);
+        for (auto& [done, response] : completed) done(std::move(response));
+        completed.clear();
     }
 }
 

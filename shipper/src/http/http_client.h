@@ -77,19 +77,35 @@ class HttpClient {
 
   private:
     void run();
+    // Starts what send() queued (or completes it with "stopped").
+    void start_incoming(std::deque<std::pair<HttpRequest, Completion>>& incoming, bool stopping,
+                        std::vector<std::pair<Completion, HttpResponse>>& completed);
+    void collect_finished(std::vector<std::pair<Completion, HttpResponse>>& completed);
     void finish(Transfer* transfer, int curl_code);
-    // An easy handle for the next transfer: a finished transfer's, reset (libcurl keeps the connections in
-    // the multi handle, so reuse saves the handle's allocation and set-up, not connections), or a new one.
-    void* take_easy();         // CURL*, client thread only
-    void recycle(void* easy);  // client thread only
+    // A transfer for `request`: an idle one whose easy handle was set up for the same target and options
+    // (only the body and the headers are set again: no curl_easy_reset, no URL parsing per request), else an
+    // idle one reset and set up anew, else a new one. libcurl keeps the connections in the multi handle, so
+    // this saves per-request set-up work, not connections.
+    std::unique_ptr<Transfer> take_transfer(HttpRequest& request);
+    void recycle(std::unique_ptr<Transfer> transfer);
+    void wake();
+    // libcurl's socket and timer callbacks (curl_multi_socket_action): sockets are watched with epoll and
+    // only the transfers whose socket is ready run, instead of curl_multi_perform polling every transfer.
+    static int on_socket(void* easy, int socket, int what, void* client, void* socket_data);
+    static int on_timer(void* multi, long timeout_ms, void* client);
 
     const HttpClientSettings settings_;
     void* multi_ = nullptr;  // CURLM*
+    int epoll_ = -1;
+    int wake_fd_ = -1;  // eventfd: send() and stop() from other threads end the client thread's wait
+    // libcurl's next timeout (CURLMOPT_TIMERFUNCTION), client thread only.
+    bool timer_set_ = false;
+    std::chrono::steady_clock::time_point timer_at_;
     std::mutex mutex_;
     std::deque<std::pair<HttpRequest, Completion>> incoming_;
     bool stopping_ = false;
     std::vector<std::unique_ptr<Transfer>> active_;  // client thread only
-    std::vector<void*> idle_easy_;                   // CURL*, client thread only
+    std::vector<std::unique_ptr<Transfer>> idle_;    // client thread only
     std::thread thread_;
 };
 
