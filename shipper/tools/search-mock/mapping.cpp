@@ -311,6 +311,14 @@ bool buildField(const std::string& name, const std::string& full_path, const Val
     return true;
 }
 
+// Sets the flags that spare a document's fast path the type-name comparisons.
+void classify(FieldMapping& field) {
+    field.plain_leaf = !field.isObject() && field.type != "alias" && !isVectorType(field.type);
+    field.any_scalar = field.type == "keyword" || field.type == "text";
+    for (auto& [name, child] : field.properties) classify(child);
+    for (auto& [name, multi] : field.fields) classify(multi);
+}
+
 void flatten(const FieldMapping& object, const std::string& prefix,
              std::map<std::string, const FieldMapping*>& flat) {
     for (const auto& [name, field] : object.properties) {
@@ -839,6 +847,7 @@ bool Mapping::rebuild(rapidjson::Document& candidate, Failure& error) {
         return false;
     }
     json_.Swap(candidate);
+    classify(root);
     root_ = std::make_shared<const FieldMapping>(std::move(root));
     flat_.clear();
     flatten(*root_, "", flat_);
@@ -963,13 +972,14 @@ class DocumentParser {
     bool parseKnownLeaves(const Value& source, const FieldMapping& root) {
         if (!source.IsObject()) return false;
         Failure ignored;
+        std::string key;
         for (const auto& member : source.GetObject()) {
-            std::string key(member.name.GetString(), member.name.GetStringLength());
+            key.assign(member.name.GetString(), member.name.GetStringLength());
             if (key.empty() || key.find('.') != std::string::npos) return false;
             auto field = root.properties.find(key);
             if (field == root.properties.end()) return false;
             const FieldMapping& leaf = field->second;
-            if (leaf.isObject() || leaf.type == "alias" || isVectorType(leaf.type)) return false;
+            if (!leaf.plain_leaf) return false;
             if (!parseLeafValue(leaf, key, member.value, ignored)) return false;
         }
         return true;
@@ -1172,7 +1182,7 @@ class DocumentParser {
 
     // Keyword and text fields take every scalar (convertScalar cannot refuse one): nothing to check.
     static bool takesAnyScalar(const FieldMapping& field, const Value& value) {
-        return !value.IsObject() && !value.IsArray() && (field.type == "keyword" || field.type == "text");
+        return field.any_scalar && !value.IsObject() && !value.IsArray();
     }
 
     bool indexScalar(const FieldMapping& field, const std::string& full, const Value& value, Failure& error) {

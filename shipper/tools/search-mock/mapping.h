@@ -71,6 +71,9 @@ struct FieldMapping {
     bool coerce = true;                              // numbers: accept "5" and truncate 5.5 for integers
     bool index = true;
     bool fielddata = false;  // text: sorting allowed
+    // Set for the fields of a built mapping (false elsewhere, which only takes the slower general path):
+    bool plain_leaf = false;  // not an object, alias or vector: a document's value indexes straight into it
+    bool any_scalar = false;  // keyword or text: takes every scalar value
 
     bool isObject() const { return type == "object" || type == "nested"; }
 };
