@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <random>
 #include <set>
+#include <string_view>
 
 namespace search_mock {
 
@@ -622,10 +624,14 @@ Response Cluster::getSettings(const std::string& expression) {
 }
 
 void Cluster::refreshIndex(Index& index) {
-    if (index.dirty) {
-        index.searchable = std::make_shared<DocMap>(index.live);
-        index.dirty = false;
+    for (const std::string& id : index.unrefreshed) {
+        auto live = index.live.find(id);
+        if (live == index.live.end())
+            index.searchable.erase(id);
+        else
+            index.searchable.insert_or_assign(id, live->second);
     }
+    index.unrefreshed.clear();
     index.last_refresh = Clock::now();
 }
 
@@ -776,7 +782,11 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
     result.target = index;
 
     IndexedFields fields;
-    rapidjson::Document source;
+    std::shared_ptr<const FieldMapping> deferred_terms;
+    // The parsed source is only read here: its values start in a buffer on the stack.
+    char source_buffer[8192];
+    rapidjson::MemoryPoolAllocator<> source_pool(source_buffer, sizeof source_buffer);
+    rapidjson::Document source(&source_pool);
     if (request.op != Op::kDelete) {
         if (!request.id) {
             // Auto-generated ids: 20 URL-safe characters, like the engine's time-based UUIDs.
@@ -794,7 +804,8 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
             }
             return result;
         }
-        if (!index->mapping.indexDocument(source, *request.id, request.source, fields, result.failure))
+        if (!index->mapping.indexDocument(source, *request.id, request.source, fields, result.failure,
+                                          &deferred_terms))
             return result;
     }
 
@@ -844,7 +855,7 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
     result.ok = true;
     result.version = new_version;
     result.seq_no = index->next_seq_no++;
-    index->dirty = true;
+    index->unrefreshed.push_back(id);
     if (request.op == Op::kDelete) {
         bool existed = live != index->live.end();
         if (existed) index->live.erase(live);
@@ -856,11 +867,15 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
     bool existed = live != index->live.end();
     StoredDoc doc;
     doc.id = id;
-    doc.source = request.source;
-    doc.fields = std::make_shared<IndexedFields>(std::move(fields));
+    doc.source = std::move(request.source);
+    doc.terms = deferred_terms ? std::make_shared<const DocTerms>(flavor_, std::move(deferred_terms))
+                               : std::make_shared<const DocTerms>(std::move(fields));
     doc.version = new_version;
     doc.seq_no = result.seq_no;
-    index->live[id] = std::move(doc);
+    if (existed)
+        live->second = std::move(doc);
+    else
+        index->live.emplace(id, std::move(doc));
     if (tombstone != index->tombstones.end()) index->tombstones.erase(tombstone);
     result.result = existed ? "updated" : "created";
     result.status = existed ? 200 : 201;
@@ -1146,19 +1161,22 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     std::vector<std::string> problems;
     size_t pos = 0;
     int line_number = 0;
-    auto nextLine = [&](std::string& line) {
+    auto nextLine = [&](std::string_view& line) {
         if (pos >= body.size()) return false;
         size_t end = body.find('\n', pos);
-        line = body.substr(pos, end - pos);
+        line = std::string_view(body).substr(pos, end - pos);
         pos = end + 1;
         ++line_number;
         return true;
     };
-    std::string line;
+    std::string_view line;
     while (nextLine(line)) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         int action_line = line_number;
-        rapidjson::Document action;
+        // An action line is small: its values live in a buffer on the stack (no allocation per item).
+        char action_buffer[1024];
+        rapidjson::MemoryPoolAllocator<> action_pool(action_buffer, sizeof action_buffer);
+        rapidjson::Document action(&action_pool);
         Failure parse_error;
         if (!parseJson(line, action, parse_error) || !action.IsObject())
             return failed(illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
@@ -1184,25 +1202,25 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
                                                : WriteRequest::Op::kIndex;
         request.require_alias = require_alias_default;
         if (default_index) request.index = *default_index;
-        static const std::set<std::string> known = {"_index",
-                                                    "_id",
-                                                    "version",
-                                                    "version_type",
-                                                    "if_seq_no",
-                                                    "if_primary_term",
-                                                    "routing",
-                                                    "require_alias",
-                                                    "op_type",
-                                                    "pipeline",
-                                                    "retry_on_conflict",
-                                                    "_source",
-                                                    "dynamic_templates"};
+        static constexpr std::string_view known[] = {"_index",
+                                                     "_id",
+                                                     "version",
+                                                     "version_type",
+                                                     "if_seq_no",
+                                                     "if_primary_term",
+                                                     "routing",
+                                                     "require_alias",
+                                                     "op_type",
+                                                     "pipeline",
+                                                     "retry_on_conflict",
+                                                     "_source",
+                                                     "dynamic_templates"};
         for (const auto& member : entry.value.GetObject()) {
-            std::string name = member.name.GetString();
+            std::string_view name(member.name.GetString(), member.name.GetStringLength());
             const Value& value = member.value;
-            if (known.count(name) == 0)
+            if (std::find(std::begin(known), std::end(known), name) == std::end(known))
                 return failed(illegalArgument("Action/metadata line [" + std::to_string(action_line) +
-                                              "] contains an unknown parameter [" + name + "]"));
+                                              "] contains an unknown parameter [" + std::string(name) + "]"));
             if (name == "_index" && value.IsString()) request.index = value.GetString();
             if (name == "_id" && value.IsString()) request.id = value.GetString();
             if (name == "_id" && value.IsNumber()) request.id = toJson(value);
@@ -1215,7 +1233,9 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
                 request.op = WriteRequest::Op::kCreate;
         }
         if (request.op != WriteRequest::Op::kDelete) {
-            if (!nextLine(request.source)) return failed(validationFailed({"source is missing"}));
+            std::string_view source;
+            if (!nextLine(source)) return failed(validationFailed({"source is missing"}));
+            request.source.assign(source);
         }
         if (request.index.empty()) problems.push_back("index is missing");
         for (auto& problem : validateWrite(request)) problems.push_back(problem);
@@ -1467,7 +1487,7 @@ Response Cluster::searchLocked(const std::string& expression, const std::string&
             continue;
         }
         if (first_keys.empty()) first_keys = keys;
-        for (const auto& [id, doc] : *index->searchable) {
+        for (const auto& [id, doc] : index->searchable) {
             if (!query->matches(doc)) continue;
             Hit hit{index, order, &doc, {}};
             for (const auto& key : keys) hit.sort.push_back(sortValue(key, doc));
@@ -1646,7 +1666,7 @@ Response Cluster::deleteByQuery(const std::string& expression, const std::string
         auto query = compileQuery(&request["query"], index->mapping, error, kind);
         if (kind == QueryError::kRequest) return failed(error);
         if (kind == QueryError::kShard) return failed(searchPhaseFailure(index->name, index->uuid, error));
-        for (const auto& [id, doc] : *index->searchable)
+        for (const auto& [id, doc] : index->searchable)
             if (query->matches(doc)) matches.push_back({index, doc});
     }
     if (max_docs >= 0 && static_cast<int64_t>(matches.size()) > max_docs)

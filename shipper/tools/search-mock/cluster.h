@@ -90,8 +90,10 @@ class Cluster {
         Mapping mapping;
         DocMap live;
         std::map<std::string, Tombstone> tombstones;
-        std::shared_ptr<const DocMap> searchable = std::make_shared<DocMap>();
-        bool dirty = false;
+        DocMap searchable;  // what searches see: the live documents as of the last refresh
+        // Ids written (indexed or deleted) since the last refresh, possibly repeated: a refresh copies just
+        // these from `live` into `searchable` instead of copying the whole index.
+        std::vector<std::string> unrefreshed;
         int64_t next_seq_no = 0;
         int64_t refresh_interval_ms = 1000;  // -1: only explicit refreshes
         int64_t gc_deletes_ms = 60000;

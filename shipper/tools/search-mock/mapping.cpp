@@ -311,6 +311,14 @@ bool buildField(const std::string& name, const std::string& full_path, const Val
     return true;
 }
 
+// Sets the flags that spare a document's fast path the type-name comparisons.
+void classify(FieldMapping& field) {
+    field.plain_leaf = !field.isObject() && field.type != "alias" && !isVectorType(field.type);
+    field.any_scalar = field.type == "keyword" || field.type == "text";
+    for (auto& [name, child] : field.properties) classify(child);
+    for (auto& [name, multi] : field.fields) classify(multi);
+}
+
 void flatten(const FieldMapping& object, const std::string& prefix,
              std::map<std::string, const FieldMapping*>& flat) {
     for (const auto& [name, field] : object.properties) {
@@ -795,7 +803,9 @@ bool inferMapping(const Value& value, rapidjson::Document::AllocatorType& alloc,
 
 Mapping::Mapping(Flavor flavor) : flavor_(flavor) {
     json_.SetObject();
-    root_.type = "object";
+    auto root = std::make_shared<FieldMapping>();
+    root->type = "object";
+    root_ = std::move(root);
 }
 
 bool Mapping::rebuild(rapidjson::Document& candidate, Failure& error) {
@@ -837,9 +847,10 @@ bool Mapping::rebuild(rapidjson::Document& candidate, Failure& error) {
         return false;
     }
     json_.Swap(candidate);
-    root_ = std::move(root);
+    classify(root);
+    root_ = std::make_shared<const FieldMapping>(std::move(root));
     flat_.clear();
-    flatten(root_, "", flat_);
+    flatten(*root_, "", flat_);
     return true;
 }
 
@@ -950,6 +961,9 @@ class DocumentParser {
 
     bool changed() const { return changed_; }
 
+    // Checks values without collecting their terms (the known-leaves path with deferred terms).
+    void checkOnly() { check_only_ = true; }
+
     // The common document: every key a top-level leaf field the mapping already has (no dots, no objects,
     // aliases or vectors), every value valid for its field. Indexes it straight from the typed mapping
     // (`root`), without the per-document copy of the mapping JSON and the per-field rebuild that the general
@@ -958,13 +972,14 @@ class DocumentParser {
     bool parseKnownLeaves(const Value& source, const FieldMapping& root) {
         if (!source.IsObject()) return false;
         Failure ignored;
+        std::string key;
         for (const auto& member : source.GetObject()) {
-            std::string key(member.name.GetString(), member.name.GetStringLength());
+            key.assign(member.name.GetString(), member.name.GetStringLength());
             if (key.empty() || key.find('.') != std::string::npos) return false;
             auto field = root.properties.find(key);
             if (field == root.properties.end()) return false;
             const FieldMapping& leaf = field->second;
-            if (leaf.isObject() || leaf.type == "alias" || isVectorType(leaf.type)) return false;
+            if (!leaf.plain_leaf) return false;
             if (!parseLeafValue(leaf, key, member.value, ignored)) return false;
         }
         return true;
@@ -1159,12 +1174,19 @@ class DocumentParser {
         }
         if (!indexScalar(field, full, value, error)) return false;
         for (const auto& [sub, multi] : field.fields) {
+            if (check_only_ && takesAnyScalar(multi, value)) continue;
             if (!indexScalar(multi, full + "." + sub, value, error)) return false;
         }
         return true;
     }
 
+    // Keyword and text fields take every scalar (convertScalar cannot refuse one): nothing to check.
+    static bool takesAnyScalar(const FieldMapping& field, const Value& value) {
+        return field.any_scalar && !value.IsObject() && !value.IsArray();
+    }
+
     bool indexScalar(const FieldMapping& field, const std::string& full, const Value& value, Failure& error) {
+        if (check_only_ && takesAnyScalar(field, value)) return true;
         Term term;
         bool skip = false;
         Failure cause;
@@ -1175,7 +1197,7 @@ class DocumentParser {
                                   full, std::move(cause), true);
             return false;
         }
-        if (skip || !field.index) return true;
+        if (skip || !field.index || check_only_) return true;
         auto& terms = out_[full];
         if (field.type == "text") {
             for (auto& token : analyzeText(term.text)) terms.push_back(Term::ofString(std::move(token)));
@@ -1247,15 +1269,22 @@ class DocumentParser {
     const std::string& source_text_;
     IndexedFields& out_;
     bool changed_ = false;
+    bool check_only_ = false;
 };
 
 }  // namespace
 
 bool Mapping::indexDocument(const Value& source, const std::string& id, const std::string& source_text,
-                            IndexedFields& out, Failure& error) {
+                            IndexedFields& out, Failure& error,
+                            std::shared_ptr<const FieldMapping>* deferred) {
+    if (deferred != nullptr) deferred->reset();
     {
         DocumentParser known(flavor_, json_, id, source_text, out);
-        if (known.parseKnownLeaves(source, root_)) return true;
+        if (deferred != nullptr) known.checkOnly();
+        if (known.parseKnownLeaves(source, *root_)) {
+            if (deferred != nullptr) *deferred = root_;
+            return true;
+        }
         out.clear();
     }
     rapidjson::Document candidate;
@@ -1264,6 +1293,18 @@ bool Mapping::indexDocument(const Value& source, const std::string& id, const st
     if (!parser.parseRoot(source, error)) return false;
     if (parser.changed()) return rebuild(candidate, error);
     return true;
+}
+
+IndexedFields Mapping::deferredTerms(Flavor flavor, const FieldMapping& checked_against,
+                                     const std::string& id, const std::string& source_text) {
+    IndexedFields out;
+    rapidjson::Document source;
+    Failure ignored;
+    if (!parseJson(source_text, source, ignored)) return out;  // checked when written: cannot happen
+    rapidjson::Document unused_mapping;
+    DocumentParser parser(flavor, unused_mapping, id, source_text, out);
+    parser.parseKnownLeaves(source, checked_against);
+    return out;
 }
 
 std::vector<std::string> analyzeText(const std::string& text) {

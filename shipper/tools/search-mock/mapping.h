@@ -71,6 +71,9 @@ struct FieldMapping {
     bool coerce = true;                              // numbers: accept "5" and truncate 5.5 for integers
     bool index = true;
     bool fielddata = false;  // text: sorting allowed
+    // Set for the fields of a built mapping (false elsewhere, which only takes the slower general path):
+    bool plain_leaf = false;  // not an object, alias or vector: a document's value indexes straight into it
+    bool any_scalar = false;  // keyword or text: takes every scalar value
 
     bool isObject() const { return type == "object" || type == "nested"; }
 };
@@ -88,8 +91,17 @@ class Mapping {
 
     // Parses a document against the mapping; with dynamic mapping on, new fields are added to the mapping
     // (only when the whole document is valid, so a refused document leaves the mapping as it was).
+    // With `deferred`, a document whose keys are all known top-level leaves is only checked (same errors)
+    // and *deferred is set to the mapping it was checked against: its terms are built when a query first
+    // needs them (deferredTerms), with that mapping, as the engine indexed them at write time. Otherwise
+    // *deferred is reset and `out` has the terms.
     bool indexDocument(const rapidjson::Value& source, const std::string& id, const std::string& source_text,
-                       IndexedFields& out, Failure& error);
+                       IndexedFields& out, Failure& error,
+                       std::shared_ptr<const FieldMapping>* deferred = nullptr);
+
+    // The terms of a document that indexDocument checked against `checked_against` without building them.
+    static IndexedFields deferredTerms(Flavor flavor, const FieldMapping& checked_against,
+                                       const std::string& id, const std::string& source_text);
 
     // The field a query or sort names, following a field alias; nullptr when not mapped. target_path is
     // the path whose terms to read.
@@ -102,7 +114,9 @@ class Mapping {
 
     Flavor flavor_;
     rapidjson::Document json_;  // what GET /index/_mapping shows
-    FieldMapping root_;
+    // Replaced (never changed in place) by each rebuild, so documents with deferred terms keep the mapping
+    // they were checked against.
+    std::shared_ptr<const FieldMapping> root_;
     std::map<std::string, const FieldMapping*> flat_;
 };
 

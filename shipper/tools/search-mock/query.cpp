@@ -29,8 +29,8 @@ class FieldPredicate : public Query {
     FieldPredicate(std::string path, std::function<bool(const Term&)> predicate)
         : path_(std::move(path)), predicate_(std::move(predicate)) {}
     bool matches(const StoredDoc& doc) const override {
-        auto found = doc.fields->find(path_);
-        if (found == doc.fields->end()) return false;
+        auto found = doc.fields().find(path_);
+        if (found == doc.fields().end()) return false;
         for (const Term& term : found->second) {
             if (predicate_(term)) return true;
         }
@@ -48,8 +48,8 @@ class TextMatch : public Query {
     TextMatch(std::string path, std::vector<std::string> tokens, bool all)
         : path_(std::move(path)), tokens_(std::move(tokens)), all_(all) {}
     bool matches(const StoredDoc& doc) const override {
-        auto found = doc.fields->find(path_);
-        if (found == doc.fields->end() || tokens_.empty()) return false;
+        auto found = doc.fields().find(path_);
+        if (found == doc.fields().end() || tokens_.empty()) return false;
         size_t hits = 0;
         for (const auto& token : tokens_) {
             bool present = std::any_of(found->second.begin(), found->second.end(),
@@ -81,10 +81,10 @@ class Exists : public Query {
   public:
     explicit Exists(std::string path) : path_(std::move(path)) {}
     bool matches(const StoredDoc& doc) const override {
-        if (doc.fields->count(path_) != 0) return true;
+        if (doc.fields().count(path_) != 0) return true;
         // An object exists when any field below it has a value.
-        auto below = doc.fields->lower_bound(path_ + ".");
-        return below != doc.fields->end() && below->first.compare(0, path_.size() + 1, path_ + ".") == 0;
+        auto below = doc.fields().lower_bound(path_ + ".");
+        return below != doc.fields().end() && below->first.compare(0, path_.size() + 1, path_ + ".") == 0;
     }
 
   private:
@@ -522,8 +522,8 @@ bool compileSort(const Value* json, const Mapping& mapping, std::vector<SortKey>
 SortValue sortValue(const SortKey& key, const StoredDoc& doc) {
     if (key.kind == SortKey::Kind::kId) return Term::ofString(doc.id);
     if (key.kind != SortKey::Kind::kField) return std::nullopt;
-    auto found = doc.fields->find(key.target);
-    if (found == doc.fields->end() || found->second.empty()) return std::nullopt;
+    auto found = doc.fields().find(key.target);
+    if (found == doc.fields().end() || found->second.empty()) return std::nullopt;
     const auto& terms = found->second;
     std::string mode = key.mode.empty() ? (key.descending ? "max" : "min") : key.mode;
     auto [low, high] = std::minmax_element(terms.begin(), terms.end(),
