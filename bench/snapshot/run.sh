@@ -11,8 +11,8 @@
 # One throwaway cluster: bench_rows (the shipper benchmark's table) and a 20-table schema with mixed types. Per
 # run, one after the other: psql COPY of bench_rows to /dev/null, pgstream snapshot of bench_rows, psql COPY of the
 # 20 tables, pg_dump --data-only of the schema, pgstream snapshot of the schema. rows/s = rows / wall-clock seconds,
-# start-up included. Prints each run, the medians and the ratios (targets: snapshot >= 0.5x COPY on bench_rows;
-# snapshot faster than pg_dump on the 20 tables with 2 workers).
+# start-up included. Prints each run, the load average before and after the runs, the medians and the ratios
+# (targets: snapshot >= 0.5x COPY on bench_rows; snapshot faster than pg_dump on the 20 tables with 2 workers).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/bench/lib.sh"
@@ -56,7 +56,9 @@ copy_all_sql=$WORK/copy20.sql
 : >"$copy_all_sql"
 for t in $(seq 1 20); do echo "\\copy s20.t$t to '/dev/null'" >>"$copy_all_sql"; done
 
-timed() { # label command...
+tiload_after=$(loadavg)
+
+med() { # label command...
   local start end
   start=$(now)
   "${@:2}" >/dev/null
@@ -67,6 +69,8 @@ timed() { # label command...
   echo "  $1: ${seconds}s" >&2
 }
 
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+load_before=$(loadavg)
 : >"$WORK/results"
 for run in $(seq 1 "$RUNS"); do
   echo "run $run" >&2
@@ -81,6 +85,7 @@ med() { awk -v k="$1" '$1 == k { print $2 }' "$WORK/results" | median; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 copy=$(med copy); snapshot=$(med snapshot); copy20=$(med copy20); dump20=$(med pg_dump20); snapshot20=$(med snapshot20)
+echo "load average (1, 5, 15 min): $load_before before the runs, $load_after after; medians of $RUNS runs"
 printf '%-44s %9s %12s\n' "reader" "seconds" "rows/s"
 printf '%-44s %9s %12s\n' "psql COPY bench_rows" "$copy" "$(rate "$ROWS" "$copy")"
 printf '%-44s %9s %12s\n' "pgstream snapshot bench_rows ($WORKERS workers)" "$snapshot" "$(rate "$ROWS" "$snapshot")"
