@@ -6,13 +6,14 @@
 #
 # Environment: BENCH_SNAPSHOT_ROWS (rows of bench_rows, default 1000000), BENCH_SCHEMA_ROWS (rows of each of the 20
 # tables of schema s20, default 50000), BENCH_RUNS (default 3), BENCH_WORKERS (snapshot readers, default 2),
-# PGSTREAM_BIN, BENCH_KEEP=1 keeps the work directory.
+# PGSTREAM_BIN, BENCH_BASELINE_BIN (another build's CLI, timed in the same runs: before/after comparisons under the
+# same load), BENCH_KEEP=1 keeps the work directory.
 #
 # One throwaway cluster: bench_rows (the shipper benchmark's table) and a 20-table schema with mixed types. Per
 # run, one after the other: psql COPY of bench_rows to /dev/null, pgstream snapshot of bench_rows, psql COPY of the
 # 20 tables, pg_dump --data-only of the schema, pgstream snapshot of the schema. rows/s = rows / wall-clock seconds,
-# start-up included. Prints each run, the medians and the ratios (targets: snapshot >= 0.5x COPY on bench_rows;
-# snapshot faster than pg_dump on the 20 tables with 2 workers).
+# start-up included. Prints each run, the load average before and after the runs, the medians and the ratios
+# (targets: snapshot >= 0.5x COPY on bench_rows; snapshot faster than pg_dump on the 20 tables with 2 workers).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/bench/lib.sh"
@@ -67,6 +68,8 @@ timed() { # label command...
   echo "  $1: ${seconds}s" >&2
 }
 
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+load_before=$(loadavg)
 : >"$WORK/results"
 for run in $(seq 1 "$RUNS"); do
   echo "run $run" >&2
@@ -75,18 +78,31 @@ for run in $(seq 1 "$RUNS"); do
   timed copy20 psql -f "$copy_all_sql"
   timed pg_dump20 pg_dump --data-only -n s20 -d "$url"
   timed snapshot20 "$BIN" snapshot -c "$WORK/snapshot.env" --tables 's20.*'
+  if [ -n "${BENCH_BASELINE_BIN:-}" ]; then
+    timed baseline "$BENCH_BASELINE_BIN" snapshot -c "$WORK/snapshot.env" --tables bench_rows
+    timed baseline20 "$BENCH_BASELINE_BIN" snapshot -c "$WORK/snapshot.env" --tables 's20.*'
+  fi
 done
+
+load_after=$(loadavg)
 
 med() { awk -v k="$1" '$1 == k { print $2 }' "$WORK/results" | median; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 copy=$(med copy); snapshot=$(med snapshot); copy20=$(med copy20); dump20=$(med pg_dump20); snapshot20=$(med snapshot20)
+echo "load average (1, 5, 15 min): $load_before before the runs, $load_after after; medians of $RUNS runs"
 printf '%-44s %9s %12s\n' "reader" "seconds" "rows/s"
 printf '%-44s %9s %12s\n' "psql COPY bench_rows" "$copy" "$(rate "$ROWS" "$copy")"
 printf '%-44s %9s %12s\n' "pgstream snapshot bench_rows ($WORKERS workers)" "$snapshot" "$(rate "$ROWS" "$snapshot")"
 printf '%-44s %9s %12s\n' "psql COPY 20 tables" "$copy20" "$(rate "$SCHEMA_TOTAL" "$copy20")"
 printf '%-44s %9s %12s\n' "pg_dump --data-only 20 tables" "$dump20" "$(rate "$SCHEMA_TOTAL" "$dump20")"
 printf '%-44s %9s %12s\n' "pgstream snapshot 20 tables ($WORKERS workers)" "$snapshot20" "$(rate "$SCHEMA_TOTAL" "$snapshot20")"
+if [ -n "${BENCH_BASELINE_BIN:-}" ]; then
+  baseline=$(med baseline); baseline20=$(med baseline20)
+  printf '%-44s %9s %12s\n' "baseline snapshot bench_rows" "$baseline" "$(rate "$ROWS" "$baseline")"
+  printf '%-44s %9s %12s\n' "baseline snapshot 20 tables" "$baseline20" "$(rate "$SCHEMA_TOTAL" "$baseline20")"
+  echo "baseline / pg_dump (20 tables)        $(ratio "$dump20" "$baseline20")"
+fi
 r1=$(ratio "$copy" "$snapshot"); r2=$(ratio "$dump20" "$snapshot20")
 met() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t ? "met" : "MISSED") }'; }
 echo "ratios (rows/s over rows/s):"

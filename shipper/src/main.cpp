@@ -1,5 +1,9 @@
 // pgstream: change data capture for PostgreSQL. See docs/operations.md.
 #include <signal.h>
+#include <stdlib.h>
+#ifdef PGSTREAM_MIMALLOC
+#include <mimalloc.h>
+#endif
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -10,6 +14,13 @@
 int main(int argc, char** argv) {
     // A closed stdout must surface as a write error, not kill the process mid-batch.
     signal(SIGPIPE, SIG_IGN);
+#ifdef PGSTREAM_MIMALLOC
+    // Events are freed in bursts (a written batch) and the same amount allocated again right after:
+    // mimalloc's default returns freed pages to the system after 25 ms, and every one is faulted in and
+    // zeroed again. A second's delay halves the page faults and cuts the system time by a third at a
+    // snapshot's pace (bench/snapshot, 20 tables). MIMALLOC_DECOMMIT_DELAY still overrides it.
+    if (!getenv("MIMALLOC_DECOMMIT_DELAY")) mi_option_set(mi_option_decommit_delay, 1000);
+#endif
 
     // A URL given as an argument, even a stray or malformed one, is never echoed with its password.
     for (int i = 1; i < argc; ++i) pgstream::redact::remember(argv[i]);

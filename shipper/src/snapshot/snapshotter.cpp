@@ -60,8 +60,8 @@ void read_columns(PGconn* conn, const std::string& relation, Snapshotter::Table&
                                 relation + " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum");
     for (int row = 0; row < PQntuples(columns.get()); ++row) {
         SnapshotColumn column;
-        column.name = pg::value(columns.get(), row, 0).value_or("");
-        column.type = pg::value(columns.get(), row, 1).value_or("");
+        column.name = SharedText::interned(pg::value(columns.get(), row, 0).value_or(""));
+        column.type = SharedText::interned(pg::value(columns.get(), row, 1).value_or(""));
         column.rendering =
             rendering_for_type(uint32_t(std::stoul(pg::value(columns.get(), row, 2).value_or("0"))));
         if (row) table.select_list += ", ";

@@ -11,9 +11,11 @@
 #include <cstddef>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -26,6 +28,21 @@ class SharedText {
         : text_(text.empty() ? nullptr : std::make_shared<const std::string>(std::move(text))) {}
     SharedText(const char* text) : SharedText(std::string(text)) {}  // NOLINT(google-explicit-constructor)
     explicit SharedText(std::string_view text) : SharedText(std::string(text)) {}
+
+    // The same text kept for the life of the process and shared without a reference count: copies made and
+    // dropped on different threads (a snapshot's readers and the writer) touch no common cache line. For
+    // texts of a bounded set (column heads of the tables read); equal texts are kept once.
+    static SharedText interned(std::string_view text) {
+        static std::mutex mutex;
+        static std::unordered_set<std::string>* texts = new std::unordered_set<std::string>();  // never freed
+        SharedText shared;
+        if (text.empty()) return shared;
+        std::lock_guard<std::mutex> lock(mutex);
+        const std::string& kept = *texts->emplace(text).first;  // set nodes never move
+        // Aliasing an empty owner: a non-null pointer without a control block.
+        shared.text_ = std::shared_ptr<const std::string>(std::shared_ptr<const std::string>(), &kept);
+        return shared;
+    }
 
     const std::string& str() const { return text_ ? *text_ : empty_text(); }
     operator const std::string&() const { return str(); }  // NOLINT(google-explicit-constructor)

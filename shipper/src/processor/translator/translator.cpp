@@ -111,9 +111,11 @@ const Translator::TableHeads& Translator::heads_for(const SchemaLogEntry& entry,
     auto found = table_heads_.find(HeadsKey{&entry, &table});
     if (found != table_heads_.end()) return found->second;
     TableHeads heads;
-    heads.schema_id = entry.id;
-    heads.table_id = table.pgstream_id;
-    for (const auto& column : table.columns) heads.column_ids.emplace_back(column.pgstream_id);
+    // Interned: every row copies them, on this thread, and drops them on the output's (no shared count).
+    heads.schema_id = SharedText::interned(entry.id);
+    heads.table_id = SharedText::interned(table.pgstream_id);
+    for (const auto& column : table.columns)
+        heads.column_ids.push_back(SharedText::interned(column.pgstream_id));
     std::vector<std::string> identity_ids;
     for (const SchemaColumn* column : id_finder_->identity_columns(table))
         identity_ids.push_back(column->pgstream_id);
