@@ -97,7 +97,9 @@ std::vector<std::string> missing_privileges(PGconn* conn, bool has_extension) {
         "AND coalesce((SELECT bool_and(has_function_privilege(p.oid, 'EXECUTE')) "
         "              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
         "              WHERE n.nspname = 'pgstream'), true) "
-        "AND coalesce((SELECT bool_and(has_table_privilege(c.oid, 'SELECT, INSERT')) "
+        // (has_table_privilege with a list is true when any one is held; get_schema's upserts need all three)
+        "AND coalesce((SELECT bool_and(has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, "
+        "'INSERT') AND has_table_privilege(c.oid, 'UPDATE')) "
         "              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "              WHERE n.nspname = 'pgstream' AND c.relkind = 'r'), true), "
         "current_user, current_database() "
@@ -134,7 +136,7 @@ std::vector<std::string> missing_privileges(PGconn* conn, bool has_extension) {
             " may not use schema pgstream, where init logs the current version of "
             "each schema: run pgstream init as a superuser, or GRANT USAGE ON SCHEMA pgstream TO " +
             quoted_user + "; GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgstream TO " + quoted_user +
-            "; GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA pgstream TO " + quoted_user + ";");
+            "; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA pgstream TO " + quoted_user + ";");
     return problems;
 }
 
