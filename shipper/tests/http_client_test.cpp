@@ -43,6 +43,14 @@ class LocalServer {
             }
             response.set_content(request.body, "text/plain");
         });
+        // Answers with the request's headers that the tests look at, one "name=value" a line.
+        server.Post("/headers", [](const httplib::Request& request, httplib::Response& response) {
+            std::string seen;
+            for (const char* name : {"X-Shared", "X-Own", "Accept"})
+                if (request.has_header(name))
+                    seen += std::string(name) + "=" + request.get_header_value(name) + "\n";
+            response.set_content(seen, "text/plain");
+        });
         server.Get("/big", [](const httplib::Request&, httplib::Response& response) {
             response.set_content(std::string(2 << 20, 'x'), "text/plain");
         });
@@ -196,6 +204,30 @@ TEST(HttpClient, SendsASharedBodyAndReusedHandlesStartClean) {
     response = client.perform(get);
     ASSERT_TRUE(response.ok()) << response.error;
     EXPECT_EQ(response.body, "hello");
+}
+
+// Shared headers go out with the request's own, libcurl's default "Accept: */*" does not, and a handle reused
+// for the same URL sends only the next request's headers.
+TEST(HttpClient, SendsSharedAndOwnHeadersAndReusedHandlesKeepNone) {
+    LocalServer server;
+    HttpClient client(local_allowed());
+    HttpRequest first;
+    first.url = server.url("/headers");
+    first.shared_headers = std::make_shared<const std::vector<std::string>>(
+        std::vector<std::string>{"X-Shared: one", "Accept: application/json"});
+    first.headers = {"X-Own: two"};
+    first.body = "small";
+    HttpResponse response = client.perform(first);
+    ASSERT_TRUE(response.ok()) << response.error;
+    EXPECT_EQ(response.body, "X-Shared=one\nX-Own=two\nAccept=application/json\n");
+
+    HttpRequest second;
+    second.url = server.url("/headers");
+    second.headers = {"X-Own: three"};
+    second.body = "small";
+    response = client.perform(second);
+    ASSERT_TRUE(response.ok()) << response.error;
+    EXPECT_EQ(response.body, "X-Own=three\n");
 }
 
 // A request sent from a completion (on the client's thread, which skips the wake-up) starts at once, not at

@@ -12,6 +12,7 @@
 #include <future>
 #include <iterator>
 #include <stdexcept>
+#include <string_view>
 
 namespace pgstream {
 
@@ -44,7 +45,10 @@ struct HttpClient::Transfer {
     CURL* easy = nullptr;
     CURLU* parsed_url = nullptr;  // the URL parsed once (CURLOPT_CURLU), not at every request
     EasySetup setup;
-    curl_slist* headers = nullptr;
+    // CURLOPT_HTTPHEADER's list, linked over the request's own header strings: libcurl only reads it while
+    // the transfer runs, so it needs no copy per request (curl_slist_append allocates a node and a copy for
+    // each header); the vector keeps its capacity from one request to the next.
+    std::vector<curl_slist> header_nodes;
     HttpResponse response;
     size_t max_response_bytes = 0;
     bool too_large = false;
@@ -53,7 +57,6 @@ struct HttpClient::Transfer {
     char error[CURL_ERROR_SIZE] = {0};
 
     ~Transfer() {
-        if (headers) curl_slist_free_all(headers);
         if (easy) curl_easy_cleanup(easy);
         if (parsed_url) curl_url_cleanup(parsed_url);
     }
@@ -75,14 +78,14 @@ size_t collect_body(char* data, size_t size, size_t count, void* user) {
 size_t collect_header(char* data, size_t size, size_t count, void* user) {
     auto* transfer = static_cast<HttpClient::Transfer*>(user);
     size_t bytes = size * count;
-    std::string line(data, bytes);
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    std::string_view line(data, bytes);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
     auto& headers = transfer->response.headers;
     // A status line starts the headers of the next response (after a 100 Continue, or a redirect followed).
-    if (line.rfind("HTTP/", 0) == 0) {
+    if (line.substr(0, 5) == "HTTP/") {
         headers.clear();
     } else if (!line.empty() && headers.size() < 100) {
-        headers.push_back(std::move(line));
+        headers.emplace_back(line);
     }
     return bytes;
 }
@@ -139,6 +142,32 @@ bool has_header(const std::vector<std::string>& headers, std::string_view name) 
             strncasecmp(header.data(), name.data(), name.size()) == 0)
             return true;
     return false;
+}
+
+// Headers libcurl would add by itself, removed ("Name:" with no value). Not const: curl_slist holds a char*,
+// which libcurl only reads.
+// "Expect: 100-continue" for large bodies makes libcurl wait for the server: not worth a round trip.
+char kNoExpect[] = "Expect:";
+// Its default "Accept: */*" says what no header says (a caller's own Accept is kept).
+char kNoAccept[] = "Accept:";
+
+// Links `transfer`'s header nodes over its request's headers (the shared ones first) and the removals above;
+// returns the list's head for CURLOPT_HTTPHEADER.
+curl_slist* link_headers(HttpClient::Transfer& transfer) {
+    const HttpRequest& request = transfer.request;
+    std::vector<curl_slist>& nodes = transfer.header_nodes;
+    nodes.clear();
+    const bool has_accept = has_header(request.headers, "Accept") ||
+                            (request.shared_headers && has_header(*request.shared_headers, "Accept"));
+    if (request.shared_headers)
+        for (const auto& header : *request.shared_headers)
+            nodes.push_back({const_cast<char*>(header.c_str()), nullptr});
+    for (const auto& header : request.headers) nodes.push_back({const_cast<char*>(header.c_str()), nullptr});
+    nodes.push_back({kNoExpect, nullptr});
+    if (!has_accept) nodes.push_back({kNoAccept, nullptr});
+    // Linked once the vector no longer grows: its nodes keep their addresses until the next request.
+    for (size_t i = 0; i + 1 < nodes.size(); ++i) nodes[i].next = &nodes[i + 1];
+    return nodes.data();
 }
 
 }  // namespace
@@ -268,6 +297,10 @@ void HttpClient::recycle(std::unique_ptr<Transfer> transfer) {
     transfer->request.body.clear();
     transfer->request.shared_body.reset();
     transfer->request.headers.clear();
+    transfer->request.shared_headers.reset();
+    // The header nodes point into those headers: the idle handle keeps no list to strings that are gone.
+    curl_easy_setopt(transfer->easy, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(nullptr));
+    transfer->header_nodes.clear();
     transfer->done = nullptr;
     idle_.push_back(std::move(transfer));
 }
@@ -340,16 +373,7 @@ void HttpClient::start_incoming(std::deque<std::pair<HttpRequest, Completion>>& 
         transfer->refusal.clear();
         transfer->error[0] = '\0';
         const HttpRequest& r = transfer->request;
-        if (transfer->headers) curl_slist_free_all(transfer->headers);
-        transfer->headers = nullptr;
-        for (const auto& header : r.headers)
-            transfer->headers = curl_slist_append(transfer->headers, header.c_str());
-        // libcurl sends "Expect: 100-continue" for large bodies and waits for the server: not worth a round
-        // trip. Nor is its default "Accept: */*", which says what no header says.
-        transfer->headers = curl_slist_append(transfer->headers, "Expect:");
-        if (!has_header(r.headers, "Accept"))
-            transfer->headers = curl_slist_append(transfer->headers, "Accept:");
-        curl_easy_setopt(transfer->easy, CURLOPT_HTTPHEADER, transfer->headers);
+        curl_easy_setopt(transfer->easy, CURLOPT_HTTPHEADER, link_headers(*transfer));
         if (transfer->setup.sends_body) {
             const std::string& body = r.shared_body ? *r.shared_body : r.body;
             curl_easy_setopt(transfer->easy, CURLOPT_POSTFIELDS, body.data());

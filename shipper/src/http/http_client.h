@@ -23,6 +23,9 @@ struct HttpRequest {
     std::string method = "POST";
     std::string url;
     std::vector<std::string> headers;  // "Name: value"
+    // Sent before `headers`: a list that many requests share (a webhook event's headers that are the same for
+    // every subscription), neither copied per request nor per attempt.
+    std::shared_ptr<const std::vector<std::string>> shared_headers;
     std::string body;
     // Sent instead of `body` when set: one payload shared by many requests (a webhook event going to
     // several subscribers) is neither copied per request nor per attempt.

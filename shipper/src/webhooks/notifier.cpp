@@ -31,8 +31,10 @@ constexpr std::chrono::milliseconds kSubscriptionsRetry{500};
 // One event on its way to every subscription it matched.
 struct Notification {
     EventPtr event;
-    std::string body;        // encoded once, sent as is to every subscription (HttpRequest::shared_body)
-    std::string lsn_header;  // "X-Pgstream-LSN: ...", the same for every delivery
+    std::string body;  // encoded once, sent as is to every subscription (HttpRequest::shared_body)
+    // Content-Type, User-Agent and X-Pgstream-LSN: the same for every delivery and attempt, built once
+    // (HttpRequest::shared_headers).
+    std::vector<std::string> headers;
     size_t weight = 0;
     int unsettled = 0;       // deliveries without a final outcome (Core::mutex)
     bool abandoned = false;  // one of them was abandoned by a stop: never acknowledged
@@ -366,10 +368,9 @@ struct WebhookNotifier::Core : std::enable_shared_from_this<Core> {
         request.follow_redirects = false;
         const Notification& notification = *delivery.notification;
         request.shared_body = std::shared_ptr<const std::string>(delivery.notification, &notification.body);
-        request.headers.reserve(delivery.subscription->secret ? 7 : 4);
-        request.headers.emplace_back("Content-Type: application/json");
-        request.headers.emplace_back("User-Agent: pgstream/" PGSTREAM_VERSION);
-        request.headers.push_back(notification.lsn_header);
+        request.shared_headers =
+            std::shared_ptr<const std::vector<std::string>>(delivery.notification, &notification.headers);
+        request.headers.reserve(delivery.subscription->secret ? 4 : 1);
         request.headers.push_back("Idempotency-Key: " + delivery.key);
         if (delivery.subscription->secret) {
             // Signed at every attempt: receivers reject timestamps that are too old.
@@ -405,6 +406,7 @@ struct WebhookNotifier::Core : std::enable_shared_from_this<Core> {
                          std::vector<Delivery>& to_build) {
         finish(finished);
         std::vector<Outgoing> outgoing;
+        outgoing.reserve(to_build.size());
         for (auto& delivery : to_build)
             outgoing.push_back({delivery.subscription_id, build_request(delivery)});
         to_build.clear();
@@ -580,7 +582,10 @@ void WebhookNotifier::process(EventPtr event) {
     }
     auto notification = std::make_shared<Notification>();
     notification->body = webhook_payload(*event);
-    notification->lsn_header = "X-Pgstream-LSN: " + event->lsn.str();
+    notification->headers.reserve(3);
+    notification->headers.emplace_back("Content-Type: application/json");
+    notification->headers.emplace_back("User-Agent: pgstream/" PGSTREAM_VERSION);
+    notification->headers.push_back("X-Pgstream-LSN: " + event->lsn.str());
     notification->weight =
         event_weight(*event) + notification->body.size() + kDeliveryOverhead * matching.size();
     notification->unsettled = int(matching.size());
