@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <array>
+#include <cstdio>
 
 #include "wal/event_codec.h"
 #include "wal/record_parser.h"
@@ -289,6 +290,67 @@ TEST(Json, ParsesNestedDocumentsAndRoundTrips) {
     ASSERT_NE(value.find("a"), nullptr);
     EXPECT_EQ(value.find("a")->items.size(), 4u);
     EXPECT_EQ(value.find("missing"), nullptr);
+}
+
+TEST(Json, StringsAreEscapedLikePostgresEscapeJsonWhereverTheSpecialBytesStand) {
+    EXPECT_EQ(json_quote("a\"b\\c\n\x01\x1f\t\r\b\f é"), R"("a\"b\\c\n\u0001\u001f\t\r\b\f é")");
+    // PostgreSQL's escape_json byte by byte: the reference for the word-at-a-time search.
+    auto reference = [](std::string_view text) {
+        std::string out = "\"";
+        for (unsigned char c : text) {
+            switch (c) {
+                case '"':
+                    out += "\\\"";
+                    break;
+                case '\\':
+                    out += "\\\\";
+                    break;
+                case '\b':
+                    out += "\\b";
+                    break;
+                case '\f':
+                    out += "\\f";
+                    break;
+                case '\n':
+                    out += "\\n";
+                    break;
+                case '\r':
+                    out += "\\r";
+                    break;
+                case '\t':
+                    out += "\\t";
+                    break;
+                default:
+                    if (c < 0x20) {
+                        char escape[7];
+                        std::snprintf(escape, sizeof escape, "\\u%04x", c);
+                        out += escape;
+                    } else {
+                        out += char(c);
+                    }
+            }
+        }
+        return out + "\"";
+    };
+    // Every byte value, alone and at every position of texts up to three words long, after plain bytes,
+    // bytes that only just pass (a space, 0x21, 0x7f, UTF-8) and other special bytes.
+    for (const char filler : {'x', ' ', '!', '\x7f', '\xc3', '"', '\n'}) {
+        for (size_t size = 1; size <= 24; ++size) {
+            for (size_t at = 0; at < size; ++at) {
+                for (int byte = 0; byte < 256; ++byte) {
+                    std::string text(size, filler);
+                    text[at] = char(byte);
+                    ASSERT_EQ(json_quote(text), reference(text))
+                        << "size " << size << ", byte " << byte << " at " << at << ", filler " << int(filler);
+                    JsonValue value;
+                    value.kind = JsonValue::Kind::String;
+                    value.text = text;
+                    ASSERT_EQ(value.to_json(), reference(text));
+                }
+            }
+        }
+    }
+    EXPECT_EQ(json_quote(""), "\"\"");
 }
 
 }  // namespace

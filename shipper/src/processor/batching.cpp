@@ -124,14 +124,21 @@ BatchSender::~BatchSender() {
 
 void BatchSender::submit(EventPtr event) {
     size_t weight = weigh_(*event);
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!fatal_error_.empty()) throw std::runtime_error(name_ + ": " + fatal_error_);
-        if (closing_ || sender_done_) throw std::runtime_error(name_ + ": closed");
-    }
-    // Nothing taken now could be delivered before the final checkpoint.
-    if (stop_.drain_over()) throw Stopped(name_ + ": the shutdown drain is over");
+    // Why a submit is refused, checked under the lock; the common case takes the lock once per event.
+    auto refusal_locked = [this]() -> std::string {
+        if (!fatal_error_.empty()) return name_ + ": " + fatal_error_;
+        if (closing_ || sender_done_) return name_ + ": closed";
+        return {};
+    };
     if (!guard_.try_acquire(weight)) {
+        std::string refused;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            refused = refusal_locked();
+        }
+        if (!refused.empty()) throw std::runtime_error(refused);
+        // Nothing taken now could be delivered before the final checkpoint.
+        if (stop_.drain_over()) throw Stopped(name_ + ": the shutdown drain is over");
         log::debug(name_, ": memory guard full (", guard_.in_use(), " of ", guard_.budget(),
                    " bytes held), waiting for the output");
         if (!guard_.acquire(weight, stop_)) {
@@ -141,7 +148,15 @@ void BatchSender::submit(EventPtr event) {
     }
     bool wake;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
+        std::string refused = refusal_locked();
+        const bool drain_over = refused.empty() && stop_.drain_over();
+        if (!refused.empty() || drain_over) {
+            lock.unlock();
+            guard_.release(weight);
+            if (drain_over) throw Stopped(name_ + ": the shutdown drain is over");
+            throw std::runtime_error(refused);
+        }
         bool was_empty = queue_.empty();
         if (was_empty) oldest_ = std::chrono::steady_clock::now();
         queue_.push_back({std::move(event), weight});
@@ -255,13 +270,17 @@ void BatchSender::run() {
         lock.unlock();
 
         Outcome outcome = send_with_retries(batch);
+        const size_t batch_events = batch.size();
+        // The batch's events are freed now, not at the end of the loop's scope with the lock held: freeing a
+        // thousand events takes long enough to hold up submit() on the producing thread.
+        batch.clear();
         guard_.release(batch_weight);
 
         lock.lock();
-        completed_ += batch.size();
+        completed_ += batch_events;
         if (outcome == Outcome::kSent) {
             ++batches_sent_;
-            events_sent_ += batch.size();
+            events_sent_ += batch_events;
             progress_.notify_all();
             continue;
         }
@@ -327,17 +346,20 @@ std::vector<EventResult> BatchSender::send_once(const std::vector<EventPtr>& bat
 }
 
 BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>& batch) {
-    std::vector<EventPtr> outstanding = batch;
+    // The batch itself until some of its events need another attempt: copying it would cost two reference
+    // count changes per event on every batch.
+    const std::vector<EventPtr>* outstanding = &batch;
+    std::vector<EventPtr> retrying;
     auto delay = settings_.retry_initial;
     for (int attempt = 1;; ++attempt) {
         // An attempt begun after the stop is the last one: a failing output must not hold the shutdown.
         const bool last_chance = stop_.stop_requested();
         bool stopped = false;
-        std::vector<EventResult> results = send_once(outstanding, &stopped);
+        std::vector<EventResult> results = send_once(*outstanding, &stopped);
         if (stopped) return Outcome::kAbandoned;
-        if (results.size() != outstanding.size()) {
+        if (results.size() != outstanding->size()) {
             fail("the output returned " + std::to_string(results.size()) + " results for " +
-                 std::to_string(outstanding.size()) + " events");
+                 std::to_string(outstanding->size()) + " events");
             return Outcome::kFailed;
         }
 
@@ -347,8 +369,8 @@ BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>&
         size_t given_up = 0;
         const EventResult* given_up_example = nullptr;
         bool ok = true;
-        for (size_t i = 0; i < outstanding.size() && ok; ++i) {
-            const Event& event = *outstanding[i];
+        for (size_t i = 0; i < outstanding->size() && ok; ++i) {
+            const Event& event = *(*outstanding)[i];
             const EventResult& result = results[i];
             if (settings_.on_result) {
                 // Giving up without a sink stops the sender: what the event's outcome really is.
@@ -379,7 +401,7 @@ BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>&
                     break;
                 case Delivery::kRetry:
                     ++counted.retried;
-                    to_retry.push_back(outstanding[i]);
+                    to_retry.push_back((*outstanding)[i]);
                     if (retry_example == nullptr) retry_example = &result;
                     break;
             }
@@ -447,7 +469,8 @@ BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>&
                   "ms");
         stop_.sleep_for(delay);  // a stop ends the backoff: one last attempt follows
         delay = std::min(delay * 2, settings_.retry_max);
-        outstanding = std::move(to_retry);
+        retrying = std::move(to_retry);
+        outstanding = &retrying;
     }
 }
 

@@ -1,21 +1,42 @@
 #include "snapshot/snapshot_progress.h"
 
+#include <stdexcept>
+
 namespace pgstream {
+
+void SnapshotProgress::locate(size_t index, size_t& block, size_t& offset) {
+    // Blocks of 64, 128, 256, ...: index + 64 has its highest bit at 6 + block.
+    size_t shifted = index + kFirstBlock;
+    size_t highest = size_t(63 - __builtin_clzll(uint64_t(shifted)));
+    block = highest - 6;
+    offset = shifted - (size_t(1) << highest);
+    static_assert(kFirstBlock == 64, "locate() assumes blocks of 64 << b ranges");
+}
 
 size_t SnapshotProgress::add_range() {
     std::lock_guard<std::mutex> lock(mutex_);
-    ranges_.emplace_back();
-    return ranges_.size() - 1;
+    size_t index = count_.load(std::memory_order_relaxed);
+    size_t block, offset;
+    locate(index, block, offset);
+    if (block >= kBlocks) throw std::length_error("snapshot: too many ranges");
+    if (!owned_blocks_[block]) {
+        owned_blocks_[block] = std::make_unique<Range[]>(kFirstBlock << block);
+        blocks_[block].store(owned_blocks_[block].get(), std::memory_order_release);
+    }
+    count_.store(index + 1, std::memory_order_release);
+    return index;
 }
 
 SnapshotProgress::Range& SnapshotProgress::at(size_t range) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return const_cast<Range&>(ranges_.at(range));
+    if (range >= count_.load(std::memory_order_acquire))
+        throw std::out_of_range("snapshot range " + std::to_string(range) + " does not exist");
+    size_t block, offset;
+    locate(range, block, offset);
+    return blocks_[block].load(std::memory_order_acquire)[offset];
 }
 
 size_t SnapshotProgress::ranges() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return ranges_.size();
+    return count_.load(std::memory_order_acquire);
 }
 
 void SnapshotProgress::emitted(size_t index, int64_t count) {
@@ -83,9 +104,11 @@ uint64_t SnapshotProgress::rows_delivered(size_t index) const {
 
 bool SnapshotProgress::wait_all_done(const StopToken& stop) const {
     auto all_done = [this] {
-        for (const Range& range : ranges_)
+        for (size_t index = 0, count = ranges(); index < count; ++index) {
+            const Range& range = at(index);
             if (!range.read_complete.load() || range.withdrawn.load() || range.pending.load() != 0)
                 return false;
+        }
         return true;
     };
     std::unique_lock<std::mutex> lock(mutex_);

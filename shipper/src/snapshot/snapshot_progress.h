@@ -9,7 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -52,9 +52,18 @@ class SnapshotProgress {
     Range& at(size_t range) const;
     void check_done(Range& range);
 
+    // Every output acknowledges every row: finding a row's range takes no lock. Ranges live in blocks that
+    // never move (block b holds kFirstBlock << b of them); add_range publishes a block before the index of
+    // any range in it is handed out, and the count after the range exists.
+    static constexpr size_t kFirstBlock = 64;
+    static constexpr size_t kBlocks = 48;
+    static void locate(size_t index, size_t& block, size_t& offset);
+    std::unique_ptr<Range[]> owned_blocks_[kBlocks];  // written under mutex_
+    std::atomic<Range*> blocks_[kBlocks] = {};        // the same blocks, for lock-free reads
+    std::atomic<size_t> count_{0};
+
     mutable std::mutex mutex_;
     mutable std::condition_variable changed_;
-    std::deque<Range> ranges_;  // deque: references stay valid while ranges are added
     std::string violation_;
 };
 

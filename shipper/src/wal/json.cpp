@@ -117,6 +117,49 @@ JsonValue parse_json(std::string_view text) {
 
 namespace {
 
+// Eight bytes from `bytes`, the first in memory as the lowest (as little-endian machines load them).
+uint64_t load_word(const char* bytes) {
+    uint64_t word;
+    std::memcpy(&word, bytes, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    word = __builtin_bswap64(word);
+#endif
+    return word;
+}
+
+// The position (0-7) of the first byte of `word` that a JSON string must escape, 8 when none. The test of
+// has_json_special_byte (wal/json.h), read in address order: a subtraction's borrow only runs from a byte
+// that matched towards later bytes, so the first marked byte is a true match (later ones may not be).
+size_t first_json_special_byte(uint64_t word) {
+    constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+    uint64_t quote = word ^ (kOnes * '"'), backslash = word ^ (kOnes * '\\');
+    uint64_t marks = ((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) & ~word & kHighs;
+    return marks ? size_t(__builtin_ctzll(marks)) / 8 : 8;
+}
+
+// The position of the first byte at or after `from` that a JSON string must escape, `size` when none: eight
+// bytes a step, so that plain text costs a few instructions per word and a byte to escape is found without
+// looking at the bytes before it one by one.
+size_t next_json_special_byte(const char* data, size_t from, size_t size) {
+    for (; from + 8 <= size; from += 8)
+        if (size_t at = first_json_special_byte(load_word(data + from)); at < 8) return from + at;
+    if (from == size) return size;
+    if (size >= 8) {
+        // The last eight bytes, shifted so that those before `from` drop out (they cannot pass a borrow on)
+        // and plain spaces come in at the end.
+        constexpr uint64_t kSpaces = 0x2020202020202020ULL;
+        size_t seen = 8 - (size - from);  // 1 to 7
+        uint64_t word = (load_word(data + size - 8) >> (8 * seen)) | (kSpaces << (8 * (8 - seen)));
+        size_t at = first_json_special_byte(word);
+        return at < 8 ? from + at : size;
+    }
+    for (; from < size; ++from) {
+        unsigned char c = static_cast<unsigned char>(data[from]);
+        if (c < 0x20 || c == '"' || c == '\\') return from;
+    }
+    return size;
+}
+
 // Writes `text` as a JSON string literal into `sink` (append(const char*, size_t) and put(char)), escaped
 // like PostgreSQL's escape_json.
 template <class Sink>
@@ -125,13 +168,11 @@ void escape_json_string(Sink& sink, std::string_view text) {
     // Output lines are mostly plain text: copy runs that need no escaping in one append, not byte by byte.
     sink.put('"');
     const char* data = text.data();
-    size_t size = text.size(), run_start = 0;
-    for (size_t i = 0; i < size; ++i) {
-        // Skip eight plain bytes at a time.
-        while (i + 8 <= size && !has_json_special_byte(data + i)) i += 8;
-        if (i >= size) break;
+    const size_t size = text.size();
+    size_t run_start = 0;
+    for (size_t i = next_json_special_byte(data, 0, size); i < size;
+         i = next_json_special_byte(data, i + 1, size)) {
         unsigned char c = static_cast<unsigned char>(data[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
         sink.append(data + run_start, i - run_start);
         run_start = i + 1;
         switch (c) {

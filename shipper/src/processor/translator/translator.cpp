@@ -22,6 +22,16 @@ std::vector<const SchemaColumn*> PrimaryKeyIdFinder::identity_columns(const Sche
     return columns;
 }
 
+namespace {
+
+// Asked of every event: compares the size first, inline (std::string == const char* is a call that measures
+// the literal and compares).
+bool is_pgstream_schema(const std::string& schema) {
+    return std::string_view(schema) == std::string_view("pgstream");
+}
+
+}  // namespace
+
 std::string LsnVersionFinder::version(const Event& event, const SchemaTable&) const {
     return event.lsn.str();
 }
@@ -54,7 +64,8 @@ SchemaLogEntry Translator::entry_from_event(const Event& event) {
 }
 
 void Translator::process(EventPtr shared) {
-    if (shared->schema == "pgstream" && !(shared->is_schema_log() && shared->action == Action::Insert)) {
+    if (is_pgstream_schema(shared->schema) &&
+        !(shared->is_schema_log() && shared->action == Action::Insert)) {
         ++stats_.hidden;
         acknowledger_.acknowledge(*shared);
         return;
@@ -65,7 +76,7 @@ void Translator::process(EventPtr shared) {
     }
     // The translator completes the event (pgstream metadata, column ids); after it, events are read only.
     MutableEventPtr event = take_for_completion(std::move(shared));
-    if (event->schema == "pgstream") {  // a schema_log insert
+    if (is_pgstream_schema(event->schema)) {  // a schema_log insert
         handle_schema_change(std::move(event));
         return;
     }
@@ -91,7 +102,8 @@ void Translator::process(EventPtr shared) {
             Column& column = (*columns)[i];
             // Records list columns in attnum order like the schema does: try the same position before the
             // scan (column names are unique within a table, so a hit is the column the scan would find).
-            size_t known = i < table->columns.size() && table->columns[i].name == column.name
+            size_t known = i < heads.column_names.size() && (heads.column_names[i].same_as(column.name) ||
+                                                             table->columns[i].name == column.name)
                                ? i
                                : table->column_index(column.name);
             if (known < heads.column_ids.size()) column.id = heads.column_ids[known];
@@ -114,8 +126,10 @@ const Translator::TableHeads& Translator::heads_for(const SchemaLogEntry& entry,
     // Interned: every row copies them, on this thread, and drops them on the output's (no shared count).
     heads.schema_id = SharedText::interned(entry.id);
     heads.table_id = SharedText::interned(table.pgstream_id);
-    for (const auto& column : table.columns)
+    for (const auto& column : table.columns) {
         heads.column_ids.push_back(SharedText::interned(column.pgstream_id));
+        heads.column_names.push_back(SharedText::interned(column.name));
+    }
     std::vector<std::string> identity_ids;
     for (const SchemaColumn* column : id_finder_->identity_columns(table))
         identity_ids.push_back(column->pgstream_id);

@@ -119,7 +119,10 @@ class Translator : public Processor {
         SharedText schema_id;
         SharedText table_id;
         std::vector<SharedText> column_ids;  // in the order of SchemaTable::columns
-        SharedTextList identity_ids;         // the IdFinder's answer
+        // The columns' names, interned like the snapshot's (snapshot/snapshotter.cpp): a snapshot row's
+        // column is found by comparing pointers, not characters.
+        std::vector<SharedText> column_names;
+        SharedTextList identity_ids;  // the IdFinder's answer
     };
     const TableHeads& heads_for(const SchemaLogEntry& entry, const SchemaTable& table);
 
