@@ -166,41 +166,13 @@ const std::string& column_head(RenderedColumnHead& cached, const Column& column)
     return cached.json;
 }
 
-// A column value's bound and writing: the scalars a row holds inline here, anything else through JsonValue
-// (one call less per column and row).
-size_t value_bound(const JsonValue& value) {
-    switch (value.kind) {
-        case JsonValue::Kind::Null:
-            return 4;
-        case JsonValue::Kind::Bool:
-        case JsonValue::Kind::Number:
-            return value.text.size();
-        case JsonValue::Kind::String:
-            return json_string_bound(value.text.size());
-        default:
-            return value.json_bound();
-    }
-}
-
-char* write_value(char* at, const JsonValue& value) {
-    switch (value.kind) {
-        case JsonValue::Kind::Bool:
-        case JsonValue::Kind::Number:
-            return write_text(at, value.text);
-        case JsonValue::Kind::String:
-            return write_json_string(at, value.text);
-        default:
-            return value.write_json(at);
-    }
-}
-
 // Validates the cached heads of `columns` (a comparison each, usually of the very same shared texts) and
 // returns the most bytes write_columns writes for them.
 size_t columns_bound(const std::vector<Column>& columns, std::vector<RenderedColumnHead>& cache) {
     if (cache.size() < columns.size()) cache.resize(columns.size());
     size_t bound = 2;
     for (size_t i = 0; i < columns.size(); ++i)
-        bound += 2 + column_head(cache[i], columns[i]).size() + value_bound(columns[i].value);
+        bound += 2 + column_head(cache[i], columns[i]).size() + columns[i].value.json_bound();
     return bound;
 }
 
@@ -211,7 +183,7 @@ char* write_columns(char* at, const std::vector<Column>& columns,
     for (size_t i = 0; i < columns.size(); ++i) {
         if (i) *at++ = ',';
         at = write_text(at, cache[i].json);
-        at = write_value(at, columns[i].value);
+        at = columns[i].value.write_json(at);
         *at++ = '}';
     }
     *at++ = ']';

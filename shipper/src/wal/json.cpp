@@ -17,65 +17,38 @@ const JsonValue* JsonValue::find(std::string_view key) const {
     return nullptr;
 }
 
-size_t JsonValue::json_bound() const {
-    switch (kind) {
-        case Kind::Null:
-            return 4;
-        case Kind::Bool:
-        case Kind::Number:
-            return text.size();
-        case Kind::String:
-            return json_string_bound(text.size());
-        case Kind::Object: {
-            size_t bound = 2;
-            for (const auto& [key, value] : members)
-                bound += json_string_bound(key.size()) + 2 + value.json_bound();
-            return bound;
-        }
-        case Kind::Array: {
-            size_t bound = 2;
-            for (const auto& item : items) bound += 1 + item.json_bound();
-            return bound;
-        }
+// Objects and arrays; the scalars are json_bound()'s and write_json()'s own (inline, wal/json.h).
+size_t JsonValue::composite_json_bound() const {
+    size_t bound = 2;
+    if (kind == Kind::Object) {
+        for (const auto& [key, value] : members)
+            bound += json_string_bound(key.size()) + 2 + value.json_bound();
+    } else {
+        for (const auto& item : items) bound += 1 + item.json_bound();
     }
-    return 4;
+    return bound;
 }
 
-char* JsonValue::write_json(char* out) const {
-    switch (kind) {
-        case Kind::Null:
-            std::memcpy(out, "null", 4);
-            return out + 4;
-        case Kind::Bool:
-        case Kind::Number:
-            std::memcpy(out, text.data(), text.size());
-            return out + text.size();
-        case Kind::String:
-            return write_json_string(out, text);
-        case Kind::Object: {
-            *out++ = '{';
-            bool first = true;
-            for (const auto& [key, value] : members) {
-                if (!first) *out++ = ',';
-                first = false;
-                out = write_json_string(out, key);
-                *out++ = ':';
-                out = value.write_json(out);
-            }
-            *out++ = '}';
-            return out;
+char* JsonValue::write_composite_json(char* out) const {
+    bool first = true;
+    if (kind == Kind::Object) {
+        *out++ = '{';
+        for (const auto& [key, value] : members) {
+            if (!first) *out++ = ',';
+            first = false;
+            out = write_json_string(out, key);
+            *out++ = ':';
+            out = value.write_json(out);
         }
-        case Kind::Array: {
-            *out++ = '[';
-            bool first = true;
-            for (const auto& item : items) {
-                if (!first) *out++ = ',';
-                first = false;
-                out = item.write_json(out);
-            }
-            *out++ = ']';
-            return out;
+        *out++ = '}';
+    } else {
+        *out++ = '[';
+        for (const auto& item : items) {
+            if (!first) *out++ = ',';
+            first = false;
+            out = item.write_json(out);
         }
+        *out++ = ']';
     }
     return out;
 }

@@ -41,9 +41,14 @@ struct JsonValue {
     std::string to_json() const;
     void append_json(std::string& out) const;
     // The most bytes write_json can write (every string byte escaped), and the writing itself into memory
-    // sized for it; returns the end of what it wrote.
+    // sized for it; returns the end of what it wrote. Scalars (what a row's columns hold) are handled inline:
+    // one call less per column and row on the event writers' path.
     size_t json_bound() const;
     char* write_json(char* out) const;
+
+  private:
+    size_t composite_json_bound() const;
+    char* write_composite_json(char* out) const;
 };
 
 // Throws JsonError (with the offset) on malformed input.
@@ -68,6 +73,36 @@ inline bool has_json_special_byte(const char* bytes) {
 char* write_json_string(char* out, std::string_view text);
 constexpr size_t json_string_bound(size_t text_size) {
     return 2 + 6 * text_size;  // the quotes, and a six-character escape for every byte
+}
+
+inline size_t JsonValue::json_bound() const {
+    switch (kind) {
+        case Kind::Null:
+            return 4;
+        case Kind::Bool:
+        case Kind::Number:
+            return text.size();
+        case Kind::String:
+            return json_string_bound(text.size());
+        default:
+            return composite_json_bound();
+    }
+}
+
+inline char* JsonValue::write_json(char* out) const {
+    switch (kind) {
+        case Kind::Null:
+            std::memcpy(out, "null", 4);
+            return out + 4;
+        case Kind::Bool:
+        case Kind::Number:
+            std::memcpy(out, text.data(), text.size());
+            return out + text.size();
+        case Kind::String:
+            return write_json_string(out, text);
+        default:
+            return write_composite_json(out);
+    }
 }
 
 // Logical message content is bytes: it travels as a JSON string when it is valid UTF-8 without NUL bytes,
