@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "wal/json.h"
@@ -77,9 +78,12 @@ struct Event {
     // it (formatting every event's LSN for a log line that is almost never written cost a string per row).
     std::string position;
 
+    // Asked of every event by the translator and the filter: a string_view comparison, the size first and
+    // inline (std::string == const char* is a call that measures the literal and compares).
+    bool in_pgstream_schema() const { return std::string_view(schema) == std::string_view("pgstream"); }
     // pgstream.schema_log_entries is the versions' table since extension 0.5.0 (schema_log is a view of it).
     bool is_schema_log() const {
-        return schema == "pgstream" && (table == "schema_log" || table == "schema_log_entries");
+        return in_pgstream_schema() && (table == "schema_log" || table == "schema_log_entries");
     }
     const Column* find_column(const std::string& name) const;
 };

@@ -57,8 +57,7 @@ bool Filter::schema_passes(const std::string& schema) const {
 bool Filter::accepts(const Event& event) const {
     if (event.action == Action::Message) return true;
     // pgstream's own bookkeeping (table_ids, schema_log acks) never leaves; schema changes do.
-    // A string_view comparison: the size first, inline (std::string == const char* is a call per event).
-    const bool own_schema = std::string_view(event.schema) == std::string_view("pgstream");
+    const bool own_schema = event.in_pgstream_schema();
     if (own_schema && !(event.is_schema_log() && event.action == Action::Insert)) return false;
     if (own_schema && event.is_schema_log()) {
         const Column* schema_name = event.find_column("schema_name");

@@ -22,16 +22,6 @@ std::vector<const SchemaColumn*> PrimaryKeyIdFinder::identity_columns(const Sche
     return columns;
 }
 
-namespace {
-
-// Asked of every event: compares the size first, inline (std::string == const char* is a call that measures
-// the literal and compares).
-bool is_pgstream_schema(const std::string& schema) {
-    return std::string_view(schema) == std::string_view("pgstream");
-}
-
-}  // namespace
-
 std::string LsnVersionFinder::version(const Event& event, const SchemaTable&) const {
     return event.lsn.str();
 }
@@ -64,8 +54,7 @@ SchemaLogEntry Translator::entry_from_event(const Event& event) {
 }
 
 void Translator::process(EventPtr shared) {
-    if (is_pgstream_schema(shared->schema) &&
-        !(shared->is_schema_log() && shared->action == Action::Insert)) {
+    if (shared->in_pgstream_schema() && !(shared->is_schema_log() && shared->action == Action::Insert)) {
         ++stats_.hidden;
         acknowledger_.acknowledge(*shared);
         return;
@@ -76,7 +65,7 @@ void Translator::process(EventPtr shared) {
     }
     // The translator completes the event (pgstream metadata, column ids); after it, events are read only.
     MutableEventPtr event = take_for_completion(std::move(shared));
-    if (is_pgstream_schema(event->schema)) {  // a schema_log insert
+    if (event->in_pgstream_schema()) {  // a schema_log insert
         handle_schema_change(std::move(event));
         return;
     }
