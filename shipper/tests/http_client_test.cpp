@@ -6,8 +6,10 @@
 #include <condition_variable>
 #include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "http/http_client.h"
 
@@ -67,8 +69,14 @@ class LocalServer {
         server.Get("/redirect", [](const httplib::Request&, httplib::Response& response) {
             response.set_redirect("http://169.254.169.254/latest/meta-data/");
         });
+        // Answers with the client's port: which connection the request came on.
+        server.Post("/port", [](const httplib::Request& request, httplib::Response& response) {
+            response.set_content(std::to_string(request.remote_port), "text/plain");
+        });
         server.Get("/slow", [this](const httplib::Request&, httplib::Response& response) {
             std::unique_lock<std::mutex> lock(mutex);
+            ++slow_arrived;
+            arrived.notify_all();
             released.wait_for(lock, std::chrono::seconds(10), [this] { return release; });
             response.set_content("late", "text/plain");
         });
@@ -98,6 +106,8 @@ class LocalServer {
     std::mutex mutex;
     std::condition_variable released;
     bool release = false;
+    std::condition_variable arrived;
+    int slow_arrived = 0;
     std::set<int> client_ports;
 };
 
@@ -105,6 +115,26 @@ HttpClientSettings local_allowed() {
     HttpClientSettings settings;
     settings.address_policy = AddressPolicy({*Network::parse("127.0.0.0/8")});
     return settings;
+}
+
+HttpClientSettings two_lanes() {
+    HttpClientSettings settings = local_allowed();
+    settings.threads = 2;
+    return settings;
+}
+
+struct Answer {
+    HttpResponse response;
+    std::thread::id thread;  // the one its completion ran on
+};
+
+Answer send_and_wait(HttpClient& client, HttpRequest request) {
+    std::promise<Answer> promise;
+    auto future = promise.get_future();
+    client.send(std::move(request), [&](HttpResponse response) {
+        promise.set_value({std::move(response), std::this_thread::get_id()});
+    });
+    return future.get();
 }
 
 }  // namespace
@@ -331,4 +361,99 @@ TEST(HttpClient, TimesOutAndStopsPromptly) {
     EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
     HttpResponse after = client.perform(slow);
     EXPECT_EQ(after.error, "stopped");
+}
+
+// With two lanes, requests spread over both threads (by affinity, else by URL) and each completes once.
+TEST(HttpClient, TwoLanesCompleteEveryRequestOnce) {
+    LocalServer server;
+    HttpClient client(two_lanes());
+    ASSERT_EQ(client.lanes(), 2u);
+    constexpr int kRequests = 400;
+    std::mutex mutex;
+    std::condition_variable all_done;
+    std::vector<int> completions(kRequests, 0);
+    std::set<std::thread::id> threads;
+    int done = 0, ok = 0;
+    for (int i = 0; i < kRequests; ++i) {
+        HttpRequest request;
+        // A quarter without affinity: those go by their URL's hash (two URLs).
+        request.url = server.url(i % 8 == 0 ? "/echo" : "/echo?other");
+        if (i % 4 != 0) request.affinity = uint64_t(i % 10);
+        request.body = std::to_string(i);
+        client.send(request, [&, i](HttpResponse response) {
+            std::lock_guard<std::mutex> lock(mutex);
+            ++completions[i];
+            ++done;
+            if (response.ok() && response.body == std::to_string(i)) ++ok;
+            threads.insert(std::this_thread::get_id());
+            all_done.notify_all();
+        });
+    }
+    std::unique_lock<std::mutex> lock(mutex);
+    ASSERT_TRUE(all_done.wait_for(lock, std::chrono::seconds(30), [&] { return done == kRequests; })) << done;
+    EXPECT_EQ(ok, kRequests);
+    for (int i = 0; i < kRequests; ++i) EXPECT_EQ(completions[i], 1) << i;
+    EXPECT_EQ(threads.size(), 2u) << "both lanes ran requests";
+}
+
+// Requests with the same affinity run on one lane: they reuse its kept-alive connection and complete on its
+// thread; another key (on the other lane) has a connection and a thread of its own.
+TEST(HttpClient, SameAffinitySameLaneAndConnection) {
+    LocalServer server;
+    HttpClient client(two_lanes());
+    std::map<uint64_t, std::set<std::string>> ports;
+    std::map<uint64_t, std::set<std::thread::id>> threads;
+    for (int round = 0; round < 10; ++round) {
+        for (uint64_t key : {uint64_t(4), uint64_t(7)}) {
+            HttpRequest request;
+            request.url = server.url("/port");
+            request.body = "which connection";
+            request.affinity = key;
+            Answer answer = send_and_wait(client, request);
+            ASSERT_TRUE(answer.response.ok()) << answer.response.error;
+            ports[key].insert(answer.response.body);
+            threads[key].insert(answer.thread);
+        }
+    }
+    for (uint64_t key : {uint64_t(4), uint64_t(7)}) {
+        EXPECT_EQ(ports[key].size(), 1u) << "affinity " << key << " reuses one connection";
+        EXPECT_EQ(threads[key].size(), 1u) << "affinity " << key << " completes on one thread";
+    }
+    EXPECT_NE(*ports[4].begin(), *ports[7].begin());
+    EXPECT_NE(*threads[4].begin(), *threads[7].begin()) << "4 % 2 and 7 % 2 are different lanes";
+}
+
+// stop() ends the transfers in flight on every lane: each reports "stopped", promptly.
+TEST(HttpClient, StopEndsTransfersOnEveryLane) {
+    LocalServer server;
+    HttpClient client(two_lanes());
+    std::promise<Answer> answers[2];
+    for (uint64_t key : {uint64_t(0), uint64_t(1)}) {
+        HttpRequest slow;
+        slow.method = "GET";
+        slow.url = server.url("/slow");
+        slow.timeout = std::chrono::seconds(60);
+        slow.affinity = key;
+        client.send(slow, [&answers, key](HttpResponse response) {
+            answers[key].set_value({std::move(response), std::this_thread::get_id()});
+        });
+    }
+    {
+        // Both are in flight: the server holds them.
+        std::unique_lock<std::mutex> lock(server.mutex);
+        ASSERT_TRUE(server.arrived.wait_for(lock, std::chrono::seconds(10),
+                                            [&] { return server.slow_arrived == 2; }));
+    }
+    auto started = std::chrono::steady_clock::now();
+    client.stop();
+    std::set<std::thread::id> threads;
+    for (auto& answer : answers) {
+        auto future = answer.get_future();
+        ASSERT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+        Answer got = future.get();
+        EXPECT_EQ(got.response.error, "stopped");
+        threads.insert(got.thread);
+    }
+    EXPECT_EQ(threads.size(), 2u) << "one transfer on each lane";
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
 }

@@ -1,6 +1,7 @@
 #include "http/http_client.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -172,37 +173,103 @@ curl_slist* link_headers(HttpClient::Transfer& transfer) {
 
 }  // namespace
 
-HttpClient::HttpClient(HttpClientSettings settings) : settings_(std::move(settings)) {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+// One lane: a thread running libcurl's multi interface over its own epoll set, with the transfers it started.
+// What used to be the whole client; HttpClient spreads requests over its lanes.
+class HttpClient::Lane {
+  public:
+    Lane(const HttpClientSettings& settings, size_t index, size_t lanes);
+    ~Lane();
+    Lane(const Lane&) = delete;
+    Lane& operator=(const Lane&) = delete;
+
+    void send(HttpRequest request, Completion done);
+    // Asks the thread to end, without waiting: HttpClient::stop() asks every lane first, then joins them.
+    void request_stop();
+    void join();
+
+  private:
+    void run();
+    // Starts what send() queued (or completes it with "stopped").
+    void start_incoming(std::deque<std::pair<HttpRequest, Completion>>& incoming, bool stopping,
+                        std::vector<std::pair<Completion, HttpResponse>>& completed);
+    void collect_finished(std::vector<std::pair<Completion, HttpResponse>>& completed);
+    // A transfer for `request`: an idle one whose easy handle was set up for the same target and options
+    // (only the body and the headers are set again: no curl_easy_reset, no URL parsing per request), else an
+    // idle one reset and set up anew, else a new one. libcurl keeps the connections in the multi handle, so
+    // this saves per-request set-up work, not connections.
+    std::unique_ptr<Transfer> take_transfer(HttpRequest& request);
+    void recycle(std::unique_ptr<Transfer> transfer);
+    void wake();
+    // libcurl's socket and timer callbacks (curl_multi_socket_action): sockets are watched with epoll and
+    // only the transfers whose socket is ready run, instead of curl_multi_perform polling every transfer.
+    static int on_socket(void* easy, int socket, int what, void* lane, void* socket_data);
+    static int on_timer(void* multi, long timeout_ms, void* lane);
+
+    const HttpClientSettings& settings_;  // the client's, which outlives its lanes
+    void* multi_ = nullptr;               // CURLM*
+    int epoll_ = -1;
+    int wake_fd_ = -1;  // eventfd: send() and stop() from other threads end the lane thread's wait
+    // libcurl's next timeout (CURLMOPT_TIMERFUNCTION), lane thread only.
+    bool timer_set_ = false;
+    std::chrono::steady_clock::time_point timer_at_;
+    std::mutex mutex_;
+    std::deque<std::pair<HttpRequest, Completion>> incoming_;
+    bool stopping_ = false;
+    std::vector<std::unique_ptr<Transfer>> active_;  // lane thread only
+    std::vector<std::unique_ptr<Transfer>> idle_;    // lane thread only
+    std::thread thread_;
+};
+
+HttpClient::Lane::Lane(const HttpClientSettings& settings, size_t index, size_t lanes) : settings_(settings) {
     epoll_ = epoll_create1(EPOLL_CLOEXEC);
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (epoll_ < 0 || wake_fd_ < 0)
+    if (epoll_ < 0 || wake_fd_ < 0) {
+        if (epoll_ >= 0) close(epoll_);
+        if (wake_fd_ >= 0) close(wake_fd_);
         throw std::runtime_error("HTTP client: cannot create its epoll and eventfd");
+    }
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.fd = wake_fd_;
     epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_fd_, &event);
     multi_ = curl_multi_init();
-    curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, settings_.max_connections);
-    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, settings_.max_connections_per_host);
+    // The settings' limits are the client's totals: each lane has its share (rounded up, at least 1).
+    auto share = [lanes](long total) { return std::max(1L, (total + long(lanes) - 1) / long(lanes)); };
+    curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, share(settings_.max_connections));
+    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, share(settings_.max_connections_per_host));
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, long(CURLPIPE_NOTHING));
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &HttpClient::on_socket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Lane::on_socket);
     curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &HttpClient::on_timer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Lane::on_timer);
     curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
     thread_ = std::thread([this] { run(); });
+    // Told apart in top -H and perf (15 characters at most).
+    std::string name = "pgstream-http" + std::to_string(index);
+    pthread_setname_np(thread_.native_handle(), name.substr(0, 15).c_str());
 }
 
-HttpClient::~HttpClient() {
-    stop();
+HttpClient::Lane::~Lane() {
+    request_stop();
+    join();
     idle_.clear();  // their easy handles before the multi handle
     curl_multi_cleanup(multi_);
     close(wake_fd_);
     close(epoll_);
 }
 
-int HttpClient::on_socket(void*, int socket, int what, void* client, void*) {
-    auto* self = static_cast<HttpClient*>(client);
+HttpClient::HttpClient(HttpClientSettings settings) : settings_(std::move(settings)) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const size_t lanes = std::max<size_t>(settings_.threads, 1);
+    lanes_.reserve(lanes);
+    for (size_t i = 0; i < lanes; ++i) lanes_.push_back(std::make_unique<Lane>(settings_, i, lanes));
+}
+
+HttpClient::~HttpClient() {
+    stop();
+}
+
+int HttpClient::Lane::on_socket(void*, int socket, int what, void* lane, void*) {
+    auto* self = static_cast<Lane*>(lane);
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl(self->epoll_, EPOLL_CTL_DEL, socket, nullptr);
         return 0;
@@ -215,15 +282,15 @@ int HttpClient::on_socket(void*, int socket, int what, void* client, void*) {
     return 0;
 }
 
-int HttpClient::on_timer(void*, long timeout_ms, void* client) {
-    auto* self = static_cast<HttpClient*>(client);
+int HttpClient::Lane::on_timer(void*, long timeout_ms, void* lane) {
+    auto* self = static_cast<Lane*>(lane);
     self->timer_set_ = timeout_ms >= 0;
     if (self->timer_set_)
         self->timer_at_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     return 0;
 }
 
-std::unique_ptr<HttpClient::Transfer> HttpClient::take_transfer(HttpRequest& request) {
+std::unique_ptr<HttpClient::Transfer> HttpClient::Lane::take_transfer(HttpRequest& request) {
     std::unique_ptr<Transfer> transfer;
     for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
         if (same_setup((*it)->setup, request)) {
@@ -291,7 +358,7 @@ std::unique_ptr<HttpClient::Transfer> HttpClient::take_transfer(HttpRequest& req
     return transfer;
 }
 
-void HttpClient::recycle(std::unique_ptr<Transfer> transfer) {
+void HttpClient::Lane::recycle(std::unique_ptr<Transfer> transfer) {
     if (idle_.size() >= kMaxIdleTransfers) return;
     // What the next request replaces anyway, released now: an idle transfer holds no payload.
     transfer->request.body.clear();
@@ -305,19 +372,20 @@ void HttpClient::recycle(std::unique_ptr<Transfer> transfer) {
     idle_.push_back(std::move(transfer));
 }
 
-void HttpClient::wake() {
+void HttpClient::Lane::wake() {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t written = write(wake_fd_, &one, sizeof one);
 }
 
-void HttpClient::send(HttpRequest request, Completion done) {
+void HttpClient::Lane::send(HttpRequest request, Completion done) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!stopping_) {
             const bool was_empty = incoming_.empty();
             incoming_.emplace_back(std::move(request), std::move(done));
-            // A send from a completion, on the client's own thread, is picked up before it waits again; a
-            // queue that was not empty has its wake-up pending already.
+            // A send from a completion on this lane's own thread is picked up before it waits again (one
+            // from another lane's thread wakes it like any other); a queue that was not empty has its
+            // wake-up pending already.
             if (was_empty && std::this_thread::get_id() != thread_.get_id()) wake();
             return;
         }
@@ -325,6 +393,27 @@ void HttpClient::send(HttpRequest request, Completion done) {
     HttpResponse stopped;
     stopped.error = "stopped";
     done(std::move(stopped));
+}
+
+void HttpClient::Lane::request_stop() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    wake();
+}
+
+void HttpClient::Lane::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+HttpClient::Lane& HttpClient::lane_for(const HttpRequest& request) {
+    if (lanes_.size() == 1) return *lanes_.front();
+    const size_t key = request.affinity ? size_t(*request.affinity) : std::hash<std::string>()(request.url);
+    return *lanes_[key % lanes_.size()];
+}
+
+void HttpClient::send(HttpRequest request, Completion done) {
+    Lane& lane = lane_for(request);
+    lane.send(std::move(request), std::move(done));
 }
 
 HttpResponse HttpClient::perform(HttpRequest request) {
@@ -335,15 +424,14 @@ HttpResponse HttpClient::perform(HttpRequest request) {
 }
 
 void HttpClient::stop() {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        stopping_ = true;
-        wake();
-    }
-    if (thread_.joinable()) thread_.join();
+    for (auto& lane : lanes_) lane->request_stop();
+    for (auto& lane : lanes_) lane->join();
 }
 
-void HttpClient::finish(Transfer* transfer, int curl_code) {
+namespace {
+
+// The response of a transfer libcurl reports done with `curl_code`: its status and what went wrong.
+void finish(HttpClient::Transfer* transfer, int curl_code) {
     HttpResponse& response = transfer->response;
     curl_easy_getinfo(transfer->easy, CURLINFO_RESPONSE_CODE, &response.status);
     if (!transfer->refusal.empty()) {
@@ -357,8 +445,10 @@ void HttpClient::finish(Transfer* transfer, int curl_code) {
     }
 }
 
-void HttpClient::start_incoming(std::deque<std::pair<HttpRequest, Completion>>& incoming, bool stopping,
-                                std::vector<std::pair<Completion, HttpResponse>>& completed) {
+}  // namespace
+
+void HttpClient::Lane::start_incoming(std::deque<std::pair<HttpRequest, Completion>>& incoming, bool stopping,
+                                      std::vector<std::pair<Completion, HttpResponse>>& completed) {
     for (auto& [request, done] : incoming) {
         if (stopping) {
             HttpResponse stopped;
@@ -385,7 +475,7 @@ void HttpClient::start_incoming(std::deque<std::pair<HttpRequest, Completion>>& 
     incoming.clear();
 }
 
-void HttpClient::collect_finished(std::vector<std::pair<Completion, HttpResponse>>& completed) {
+void HttpClient::Lane::collect_finished(std::vector<std::pair<Completion, HttpResponse>>& completed) {
     int queued = 0;
     while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
         if (message->msg != CURLMSG_DONE) continue;
@@ -402,7 +492,7 @@ void HttpClient::collect_finished(std::vector<std::pair<Completion, HttpResponse
     }
 }
 
-void HttpClient::run() {
+void HttpClient::Lane::run() {
     std::vector<std::pair<Completion, HttpResponse>> completed;
     std::deque<std::pair<HttpRequest, Completion>> incoming;
     epoll_event events[32];

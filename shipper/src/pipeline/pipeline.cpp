@@ -1,5 +1,8 @@
 #include "pipeline/pipeline.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "processor/fanout.h"
 #include "util/log.h"
 
@@ -12,7 +15,12 @@ std::unique_ptr<Pipeline> Pipeline::build(const Config& config) {
         StopToken(config.get_duration("PGSTREAM_SHUTDOWN_DRAIN_TIMEOUT", std::chrono::milliseconds(30000)));
     const StopToken& stop = pipeline->stop_;
     pipeline->metrics_ = std::make_unique<Metrics>();
-    pipeline->context_ = std::make_unique<RuntimeContext>(*pipeline->metrics_, stop);
+    // The shared HTTP client (the webhook notifier's) on up to 4 lanes: libcurl's per-request work keeps one
+    // thread a whole core busy at ~14k requests/s; more lanes than cores would only add threads.
+    HttpClientSettings http_settings;
+    http_settings.threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+    pipeline->context_ =
+        std::make_unique<RuntimeContext>(*pipeline->metrics_, stop, std::move(http_settings));
     RuntimeContext& context = *pipeline->context_;
 
     // Every configured module checks its settings before any is built: configuration errors come first.

@@ -29,7 +29,7 @@ class RuntimeContext {
         return std::make_unique<OutputMetrics>(metrics_, std::move(target));
     }
     const StopToken& stop() const { return stop_; }
-    // Created on first use (its thread runs only for pipelines with an HTTP output); shared by every caller.
+    // Created on first use (its threads run only for pipelines with an HTTP output); shared by every caller.
     HttpClient& http_client() {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!http_client_) http_client_ = std::make_unique<HttpClient>(http_settings_);

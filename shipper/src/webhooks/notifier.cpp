@@ -366,6 +366,8 @@ struct WebhookNotifier::Core : std::enable_shared_from_this<Core> {
         request.timeout = settings.client_timeout;
         request.address_policy = settings.address_policy;
         request.follow_redirects = false;
+        // One HTTP client lane per subscription: its requests reuse that lane's connections to its URL.
+        request.affinity = uint64_t(delivery.subscription_id);
         const Notification& notification = *delivery.notification;
         request.shared_body = std::shared_ptr<const std::string>(delivery.notification, &notification.body);
         request.shared_headers =
@@ -416,6 +418,13 @@ struct WebhookNotifier::Core : std::enable_shared_from_this<Core> {
     // A response arrives (on the HTTP client's thread, no lock of the client held). A success is handled
     // right here and the subscription's next delivery sent at once: a thread hop less per delivery, which is
     // most of a subscriber's wait between two events. Everything else goes to the dispatcher.
+    //
+    // With several client lanes, complete() runs on several threads at once (and beside the dispatcher,
+    // which it always did). That is safe: every queue and counter is changed under `mutex` only; a
+    // subscription has one request in flight, so its completions cannot overtake each other (commit order
+    // holds whichever lane runs them); finish() runs without the lock on any thread, as it did on the
+    // dispatcher's and the client's: the acknowledger and the memory guard take locks of their own, and a
+    // notification reaches `finished` once, when its last delivery settles under `mutex`.
     void complete(Completion completion) {
         std::vector<std::shared_ptr<Notification>> finished;
         std::vector<Delivery> to_build;
