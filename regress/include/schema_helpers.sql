@@ -25,9 +25,22 @@ CREATE FUNCTION pg_temp.show(s text) RETURNS SETOF text LANGUAGE sql AS $f$
          FROM jsonb_array_elements(t -> 'indexes') WITH ORDINALITY AS x(i, o)))
     FROM latest l, jsonb_array_elements(CASE WHEN jsonb_typeof(l.schema -> 'tables') = 'array' THEN l.schema -> 'tables' ELSE '[]' END) AS t
 $f$;
+-- describe_table_sql(oid): the SQL description of a table where the extension has one (0.6.0: describe_table is C
+-- and describe_table_sql the SQL version it must equal), else describe_table itself.
+CREATE FUNCTION pg_temp.describe_table_sql(rel oid) RETURNS jsonb LANGUAGE plpgsql AS $f$
+DECLARE described jsonb;
+BEGIN
+    IF to_regproc('pgstream.describe_table_sql') IS NULL THEN
+        RETURN pgstream.describe_table(rel);
+    END IF;
+    EXECUTE 'SELECT pgstream.describe_table_sql($1)' INTO described USING rel;
+    RETURN described;
+END
+$f$;
 -- check_log(): problems with the latest version of every logged schema (no rows = none). Each must equal a
 -- description built from the catalogs in full (the trigger composes versions incrementally), a dropped schema must
--- not exist, and every id must be the table's id in pgstream.table_ids, columns "<table id>-<attnum>".
+-- not exist, and every id must be the table's id in pgstream.table_ids, columns "<table id>-<attnum>". Every table of
+-- a logged schema must be described alike by describe_table and describe_table_sql.
 CREATE FUNCTION pg_temp.check_log() RETURNS SETOF text LANGUAGE sql AS $f$
     -- The latest version numbers first: the view composes a document only for the rows whose "schema" is read.
     WITH latest AS (
@@ -50,6 +63,11 @@ CREATE FUNCTION pg_temp.check_log() RETURNS SETOF text LANGUAGE sql AS $f$
          jsonb_array_elements(t -> 'columns') AS c
     WHERE c ->> 'pgstream_id' IS DISTINCT FROM (t ->> 'pgstream_id') || '-' ||
           (SELECT attnum FROM pg_attribute WHERE attrelid = (t ->> 'oid')::oid AND attname = c ->> 'name')
+    UNION ALL
+    SELECT format('%s.%s: describe_table differs from describe_table_sql', n.nspname, c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND n.nspname IN (SELECT schema_name FROM latest WHERE NOT schema ? 'dropped')
+      AND pgstream.describe_table(c.oid) IS DISTINCT FROM pg_temp.describe_table_sql(c.oid)
 $f$;
 -- versions(): how many versions each schema has, to show which statements logged one.
 CREATE FUNCTION pg_temp.versions() RETURNS TABLE (schema_name text, latest bigint, rows bigint) LANGUAGE sql AS $f$

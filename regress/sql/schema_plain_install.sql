@@ -18,6 +18,7 @@ SET client_min_messages = warning;
 \i migrations/0012_schema_log_view.sql
 \i migrations/0013_describe_sequences_and_materialized_views.sql
 \i migrations/0014_fixed_cost_and_set_schema.sql
+\i migrations/0015_describe_table_in_c.sql
 RESET client_min_messages;
 \set ECHO all
 -- every migration file is applied above: this count must match
@@ -55,6 +56,7 @@ SET client_min_messages = warning;
 \i migrations/0012_schema_log_view.sql
 \i migrations/0013_describe_sequences_and_materialized_views.sql
 \i migrations/0014_fixed_cost_and_set_schema.sql
+\i migrations/0015_describe_table_in_c.sql
 RESET client_min_messages;
 \set ECHO all
 SELECT count(*) AS migrations, (SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'pgstream%') AS event_triggers
