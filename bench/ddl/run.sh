@@ -9,6 +9,7 @@
 #              pgstream.schema_log is a view of whole documents (migration 0012)
 #   full       the extension with pgstream.schema_versions = full (ALTER DATABASE ... SET): every version the whole
 #              schema, composed in C from the previous one (compose_tables)
+#   0.5.0      CREATE EXTENSION pgstream VERSION '0.5.0': deltas, describe_table in SQL (before migration 0015)
 #   0.4.0      CREATE EXTENSION pgstream VERSION '0.4.0', its default (whole versions composed in C)
 #   delta-0.4.0  0.4.0 with pgstream.schema_versions = delta (before migration 0011 cut the fixed cost per DDL)
 #   sql        the extension with compose_tables_sql, what `pgstream init` installs without the pgstream library
@@ -80,6 +81,7 @@ run_once() { # setup run statements -> "seconds wal_bytes"
     pgstream) psql -qX -d "$db" -c "CREATE EXTENSION pgstream" >/dev/null ;;
     full) psql -qX -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION pgstream" \
                -c "ALTER DATABASE $db SET pgstream.schema_versions = full" >/dev/null ;;
+    0.5.0) psql -qX -d "$db" -c "CREATE EXTENSION pgstream VERSION '0.5.0'" >/dev/null ;;
     0.4.0) psql -qX -d "$db" -c "CREATE EXTENSION pgstream VERSION '0.4.0'" >/dev/null ;;
     delta-0.4.0) psql -qX -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION pgstream VERSION '0.4.0'" \
                       -c "ALTER DATABASE $db SET pgstream.schema_versions = delta" >/dev/null ;;
