@@ -598,6 +598,12 @@ bool Snapshotter::read_range(PGconn* conn, size_t index, const std::function<boo
     chunk.range = index;
     chunk.events.reserve(kChunkRows);
     EventSupply events;
+    // Added to the shared statistics once per chunk: the readers do not contend for its cache line per row.
+    uint64_t chunk_copy_bytes = 0;
+    auto count_copy_bytes = [&] {
+        stats_.bytes.fetch_add(chunk_copy_bytes, std::memory_order_relaxed);
+        chunk_copy_bytes = 0;
+    };
     auto lsn = position_;
     while (true) {
         char* buffer = nullptr;
@@ -608,8 +614,9 @@ bool Snapshotter::read_range(PGconn* conn, size_t index, const std::function<boo
         event->action = Action::Insert;
         event->lsn = lsn;
         event->commit_lsn = lsn;
-        event->schema = table.schema;
-        event->table = table.name;
+        // A recycled event mostly held a row of the same table: comparing costs less than copying again.
+        if (event->schema != table.schema) event->schema = table.schema;
+        if (event->table != table.name) event->table = table.name;
         try {
             decode_copy_row(line, table.columns, event->columns);
         } catch (const CopyRowError& e) {
@@ -623,15 +630,17 @@ bool Snapshotter::read_range(PGconn* conn, size_t index, const std::function<boo
         event->metadata.snapshot_lsn = lsn;
         event->checkpoint_token = kSnapshotToken | range.progress_index;
         chunk.bytes += size_t(length) * 2 + 256;
-        stats_.bytes.fetch_add(uint64_t(length), std::memory_order_relaxed);
+        chunk_copy_bytes += uint64_t(length);
         chunk.events.push_back(std::move(event));
         if (chunk.events.size() >= kChunkRows || chunk.bytes >= kChunkBytes) {
+            count_copy_bytes();
             if (!sink(std::move(chunk))) return false;
             chunk = Chunk();
             chunk.range = index;
             chunk.events.reserve(kChunkRows);
         }
     }
+    count_copy_bytes();
     pg::ResultPtr finished(PQgetResult(conn));
     while (pg::ResultPtr extra{PQgetResult(conn)}) {
     }
