@@ -37,12 +37,15 @@ TEST(CopyRow, UndoesCopyEscapesAndReadsNull) {
 }
 
 // Text is copied in runs between escapes: escapes at a field's edges, a lone trailing backslash, a row
-// decoded over a previous row's values, and negative numbers next to the case-insensitive special values.
+// decoded over a previous row's values (its column ids cleared), and negative numbers next to the
+// case-insensitive special values.
 TEST(CopyRow, CopiesRunsBetweenEscapesAndOverwritesAReusedRow) {
     auto cols = columns({{"a", 25}, {"b", 25}, {"c", 25}, {"d", 701}, {"e", 701}, {"f", 701}});
     std::vector<Column> row;
     decode_copy_row("a long first value without any escape\tx\ty\t1\t2\t3", cols, row);
+    row[0].id = "the previous row's pgstream id";  // as the translator left a recycled event
     decode_copy_row("\\tstart\\x41\\x4g\tend\\\\\tlone\\\t-5.5\tinfinity\t-inFinity", cols, row);
+    EXPECT_TRUE(row[0].id.empty());
     EXPECT_EQ(row[0].value.text, std::string("\tstartA\x04g"));
     EXPECT_EQ(row[1].value.text, "end\\");
     EXPECT_EQ(row[2].value.text, "lone\\");

@@ -170,6 +170,9 @@ void decode_copy_row(std::string_view line, const std::vector<SnapshotColumn>& c
                                " fields than the " + std::to_string(columns.size()) + " columns");
         if (last) end = line.size();
         Column& column = out[i];
+        // A reused row (the readers recycle events) may hold the previous row's pgstream id: the translator
+        // fills it again.
+        column.id.clear();
         column.name = columns[i].name;
         column.type = columns[i].type;
         render(line.substr(start, end - start), columns[i].rendering, column.value);

@@ -33,7 +33,8 @@ class CopyRowError : public std::runtime_error {
 };
 
 // Decodes one line of COPY's text format (the trailing newline optional) into `out` (resized to the columns).
-// Throws CopyRowError when the line does not have one field per column.
+// Every field of every column is overwritten, so `out` may hold a previous row: its value texts keep their
+// memory. Throws CopyRowError when the line does not have one field per column.
 void decode_copy_row(std::string_view line, const std::vector<SnapshotColumn>& columns,
                      std::vector<Column>& out);
 

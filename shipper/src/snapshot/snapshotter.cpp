@@ -70,6 +70,118 @@ void read_columns(PGconn* conn, const std::string& relation, Snapshotter::Table&
     }
 }
 
+// Snapshot events are recycled: a row's Event goes back to this pool when the last stage drops it (on an
+// output's thread) and a reader fills it with another row, so its column vector and value texts keep their
+// memory: no allocation for them and no event to destroy per row. The pool lives as long as the process (an
+// event can be dropped after its Snapshotter is gone) but holds events only while a snapshot runs (between
+// open() and close()); otherwise, and beyond its bounds, returned events are deleted.
+class RecycledEvents {
+  public:
+    static RecycledEvents& instance() {
+        static RecycledEvents* pool = new RecycledEvents();  // never freed: see above
+        return *pool;
+    }
+
+    void open() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++users_;
+    }
+    void close() {
+        std::vector<Event*> dropped;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (--users_ == 0) dropped.swap(events_);
+        }
+        for (Event* event : dropped) delete event;
+    }
+    // Moves up to `count` pooled events to `out`.
+    void take(std::vector<Event*>& out, size_t count) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        size_t taken = std::min(count, events_.size());
+        out.insert(out.end(), events_.end() - ptrdiff_t(taken), events_.end());
+        events_.resize(events_.size() - taken);
+    }
+    void give_back(Event* event) {
+        // A row with large values would keep their memory for as long as it stays pooled.
+        if (retained_bytes(*event) <= kMaxEventBytes) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (users_ > 0 && events_.size() < kMaxEvents) {
+                events_.push_back(event);
+                return;
+            }
+        }
+        delete event;
+    }
+
+  private:
+    static constexpr size_t kMaxEvents = 2048, kMaxEventBytes = 8192;  // at most 16 MiB pooled
+
+    static size_t retained_bytes(const Event& event) {
+        size_t bytes = event.columns.capacity() * sizeof(Column);
+        for (const Column& column : event.columns) bytes += column.value.text.capacity();
+        return bytes;
+    }
+
+    std::mutex mutex_;
+    std::vector<Event*> events_;
+    int users_ = 0;
+};
+
+struct ReturnToRecycledEvents {
+    void operator()(Event* event) const { RecycledEvents::instance().give_back(event); }
+};
+
+// The snapshot's use of the pool, for as long as Snapshotter::run runs.
+class RecycledEventsInUse {
+  public:
+    RecycledEventsInUse() { RecycledEvents::instance().open(); }
+    ~RecycledEventsInUse() { RecycledEvents::instance().close(); }
+    RecycledEventsInUse(const RecycledEventsInUse&) = delete;
+    RecycledEventsInUse& operator=(const RecycledEventsInUse&) = delete;
+};
+
+// A reader's events: recycled ones taken from the pool a batch at a time (one lock per batch), else new ones.
+class EventSupply {
+  public:
+    EventSupply() = default;
+    EventSupply(const EventSupply&) = delete;
+    EventSupply& operator=(const EventSupply&) = delete;
+    ~EventSupply() {
+        for (Event* event : spare_) RecycledEvents::instance().give_back(event);
+    }
+
+    // An event to fill with a row: as a new one but for what read_range sets on every row and the columns,
+    // which decode_copy_row overwrites.
+    MutableEventPtr next() {
+        if (spare_.empty()) RecycledEvents::instance().take(spare_, kBatch);
+        if (spare_.empty()) return MutableEventPtr(new Event(), ReturnToRecycledEvents());
+        Event* event = spare_.back();
+        spare_.pop_back();
+        MutableEventPtr owned(event, ReturnToRecycledEvents());
+        reset_for_reuse(*event);
+        return owned;
+    }
+
+  private:
+    static constexpr size_t kBatch = 256;
+
+    // Every field of wal/event.h that a snapshot row does not set itself, back to its default (the
+    // translator fills metadata and column ids again).
+    static void reset_for_reuse(Event& event) {
+        event.xid.clear();
+        event.timestamp.clear();
+        event.identity.clear();
+        event.has_identity = false;
+        event.prefix.clear();
+        event.content.clear();
+        event.transactional = false;
+        event.metadata = EventMetadata();
+        event.position.clear();
+    }
+
+    std::vector<Event*> spare_;
+};
+
 }  // namespace
 
 // Rows of one range on their way to the pipeline; `range_end` closes the range.
@@ -484,18 +596,27 @@ bool Snapshotter::read_range(PGconn* conn, size_t index, const std::function<boo
     }
     Chunk chunk;
     chunk.range = index;
+    chunk.events.reserve(kChunkRows);
+    EventSupply events;
+    // Added to the shared statistics once per chunk: the readers do not contend for its cache line per row.
+    uint64_t chunk_copy_bytes = 0;
+    auto count_copy_bytes = [&] {
+        stats_.bytes.fetch_add(chunk_copy_bytes, std::memory_order_relaxed);
+        chunk_copy_bytes = 0;
+    };
     auto lsn = position_;
     while (true) {
         char* buffer = nullptr;
         int length = PQgetCopyData(conn, &buffer, 0);
         if (length < 0) break;
         std::string_view line(buffer, size_t(length));
-        auto event = std::make_shared<Event>();
+        MutableEventPtr event = events.next();
         event->action = Action::Insert;
         event->lsn = lsn;
         event->commit_lsn = lsn;
-        event->schema = table.schema;
-        event->table = table.name;
+        // A recycled event mostly held a row of the same table: comparing costs less than copying again.
+        if (event->schema != table.schema) event->schema = table.schema;
+        if (event->table != table.name) event->table = table.name;
         try {
             decode_copy_row(line, table.columns, event->columns);
         } catch (const CopyRowError& e) {
@@ -509,14 +630,17 @@ bool Snapshotter::read_range(PGconn* conn, size_t index, const std::function<boo
         event->metadata.snapshot_lsn = lsn;
         event->checkpoint_token = kSnapshotToken | range.progress_index;
         chunk.bytes += size_t(length) * 2 + 256;
-        stats_.bytes.fetch_add(uint64_t(length), std::memory_order_relaxed);
+        chunk_copy_bytes += uint64_t(length);
         chunk.events.push_back(std::move(event));
         if (chunk.events.size() >= kChunkRows || chunk.bytes >= kChunkBytes) {
+            count_copy_bytes();
             if (!sink(std::move(chunk))) return false;
             chunk = Chunk();
             chunk.range = index;
+            chunk.events.reserve(kChunkRows);
         }
     }
+    count_copy_bytes();
     pg::ResultPtr finished(PQgetResult(conn));
     while (pg::ResultPtr extra{PQgetResult(conn)}) {
     }
@@ -695,6 +819,7 @@ void Snapshotter::bookkeeping_loop(PGconn* control) {
 // ---------------------------------------------------------------------------------------------------------
 
 std::string Snapshotter::run(bool one_off) {
+    RecycledEventsInUse recycled_events;
     one_off_ = one_off;
     started_ = std::chrono::steady_clock::now();
     pg::ConnPtr control;

@@ -31,8 +31,8 @@ const char* action_label(Action action) {
 }
 
 MutableEventPtr take_for_completion(EventPtr&& event) {
-    // Sole owner: nobody else can see the change. The object was created non-const (std::make_shared<Event>),
-    // so writing through the cast is defined.
+    // Sole owner: nobody else can see the change. The object was created non-const (std::make_shared<Event>,
+    // or new Event for the snapshot readers' recycled events), so writing through the cast is defined.
     if (event.use_count() == 1) return std::const_pointer_cast<Event>(std::move(event));
     return std::make_shared<Event>(*event);
 }

@@ -95,8 +95,8 @@ using EventPtr = std::shared_ptr<const Event>;
 using MutableEventPtr = std::shared_ptr<Event>;
 
 // For the one stage that completes events before they are shared (the translator): the event itself when
-// `event` is its only reference (sources hand over events they created with std::make_shared<Event>), else a
-// copy of it.
+// `event` is its only reference (sources hand over events they created non-const: std::make_shared<Event>, or
+// the snapshot readers' recycled events), else a copy of it.
 MutableEventPtr take_for_completion(EventPtr&& event);
 
 }  // namespace pgstream
