@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <future>
 #include <thread>
 
@@ -99,12 +100,57 @@ TEST(StopToken, AFullPipeIsWaitedForUntilTheDrainIsOver) {
     close(fds[1]);
 }
 
+// Two producers and a consumer on a queue with room for one item, as the snapshot readers and the hand-over
+// share theirs: a producer woken with room may find it taken again by the other producer before it has its
+// lock back. That must send it back to waiting; a wait returns false only at the stop (it once returned false
+// there, and a snapshot reader dropped its range unfinished while the snapshot waited for it forever).
+TEST(StopToken, AWaitWhosePredicateIsUndoneBeforeItRelocksKeepsWaiting) {
+    StopToken stop;
+    std::mutex mutex;
+    std::condition_variable not_full, not_empty;
+    int queued = 0;
+    constexpr int kPerProducer = 20000;
+    std::atomic<int> gave_up{0};
+    auto produce = [&] {
+        for (int i = 0; i < kPerProducer; ++i) {
+            std::unique_lock<std::mutex> lock(mutex);
+            if (!stop.wait(lock, not_full, [&] { return queued == 0; })) {
+                ++gave_up;
+                return;
+            }
+            ++queued;
+            lock.unlock();
+            not_empty.notify_one();
+        }
+    };
+    std::thread first(produce), second(produce);
+    int consumed = 0;
+    while (consumed < 2 * kPerProducer && gave_up == 0) {
+        std::unique_lock<std::mutex> lock(mutex);
+        if (!stop.wait_for_delivery(
+                lock, not_empty, [&] { return queued > 0 || gave_up > 0; }, Clock::now() + 10s))
+            break;
+        if (queued == 0) break;
+        --queued;
+        ++consumed;
+        lock.unlock();
+        // Both producers may wait: wake them both, so that one of them finds the room taken.
+        not_full.notify_all();
+    }
+    stop.request_stop();
+    first.join();
+    second.join();
+    EXPECT_EQ(gave_up.load(), 0) << "a producer's wait returned false without a stop";
+    EXPECT_EQ(consumed, 2 * kPerProducer);
+}
+
 TEST(PostgresSchemaLogStore, AStopEndsTheRetriesForAnUnreachableStore) {
     StopToken stop;
     PostgresSchemaLogStore store(
         "postgres://postgres@127.0.0.1:" + std::to_string(pgstream_it::refused_port()) + "/postgres", stop);
     // Without the stop the store retries for about two minutes.
-    auto after = time_after_stop(stop, [&] { EXPECT_THROW(store.versions_from("public", Lsn(1), 16), Stopped); });
+    auto after =
+        time_after_stop(stop, [&] { EXPECT_THROW(store.versions_from("public", Lsn(1), 16), Stopped); });
     EXPECT_LT(after, 2s);
 }
 

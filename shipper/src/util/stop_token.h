@@ -131,23 +131,31 @@ class StopToken {
     template <typename Pred>
     bool wait(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Clock::time_point until,
               Pred& pred, Phase phase) const {
-        if (pred()) return true;
-        {
-            Registration registration(*state_, lock.mutex(), &cv);
-            while (!pred() && !ended(phase)) {
-                Clock::time_point wake = limit(phase, until);
-                if (wake == Clock::time_point::max()) {
-                    cv.wait(lock);
-                } else if (cv.wait_until(lock, wake) == std::cv_status::timeout && Clock::now() >= until) {
-                    break;
+        while (!pred()) {
+            {
+                Registration registration(*state_, lock.mutex(), &cv);
+                while (!pred() && !ended(phase)) {
+                    Clock::time_point wake = limit(phase, until);
+                    if (wake == Clock::time_point::max()) {
+                        cv.wait(lock);
+                    } else if (cv.wait_until(lock, wake) == std::cv_status::timeout &&
+                               Clock::now() >= until) {
+                        break;
+                    }
                 }
+                // A stop notifies under our mutex while it holds a reference to the registration: leave
+                // without it.
+                lock.unlock();
             }
-            // A stop notifies under our mutex while it holds a reference to the registration: leave without
-            // it.
-            lock.unlock();
+            lock.lock();
+            // Another thread may have taken the lock in between and made pred() false again (a producer
+            // filling the queue this one saw room in): that is no reason to give up, only an end or the
+            // deadline is. Returning false then made a snapshot reader drop its range unfinished and the
+            // snapshot wait for it forever.
+            if (pred()) return true;
+            if (ended(phase) || (until != Clock::time_point::max() && Clock::now() >= until)) return false;
         }
-        lock.lock();
-        return pred();
+        return true;
     }
 
     std::shared_ptr<State> state_;
