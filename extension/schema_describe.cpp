@@ -84,6 +84,11 @@ char* regclass_text(Oid relation) {
     return DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(relation)));
 }
 
+// pg_get_constraintdef(oid), as the SQL version calls it (foreign keys and checks alike).
+char* constraint_definition(Oid constraint) {
+    return text_result(DirectFunctionCall1(pg_get_constraintdef, ObjectIdGetDatum(constraint)));
+}
+
 // pg_get_expr(expression, relation), as the SQL version calls it.
 char* deparse(Datum node_tree, Oid relation) {
     return text_result(DirectFunctionCall2(pg_get_expr, node_tree, ObjectIdGetDatum(relation)));
@@ -133,10 +138,6 @@ void member_string(JsonbParseState** state, const char* key, const char* text) {
 void member_bool(JsonbParseState** state, const char* key, bool flag) {
     push_key(state, key);
     push_bool(state, flag);
-}
-
-void member_null(JsonbParseState** state, const char* key) {
-    member_string(state, key, NULL);
 }
 
 // "char" as jsonb_build_object writes it: its text, "" for the zero byte.
@@ -488,9 +489,7 @@ extern "C" Datum pgstream_describe_table(PG_FUNCTION_ARGS) {
         member_string(&state, "referenced_table", regclass_text(constraint->referenced_table));
         member_column_names(&state, "referenced_columns", constraint->referenced_keys,
                             constraint->referenced_key_count, NULL, 0, constraint->referenced_table, true);
-        member_string(
-            &state, "definition",
-            text_result(DirectFunctionCall1(pg_get_constraintdef, ObjectIdGetDatum(constraint->oid))));
+        member_string(&state, "definition", constraint_definition(constraint->oid));
         pushJsonbValue(&state, WJB_END_OBJECT, NULL);
     }
     pushJsonbValue(&state, WJB_END_ARRAY, NULL);
@@ -502,9 +501,7 @@ extern "C" Datum pgstream_describe_table(PG_FUNCTION_ARGS) {
         if (constraint->type != CONSTRAINT_CHECK) continue;
         pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
         member_string(&state, "name", constraint->name);
-        member_string(
-            &state, "definition",
-            text_result(DirectFunctionCall1(pg_get_constraintdef, ObjectIdGetDatum(constraint->oid))));
+        member_string(&state, "definition", constraint_definition(constraint->oid));
         pushJsonbValue(&state, WJB_END_OBJECT, NULL);
     }
     pushJsonbValue(&state, WJB_END_ARRAY, NULL);
@@ -515,7 +512,7 @@ extern "C" Datum pgstream_describe_table(PG_FUNCTION_ARGS) {
         member_string(&state, "partition_key",
                       text_result(DirectFunctionCall1(pg_get_partkeydef, ObjectIdGetDatum(relation))));
     else
-        member_null(&state, "partition_key");
+        member_string(&state, "partition_key", NULL);
 
     JsonbValue* result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
     PG_RETURN_JSONB_P(JsonbValueToJsonb(result));
