@@ -165,18 +165,15 @@ class EventSupply {
   private:
     static constexpr size_t kBatch = 256;
 
-    // Every field of wal/event.h that a snapshot row does not set itself, back to its default (the
+    // Every field back to the default of wal/event.h (a field added there is reset without a change here),
+    // except the column vector and the schema and table names, whose memory the next row reuses (the
     // translator fills metadata and column ids again).
     static void reset_for_reuse(Event& event) {
-        event.xid.clear();
-        event.timestamp.clear();
-        event.identity.clear();
-        event.has_identity = false;
-        event.prefix.clear();
-        event.content.clear();
-        event.transactional = false;
-        event.metadata = EventMetadata();
-        event.position.clear();
+        Event fresh;
+        fresh.columns = std::move(event.columns);
+        fresh.schema = std::move(event.schema);
+        fresh.table = std::move(event.table);
+        event = std::move(fresh);
     }
 
     std::vector<Event*> spare_;
