@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <array>
 #include <cstdio>
+#include <memory>
 
 #include "wal/event_codec.h"
 #include "wal/record_parser.h"
@@ -332,10 +333,13 @@ TEST(Json, StringsAreEscapedLikePostgresEscapeJsonWhereverTheSpecialBytesStand) 
         }
         return out + "\"";
     };
-    // Every byte value, alone and at every position of texts up to three words long, after plain bytes,
-    // bytes that only just pass (a space, 0x21, 0x7f, UTF-8) and other special bytes.
+    // Every byte value, alone and at every position of texts up to 40 bytes (the word-at-a-time search, and
+    // write_json_string's 16-byte chunks with a tail), after plain bytes, bytes that only just pass (a space,
+    // 0x21, 0x7f, UTF-8) and other special bytes. write_json_string writes into exactly json_string_bound's
+    // room, so that the sanitizer build catches a store past it.
     for (const char filler : {'x', ' ', '!', '\x7f', '\xc3', '"', '\n'}) {
-        for (size_t size = 1; size <= 24; ++size) {
+        for (size_t size = 1; size <= 40; ++size) {
+            std::unique_ptr<char[]> room(new char[json_string_bound(size)]);
             for (size_t at = 0; at < size; ++at) {
                 for (int byte = 0; byte < 256; ++byte) {
                     std::string text(size, filler);
@@ -346,6 +350,7 @@ TEST(Json, StringsAreEscapedLikePostgresEscapeJsonWhereverTheSpecialBytesStand) 
                     value.kind = JsonValue::Kind::String;
                     value.text = text;
                     ASSERT_EQ(value.to_json(), reference(text));
+                    ASSERT_EQ(std::string(room.get(), write_json_string(room.get(), text)), reference(text));
                 }
             }
         }
