@@ -158,23 +158,12 @@ class EventSupply {
         Event* event = spare_.back();
         spare_.pop_back();
         MutableEventPtr owned(event, ReturnToRecycledEvents());
-        reset_for_reuse(*event);
+        event->reset_keeping_memory();
         return owned;
     }
 
   private:
     static constexpr size_t kBatch = 256;
-
-    // Every field back to the default of wal/event.h (a field added there is reset without a change here),
-    // except the column vector and the schema and table names, whose memory the next row reuses (the
-    // translator fills metadata and column ids again).
-    static void reset_for_reuse(Event& event) {
-        Event fresh;
-        fresh.columns = std::move(event.columns);
-        fresh.schema = std::move(event.schema);
-        fresh.table = std::move(event.table);
-        event = std::move(fresh);
-    }
 
     std::vector<Event*> spare_;
 };

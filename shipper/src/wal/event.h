@@ -86,6 +86,26 @@ struct Event {
         return in_pgstream_schema() && (table == "schema_log" || table == "schema_log_entries");
     }
     const Column* find_column(const std::string& name) const;
+
+    // Every field back to its default, but the column vector and the schema and table names keep their
+    // memory (their contents are the caller's to overwrite): a snapshot reader refills a recycled event with
+    // the next row. Field by field, since assigning a default Event costs a construction, eight moves and a
+    // destruction per row; a field added above must be added here.
+    void reset_keeping_memory() {
+        action = Action::Insert;
+        xid.clear();
+        timestamp.clear();
+        lsn = Lsn();
+        commit_lsn = Lsn();
+        identity.clear();
+        has_identity = false;
+        prefix.clear();
+        content.clear();
+        transactional = false;
+        metadata = EventMetadata();
+        checkpoint_token = 0;
+        position.clear();
+    }
 };
 
 // Events are immutable once translated: every stage after the translator (filter, fan-out, outputs) shares
