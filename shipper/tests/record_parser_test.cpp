@@ -284,6 +284,31 @@ TEST(EventJson, MessagesCarryPrefixContentAndTransactional) {
     EXPECT_NE(json.find(R"j("commit_lsn":null)j"), std::string::npos) << json;
 }
 
+TEST(EventJson, TheBatchBufferWritesTheSameLinesAsAppendEventJsonWhenReused) {
+    auto wide = parse_wal2json_record(
+        R"j({"action":"I","xid":7,"lsn":"0/30","schema":"public","table":"t","columns":[)j"
+        R"j({"name":"id","type":"bigint","value":1},{"name":"doc","type":"jsonb","value":"{\"k\": \"a long value\"}"}]})j");
+    auto message = parse_wal2json_record(
+        R"j({"action":"M","xid":3,"lsn":"0/5","transactional":false,"prefix":"p\"x","content":"c"})j");
+    auto narrow = parse_wal2json_record(R"j({"action":"D","xid":8,"lsn":"0/40","schema":"s","table":"u",)j"
+                                        R"j("identity":[{"name":"id","type":"int","value":2}]})j");
+    std::string expected;
+    EventJsonBuffer buffer;
+    // A wide line first, so that the shorter lines of the second round land on room holding its bytes.
+    for (int round = 0; round < 2; ++round) {
+        expected.clear();
+        buffer.clear();
+        for (const Event* event : {wide.event.get(), message.event.get(), narrow.event.get()}) {
+            if (round == 1 && event == wide.event.get()) continue;
+            append_event_json(expected, *event);
+            expected += '\n';
+            buffer.append_event(*event);
+            buffer.push_back('\n');
+        }
+        EXPECT_EQ(buffer.view(), expected) << "round " << round;
+    }
+}
+
 TEST(Json, ParsesNestedDocumentsAndRoundTrips) {
     const std::string text = R"j({"a":[1,2.50,null,{"b":"x"}],"c":true,"d":-0.0})j";
     JsonValue value = parse_json(text);

@@ -243,11 +243,11 @@ char* write_lsn(char* at, Lsn lsn, RenderedLsn& cached) {
 // take fewer bytes than this.
 constexpr size_t kFixedPartsBound = 320;
 
-}  // namespace
-
 // The event is written into room sized for its worst case (one size computation and one resize per event)
-// rather than by a std::string append per piece, each an out-of-line call.
-void append_event_json(std::string& out, const Event& event) {
+// rather than by a std::string append per piece, each an out-of-line call. `Out`: std::string or
+// EventJsonBuffer (size, resize, data).
+template <class Out>
+void append_event_json_to(Out& out, const Event& event) {
     RenderCache& cache = render_cache();
     const std::string& table = table_head(cache.table, event);
     const std::string& metadata = metadata_head(cache.metadata, event.metadata);
@@ -275,16 +275,15 @@ void append_event_json(std::string& out, const Event& event) {
     at = write_columns(at, event.identity, cache.columns[1]);
     if (event.action == Action::Message) {
         // Rare: the message fields go through the string functions, then the rest gets its room again.
-        out.resize(size_t(at - out.data()));
-        out += ",\"prefix\":";
-        append_json_string(out, event.prefix);
-        append_message_content(out, event.content);
-        out += ",\"transactional\":";
-        out += event.transactional ? "true" : "false";
-        start = out.size();
-        out.resize(start + kFixedPartsBound + metadata.size() +
+        std::string message = ",\"prefix\":";
+        append_json_string(message, event.prefix);
+        append_message_content(message, event.content);
+        message += ",\"transactional\":";
+        message += event.transactional ? "true" : "false";
+        start = size_t(at - out.data());
+        out.resize(start + message.size() + kFixedPartsBound + metadata.size() +
                    json_string_bound(event.metadata.version.size()));
-        at = out.data() + start;
+        at = write_text(out.data() + start, message);
     }
     at = write_text(at, metadata);
     at = write_json_string(at, event.metadata.version);
@@ -297,6 +296,22 @@ void append_event_json(std::string& out, const Event& event) {
     }
     at = write_text(at, "}}");
     out.resize(size_t(at - out.data()));
+}
+
+}  // namespace
+
+void append_event_json(std::string& out, const Event& event) {
+    append_event_json_to(out, event);
+}
+
+void EventJsonBuffer::append_event(const Event& event) {
+    append_event_json_to(*this, event);
+}
+
+void EventJsonBuffer::resize(size_t size) {
+    // Doubling: a batch's lines grow the room a few times, then it is reused as it is.
+    if (size > room_.size()) room_.resize(std::max(size, 2 * room_.size()));
+    used_ = size;
 }
 
 std::string event_to_json(const Event& event) {

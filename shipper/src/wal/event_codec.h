@@ -13,6 +13,29 @@ namespace pgstream {
 
 // Serialises an event as one JSON object, no newline.
 void append_event_json(std::string& out, const Event& event);
+
+// Event JSON lines written back to back into memory kept from one batch to the next. std::string's resize
+// zero-fills each event's worst-case room (kilobytes for a wide row, more than the event itself) before it
+// is written; this buffer clears memory only when it grows.
+class EventJsonBuffer {
+  public:
+    void append_event(const Event& event);  // as append_event_json
+    void push_back(char c) {
+        resize(used_ + 1);
+        room_[used_ - 1] = c;
+    }
+    void clear() { used_ = 0; }
+    std::string_view view() const { return {room_.data(), used_}; }
+
+    // For the event writer: the written size, and a new one whose added bytes are unspecified until written.
+    size_t size() const { return used_; }
+    void resize(size_t size);
+    char* data() { return room_.data(); }
+
+  private:
+    std::string room_;
+    size_t used_ = 0;
+};
 std::string event_to_json(const Event& event);
 
 // Decodes what append_event_json writes, or the Go pgstream's wal.Data JSON (metadata table_pgstream_id,

@@ -68,10 +68,10 @@ void StdoutWriter::write_batch(const std::vector<EventPtr>& batch) {
     // the byte where the write stopped (the batch renders to the same text).
     buffer_.clear();
     for (const auto& event : batch) {
-        append_event_json(buffer_, *event);
-        buffer_ += '\n';
+        buffer_.append_event(*event);
+        buffer_.push_back('\n');
     }
-    sink_->write_all(buffer_);
+    sink_->write_all(buffer_.view());
 }
 
 }  // namespace pgstream

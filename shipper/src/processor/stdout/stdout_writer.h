@@ -10,6 +10,7 @@
 #include "processor/processor.h"
 #include "processor/stdout/line_sink.h"
 #include "util/stop_token.h"
+#include "wal/event_codec.h"
 
 namespace pgstream {
 
@@ -45,7 +46,7 @@ class StdoutWriter : public Processor {
     std::unique_ptr<LineSink> sink_;
     int blocking_flags_ = -1;  // the fd's flags before O_NONBLOCK was added, restored on destruction
     StopToken stop_;
-    std::string buffer_;
+    EventJsonBuffer buffer_;
     std::unique_ptr<BatchSender> sender_;
     // Declared after the sender: destroyed first, it stops reading the sender's memory guard.
     std::unique_ptr<OutputMetrics> metrics_;
