@@ -52,6 +52,33 @@ TEST(CopyRow, CopiesRunsBetweenEscapesAndOverwritesAReusedRow) {
     EXPECT_EQ(rendered(row).substr(rendered(row).find("-5.5")), "-5.5 null null ");
 }
 
+// Fields are found sixteen bytes a step where the line has them: every field length up to 40 before a
+// field with an escape, a backslash or NULL marker at each position around chunk edges, with the tab in the
+// same chunk as the backslash or in a later one.
+TEST(CopyRow, FindsFieldsAndEscapesWhereverTheChunksFall) {
+    auto cols = columns({{"a", 25}, {"b", 25}, {"c", 25}});
+    std::vector<Column> row;
+    for (size_t first = 0; first <= 40; ++first) {
+        for (size_t at = 0; at <= 34; ++at) {
+            const std::string plain(first, 'p');
+            std::string escaped(at, 'q');
+            escaped += "\\t";  // an escaped tab
+            escaped += std::string(34 - at, 'r');
+            std::string expected(at, 'q');
+            expected += '\t';
+            expected += std::string(34 - at, 'r');
+            decode_copy_row(plain + "\t" + escaped + "\t" + std::string(at, 's'), cols, row);
+            ASSERT_EQ(row[0].value.text, plain) << first << " " << at;
+            ASSERT_EQ(row[1].value.text, expected) << first << " " << at;
+            ASSERT_EQ(row[2].value.text, std::string(at, 's')) << first << " " << at;
+            decode_copy_row(std::string(at, 'x') + "\t\\N\t" + plain, cols, row);
+            ASSERT_EQ(row[0].value.text, std::string(at, 'x'));
+            ASSERT_TRUE(row[1].value.is_null()) << first << " " << at;
+            ASSERT_EQ(row[2].value.text, plain);
+        }
+    }
+}
+
 TEST(CopyRow, RefusesARowWithTheWrongNumberOfFields) {
     auto cols = columns({{"a", 23}, {"b", 23}});
     std::vector<Column> row;
