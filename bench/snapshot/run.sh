@@ -12,7 +12,8 @@
 # One throwaway cluster: bench_rows (the shipper benchmark's table) and a 20-table schema with mixed types. Per
 # run, one after the other: psql COPY of bench_rows to /dev/null, pgstream snapshot of bench_rows, psql COPY of the
 # 20 tables, pg_dump --data-only of the schema, pgstream snapshot of the schema. rows/s = rows / wall-clock seconds,
-# start-up included. Prints each run, the load average before and after the runs, the medians and the ratios
+# start-up included. Prints each run (with the client's own CPU), the load average before and after the runs, the
+# medians, the clients' CPU per row on the 20 tables (pg_dump's against the shipper's) and the ratios
 # (targets: snapshot >= 0.5x COPY on bench_rows; snapshot faster than pg_dump on the 20 tables with 2 workers).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -57,15 +58,19 @@ copy_all_sql=$WORK/copy20.sql
 : >"$copy_all_sql"
 for t in $(seq 1 20); do echo "\\copy s20.t$t to '/dev/null'" >>"$copy_all_sql"; done
 
+# Records the wall-clock seconds of the command as "<label>" and its own CPU (user + system, the client's:
+# psql, pg_dump or the shipper; not the server backends') as "<label>_cpu".
 timed() { # label command...
-  local start end
+  local start end cpu_file=$WORK/cpu
   start=$(now)
-  "${@:2}" >/dev/null
+  { TIMEFORMAT='%3U %3S'; time "${@:2}" >/dev/null; } 2>"$cpu_file"
   end=$(now)
-  local seconds
+  local seconds cpu
   seconds=$(elapsed "$start" "$end")
+  cpu=$(tail -n 1 "$cpu_file" | awk '{ printf "%.3f", $1 + $2 }')
   echo "$1 $seconds" >>"$WORK/results"
-  echo "  $1: ${seconds}s" >&2
+  echo "$1_cpu $cpu" >>"$WORK/results"
+  echo "  $1: ${seconds}s (client CPU ${cpu}s)" >&2
 }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -103,6 +108,10 @@ if [ -n "${BENCH_BASELINE_BIN:-}" ]; then
   printf '%-44s %9s %12s\n' "baseline snapshot 20 tables" "$baseline20" "$(rate "$SCHEMA_TOTAL" "$baseline20")"
   echo "baseline / pg_dump (20 tables)        $(ratio "$dump20" "$baseline20")"
 fi
+# Where the 2 cores go on the 20 tables: the server's text output is the same work for pg_dump (one backend) and
+# the snapshot (its readers' backends); pg_dump's client does little more, the shipper renders full events.
+per_row_us() { awk -v s="$1" -v n="$SCHEMA_TOTAL" 'BEGIN { printf "%.2f", s * 1e6 / n }'; }
+echo "client CPU per row, 20 tables (us): pg_dump $(per_row_us "$(med pg_dump20_cpu)"), pgstream snapshot $(per_row_us "$(med snapshot20_cpu)")"
 r1=$(ratio "$copy" "$snapshot"); r2=$(ratio "$dump20" "$snapshot20")
 met() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t ? "met" : "MISSED") }'; }
 echo "ratios (rows/s over rows/s):"
