@@ -2,9 +2,10 @@
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <string_view>
@@ -103,11 +104,12 @@ SearchStore::SearchStore(SearchSettings settings, HttpClient& http)
       address_policy_(std::make_shared<const AddressPolicy>(AddressPolicy::allow_all())) {}
 
 HttpResponse SearchStore::request(const std::string& method, const std::string& path, std::string body,
-                                  bool ndjson) {
+                                  bool ndjson, std::shared_ptr<const std::string> shared_body) {
     HttpRequest request;
     request.method = method;
     request.url = settings_.url + path;
     request.body = std::move(body);
+    request.shared_body = std::move(shared_body);
     request.timeout = settings_.request_timeout;
     request.address_policy = address_policy_;
     request.ca_file = settings_.ca_file;
@@ -128,45 +130,58 @@ HttpResponse SearchStore::request(const std::string& method, const std::string& 
 
 namespace {
 
-// Writes the bulk body's lines with one RapidJSON Writer into one buffer; the document values are already
-// JSON (document_value()) and go in as raw values.
-class BulkBodyWriter {
-  public:
-    explicit BulkBodyWriter(rapidjson::StringBuffer& buffer) : buffer_(buffer), writer_(buffer) {}
+// The literal parts of an item's _bulk lines (write_bulk_lines()):
+//   {"index":{"_index":"<alias>","_id":"<id>","version":<v>,"version_type":"external"}}
+//   {<fields_json>,"_change_version":<v>}
+// or the delete line alone.
+constexpr std::string_view kIndexAction = "{\"index\":{\"_index\":";
+constexpr std::string_view kDeleteAction = "{\"delete\":{\"_index\":";
+constexpr std::string_view kId = ",\"_id\":";
+constexpr std::string_view kVersion = ",\"version\":";
+constexpr std::string_view kActionEnd = ",\"version_type\":\"external\"}}\n";
+constexpr std::string_view kChangeVersion = "\"_change_version\":";
+constexpr std::string_view kDocumentEnd = "}\n";
+constexpr size_t kMaxUintDigits = 20;
+static_assert(kChangeVersion.substr(1, kChangeVersion.size() - 3) == std::string_view(kChangeVersionField));
 
-    void write(const BulkItem& item) {
-        writer_.Reset(buffer_);
-        writer_.StartObject();
-        key(item.action == BulkItem::Action::kIndex ? "index" : "delete");
-        writer_.StartObject();
-        key("_index");
-        string(item.index);
-        key("_id");
-        string(item.id);
-        key("version");
-        writer_.Uint64(item.version);
-        key("version_type");
-        string("external");
-        writer_.EndObject();
-        writer_.EndObject();
-        buffer_.Put('\n');
-        if (item.action != BulkItem::Action::kIndex) return;
-        writer_.Reset(buffer_);
-        write_source(writer_, item);
-        buffer_.Put('\n');
-    }
+// The most bytes write_bulk_lines() writes for `item`.
+size_t bulk_lines_bound(const BulkItem& item) {
+    constexpr size_t kFixed = std::max(kIndexAction.size(), kDeleteAction.size()) + kId.size() +
+                              kVersion.size() + kActionEnd.size() + 2 + kChangeVersion.size() +
+                              kDocumentEnd.size() +
+                              2 * kMaxUintDigits;  // the braces/comma of the document, the two versions
+    return kFixed + json_string_bound(item.index.size()) + json_string_bound(item.id.size()) +
+           item.fields_json.size();
+}
 
-  private:
-    void key(std::string_view name) {
-        writer_.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
-    }
-    void string(std::string_view text) {
-        writer_.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
-    }
+char* write_literal(char* out, std::string_view text) {
+    std::memcpy(out, text.data(), text.size());
+    return out + text.size();
+}
 
-    rapidjson::StringBuffer& buffer_;
-    BulkJsonWriter writer_;
-};
+char* write_uint(char* out, uint64_t value) {
+    return std::to_chars(out, out + kMaxUintDigits, value).ptr;
+}
+
+// Writes the _bulk lines of `item` into room for bulk_lines_bound(item) bytes; returns their end. The
+// document's fields are JSON already and go in with one copy.
+char* write_bulk_lines(char* out, const BulkItem& item) {
+    const bool index = item.action == BulkItem::Action::kIndex;
+    out = write_literal(out, index ? kIndexAction : kDeleteAction);
+    out = write_json_string(out, item.index);
+    out = write_literal(out, kId);
+    out = write_json_string(out, item.id);
+    out = write_literal(out, kVersion);
+    out = write_uint(out, item.version);
+    out = write_literal(out, kActionEnd);
+    if (!index) return out;
+    *out++ = '{';
+    out = write_literal(out, item.fields_json);
+    if (!item.fields_json.empty()) *out++ = ',';
+    out = write_literal(out, kChangeVersion);
+    out = write_uint(out, item.version);
+    return write_literal(out, kDocumentEnd);
+}
 
 // Reads a _bulk answer without building a tree: the top-level "errors" flag and, per item, its "status" and
 // its error's "type" and "reason". With `stop_when_no_errors` it stops at "errors":false (the engine writes
@@ -252,17 +267,25 @@ class BulkAnswerReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, 
 }  // namespace
 
 std::string_view SearchStore::bulk_body(const std::vector<BulkItem>& items) {
-    bulk_buffer_.Clear();  // keeps its capacity: the next batch writes into the same memory
-    BulkBodyWriter writer(bulk_buffer_);
-    for (const auto& item : items) writer.write(item);
-    return {bulk_buffer_.GetString(), bulk_buffer_.GetSize()};
+    // The body of the last request is still ours when the HTTP client let go of it (it does before the
+    // response comes back); then its memory serves again.
+    if (!bulk_body_ || bulk_body_.use_count() > 1) bulk_body_ = std::make_shared<std::string>();
+    std::string& body = *bulk_body_;
+    size_t bound = 0;
+    for (const auto& item : items) bound += bulk_lines_bound(item);
+    body.resize(bound);
+    char* end = body.data();
+    for (const auto& item : items) end = write_bulk_lines(end, item);
+    body.resize(size_t(end - body.data()));
+    return body;
 }
 
 std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& items, size_t* body_bytes) {
     if (items.empty()) return {};
     const std::string_view body = bulk_body(items);
     if (body_bytes != nullptr) *body_bytes = body.size();
-    HttpResponse response = request("POST", "/_bulk", std::string(body), true);
+    // The body goes to the HTTP client shared, not copied.
+    HttpResponse response = request("POST", "/_bulk", {}, true, bulk_body_);
     if (!response.ok()) return std::vector<ItemResult>(items.size(), request_failure(response));
     std::vector<ItemResult> results(items.size());
     // Deletes need their item's status even without errors (a 404 not_found is not an error but is
@@ -334,12 +357,9 @@ size_t SearchStore::fill_unchanged_fields(std::vector<BulkItem>& items, bool& co
             for (const auto& field : item.unchanged_fields) {
                 bool found = false;
                 if (earlier != latest.end()) {
-                    const BulkItem& before = items[earlier->second];
-                    for (const auto& [name, value] : before.fields) {
-                        if (name == field) {
-                            item.fields.emplace_back(name, value);
-                            found = true;
-                        }
+                    if (std::optional<std::string> value = items[earlier->second].field_json(field)) {
+                        item.add_field(field, *value);
+                        found = true;
                     }
                     // After a delete in the batch there is nothing to keep; after an index the field was
                     // null.
@@ -373,7 +393,7 @@ size_t SearchStore::fill_unchanged_fields(std::vector<BulkItem>& items, bool& co
                     for (const auto& field : from_store) {
                         const JsonValue* value = source != nullptr ? source->find(field) : nullptr;
                         if (value != nullptr) {
-                            item.fields.emplace_back(field, value->to_json());
+                            item.add_field(field, value->to_json());
                         } else {
                             ++missing;
                         }
