@@ -235,11 +235,14 @@ size_t DocumentBuilder::append(const Event& event, const SchemaTable* table, Doc
     item.index = index;
     item.id = id_of(table_id, key_);
     item.version = version;
-    constexpr std::string_view kTableField = "\"_table\":";
+    // "_table":"<table id>", as the last row of the same table wrote it (the rows of a table share the text).
+    if (!table_field_id_.same_as(event.metadata.table_pgstream_id)) {
+        table_field_id_ = event.metadata.table_pgstream_id;
+        table_field_json_ = "\"_table\":" + json_quote(table_id);
+    }
     document_size_ = 0;
-    char* out = room(kTableField.size() + json_string_bound(table_id.size()));
-    std::memcpy(out, kTableField.data(), kTableField.size());
-    document_size_ = size_t(write_json_string(out + kTableField.size(), table_id) - document_.data());
+    std::memcpy(room(table_field_json_.size()), table_field_json_.data(), table_field_json_.size());
+    document_size_ = table_field_json_.size();
     for (size_t i = 0; i < event.columns.size(); ++i) {
         const Column& column = event.columns[i];
         if (!column.id.empty()) add_field(head(i, column), column, stats);

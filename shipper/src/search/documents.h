@@ -117,7 +117,9 @@ class DocumentBuilder {
     bool hash_ids_;
     std::vector<ColumnHead> heads_;  // by position in the last row
     ColumnHead toast_head_;          // for the old values of TOASTed columns (rare)
-    std::string key_, old_key_;      // scratch: reused by every row
+    SharedText table_field_id_;      // the table id of the last row, and its "_table" field as JSON
+    std::string table_field_json_;
+    std::string key_, old_key_;  // scratch: reused by every row
     std::string document_;
     size_t document_size_ = 0;
 };

@@ -144,14 +144,19 @@ constexpr std::string_view kDocumentEnd = "}\n";
 constexpr size_t kMaxUintDigits = 20;
 static_assert(kChangeVersion.substr(1, kChangeVersion.size() - 3) == std::string_view(kChangeVersionField));
 
-// The most bytes write_bulk_lines() writes for `item`.
-size_t bulk_lines_bound(const BulkItem& item) {
-    constexpr size_t kFixed = std::max(kIndexAction.size(), kDeleteAction.size()) + kId.size() +
-                              kVersion.size() + kActionEnd.size() + 2 + kChangeVersion.size() +
-                              kDocumentEnd.size() +
-                              2 * kMaxUintDigits;  // the braces/comma of the document, the two versions
-    return kFixed + json_string_bound(item.index.size()) + json_string_bound(item.id.size()) +
+constexpr size_t kFixedBytes = kDeleteAction.size() + kId.size() + kVersion.size() + kActionEnd.size() + 2 +
+                               kChangeVersion.size() + kDocumentEnd.size();  // + the document's brace, comma
+static_assert(kIndexAction.size() <= kDeleteAction.size());
+
+// The most bytes write_bulk_lines() writes for `item` when neither its index nor its id needs an escape
+// (nearly always), and the most it can write at all.
+size_t bulk_lines_size(const BulkItem& item) {
+    return kFixedBytes + 2 * kMaxUintDigits + item.index.size() + 2 + item.id.size() + 2 +
            item.fields_json.size();
+}
+size_t bulk_lines_bound(const BulkItem& item) {
+    return kFixedBytes + 2 * kMaxUintDigits + json_string_bound(item.index.size()) +
+           json_string_bound(item.id.size()) + item.fields_json.size();
 }
 
 char* write_literal(char* out, std::string_view text) {
@@ -159,27 +164,27 @@ char* write_literal(char* out, std::string_view text) {
     return out + text.size();
 }
 
-char* write_uint(char* out, uint64_t value) {
-    return std::to_chars(out, out + kMaxUintDigits, value).ptr;
-}
-
-// Writes the _bulk lines of `item` into room for bulk_lines_bound(item) bytes; returns their end. The
-// document's fields are JSON already and go in with one copy.
-char* write_bulk_lines(char* out, const BulkItem& item) {
+// Writes the _bulk lines of `item` into room for bulk_lines_bound(item) bytes; returns their end.
+// `index_json` is the item's index as a JSON string (the items of a batch mostly share it). The document's
+// fields are JSON already and go in with one copy; the version is formatted once for both lines.
+char* write_bulk_lines(char* out, const BulkItem& item, std::string_view index_json) {
+    char version[kMaxUintDigits];
+    const std::string_view version_text(
+        version, size_t(std::to_chars(version, version + kMaxUintDigits, item.version).ptr - version));
     const bool index = item.action == BulkItem::Action::kIndex;
     out = write_literal(out, index ? kIndexAction : kDeleteAction);
-    out = write_json_string(out, item.index);
+    out = write_literal(out, index_json);
     out = write_literal(out, kId);
     out = write_json_string(out, item.id);
     out = write_literal(out, kVersion);
-    out = write_uint(out, item.version);
+    out = write_literal(out, version_text);
     out = write_literal(out, kActionEnd);
     if (!index) return out;
     *out++ = '{';
     out = write_literal(out, item.fields_json);
     if (!item.fields_json.empty()) *out++ = ',';
     out = write_literal(out, kChangeVersion);
-    out = write_uint(out, item.version);
+    out = write_literal(out, version_text);
     return write_literal(out, kDocumentEnd);
 }
 
@@ -271,12 +276,29 @@ std::string_view SearchStore::bulk_body(const std::vector<BulkItem>& items) {
     // response comes back); then its memory serves again.
     if (!bulk_body_ || bulk_body_.use_count() > 1) bulk_body_ = std::make_shared<std::string>();
     std::string& body = *bulk_body_;
-    size_t bound = 0;
-    for (const auto& item : items) bound += bulk_lines_bound(item);
-    body.resize(bound);
-    char* end = body.data();
-    for (const auto& item : items) end = write_bulk_lines(end, item);
-    body.resize(size_t(end - body.data()));
+    // Sized for the lines as they nearly always are (no escapes in index names and ids), plus the largest
+    // difference one item can make: no item then finds too little room unless escapes add up, and growing
+    // the string (which zero-fills what it adds) stays out of the common case. The string keeps the size of
+    // the last body, so a batch like the last one fills little.
+    size_t size = 0, excess = 0;
+    for (const auto& item : items) {
+        size += bulk_lines_size(item);
+        excess = std::max(excess, bulk_lines_bound(item) - bulk_lines_size(item));
+    }
+    body.resize(size + excess);
+    size_t used = 0;
+    const std::string* index = nullptr;
+    std::string index_json;
+    for (const auto& item : items) {
+        if (index == nullptr || item.index != *index) {
+            index = &item.index;
+            index_json = json_quote(item.index);
+        }
+        const size_t bound = bulk_lines_bound(item);
+        if (body.size() - used < bound) body.resize(std::max(2 * body.size(), used + bound));
+        used = size_t(write_bulk_lines(body.data() + used, item, index_json) - body.data());
+    }
+    body.resize(used);
     return body;
 }
 
