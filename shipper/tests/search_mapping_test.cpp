@@ -297,6 +297,106 @@ TEST(SearchDocuments, UpdateWithoutAnUnchangedToastColumnMarksItOrTakesTheOldVal
     EXPECT_EQ(items[0].source(), R"({"_table":"t1","t1-1":7,"t1-3":1,"t1-2":"old","_change_version":101})");
 }
 
+// The indexer writes the values rows mostly hold in place (write_scalar_value); they must be exactly what
+// document_value() gives, refusals included.
+TEST(SearchMapping, ScalarValuesWrittenInPlaceAreTheDocumentValues) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"integer", "7"},
+        {"integer", "-12"},
+        {"integer", R"("12")"},
+        {"integer", "1.5"},
+        {"bigint", R"("NaN")"},
+        {"integer", "true"},
+        {"integer", "null"},
+        {"numeric", "1.5e3"},
+        {"numeric", R"("NaN")"},
+        {"double precision", "-0"},
+        {"boolean", "true"},
+        {"boolean", R"("t")"},
+        {"boolean", R"("f")"},
+        {"boolean", R"("yes")"},
+        {"boolean", "1"},
+        {"text", R"("ann")"},
+        {"text", R"("a\"b\\c\n\u0001")"},
+        {"text", "12"},
+        {"text", "false"},
+        {"character varying(3)", R"("")"},
+        {"jsonb", R"("{\"a\":1}")"},
+        {"uuid", "null"},
+    };
+    for (const auto& [type, json] : cases) {
+        const FieldType field = field_type_of(type);
+        const JsonValue value = parse_json(json);
+        ASSERT_TRUE(is_scalar_value(field, value)) << type << " " << json;
+        std::string out(scalar_value_bound(value), '\0');
+        char* end = write_scalar_value(out.data(), field, value);
+        const std::optional<std::string> expected = document_value(field, value);
+        if (!expected) {
+            EXPECT_EQ(end, nullptr) << type << " " << json;
+            continue;
+        }
+        ASSERT_NE(end, nullptr) << type << " " << json;
+        EXPECT_EQ(std::string(out.data(), end), *expected) << type << " " << json;
+    }
+    // Arrays, dates, vectors and composite values go through document_value() itself.
+    EXPECT_FALSE(is_scalar_value(field_type_of("integer[]"), parse_json(R"("{1,2}")")));
+    EXPECT_FALSE(is_scalar_value(field_type_of("date"), parse_json(R"("2024-01-02")")));
+    EXPECT_FALSE(is_scalar_value(field_type_of("vector(2)"), parse_json(R"("[1,2]")")));
+    EXPECT_FALSE(is_scalar_value(field_type_of("jsonb"), parse_json(R"({"a":1})")));
+}
+
+// One builder serves every row of the sender: what it keeps between rows (column heads by position, its
+// document buffer) never leaks from one row or table into another.
+TEST(SearchDocuments, ABuilderReusedAcrossRowsAndTablesWritesEachRowsOwnDocument) {
+    DocumentBuilder builder(settings());
+    DocumentStats stats;
+    std::vector<BulkItem> items;
+    Event first = row_event(Action::Insert, 100);
+    first.columns = {event_column("t1-1", "id", "integer", "7"),
+                     event_column("t1-2", "name", "text", R"("a long text with \"quotes\" and a \\")"),
+                     event_column("t1-3", "born", "date", R"("2024-01-02")"),
+                     event_column("t1-4", "tags", "text[]", R"("{a,\"b c\"}")")};
+    // The same column heads (as the rows of a table share them), other values: one unconvertible.
+    Event second = first;
+    second.lsn = Lsn(200);
+    second.columns[0].value = parse_json("8");
+    second.columns[1].value = parse_json(R"("short")");
+    second.columns[2].value = parse_json(R"("not a date")");
+    // Another table at the same positions: other ids and types.
+    Event other = row_event(Action::Insert, 300);
+    other.metadata.table_pgstream_id = "t2";
+    other.metadata.id_col_pgstream_ids = {"t2-1"};
+    other.columns = {event_column("t2-1", "id", "text", R"("x-1")"),
+                     event_column("t2-2", "flag", "boolean", R"("t")")};
+    for (const Event* event : {&first, &second, &other, &first})
+        EXPECT_EQ(builder.append(*event, nullptr, stats, items), 1u);
+    ASSERT_EQ(items.size(), 4u);
+    EXPECT_EQ(items[0].source(), R"({"_table":"t1","t1-1":7,"t1-2":"a long text with \"quotes\" and a \\",)"
+                                 R"("t1-3":"2024-01-02","t1-4":["a","b c"],"_change_version":100})");
+    EXPECT_EQ(items[1].source(), R"({"_table":"t1","t1-1":8,"t1-2":"short","t1-4":["a","b c"],)"
+                                 R"("_change_version":200})");
+    EXPECT_EQ(stats.values_unconvertible, 1u);
+    EXPECT_EQ(items[2].id, "t2_x-1");
+    EXPECT_EQ(items[2].source(), R"({"_table":"t2","t2-1":"x-1","t2-2":true,"_change_version":300})");
+    EXPECT_EQ(items[3].source(), items[0].source());
+    // Each the same as a builder of its own gives.
+    DocumentStats fresh;
+    EXPECT_EQ(bulk_items_for(second, nullptr, settings(), fresh)[0].source(), items[1].source());
+    EXPECT_EQ(bulk_items_for(other, nullptr, settings(), fresh)[0].source(), items[2].source());
+}
+
+TEST(SearchDocuments, AFieldOfADocumentReadsBackAsWritten) {
+    BulkItem item;
+    item.add_field("_table", R"("t1")");
+    item.add_field("t1-1", "12345678901234567890123");
+    item.add_field("t1-2", R"("a\"b\n")");
+    item.add_field("t1-3", "[1.50,2]");
+    EXPECT_EQ(item.field_json("t1-1"), "12345678901234567890123");
+    EXPECT_EQ(item.field_json("t1-2"), R"("a\"b\n")");
+    EXPECT_EQ(item.field_json("t1-3"), "[1.50,2]");
+    EXPECT_EQ(item.field_json("t1-4"), std::nullopt);
+}
+
 TEST(SearchSettings, DefaultsOfTheReference) {
     SearchSettings s = search_settings_from_config(Config(
         std::map<std::string, std::string>{{"PGSTREAM_OPENSEARCH_STORE_URL", "http://localhost:9200/"}}));

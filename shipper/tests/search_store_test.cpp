@@ -35,13 +35,14 @@ std::vector<SchemaColumn> base_columns() {
 }
 
 BulkItem index_item(const std::string& id, uint64_t version,
-                    std::vector<std::pair<std::string, std::string>> fields) {
+                    const std::vector<std::pair<std::string, std::string>>& fields,
+                    const std::string& table = "t1") {
     BulkItem item;
     item.index = "public";
     item.id = id;
     item.version = version;
-    item.fields = {{"_table", "\"t1\""}};
-    for (auto& field : fields) item.fields.push_back(std::move(field));
+    item.add_field("_table", json_quote(table));
+    for (const auto& [name, value] : fields) item.add_field(name, value);
     return item;
 }
 
@@ -52,6 +53,32 @@ BulkItem delete_item(const std::string& id, uint64_t version) {
     item.id = id;
     item.version = version;
     return item;
+}
+
+// The _bulk body, byte for byte: an action line per item (external versions) and, for an index, the document
+// with its version field.
+TEST(SearchBulkBody, AnActionLinePerItemAndADocumentLinePerIndex) {
+    HttpClient http(local_http());
+    SearchSettings settings;
+    settings.url = "http://127.0.0.1:9200";
+    SearchStore store(settings, http);
+    BulkItem odd_id = index_item("t1_a\"b\\c", 10, {{"t1-1", "1"}, {"t1-2", R"("x")"}});
+    BulkItem no_fields;
+    no_fields.index = "public";
+    no_fields.id = "t1_2";
+    no_fields.version = 11;
+    EXPECT_EQ(
+        store.bulk_body({odd_id, delete_item("t1_3", 18446744073709551615u), no_fields}),
+        "{\"index\":{\"_index\":\"public\",\"_id\":\"t1_a\\\"b\\\\c\",\"version\":10,"
+        "\"version_type\":\"external\"}}\n"
+        "{\"_table\":\"t1\",\"t1-1\":1,\"t1-2\":\"x\",\"_change_version\":10}\n"
+        "{\"delete\":{\"_index\":\"public\",\"_id\":\"t1_3\",\"version\":18446744073709551615,"
+        "\"version_type\":\"external\"}}\n"
+        "{\"index\":{\"_index\":\"public\",\"_id\":\"t1_2\",\"version\":11,\"version_type\":\"external\"}}\n"
+        "{\"_change_version\":11}\n");
+    EXPECT_EQ(store.bulk_body({delete_item("t1_4", 12)}),
+              "{\"delete\":{\"_index\":\"public\",\"_id\":\"t1_4\",\"version\":12,\"version_type\":"
+              "\"external\"}}\n");
 }
 
 class SearchStoreTest : public ::testing::Test {
@@ -285,8 +312,7 @@ TEST_F(SearchStoreTest, TruncateDropTableAndDropSchemaDeleteDocuments) {
     other.columns = {column("t2-1", "id", "integer")};
     v1.tables.push_back(other);
     apply(v1);
-    BulkItem row_of_other = index_item("t2_1", 10, {{"t2-1", "1"}});
-    row_of_other.fields[0].second = "\"t2\"";
+    BulkItem row_of_other = index_item("t2_1", 10, {{"t2-1", "1"}}, "t2");
     store_->write(
         {index_item("t1_1", 10, {{"t1-1", "1"}}), index_item("t1_2", 10, {{"t1-1", "2"}}), row_of_other},
         stop_);

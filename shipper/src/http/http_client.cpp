@@ -72,7 +72,16 @@ size_t collect_body(char* data, size_t size, size_t count, void* user) {
         transfer->too_large = true;
         return 0;  // aborts the transfer with CURLE_WRITE_ERROR
     }
-    transfer->response.body.append(data, bytes);
+    std::string& body = transfer->response.body;
+    if (body.empty()) {
+        // Room for the whole answer when its length is known: a large one (a _bulk answer, ~200 bytes per
+        // document) was otherwise copied again at every doubling of the string.
+        curl_off_t length = -1;
+        if (curl_easy_getinfo(transfer->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
+            length > 0)
+            body.reserve(size_t(std::min(length, curl_off_t(transfer->max_response_bytes))));
+    }
+    body.append(data, bytes);
     return bytes;
 }
 

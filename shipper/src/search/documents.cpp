@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "search/mapping.h"
 
@@ -28,20 +29,26 @@ const Column* find_by_id(const std::vector<Column>& columns, const std::string& 
     return nullptr;
 }
 
-// The identity values of `columns`, as text; false when one is missing or null (no document id).
-bool identity_values(const Event& event, const std::vector<Column>& columns,
-                     std::vector<std::string>& values) {
-    values.clear();
-    for (const auto& id : event.metadata.id_col_pgstream_ids) {
-        const Column* column = find_by_id(columns, id);
-        if (column == nullptr || column->value.is_null()) return false;
-        if (column->value.is_object() || column->value.is_array()) {
-            values.push_back(column->value.to_json());
-        } else {
-            values.push_back(column->value.text);
-        }
+// Appends one identity value joined as document_id() joins it: as is when it is the only one, else with '-'
+// and '\' escaped (the caller puts the '-' between values).
+void append_key_value(std::string& key, std::string_view value, bool only) {
+    if (only) {
+        key.append(value);
+        return;
     }
-    return true;
+    for (char c : value) {
+        if (c == '-' || c == '\\') key += '\\';
+        key += c;
+    }
+}
+
+std::string id_of_key(const std::string& table_pgstream_id, const std::string& key, bool hash) {
+    const size_t size = table_pgstream_id.size() + 1 + key.size();
+    if (hash || size > kMaxDocumentIdBytes) return table_pgstream_id + "_" + sha256_hex(key);
+    std::string id;
+    id.reserve(size);
+    id.append(table_pgstream_id).append(1, '_').append(key);
+    return id;
 }
 
 }  // namespace
@@ -49,20 +56,11 @@ bool identity_values(const Event& event, const std::vector<Column>& columns,
 std::string document_id(const std::string& table_pgstream_id, const std::vector<std::string>& identity_values,
                         bool hash) {
     std::string joined;
-    if (identity_values.size() == 1) {
-        joined = identity_values.front();
-    } else {
-        for (size_t i = 0; i < identity_values.size(); ++i) {
-            if (i > 0) joined += '-';
-            for (char c : identity_values[i]) {
-                if (c == '-' || c == '\\') joined += '\\';
-                joined += c;
-            }
-        }
+    for (size_t i = 0; i < identity_values.size(); ++i) {
+        if (i > 0) joined += '-';
+        append_key_value(joined, identity_values[i], identity_values.size() == 1);
     }
-    std::string id = table_pgstream_id + "_" + joined;
-    if (hash || id.size() > kMaxDocumentIdBytes) return table_pgstream_id + "_" + sha256_hex(joined);
-    return id;
+    return id_of_key(table_pgstream_id, joined, hash);
 }
 
 uint64_t document_version(const Event& event) {
@@ -75,23 +73,31 @@ uint64_t document_version(const Event& event) {
     return version;
 }
 
-void write_source(BulkJsonWriter& writer, const BulkItem& item) {
-    writer.StartObject();
-    // The values are JSON already (document_value()).
-    for (const auto& [name, value] : item.fields) {
-        writer.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
-        writer.raw_json(value);
+void BulkItem::add_field(std::string_view name, std::string_view json_value) {
+    if (!fields_json.empty()) fields_json += ',';
+    append_json_string(fields_json, name);
+    fields_json += ':';
+    fields_json.append(json_value);
+}
+
+std::optional<std::string> BulkItem::field_json(std::string_view name) const {
+    // Its values come back as written (add_field): numbers keep their digits, strings are escaped again the
+    // same way.
+    try {
+        const JsonValue document = parse_json("{" + fields_json + "}");
+        if (const JsonValue* value = document.find(name)) return value->to_json();
+    } catch (const JsonError&) {
+        // Not a document add_field() wrote: it has no such field.
     }
-    writer.Key(kChangeVersionField);
-    writer.Uint64(item.version);
-    writer.EndObject();
+    return std::nullopt;
 }
 
 std::string BulkItem::source() const {
-    rapidjson::StringBuffer buffer;
-    BulkJsonWriter writer(buffer);
-    write_source(writer, *this);
-    return std::string(buffer.GetString(), buffer.GetSize());
+    std::string out = "{" + fields_json;
+    if (!fields_json.empty()) out += ',';
+    append_json_string(out, kChangeVersionField);
+    out += ':' + std::to_string(version) + '}';
+    return out;
 }
 
 const FieldType* FieldTypes::mapped(const std::string& postgres_type) {
@@ -106,90 +112,158 @@ const FieldType* FieldTypes::mapped(const std::string& postgres_type) {
 
 std::vector<BulkItem> bulk_items_for(const Event& event, const SchemaTable* table,
                                      const SearchSettings& settings, DocumentStats& stats) {
-    FieldTypes types(settings.engine);
-    return bulk_items_for(event, table, settings, stats, types);
+    DocumentBuilder builder(settings);
+    std::vector<BulkItem> items;
+    builder.append(event, table, stats, items);
+    return items;
 }
 
-std::vector<BulkItem> bulk_items_for(const Event& event, const SchemaTable* table,
-                                     const SearchSettings& settings, DocumentStats& stats,
-                                     FieldTypes& types) {
-    std::vector<BulkItem> items;
-    if (event.action != Action::Insert && event.action != Action::Update && event.action != Action::Delete) {
-        return items;
-    }
-    if (event.metadata.table_pgstream_id.empty() || event.metadata.id_col_pgstream_ids.empty()) {
-        ++stats.events_without_metadata;
-        return items;
-    }
-    const std::string& table_id = event.metadata.table_pgstream_id;
-    const std::string index = alias_name(event.schema);
-    const uint64_t version = document_version(event);
-    std::vector<std::string> values;
-
-    auto delete_item = [&](const std::vector<std::string>& key) {
-        BulkItem item;
-        item.action = BulkItem::Action::kDelete;
-        item.index = index;
-        item.id = document_id(table_id, key, settings.hash_doc_ids);
-        item.version = version;
-        return item;
-    };
-
-    if (event.action == Action::Delete) {
-        if (!identity_values(event, event.identity, values)) {
-            ++stats.rows_without_identity;
-            return items;
+bool DocumentBuilder::identity_key(const Event& event, const std::vector<Column>& columns, std::string& key) {
+    key.clear();
+    const auto& ids = event.metadata.id_col_pgstream_ids;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const Column* column = find_by_id(columns, ids[i]);
+        if (column == nullptr || column->value.is_null()) return false;
+        if (i > 0) key += '-';
+        if (column->value.is_object() || column->value.is_array()) {
+            append_key_value(key, column->value.to_json(), ids.size() == 1);
+        } else {
+            append_key_value(key, column->value.text, ids.size() == 1);
         }
-        items.push_back(delete_item(values));
-        return items;
     }
-    if (!identity_values(event, event.columns, values)) {
-        ++stats.rows_without_identity;
-        return items;
+    return true;
+}
+
+std::string DocumentBuilder::id_of(const std::string& table_id, const std::string& key) const {
+    return id_of_key(table_id, key, hash_ids_);
+}
+
+const DocumentBuilder::ColumnHead& DocumentBuilder::head(size_t position, const Column& column) {
+    if (position >= heads_.size()) heads_.resize(position + 1);
+    ColumnHead& head = heads_[position];
+    if (!head.id.same_as(column.id) || !head.type.same_as(column.type)) make_head(head, column);
+    return head;
+}
+
+void DocumentBuilder::make_head(ColumnHead& head, const Column& column) {
+    head.id = column.id;
+    head.type = column.type;
+    head.field = types_.mapped(column.type);
+    head.name_json = json_quote(column.id.view()) + ':';
+}
+
+char* DocumentBuilder::room(size_t bytes) {
+    if (document_.size() - document_size_ < bytes)
+        document_.resize(std::max(2 * document_.size(), document_size_ + bytes));
+    return document_.data() + document_size_;
+}
+
+void DocumentBuilder::add_field(const ColumnHead& head, const Column& column, DocumentStats& stats) {
+    if (head.field == nullptr) {
+        ++stats.fields_unmapped;
+        return;
     }
-    BulkItem item;
-    item.index = index;
-    item.id = document_id(table_id, values, settings.hash_doc_ids);
-    item.version = version;
-    // An UPDATE that changed the key moves the document: the old id is deleted.
-    std::vector<std::string> old_values;
-    if (event.action == Action::Update && !event.identity.empty() &&
-        identity_values(event, event.identity, old_values) && old_values != values) {
-        items.push_back(delete_item(old_values));
-    }
-    item.fields.reserve(event.columns.size() + 1);
-    item.fields.emplace_back("_table", json_quote(table_id));
-    auto add_field = [&](const Column& column) {
-        const FieldType* type = types.mapped(column.type);
-        if (type == nullptr) {
-            ++stats.fields_unmapped;
-            return;
-        }
-        auto value = document_value(*type, column.value);
-        if (!value) {
+    const FieldType& field = *head.field;
+    // Every field follows "_table": a comma first.
+    if (is_scalar_value(field, column.value)) {
+        char* out = room(1 + head.name_json.size() + scalar_value_bound(column.value));
+        *out++ = ',';
+        std::memcpy(out, head.name_json.data(), head.name_json.size());
+        out = write_scalar_value(out + head.name_json.size(), field, column.value);
+        if (out == nullptr) {
             ++stats.values_unconvertible;
             return;
         }
-        item.fields.emplace_back(column.id, std::move(*value));
+        document_size_ = size_t(out - document_.data());
+        return;
+    }
+    std::optional<std::string> value = document_value(field, column.value);
+    if (!value) {
+        ++stats.values_unconvertible;
+        return;
+    }
+    char* out = room(1 + head.name_json.size() + value->size());
+    *out++ = ',';
+    std::memcpy(out, head.name_json.data(), head.name_json.size());
+    out += head.name_json.size();
+    std::memcpy(out, value->data(), value->size());
+    document_size_ = size_t(out + value->size() - document_.data());
+}
+
+size_t DocumentBuilder::append(const Event& event, const SchemaTable* table, DocumentStats& stats,
+                               std::vector<BulkItem>& items) {
+    if (event.action != Action::Insert && event.action != Action::Update && event.action != Action::Delete) {
+        return 0;
+    }
+    if (event.metadata.table_pgstream_id.empty() || event.metadata.id_col_pgstream_ids.empty()) {
+        ++stats.events_without_metadata;
+        return 0;
+    }
+    const std::string& table_id = event.metadata.table_pgstream_id;
+    const std::string& index = alias_name(event.schema);
+    const uint64_t version = document_version(event);
+
+    auto delete_item = [&](const std::string& key) {
+        BulkItem& item = items.emplace_back();
+        item.action = BulkItem::Action::kDelete;
+        item.index = index;
+        item.id = id_of(table_id, key);
+        item.version = version;
     };
-    for (const auto& column : event.columns) {
-        if (!column.id.empty()) add_field(column);
+
+    if (event.action == Action::Delete) {
+        if (!identity_key(event, event.identity, key_)) {
+            ++stats.rows_without_identity;
+            return 0;
+        }
+        delete_item(key_);
+        return 1;
+    }
+    if (!identity_key(event, event.columns, key_)) {
+        ++stats.rows_without_identity;
+        return 0;
+    }
+    size_t added = 0;
+    // An UPDATE that changed the key moves the document: the old id is deleted. The joined keys are equal
+    // exactly when the values are (the escapes keep the joining one to one).
+    if (event.action == Action::Update && !event.identity.empty() &&
+        identity_key(event, event.identity, old_key_) && old_key_ != key_) {
+        delete_item(old_key_);
+        ++added;
+    }
+    BulkItem& item = items.emplace_back();
+    item.index = index;
+    item.id = id_of(table_id, key_);
+    item.version = version;
+    // "_table":"<table id>", as the last row of the same table wrote it (the rows of a table share the text).
+    if (!table_field_id_.same_as(event.metadata.table_pgstream_id)) {
+        table_field_id_ = event.metadata.table_pgstream_id;
+        table_field_json_ = "\"_table\":" + json_quote(table_id);
+    }
+    document_size_ = 0;
+    std::memcpy(room(table_field_json_.size()), table_field_json_.data(), table_field_json_.size());
+    document_size_ = table_field_json_.size();
+    for (size_t i = 0; i < event.columns.size(); ++i) {
+        const Column& column = event.columns[i];
+        if (!column.id.empty()) add_field(head(i, column), column, stats);
     }
     // wal2json leaves an unchanged TOASTed value out of an UPDATE's columns. With REPLICA IDENTITY FULL the
     // old row carries it; otherwise the writer copies it from the stored document.
     if (event.action == Action::Update && table != nullptr) {
         for (const auto& column : table->columns) {
             if (find_by_id(event.columns, column.pgstream_id) != nullptr) continue;
-            if (types.mapped(column.type) == nullptr) continue;
+            if (types_.mapped(column.type) == nullptr) continue;
             if (const Column* old = find_by_id(event.identity, column.pgstream_id)) {
-                add_field(*old);
+                make_head(toast_head_, *old);
+                add_field(toast_head_, *old, stats);
             } else {
                 item.unchanged_fields.push_back(column.pgstream_id);
             }
         }
     }
-    items.push_back(std::move(item));
-    return items;
+    // One allocation of the document's size: the room made for escapes stays with the builder.
+    item.fields_json.assign(document_.data(), document_size_);
+    return added + 1;
 }
 
 }  // namespace pgstream::search

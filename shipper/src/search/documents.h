@@ -2,11 +2,7 @@
 // delete) with its fields keyed by column pgstream id.
 #pragma once
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,30 +36,24 @@ struct BulkItem {
     std::string index;  // the schema's alias
     std::string id;
     uint64_t version = 0;
-    std::vector<std::pair<std::string, std::string>> fields;  // field name -> JSON value (kIndex)
+    // The document's fields (kIndex) as the members of a JSON object, in order, without the braces and
+    // without kChangeVersionField: "\"_table\":\"t1\",\"t1-1\":7". Written once when the item is made and
+    // copied into the _bulk body as is: a string pair per field cost two allocations per field and row, and
+    // writing them again into the body a pass through every key.
+    std::string fields_json;
     // Columns an UPDATE left out (unchanged TOASTed values) whose old value the event does not carry: the
     // writer takes them from the document as it is before sending (see docs/search.md, "TOAST").
     std::vector<std::string> unchanged_fields;
     size_t event_index = 0;  // which event of the batch this item comes from
 
+    // Appends the field `name` with its value, JSON already (document_value()).
+    void add_field(std::string_view name, std::string_view json_value);
+    // The JSON value of the field `name`, nullopt when the document has none. Parses the document: for the
+    // rare lookups of TOASTed values (fill_unchanged_fields), not for every item.
+    std::optional<std::string> field_json(std::string_view name) const;
     // {"_table":...,"<column id>":...,"_change_version":<version>}
     std::string source() const;
 };
-
-// The Writer of bulk bodies: RapidJSON's, plus raw values (JSON already, from document_value()) copied in one
-// go (Writer::RawValue copies them byte by byte).
-class BulkJsonWriter : public rapidjson::Writer<rapidjson::StringBuffer> {
-  public:
-    using Writer::Writer;
-    void raw_json(std::string_view json) {
-        Prefix(rapidjson::kStringType);
-        std::memcpy(os_->Push(json.size()), json.data(), json.size());
-        EndValue(true);
-    }
-};
-
-// Writes the document of an index item (BulkItem::source()) with `writer`.
-void write_source(BulkJsonWriter& writer, const BulkItem& item);
 
 // What building documents left out, for counted warnings.
 struct DocumentStats {
@@ -87,12 +77,54 @@ class FieldTypes {
     std::unordered_map<std::string, std::optional<FieldType>> by_type_;
 };
 
-// The bulk items for a row event (I, U, D): one index or delete; an UPDATE that changed the identity also
-// deletes the old document first. `table` is the table in the schema version in force (nullptr when
-// unknown): it tells which columns an UPDATE left out. Other actions give no item.
-std::vector<BulkItem> bulk_items_for(const Event& event, const SchemaTable* table,
-                                     const SearchSettings& settings, DocumentStats& stats, FieldTypes& types);
-// The same with a cache of its own (single events, tests).
+// Builds the bulk items of row events; one per sending thread. It keeps what every row would otherwise
+// build again: the field type and the JSON name of each column (by the column heads the rows of a table
+// share), and the buffers the identity keys and the documents are written in.
+class DocumentBuilder {
+  public:
+    explicit DocumentBuilder(const SearchSettings& settings)
+        : types_(settings.engine), hash_ids_(settings.hash_doc_ids) {}
+
+    // Appends the bulk items of a row event (I, U, D) to `items`: one index or delete; an UPDATE that changed
+    // the identity also deletes the old document first. `table` is the table in the schema version in force
+    // (nullptr when unknown): it tells which columns an UPDATE left out. Other actions give no item. Returns
+    // how many items it appended.
+    size_t append(const Event& event, const SchemaTable* table, DocumentStats& stats,
+                  std::vector<BulkItem>& items);
+
+  private:
+    // A column as its documents need it: its field type (nullptr: no mapping) and its name as JSON,
+    // "\"<column id>\":".
+    struct ColumnHead {
+        SharedText id, type;  // the texts it was made from (rows of a table share them)
+        const FieldType* field = nullptr;
+        std::string name_json;
+    };
+    // The head of `column`, the `position`th of its row: the one of the last row when it had the same
+    // texts at that position (two pointer comparisons), else made again.
+    const ColumnHead& head(size_t position, const Column& column);
+    void make_head(ColumnHead& head, const Column& column);
+    // The identity values of `columns` joined as document_id() joins them, into `key`; false when one is
+    // missing or null (no document id).
+    bool identity_key(const Event& event, const std::vector<Column>& columns, std::string& key);
+    std::string id_of(const std::string& table_id, const std::string& key) const;
+    // The document is written into document_ (its first document_size_ bytes), room made before each
+    // piece for the most it can take, so that the pieces go in as plain copies.
+    char* room(size_t bytes);
+    void add_field(const ColumnHead& head, const Column& column, DocumentStats& stats);
+
+    FieldTypes types_;
+    bool hash_ids_;
+    std::vector<ColumnHead> heads_;  // by position in the last row
+    ColumnHead toast_head_;          // for the old values of TOASTed columns (rare)
+    SharedText table_field_id_;      // the table id of the last row, and its "_table" field as JSON
+    std::string table_field_json_;
+    std::string key_, old_key_;  // scratch: reused by every row
+    std::string document_;
+    size_t document_size_ = 0;
+};
+
+// The bulk items for a row event (DocumentBuilder::append with a builder of its own: single events, tests).
 std::vector<BulkItem> bulk_items_for(const Event& event, const SchemaTable* table,
                                      const SearchSettings& settings, DocumentStats& stats);
 

@@ -1,6 +1,7 @@
 #include "search/mapping.h"
 
 #include <cctype>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -521,6 +522,47 @@ std::optional<std::string> document_value(const FieldType& type, const JsonValue
             if (type.kind == FieldKind::kKeyword || type.kind == FieldKind::kJsonText)
                 return quote(value.to_json());
             return std::nullopt;
+    }
+}
+
+bool is_scalar_value(const FieldType& type, const JsonValue& value) {
+    if (value.is_null()) return true;
+    if (type.array || !(value.is_number() || value.is_bool() || value.is_string())) return false;
+    switch (type.kind) {
+        case FieldKind::kKeyword:
+        case FieldKind::kJsonText:
+        case FieldKind::kLong:
+        case FieldKind::kDouble:
+        case FieldKind::kBoolean:
+            return true;
+        default:
+            return false;
+    }
+}
+
+namespace {
+char* write_literal(char* out, std::string_view text) {
+    std::memcpy(out, text.data(), text.size());
+    return out + text.size();
+}
+}  // namespace
+
+// The cases of document_value() and scalar_from_text() for these values, in place.
+char* write_scalar_value(char* out, const FieldType& type, const JsonValue& value) {
+    if (value.is_null()) return write_literal(out, "null");
+    const std::string& text = value.text;
+    switch (type.kind) {
+        case FieldKind::kLong:
+        case FieldKind::kDouble:
+            // NaN and ±Infinity have no JSON form and no double field takes them.
+            if (!is_json_number(text, type.kind == FieldKind::kLong)) return nullptr;
+            return write_literal(out, text);
+        case FieldKind::kBoolean:
+            if (text == "t" || text == "true") return write_literal(out, "true");
+            if (text == "f" || text == "false") return write_literal(out, "false");
+            return nullptr;
+        default:  // keyword, json: the text as a string, whatever the value's JSON kind
+            return write_json_string(out, text);
     }
 }
 

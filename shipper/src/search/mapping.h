@@ -3,6 +3,7 @@
 // See docs/search.md for the table and the reasons behind each choice.
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -85,6 +86,15 @@ std::vector<std::string> removed_table_ids(const SchemaLogEntry& previous, const
 // The JSON of `value` (as wal2json wrote it) for a field of `type`, or nullopt when it cannot be converted
 // (a number field given "NaN", a timestamp outside what the date format takes). Null stays null.
 std::optional<std::string> document_value(const FieldType& type, const JsonValue& value);
+// What rows mostly hold, converted in place without a string of their own: a null, or a number, boolean or
+// string for a (non-array) number, boolean, keyword or json field. write_scalar_value() writes the JSON that
+// document_value() gives into room for scalar_value_bound(value) bytes and returns the end of what it wrote,
+// or nullptr where document_value() gives nullopt.
+bool is_scalar_value(const FieldType& type, const JsonValue& value);
+inline size_t scalar_value_bound(const JsonValue& value) {
+    return std::max<size_t>(5, json_string_bound(value.text.size()));  // "false", or the text escaped
+}
+char* write_scalar_value(char* out, const FieldType& type, const JsonValue& value);
 
 // The schema part of a schema_log entry as parse_schema_document() reads it back.
 std::string schema_document_json(const SchemaLogEntry& entry);

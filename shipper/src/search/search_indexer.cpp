@@ -57,7 +57,7 @@ SearchIndexer::SearchIndexer(SearchSettings settings, Acknowledger& acknowledger
       http_(http_settings()),
       store_(settings_, http_),
       stop_(std::move(stop)),
-      field_types_(settings_.engine) {
+      documents_(settings_) {
     BatchSettings batch = batch_settings_of(settings_);
     if (!settings_.dead_letter_file.empty()) {
         dead_letters_ = std::make_unique<DeadLetterFile>(settings_.dead_letter_file, name());
@@ -143,6 +143,9 @@ std::string SearchIndexer::fatal_error() const {
 std::vector<EventResult> SearchIndexer::send_events(const std::vector<EventPtr>& batch) {
     std::vector<EventResult> results(batch.size());
     Pending pending;
+    // Row events mostly give one item each.
+    pending.items.reserve(batch.size());
+    pending.events.reserve(batch.size());
     DocumentStats document_stats;
     // A change that cannot be applied yet (or writes before it that are not final) holds back everything
     // after it in the batch: the sender retries them in order, so that no write passes a schema change or
@@ -164,16 +167,14 @@ std::vector<EventResult> SearchIndexer::send_events(const std::vector<EventPtr>&
             held_from = i;
             break;
         }
-        std::vector<BulkItem> items = bulk_items_for(event, table, settings_, document_stats, field_types_);
-        if (items.empty()) {
+        // Straight into the pending items: no vector of items per event.
+        const size_t added = documents_.append(event, table, document_stats, pending.items);
+        if (added == 0) {
             results[i] =
                 EventResult::skipped("no document (a message, or a row without identity or metadata)");
             continue;
         }
-        for (auto& item : items) {
-            pending.items.push_back(std::move(item));
-            pending.events.push_back(i);
-        }
+        pending.events.insert(pending.events.end(), added, i);
     }
     write_pending(pending, results);  // the events before held_from
     for (size_t i = held_from; i < batch.size(); ++i)

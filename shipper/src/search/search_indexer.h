@@ -91,7 +91,7 @@ class SearchIndexer : public Processor {
     StopToken stop_;
     IndexerStats stats_;
     std::map<std::string, std::shared_ptr<const SchemaLogEntry>> schemas_;  // sender thread only
-    FieldTypes field_types_;                                                // sender thread only
+    DocumentBuilder documents_;                                             // sender thread only
     std::set<std::string> tables_dead_lettered_;                            // logged once per table
     std::unique_ptr<DeadLetterFile> dead_letters_;  // PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE
 

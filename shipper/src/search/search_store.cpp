@@ -2,9 +2,10 @@
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <string_view>
@@ -103,11 +104,12 @@ SearchStore::SearchStore(SearchSettings settings, HttpClient& http)
       address_policy_(std::make_shared<const AddressPolicy>(AddressPolicy::allow_all())) {}
 
 HttpResponse SearchStore::request(const std::string& method, const std::string& path, std::string body,
-                                  bool ndjson) {
+                                  bool ndjson, std::shared_ptr<const std::string> shared_body) {
     HttpRequest request;
     request.method = method;
     request.url = settings_.url + path;
     request.body = std::move(body);
+    request.shared_body = std::move(shared_body);
     request.timeout = settings_.request_timeout;
     request.address_policy = address_policy_;
     request.ca_file = settings_.ca_file;
@@ -128,45 +130,63 @@ HttpResponse SearchStore::request(const std::string& method, const std::string& 
 
 namespace {
 
-// Writes the bulk body's lines with one RapidJSON Writer into one buffer; the document values are already
-// JSON (document_value()) and go in as raw values.
-class BulkBodyWriter {
-  public:
-    explicit BulkBodyWriter(rapidjson::StringBuffer& buffer) : buffer_(buffer), writer_(buffer) {}
+// The literal parts of an item's _bulk lines (write_bulk_lines()):
+//   {"index":{"_index":"<alias>","_id":"<id>","version":<v>,"version_type":"external"}}
+//   {<fields_json>,"_change_version":<v>}
+// or the delete line alone.
+constexpr std::string_view kIndexAction = "{\"index\":{\"_index\":";
+constexpr std::string_view kDeleteAction = "{\"delete\":{\"_index\":";
+constexpr std::string_view kId = ",\"_id\":";
+constexpr std::string_view kVersion = ",\"version\":";
+constexpr std::string_view kActionEnd = ",\"version_type\":\"external\"}}\n";
+constexpr std::string_view kChangeVersion = "\"_change_version\":";
+constexpr std::string_view kDocumentEnd = "}\n";
+constexpr size_t kMaxUintDigits = 20;
+static_assert(kChangeVersion.substr(1, kChangeVersion.size() - 3) == std::string_view(kChangeVersionField));
 
-    void write(const BulkItem& item) {
-        writer_.Reset(buffer_);
-        writer_.StartObject();
-        key(item.action == BulkItem::Action::kIndex ? "index" : "delete");
-        writer_.StartObject();
-        key("_index");
-        string(item.index);
-        key("_id");
-        string(item.id);
-        key("version");
-        writer_.Uint64(item.version);
-        key("version_type");
-        string("external");
-        writer_.EndObject();
-        writer_.EndObject();
-        buffer_.Put('\n');
-        if (item.action != BulkItem::Action::kIndex) return;
-        writer_.Reset(buffer_);
-        write_source(writer_, item);
-        buffer_.Put('\n');
-    }
+constexpr size_t kFixedBytes = kDeleteAction.size() + kId.size() + kVersion.size() + kActionEnd.size() + 2 +
+                               kChangeVersion.size() + kDocumentEnd.size();  // + the document's brace, comma
+static_assert(kIndexAction.size() <= kDeleteAction.size());
 
-  private:
-    void key(std::string_view name) {
-        writer_.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
-    }
-    void string(std::string_view text) {
-        writer_.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
-    }
+// The most bytes write_bulk_lines() writes for `item` when neither its index nor its id needs an escape
+// (nearly always), and the most it can write at all.
+size_t bulk_lines_size(const BulkItem& item) {
+    return kFixedBytes + 2 * kMaxUintDigits + item.index.size() + 2 + item.id.size() + 2 +
+           item.fields_json.size();
+}
+size_t bulk_lines_bound(const BulkItem& item) {
+    return kFixedBytes + 2 * kMaxUintDigits + json_string_bound(item.index.size()) +
+           json_string_bound(item.id.size()) + item.fields_json.size();
+}
 
-    rapidjson::StringBuffer& buffer_;
-    BulkJsonWriter writer_;
-};
+char* write_literal(char* out, std::string_view text) {
+    std::memcpy(out, text.data(), text.size());
+    return out + text.size();
+}
+
+// Writes the _bulk lines of `item` into room for bulk_lines_bound(item) bytes; returns their end.
+// `index_json` is the item's index as a JSON string (the items of a batch mostly share it). The document's
+// fields are JSON already and go in with one copy; the version is formatted once for both lines.
+char* write_bulk_lines(char* out, const BulkItem& item, std::string_view index_json) {
+    char version[kMaxUintDigits];
+    const std::string_view version_text(
+        version, size_t(std::to_chars(version, version + kMaxUintDigits, item.version).ptr - version));
+    const bool index = item.action == BulkItem::Action::kIndex;
+    out = write_literal(out, index ? kIndexAction : kDeleteAction);
+    out = write_literal(out, index_json);
+    out = write_literal(out, kId);
+    out = write_json_string(out, item.id);
+    out = write_literal(out, kVersion);
+    out = write_literal(out, version_text);
+    out = write_literal(out, kActionEnd);
+    if (!index) return out;
+    *out++ = '{';
+    out = write_literal(out, item.fields_json);
+    if (!item.fields_json.empty()) *out++ = ',';
+    out = write_literal(out, kChangeVersion);
+    out = write_literal(out, version_text);
+    return write_literal(out, kDocumentEnd);
+}
 
 // Reads a _bulk answer without building a tree: the top-level "errors" flag and, per item, its "status" and
 // its error's "type" and "reason". With `stop_when_no_errors` it stops at "errors":false (the engine writes
@@ -252,17 +272,42 @@ class BulkAnswerReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, 
 }  // namespace
 
 std::string_view SearchStore::bulk_body(const std::vector<BulkItem>& items) {
-    bulk_buffer_.Clear();  // keeps its capacity: the next batch writes into the same memory
-    BulkBodyWriter writer(bulk_buffer_);
-    for (const auto& item : items) writer.write(item);
-    return {bulk_buffer_.GetString(), bulk_buffer_.GetSize()};
+    // The body of the last request is still ours when the HTTP client let go of it (it does before the
+    // response comes back); then its memory serves again.
+    if (!bulk_body_ || bulk_body_.use_count() > 1) bulk_body_ = std::make_shared<std::string>();
+    std::string& body = *bulk_body_;
+    // Sized for the lines as they nearly always are (no escapes in index names and ids), plus the largest
+    // difference one item can make: no item then finds too little room unless escapes add up, and growing
+    // the string (which zero-fills what it adds) stays out of the common case. The string keeps the size of
+    // the last body, so a batch like the last one fills little.
+    size_t size = 0, excess = 0;
+    for (const auto& item : items) {
+        size += bulk_lines_size(item);
+        excess = std::max(excess, bulk_lines_bound(item) - bulk_lines_size(item));
+    }
+    body.resize(size + excess);
+    size_t used = 0;
+    const std::string* index = nullptr;
+    std::string index_json;
+    for (const auto& item : items) {
+        if (index == nullptr || item.index != *index) {
+            index = &item.index;
+            index_json = json_quote(item.index);
+        }
+        const size_t bound = bulk_lines_bound(item);
+        if (body.size() - used < bound) body.resize(std::max(2 * body.size(), used + bound));
+        used = size_t(write_bulk_lines(body.data() + used, item, index_json) - body.data());
+    }
+    body.resize(used);
+    return body;
 }
 
 std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& items, size_t* body_bytes) {
     if (items.empty()) return {};
     const std::string_view body = bulk_body(items);
     if (body_bytes != nullptr) *body_bytes = body.size();
-    HttpResponse response = request("POST", "/_bulk", std::string(body), true);
+    // The body goes to the HTTP client shared, not copied.
+    HttpResponse response = request("POST", "/_bulk", {}, true, bulk_body_);
     if (!response.ok()) return std::vector<ItemResult>(items.size(), request_failure(response));
     std::vector<ItemResult> results(items.size());
     // Deletes need their item's status even without errors (a 404 not_found is not an error but is
@@ -334,12 +379,9 @@ size_t SearchStore::fill_unchanged_fields(std::vector<BulkItem>& items, bool& co
             for (const auto& field : item.unchanged_fields) {
                 bool found = false;
                 if (earlier != latest.end()) {
-                    const BulkItem& before = items[earlier->second];
-                    for (const auto& [name, value] : before.fields) {
-                        if (name == field) {
-                            item.fields.emplace_back(name, value);
-                            found = true;
-                        }
+                    if (std::optional<std::string> value = items[earlier->second].field_json(field)) {
+                        item.add_field(field, *value);
+                        found = true;
                     }
                     // After a delete in the batch there is nothing to keep; after an index the field was
                     // null.
@@ -373,7 +415,7 @@ size_t SearchStore::fill_unchanged_fields(std::vector<BulkItem>& items, bool& co
                     for (const auto& field : from_store) {
                         const JsonValue* value = source != nullptr ? source->find(field) : nullptr;
                         if (value != nullptr) {
-                            item.fields.emplace_back(field, value->to_json());
+                            item.add_field(field, value->to_json());
                         } else {
                             ++missing;
                         }

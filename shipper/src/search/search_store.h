@@ -4,9 +4,8 @@
 // forever on its own except write(), which follows the store retry policy until a stop.
 #pragma once
 
-#include <rapidjson/stringbuffer.h>
-
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -57,7 +56,7 @@ class SearchStore {
     SearchStore(SearchSettings settings, HttpClient& http);
 
     // The _bulk NDJSON body for `items` (index with the document, delete without; external versions),
-    // written into the store's reused buffer: valid until the next call.
+    // written into the store's buffer (reused from batch to batch): valid until the next call.
     std::string_view bulk_body(const std::vector<BulkItem>& items);
     // One _bulk request; a result per item, in order.
     std::vector<ItemResult> send_bulk(const std::vector<BulkItem>& items, size_t* body_bytes = nullptr);
@@ -93,8 +92,9 @@ class SearchStore {
     const SearchSettings& settings() const { return settings_; }
 
   private:
+    // `shared_body`, when set, is sent instead of `body` (the _bulk body, without a copy).
     HttpResponse request(const std::string& method, const std::string& path, std::string body = {},
-                         bool ndjson = false);
+                         bool ndjson = false, std::shared_ptr<const std::string> shared_body = nullptr);
     ChangeResult ensure_schema_log_index();
     // Adds kChangeVersionField to the mappings of the indices `items` write to, once per index and run
     // (indices created before the field existed); the failure (kRetry) when the store could not be asked.
@@ -105,7 +105,7 @@ class SearchStore {
     // Every request may reach any address: the store URL is the operator's choice, like the Postgres URL.
     std::shared_ptr<const AddressPolicy> address_policy_;
     std::set<std::string> indices_with_change_version_;  // aliases whose mapping has kChangeVersionField
-    rapidjson::StringBuffer bulk_buffer_;                // bulk_body(): one buffer for every batch
+    std::shared_ptr<std::string> bulk_body_;             // bulk_body(): lent to the HTTP client per request
 };
 
 // "%XX"-escapes what is not unreserved in a URL path segment or query value.
