@@ -794,7 +794,11 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
             result.id = *request.id;
         }
         Failure parse_error;
-        if (!parseJson(request.source, source, parse_error)) {
+        // The common document (known top-level leaves, scalar values) is checked straight from its text;
+        // the rest is parsed into a DOM and goes through the mapping's general walk.
+        if (index->mapping.checkKnownLeaves(request.source, *request.id, deferred_terms)) {
+            // checked: its terms are built when a query first needs them
+        } else if (!parseJson(request.source, source, parse_error)) {
             if (flavor_ == Flavor::kOpenSearch) {
                 result.failure = mapperParsing("failed to parse").causedBy(parse_error);
             } else {
@@ -803,10 +807,10 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
                 result.failure.causedBy(parse_error);
             }
             return result;
-        }
-        if (!index->mapping.indexDocument(source, *request.id, request.source, fields, result.failure,
-                                          &deferred_terms))
+        } else if (!index->mapping.indexDocument(source, *request.id, request.source, fields, result.failure,
+                                                 &deferred_terms)) {
             return result;
+        }
     }
 
     const std::string& id = *request.id;
@@ -1141,6 +1145,137 @@ Response Cluster::getDocument(const std::string& index_name, const std::string& 
 // _bulk
 // ---------------------------------------------------------------------------------------------------------
 
+namespace {
+
+// The parameters an action line's object may hold.
+constexpr std::string_view kActionParameters[] = {
+    "_index",        "_id",     "version",  "version_type",      "if_seq_no", "if_primary_term",  "routing",
+    "require_alias", "op_type", "pipeline", "retry_on_conflict", "_source",   "dynamic_templates"};
+
+// The parameter's entry in kActionParameters, or nullptr.
+const std::string_view* actionParameter(std::string_view name) {
+    auto found = std::find(std::begin(kActionParameters), std::end(kActionParameters), name);
+    return found == std::end(kActionParameters) ? nullptr : found;
+}
+
+// Applies one member (a known parameter) of an action line's object to the request.
+void readActionMember(std::string_view name, const Value& value, Cluster::WriteRequest& request) {
+    if (name == "_index" && value.IsString()) request.index = value.GetString();
+    if (name == "_id" && value.IsString()) request.id = value.GetString();
+    if (name == "_id" && value.IsNumber()) request.id = toJson(value);
+    if (name == "version" && value.IsInt64()) request.version = value.GetInt64();
+    if (name == "version_type" && value.IsString()) request.version_type = value.GetString();
+    if (name == "if_seq_no" && value.IsInt64()) request.if_seq_no = value.GetInt64();
+    if (name == "if_primary_term" && value.IsInt64()) request.if_primary_term = value.GetInt64();
+    if (name == "require_alias" && value.IsBool()) request.require_alias = value.GetBool();
+    if (name == "op_type" && value.IsString() && std::string(value.GetString()) == "create")
+        request.op = Cluster::WriteRequest::Op::kCreate;
+}
+
+// An action line through a DOM: every shape, with the engine's errors. Returns the failure of a malformed
+// line.
+std::optional<Failure> readActionLine(std::string_view line, int action_line, std::string& action,
+                                      Cluster::WriteRequest& request) {
+    using Op = Cluster::WriteRequest::Op;
+    // An action line is small: its values live in a buffer on the stack (no allocation per item).
+    char action_buffer[1024];
+    rapidjson::MemoryPoolAllocator<> action_pool(action_buffer, sizeof action_buffer);
+    rapidjson::Document json(&action_pool);
+    Failure parse_error;
+    if (!parseJson(line, json, parse_error) || !json.IsObject())
+        return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
+                               "], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]");
+    if (json.MemberCount() == 0)
+        return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
+                               "], expected FIELD_NAME but found [END_OBJECT]");
+    const auto& entry = *json.MemberBegin();
+    action = entry.name.GetString();
+    if (action != "index" && action != "create" && action != "delete" && action != "update")
+        return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
+                               "], expected one of [create, delete, index, update] but found [" + action +
+                               "]");
+    if (!entry.value.IsObject())
+        return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
+                               "], expected START_OBJECT but found [" + toJson(entry.value) + "]");
+    request.op = action == "delete" ? Op::kDelete : action == "create" ? Op::kCreate : Op::kIndex;
+    for (const auto& member : entry.value.GetObject()) {
+        std::string_view name(member.name.GetString(), member.name.GetStringLength());
+        if (actionParameter(name) == nullptr)
+            return illegalArgument("Action/metadata line [" + std::to_string(action_line) +
+                                   "] contains an unknown parameter [" + std::string(name) + "]");
+        readActionMember(name, member.value, request);
+    }
+    return std::nullopt;
+}
+
+// The common action line ({"index":{"_index":...,"_id":...,"version":...,"version_type":...}}) read straight
+// from the parser's events, without a DOM (parsing every action line into one cost a few thousand
+// instructions per item). Each scalar becomes the same rapidjson::Value the DOM would hold and goes through
+// readActionMember, so what is read is what the DOM path reads. It gives up (false) on everything else: a
+// second top-level member, an action other than index, create or delete, an unknown parameter, an object or
+// array value (_source, dynamic_templates); the caller then takes the DOM path.
+class ActionLineReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ActionLineReader> {
+  public:
+    ActionLineReader(std::string& action, Cluster::WriteRequest& request)
+        : action_(action), request_(request) {}
+
+    bool Default() { return false; }  // every event not handled below
+    bool StartObject() {
+        if (expect_ == Expect::kRoot) return (expect_ = Expect::kAction), true;
+        if (expect_ == Expect::kActionObject) return (expect_ = Expect::kName), true;
+        return false;
+    }
+    bool Key(const char* text, rapidjson::SizeType length, bool) {
+        using Op = Cluster::WriteRequest::Op;
+        std::string_view name(text, length);
+        if (expect_ == Expect::kAction) {
+            if (name != "index" && name != "create" && name != "delete") return false;
+            action_.assign(name);
+            request_.op = name == "delete" ? Op::kDelete : name == "create" ? Op::kCreate : Op::kIndex;
+            expect_ = Expect::kActionObject;
+            return true;
+        }
+        if (expect_ != Expect::kName) return false;
+        // The parser's copy of the name is gone by the value's event: keep the constant one.
+        name_ = actionParameter(name);
+        if (name_ == nullptr) return false;
+        expect_ = Expect::kValue;
+        return true;
+    }
+    bool EndObject(rapidjson::SizeType) {
+        if (expect_ == Expect::kName) return (expect_ = Expect::kEnd), true;
+        if (expect_ == Expect::kEnd) return (expect_ = Expect::kDone), true;
+        return false;
+    }
+    bool Null() { return scalar(Value()); }
+    bool Bool(bool value) { return scalar(Value(value)); }
+    bool Int(int value) { return scalar(Value(value)); }
+    bool Uint(unsigned value) { return scalar(Value(value)); }
+    bool Int64(int64_t value) { return scalar(Value(value)); }
+    bool Uint64(uint64_t value) { return scalar(Value(value)); }
+    bool Double(double value) { return scalar(Value(value)); }
+    bool String(const char* text, rapidjson::SizeType length, bool) {
+        return scalar(Value(rapidjson::StringRef(text, length)));
+    }
+
+  private:
+    enum class Expect { kRoot, kAction, kActionObject, kName, kValue, kEnd, kDone };
+
+    bool scalar(const Value& value) {
+        if (expect_ != Expect::kValue) return false;
+        expect_ = Expect::kName;
+        readActionMember(*name_, value, request_);
+        return true;
+    }
+
+    std::string& action_;
+    Cluster::WriteRequest& request_;
+    Expect expect_ = Expect::kRoot;
+    const std::string_view* name_ = nullptr;  // the parameter whose value comes next
+};
+
+}  // namespace
+
 Response Cluster::bulk(const std::optional<std::string>& default_index, const std::string& body,
                        const Params& params, const ItemRejector& reject) {
     auto started = Clock::now();
@@ -1173,65 +1308,19 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     while (nextLine(line)) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         int action_line = line_number;
-        // An action line is small: its values live in a buffer on the stack (no allocation per item).
-        char action_buffer[1024];
-        rapidjson::MemoryPoolAllocator<> action_pool(action_buffer, sizeof action_buffer);
-        rapidjson::Document action(&action_pool);
-        Failure parse_error;
-        if (!parseJson(line, action, parse_error) || !action.IsObject())
-            return failed(illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
-                                          "], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]"));
-        if (action.MemberCount() == 0)
-            return failed(illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
-                                          "], expected FIELD_NAME but found [END_OBJECT]"));
-        const auto& entry = *action.MemberBegin();
         Item item;
-        item.action = entry.name.GetString();
-        if (item.action != "index" && item.action != "create" && item.action != "delete" &&
-            item.action != "update")
-            return failed(illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
-                                          "], expected one of [create, delete, index, update] but found [" +
-                                          item.action + "]"));
-        if (!entry.value.IsObject())
-            return failed(illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
-                                          "], expected START_OBJECT but found [" + toJson(entry.value) +
-                                          "]"));
-        WriteRequest& request = item.request;
-        request.op = item.action == "delete"   ? WriteRequest::Op::kDelete
-                     : item.action == "create" ? WriteRequest::Op::kCreate
-                                               : WriteRequest::Op::kIndex;
-        request.require_alias = require_alias_default;
-        if (default_index) request.index = *default_index;
-        static constexpr std::string_view known[] = {"_index",
-                                                     "_id",
-                                                     "version",
-                                                     "version_type",
-                                                     "if_seq_no",
-                                                     "if_primary_term",
-                                                     "routing",
-                                                     "require_alias",
-                                                     "op_type",
-                                                     "pipeline",
-                                                     "retry_on_conflict",
-                                                     "_source",
-                                                     "dynamic_templates"};
-        for (const auto& member : entry.value.GetObject()) {
-            std::string_view name(member.name.GetString(), member.name.GetStringLength());
-            const Value& value = member.value;
-            if (std::find(std::begin(known), std::end(known), name) == std::end(known))
-                return failed(illegalArgument("Action/metadata line [" + std::to_string(action_line) +
-                                              "] contains an unknown parameter [" + std::string(name) + "]"));
-            if (name == "_index" && value.IsString()) request.index = value.GetString();
-            if (name == "_id" && value.IsString()) request.id = value.GetString();
-            if (name == "_id" && value.IsNumber()) request.id = toJson(value);
-            if (name == "version" && value.IsInt64()) request.version = value.GetInt64();
-            if (name == "version_type" && value.IsString()) request.version_type = value.GetString();
-            if (name == "if_seq_no" && value.IsInt64()) request.if_seq_no = value.GetInt64();
-            if (name == "if_primary_term" && value.IsInt64()) request.if_primary_term = value.GetInt64();
-            if (name == "require_alias" && value.IsBool()) request.require_alias = value.GetBool();
-            if (name == "op_type" && value.IsString() && std::string(value.GetString()) == "create")
-                request.op = WriteRequest::Op::kCreate;
+        item.request.require_alias = require_alias_default;
+        if (default_index) item.request.index = *default_index;
+        ActionLineReader fast(item.action, item.request);
+        if (!parseLine(line, fast)) {
+            // Anything but the common action line: the DOM path, which also words the errors.
+            item = Item();
+            item.request.require_alias = require_alias_default;
+            if (default_index) item.request.index = *default_index;
+            if (auto failure = readActionLine(line, action_line, item.action, item.request))
+                return failed(*failure);
         }
+        WriteRequest& request = item.request;
         if (request.op != WriteRequest::Op::kDelete) {
             std::string_view source;
             if (!nextLine(source)) return failed(validationFailed({"source is missing"}));

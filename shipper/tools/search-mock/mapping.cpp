@@ -315,6 +315,19 @@ bool buildField(const std::string& name, const std::string& full_path, const Val
 void classify(FieldMapping& field) {
     field.plain_leaf = !field.isObject() && field.type != "alias" && !isVectorType(field.type);
     field.any_scalar = field.type == "keyword" || field.type == "text";
+    // convertScalar's ranges (rangeOf) for the types it reads as whole numbers.
+    const std::pair<const char*, std::pair<int64_t, int64_t>> integer_types[] = {
+        {"long", {INT64_MIN, INT64_MAX}},
+        {"integer", {INT32_MIN, INT32_MAX}},
+        {"short", {INT16_MIN, INT16_MAX}},
+        {"byte", {INT8_MIN, INT8_MAX}}};
+    for (const auto& [type, range] : integer_types) {
+        if (field.type == type) {
+            field.integral = true;
+            field.integer_min = range.first;
+            field.integer_max = range.second;
+        }
+    }
     for (auto& [name, child] : field.properties) classify(child);
     for (auto& [name, multi] : field.fields) classify(multi);
 }
@@ -971,18 +984,23 @@ class DocumentParser {
     // the caller then runs the general walk, which gives the same terms and the exact error.
     bool parseKnownLeaves(const Value& source, const FieldMapping& root) {
         if (!source.IsObject()) return false;
-        Failure ignored;
         std::string key;
         for (const auto& member : source.GetObject()) {
             key.assign(member.name.GetString(), member.name.GetStringLength());
-            if (key.empty() || key.find('.') != std::string::npos) return false;
-            auto field = root.properties.find(key);
-            if (field == root.properties.end()) return false;
-            const FieldMapping& leaf = field->second;
-            if (!leaf.plain_leaf) return false;
-            if (!parseLeafValue(leaf, key, member.value, ignored)) return false;
+            if (!knownLeaf(root, key, member.value)) return false;
         }
         return true;
+    }
+
+    // One member of parseKnownLeaves' document.
+    bool knownLeaf(const FieldMapping& root, const std::string& key, const Value& value) {
+        if (key.empty() || key.find('.') != std::string::npos) return false;
+        auto field = root.properties.find(key);
+        if (field == root.properties.end()) return false;
+        const FieldMapping& leaf = field->second;
+        if (!leaf.plain_leaf) return false;
+        Failure ignored;
+        return parseLeafValue(leaf, key, value, ignored);
     }
 
   private:
@@ -1187,6 +1205,10 @@ class DocumentParser {
 
     bool indexScalar(const FieldMapping& field, const std::string& full, const Value& value, Failure& error) {
         if (check_only_ && takesAnyScalar(field, value)) return true;
+        // A whole number in an integer field's range: convertScalar takes it as it is.
+        if (check_only_ && field.integral && value.IsInt64() && value.GetInt64() >= field.integer_min &&
+            value.GetInt64() <= field.integer_max)
+            return true;
         Term term;
         bool skip = false;
         Failure cause;
@@ -1292,6 +1314,64 @@ bool Mapping::indexDocument(const Value& source, const std::string& id, const st
     DocumentParser parser(flavor_, candidate, id, source_text, out);
     if (!parser.parseRoot(source, error)) return false;
     if (parser.changed()) return rebuild(candidate, error);
+    return true;
+}
+
+namespace {
+
+// The events of a known-leaves document (parseKnownLeaves without the DOM): an object of scalar members,
+// each checked by DocumentParser::knownLeaf on the same rapidjson::Value the DOM would hold. Nested objects
+// and arrays are left to the DOM path (Default).
+class KnownLeavesReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, KnownLeavesReader> {
+  public:
+    KnownLeavesReader(DocumentParser& parser, const FieldMapping& root) : parser_(parser), root_(root) {}
+
+    bool Default() { return false; }
+    bool StartObject() { return !started_ && (started_ = true); }
+    bool Key(const char* text, rapidjson::SizeType length, bool) {
+        if (expect_value_) return false;
+        key_.assign(text, length);  // the parser's copy is gone by the value's event
+        expect_value_ = true;
+        return true;
+    }
+    bool EndObject(rapidjson::SizeType) { return !expect_value_; }
+    bool Null() { return scalar(Value()); }
+    bool Bool(bool value) { return scalar(Value(value)); }
+    bool Int(int value) { return scalar(Value(value)); }
+    bool Uint(unsigned value) { return scalar(Value(value)); }
+    bool Int64(int64_t value) { return scalar(Value(value)); }
+    bool Uint64(uint64_t value) { return scalar(Value(value)); }
+    bool Double(double value) { return scalar(Value(value)); }
+    bool String(const char* text, rapidjson::SizeType length, bool) {
+        return scalar(Value(rapidjson::StringRef(text, length)));
+    }
+
+  private:
+    bool scalar(const Value& value) {
+        if (!expect_value_) return false;
+        expect_value_ = false;
+        return parser_.knownLeaf(root_, key_, value);
+    }
+
+    DocumentParser& parser_;
+    const FieldMapping& root_;
+    bool started_ = false;
+    bool expect_value_ = false;
+    std::string key_;
+};
+
+}  // namespace
+
+bool Mapping::checkKnownLeaves(std::string_view source_text, const std::string& id,
+                               std::shared_ptr<const FieldMapping>& deferred) {
+    // The source text is only read for error positions, which this path never words.
+    static const std::string no_text;
+    IndexedFields unused;
+    DocumentParser parser(flavor_, json_, id, no_text, unused);
+    parser.checkOnly();
+    KnownLeavesReader reader(parser, *root_);
+    if (!parseLine(source_text, reader)) return false;
+    deferred = root_;
     return true;
 }
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "date_format.h"
@@ -74,6 +75,9 @@ struct FieldMapping {
     // Set for the fields of a built mapping (false elsewhere, which only takes the slower general path):
     bool plain_leaf = false;  // not an object, alias or vector: a document's value indexes straight into it
     bool any_scalar = false;  // keyword or text: takes every scalar value
+    // long, integer, short or byte: takes the whole numbers from integer_min to integer_max as they are
+    bool integral = false;
+    int64_t integer_min = 0, integer_max = 0;
 
     bool isObject() const { return type == "object" || type == "nested"; }
 };
@@ -98,6 +102,15 @@ class Mapping {
     bool indexDocument(const rapidjson::Value& source, const std::string& id, const std::string& source_text,
                        IndexedFields& out, Failure& error,
                        std::shared_ptr<const FieldMapping>* deferred = nullptr);
+
+    // indexDocument's known-leaves check (with `deferred`) read straight from the document's text, without a
+    // DOM: true when the text is one object whose members are all known top-level leaves with scalar values
+    // their fields take; `deferred` is then set as indexDocument sets it. False for anything else (arrays,
+    // unknown or dotted keys, refused values, malformed JSON): the caller then parses the document and runs
+    // indexDocument, which decides it and words any error. `source_text` must be followed in its buffer by
+    // another character (see parseLine).
+    bool checkKnownLeaves(std::string_view source_text, const std::string& id,
+                          std::shared_ptr<const FieldMapping>& deferred);
 
     // The terms of a document that indexDocument checked against `checked_against` without building them.
     static IndexedFields deferredTerms(Flavor flavor, const FieldMapping& checked_against,
