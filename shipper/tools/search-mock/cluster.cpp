@@ -17,6 +17,18 @@ namespace {
 constexpr int64_t kPrimaryTerm = 1;
 constexpr size_t kMaxIdBytes = 512;
 
+// Stores a document in a map keyed by a view of the document's own id. A replaced entry is re-keyed to the
+// new document's id: the old key views the old document, which may be freed once the entry lets it go.
+template <typename Docs>
+void putDocument(Docs& docs, const Cluster::DocPtr& doc) {
+    auto [entry, inserted] = docs.try_emplace(doc->id, doc);
+    if (inserted) return;
+    auto node = docs.extract(entry);
+    node.key() = doc->id;
+    node.mapped() = doc;
+    docs.insert(std::move(node));
+}
+
 Response failed(const Failure& failure) {
     return {failure.status, failure.responseBody()};
 }
@@ -625,14 +637,18 @@ Response Cluster::getSettings(const std::string& expression) {
 }
 
 void Cluster::refreshIndex(Index& index) {
-    for (const std::string& id : index.unrefreshed) {
+    // Each id written since the last refresh gets the live state it has now.
+    auto refreshId = [&index](std::string_view id) {
         auto live = index.live.find(id);
         if (live == index.live.end())
             index.searchable.erase(id);
         else
-            index.searchable.insert_or_assign(id, live->second);
-    }
-    index.unrefreshed.clear();
+            putDocument(index.searchable, live->second);
+    };
+    for (const DocPtr& doc : index.unrefreshed_writes) refreshId(doc->id);
+    for (const std::string& id : index.unrefreshed_deletes) refreshId(id);
+    index.unrefreshed_writes.clear();
+    index.unrefreshed_deletes.clear();
     index.last_refresh = Clock::now();
 }
 
@@ -824,7 +840,7 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
         tombstone = index->tombstones.end();
     }
     if (live != index->live.end())
-        current = live->second.version;
+        current = live->second->version;
     else if (tombstone != index->tombstones.end())
         current = tombstone->second.version;
 
@@ -837,9 +853,9 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
         std::string required = "required seqNo [" + std::to_string(*request.if_seq_no) + "], primary term [" +
                                std::to_string(*request.if_primary_term) + "]";
         if (live == index->live.end()) return conflict(required + " but no document was found");
-        if (live->second.seq_no != *request.if_seq_no || *request.if_primary_term != kPrimaryTerm)
+        if (live->second->seq_no != *request.if_seq_no || *request.if_primary_term != kPrimaryTerm)
             return conflict(required + ". current document has seqNo [" +
-                            std::to_string(live->second.seq_no) + "] and primary term [" +
+                            std::to_string(live->second->seq_no) + "] and primary term [" +
                             std::to_string(kPrimaryTerm) + "]");
     } else if (request.version_type == "external") {
         if (current && *current >= *request.version)
@@ -853,34 +869,31 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
                             "] is higher than the one provided [" + std::to_string(*request.version) + "]");
         new_version = *request.version;
     } else if (request.op == Op::kCreate && live != index->live.end()) {
-        return conflict("document already exists (current version [" + std::to_string(live->second.version) +
+        return conflict("document already exists (current version [" + std::to_string(live->second->version) +
                         "])");
     }
 
     result.ok = true;
     result.version = new_version;
     result.seq_no = index->next_seq_no++;
-    index->unrefreshed.push_back(id);
     if (request.op == Op::kDelete) {
         bool existed = live != index->live.end();
         if (existed) index->live.erase(live);
         index->tombstones[id] = Tombstone{new_version, result.seq_no, Clock::now()};
+        index->unrefreshed_deletes.push_back(id);
         result.result = existed ? "deleted" : "not_found";
         result.status = existed ? 200 : 404;
         return result;
     }
     bool existed = live != index->live.end();
-    StoredDoc doc;
-    doc.id = id;
-    doc.source = std::move(request.source);
-    doc.terms = deferred_terms ? std::make_shared<const DocTerms>(flavor_, std::move(deferred_terms))
-                               : std::make_shared<const DocTerms>(std::move(fields));
-    doc.version = new_version;
-    doc.seq_no = result.seq_no;
-    if (existed)
-        live->second = std::move(doc);
-    else
-        index->live.emplace(id, std::move(doc));
+    auto doc = std::make_shared<StoredDoc>();
+    doc->id = id;
+    doc->source = std::move(request.source);
+    doc->terms = deferred_terms ? DocTerms(flavor_, std::move(deferred_terms)) : DocTerms(std::move(fields));
+    doc->version = new_version;
+    doc->seq_no = result.seq_no;
+    putDocument(index->live, doc);
+    index->unrefreshed_writes.push_back(std::move(doc));
     if (tombstone != index->tombstones.end()) index->tombstones.erase(tombstone);
     result.result = existed ? "updated" : "created";
     result.status = existed ? 200 : 201;
@@ -1114,7 +1127,7 @@ Response Cluster::getDocument(const std::string& index_name, const std::string& 
             .endObject();
         return ok(out, 404);
     }
-    const StoredDoc& doc = found->second;
+    const StoredDoc& doc = *found->second;
     if (auto version = param(params, "version")) {
         int64_t wanted = 0;
         if (!readLong(*version, wanted))
@@ -1628,9 +1641,9 @@ Response Cluster::searchLocked(const std::string& expression, const std::string&
         }
         if (first_keys.empty()) first_keys = keys;
         for (const auto& [id, doc] : index->searchable) {
-            if (!query->matches(doc)) continue;
-            Hit hit{index, order, &doc, {}};
-            for (const auto& key : keys) hit.sort.push_back(sortValue(key, doc));
+            if (!query->matches(*doc)) continue;
+            Hit hit{index, order, doc.get(), {}};
+            for (const auto& key : keys) hit.sort.push_back(sortValue(key, *doc));
             hits.push_back(std::move(hit));
         }
     }
@@ -1798,7 +1811,7 @@ Response Cluster::deleteByQuery(const std::string& expression, const std::string
     // checks the seq_no it saw against the live document.
     struct Match {
         Index* index;
-        StoredDoc doc;
+        DocPtr doc;
     };
     std::vector<Match> matches;
     for (Index* index : targets) {
@@ -1807,7 +1820,7 @@ Response Cluster::deleteByQuery(const std::string& expression, const std::string
         if (kind == QueryError::kRequest) return failed(error);
         if (kind == QueryError::kShard) return failed(searchPhaseFailure(index->name, index->uuid, error));
         for (const auto& [id, doc] : index->searchable)
-            if (query->matches(doc)) matches.push_back({index, doc});
+            if (query->matches(*doc)) matches.push_back({index, doc});
     }
     if (max_docs >= 0 && static_cast<int64_t>(matches.size()) > max_docs)
         matches.resize(static_cast<size_t>(max_docs));
@@ -1819,8 +1832,8 @@ Response Cluster::deleteByQuery(const std::string& expression, const std::string
         WriteRequest del;
         del.op = WriteRequest::Op::kDelete;
         del.index = match.index->name;
-        del.id = match.doc.id;
-        del.if_seq_no = match.doc.seq_no;
+        del.id = match.doc->id;
+        del.if_seq_no = match.doc->seq_no;
         del.if_primary_term = kPrimaryTerm;
         WriteResult result = applyWrite(del);
         if (result.ok) {
@@ -1829,7 +1842,7 @@ Response Cluster::deleteByQuery(const std::string& expression, const std::string
         }
         ++version_conflicts;
         if (conflicts == "abort") {
-            failure_list.beginObject().key("index").str(match.index->name).key("id").str(match.doc.id);
+            failure_list.beginObject().key("index").str(match.index->name).key("id").str(match.doc->id);
             failure_list.key("cause");
             result.failure.writeBody(failure_list);
             failure_list.key("status").num(409).endObject();
