@@ -1404,16 +1404,18 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     // The answer goes straight into one string, an item's object after the other: a successful write's
     // through appendWrittenItem, the rest through rapidjson's writer (the same bytes either way).
     std::string items_json = "[";
-    items_json.reserve(items.size() * 200 + 2);
+    items_json.reserve(items.size() * 256 + 2);  // a successful item's object is some 200 bytes
     for (auto& item : items) {
         if (items_json.size() > 1) items_json += ',';
         // "op_type": "create" on an index action answers as a create item.
         std::string action =
             item.action == "index" && item.request.op == WriteRequest::Op::kCreate ? "create" : item.action;
-        JsonWriter entry;
-        entry.beginObject().key(action).beginObject();
+        // The items that fail go through the JSON writer (made only for them: it allocates).
+        auto failedItem = [&action](JsonWriter& entry) { entry.beginObject().key(action).beginObject(); };
         if (item.action == "update") {
             errors = true;
+            JsonWriter entry;
+            failedItem(entry);
             entry.key("_index").str(item.request.index);
             if (item.request.id) entry.key("_id").str(*item.request.id);
             entry.key("status").num(400).key("error");
@@ -1423,6 +1425,8 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
         }
         if (reject && reject()) {
             errors = true;
+            JsonWriter entry;
+            failedItem(entry);
             Failure rejected;
             rejected.status = 429;
             rejected.type = flavor_ == Flavor::kOpenSearch ? "rejected_execution_exception"
@@ -1446,6 +1450,8 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
             continue;
         }
         errors = true;
+        JsonWriter entry;
+        failedItem(entry);
         entry.key("_index").str(result.index);
         if (with_id) entry.key("_id").str(result.id);
         entry.key("status").num(result.failure.status).key("error");

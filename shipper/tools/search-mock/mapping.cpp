@@ -1324,7 +1324,8 @@ namespace {
 // and arrays are left to the DOM path (Default).
 class KnownLeavesReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, KnownLeavesReader> {
   public:
-    KnownLeavesReader(DocumentParser& parser, const FieldMapping& root) : parser_(parser), root_(root) {}
+    KnownLeavesReader(DocumentParser& parser, const FieldMapping& root, std::string& key)
+        : parser_(parser), root_(root), key_(key) {}
 
     bool Default() { return false; }
     bool StartObject() { return !started_ && (started_ = true); }
@@ -1357,7 +1358,7 @@ class KnownLeavesReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>,
     const FieldMapping& root_;
     bool started_ = false;
     bool expect_value_ = false;
-    std::string key_;
+    std::string& key_;
 };
 
 }  // namespace
@@ -1369,7 +1370,8 @@ bool Mapping::checkKnownLeaves(std::string_view source_text, const std::string& 
     IndexedFields unused;
     DocumentParser parser(flavor_, json_, id, no_text, unused);
     parser.checkOnly();
-    KnownLeavesReader reader(parser, *root_);
+    thread_local std::string key;  // keeps its buffer from document to document
+    KnownLeavesReader reader(parser, *root_, key);
     if (!parseLine(source_text, reader)) return false;
     deferred = root_;
     return true;
