@@ -864,6 +864,10 @@ bool Mapping::rebuild(rapidjson::Document& candidate, Failure& error) {
     root_ = std::make_shared<const FieldMapping>(std::move(root));
     flat_.clear();
     flatten(*root_, "", flat_);
+    known_leaves_.clear();
+    for (const auto& [name, field] : root_->properties)
+        if (field.plain_leaf && !name.empty() && name.find('.') == std::string::npos)
+            known_leaves_.emplace(name, &field);
     return true;
 }
 
@@ -999,8 +1003,12 @@ class DocumentParser {
         if (field == root.properties.end()) return false;
         const FieldMapping& leaf = field->second;
         if (!leaf.plain_leaf) return false;
-        Failure ignored;
-        return parseLeafValue(leaf, key, value, ignored);
+        return knownLeafValue(leaf, key, value);
+    }
+
+    // The value of a known leaf (a plain top-level leaf field named `key`).
+    bool knownLeafValue(const FieldMapping& leaf, const std::string& key, const Value& value) {
+        return parseLeafValue(leaf, key, value, ignored_);
     }
 
   private:
@@ -1292,6 +1300,8 @@ class DocumentParser {
     IndexedFields& out_;
     bool changed_ = false;
     bool check_only_ = false;
+    Failure
+        ignored_;  // the refusals of the known-leaves path, which leaves their wording to the general walk
 };
 
 }  // namespace
@@ -1320,12 +1330,14 @@ bool Mapping::indexDocument(const Value& source, const std::string& id, const st
 namespace {
 
 // The events of a known-leaves document (parseKnownLeaves without the DOM): an object of scalar members,
-// each checked by DocumentParser::knownLeaf on the same rapidjson::Value the DOM would hold. Nested objects
+// each found as knownLeaf finds it (in Mapping::known_leaves_) and checked by knownLeafValue on the same
+// rapidjson::Value the DOM would hold. Nested objects
 // and arrays are left to the DOM path (Default).
 class KnownLeavesReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, KnownLeavesReader> {
   public:
-    KnownLeavesReader(DocumentParser& parser, const FieldMapping& root, std::string& key)
-        : parser_(parser), root_(root), key_(key) {}
+    using Leaves = std::unordered_map<std::string_view, const FieldMapping*>;
+    KnownLeavesReader(DocumentParser& parser, const Leaves& leaves, std::string& key)
+        : parser_(parser), leaves_(leaves), key_(key) {}
 
     bool Default() { return false; }
     bool StartObject() { return !started_ && (started_ = true); }
@@ -1351,11 +1363,12 @@ class KnownLeavesReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>,
     bool scalar(const Value& value) {
         if (!expect_value_) return false;
         expect_value_ = false;
-        return parser_.knownLeaf(root_, key_, value);
+        auto leaf = leaves_.find(key_);
+        return leaf != leaves_.end() && parser_.knownLeafValue(*leaf->second, key_, value);
     }
 
     DocumentParser& parser_;
-    const FieldMapping& root_;
+    const Leaves& leaves_;  // Mapping::known_leaves_: what knownLeaf would find
     bool started_ = false;
     bool expect_value_ = false;
     std::string& key_;
@@ -1371,7 +1384,7 @@ bool Mapping::checkKnownLeaves(std::string_view source_text, const std::string& 
     DocumentParser parser(flavor_, json_, id, no_text, unused);
     parser.checkOnly();
     thread_local std::string key;  // keeps its buffer from document to document
-    KnownLeavesReader reader(parser, *root_, key);
+    KnownLeavesReader reader(parser, known_leaves_, key);
     if (!parseLine(source_text, reader)) return false;
     deferred = root_;
     return true;

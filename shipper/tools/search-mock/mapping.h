@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "date_format.h"
@@ -131,6 +132,9 @@ class Mapping {
     // they were checked against.
     std::shared_ptr<const FieldMapping> root_;
     std::map<std::string, const FieldMapping*> flat_;
+    // root_'s top-level fields that a known-leaves document may name (plain leaves, non-empty names without
+    // a dot), hashed for checkKnownLeaves: the ordered properties compare the columns' common id prefix.
+    std::unordered_map<std::string_view, const FieldMapping*> known_leaves_;
 };
 
 // Analyses text the way the standard analyzer does for the mock's purpose: lowercase words.
