@@ -121,22 +121,22 @@ bool parseJson(std::string_view text, rapidjson::Document& into, Failure& error)
 // Feeds one line of a _bulk body to a SAX handler, for the fast paths that read the common lines without
 // building a DOM. True only when the line holds exactly one JSON value (then trailing spaces, tabs and CRs),
 // which parseJson would accept with the same events, and the handler took every event. False for anything
-// else (a syntax error, a handler that gave up, a value running past the line): the caller then takes its
-// DOM path with parseJson, which decides and words everything as before.
+// else (a syntax error, a handler that gave up): the caller then takes its DOM path with parseJson, which
+// decides and words everything as before.
 //
-// It reads through a StringStream, whose string and whitespace scans are SSE2 (the length-bounded stream
-// parseJson uses has no such scan): the line must be followed in its buffer by another character (the
-// body's '\n', or the string's terminating NUL). Both streams read a NUL as the end of the input, so they
-// see the same characters up to the end of the value; a value that is not complete by the line's end is
-// refused here (parseJson would fail on it).
+// The line is parsed in situ from a NUL-terminated copy: its strings are decoded in place (parseJson's
+// length-bounded stream copies each one onto the parser's stack, a character at a time), with SSE2 scans.
+// The copy ends where the line does and both streams read a NUL as the end of the input, so both see the
+// same characters; the handler's strings stay valid until the next line.
 template <typename Handler>
 bool parseLine(std::string_view line, Handler& handler) {
     thread_local rapidjson::Reader reader;  // keeps its parse stack from line to line
-    rapidjson::StringStream stream(line.data());
-    if (reader.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseStopWhenDoneFlag>(stream, handler)
-            .IsError())
-        return false;
-    if (stream.Tell() > line.size()) return false;
+    thread_local std::string copy;          // keeps its buffer from line to line
+    copy.assign(line);
+    rapidjson::InsituStringStream stream(copy.data());
+    constexpr unsigned kFlags =
+        rapidjson::kParseInsituFlag | rapidjson::kParseFullPrecisionFlag | rapidjson::kParseStopWhenDoneFlag;
+    if (reader.Parse<kFlags>(stream, handler).IsError()) return false;
     for (size_t i = stream.Tell(); i < line.size(); ++i)
         if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r') return false;
     return true;

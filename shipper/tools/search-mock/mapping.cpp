@@ -1343,7 +1343,7 @@ class KnownLeavesReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>,
     bool StartObject() { return !started_ && (started_ = true); }
     bool Key(const char* text, rapidjson::SizeType length, bool) {
         if (expect_value_) return false;
-        key_.assign(text, length);  // the parser's copy is gone by the value's event
+        key_.assign(text, length);  // knownLeafValue takes it as a std::string
         expect_value_ = true;
         return true;
     }

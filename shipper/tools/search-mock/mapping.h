@@ -108,8 +108,7 @@ class Mapping {
     // DOM: true when the text is one object whose members are all known top-level leaves with scalar values
     // their fields take; `deferred` is then set as indexDocument sets it. False for anything else (arrays,
     // unknown or dotted keys, refused values, malformed JSON): the caller then parses the document and runs
-    // indexDocument, which decides it and words any error. `source_text` must be followed in its buffer by
-    // another character (see parseLine).
+    // indexDocument, which decides it and words any error.
     bool checkKnownLeaves(std::string_view source_text, const std::string& id,
                           std::shared_ptr<const FieldMapping>& deferred);
 
