@@ -754,9 +754,10 @@ std::vector<std::string> validateWrite(const Cluster::WriteRequest& request) {
         problems.push_back(
             "id [" + *request.id +
             "] is too long, must be no longer than 512 bytes but was: " + std::to_string(request.id->size()));
-    const std::string& type = request.version_type;
+    // A view: its comparisons with the literals are inline (a std::string's are library calls, per item).
+    std::string_view type = request.version_type;
     if (type != "internal" && type != "external" && type != "external_gte") {
-        problems.push_back("version type [" + type + "] is not supported");
+        problems.push_back("version type [" + request.version_type + "] is not supported");
         return problems;
     }
     if (type == "internal" && request.version)
@@ -764,10 +765,10 @@ std::vector<std::string> validateWrite(const Cluster::WriteRequest& request) {
             "internal versioning can not be used for optimistic concurrency control. Please use "
             "`if_seq_no` and `if_primary_term` instead");
     if (type != "internal") {
-        std::string upper = type == "external" ? "EXTERNAL" : "EXTERNAL_GTE";
         if (!request.version || *request.version < 0)
             problems.push_back("illegal version value [" + std::to_string(request.version.value_or(-3)) +
-                               "] for version type [" + upper + "]");
+                               "] for version type [" + (type == "external" ? "EXTERNAL" : "EXTERNAL_GTE") +
+                               "]");
         if (request.op == Op::kCreate)
             problems.push_back("create operations only support internal versioning. use index instead");
     }
@@ -792,7 +793,8 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
         result.failure = illegalArgument("if _id is specified it must not be empty");
         return result;
     }
-    bool external = request.version_type != "internal";
+    std::string_view version_type = request.version_type;  // inline comparisons, as in validateWrite
+    bool external = version_type != "internal";
     bool auto_create = request.op != Op::kDelete || external;
     Index* index = writeTarget(request.index, request.require_alias, auto_create, result.failure);
     if (index == nullptr) return result;
@@ -858,13 +860,13 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
             return conflict(required + ". current document has seqNo [" +
                             std::to_string(live->second->seq_no) + "] and primary term [" +
                             std::to_string(kPrimaryTerm) + "]");
-    } else if (request.version_type == "external") {
+    } else if (version_type == "external") {
         if (current && *current >= *request.version)
             return conflict("current version [" + std::to_string(*current) +
                             "] is higher or equal to the one provided [" + std::to_string(*request.version) +
                             "]");
         new_version = *request.version;
-    } else if (request.version_type == "external_gte") {
+    } else if (version_type == "external_gte") {
         if (current && *current > *request.version)
             return conflict("current version [" + std::to_string(*current) +
                             "] is higher than the one provided [" + std::to_string(*request.version) + "]");
@@ -1252,7 +1254,7 @@ class ActionLineReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, 
             return true;
         }
         if (expect_ != Expect::kName) return false;
-        // The parser's copy of the name is gone by the value's event: keep the constant one.
+        // Kept as its entry in kActionParameters, which also tells the name is known.
         name_ = actionParameter(name);
         if (name_ == nullptr) return false;
         expect_ = Expect::kValue;
