@@ -35,14 +35,14 @@ cat >"$WORK/create.json" <<JSON
 JSON
 
 # Request j (0-based) indexes rows j*1000+1 .. j*1000+1000 as new documents with increasing external versions,
-# lines as search_store.cpp's BulkBodyWriter writes them.
+# lines as search_store.cpp writes them (to the schema's alias, as documents.cpp addresses them).
 for j in $(seq 0 $((2 * N - 1))); do
   awk -v j="$j" -v t="$TABLE" 'BEGIN {
     for (i = 1; i <= 1000; i++) {
       row = j * 1000 + i
       version = 24000000000 + row * 64
       payload = sprintf("payload of row %010d abcdefghijklmnopqrstuvwxyz0123456789", row)
-      printf "{\"index\":{\"_index\":\"public-1\",\"_id\":\"%s_%d\",\"version\":%d,\"version_type\":\"external\"}}\n", t, row, version
+      printf "{\"index\":{\"_index\":\"public\",\"_id\":\"%s_%d\",\"version\":%d,\"version_type\":\"external\"}}\n", t, row, version
       printf "{\"_table\":\"%s\",\"%s-1\":%d,\"%s-2\":%d,\"%s-3\":\"%s\",\"_change_version\":%d}\n", t, t, row, t, 1764680000000000 + row * 37, t, payload, version
     }
   }' >"$WORK/bulk$j.ndjson"
