@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cstring>
 #include <iterator>
 #include <random>
 #include <set>
@@ -15,6 +17,18 @@ namespace {
 
 constexpr int64_t kPrimaryTerm = 1;
 constexpr size_t kMaxIdBytes = 512;
+
+// Stores a document in a map keyed by a view of the document's own id. A replaced entry is re-keyed to the
+// new document's id: the old key views the old document, which may be freed once the entry lets it go.
+template <typename Docs>
+void putDocument(Docs& docs, const Cluster::DocPtr& doc) {
+    auto [entry, inserted] = docs.try_emplace(doc->id, doc);
+    if (inserted) return;
+    auto node = docs.extract(entry);
+    node.key() = doc->id;
+    node.mapped() = doc;
+    docs.insert(std::move(node));
+}
 
 Response failed(const Failure& failure) {
     return {failure.status, failure.responseBody()};
@@ -624,14 +638,18 @@ Response Cluster::getSettings(const std::string& expression) {
 }
 
 void Cluster::refreshIndex(Index& index) {
-    for (const std::string& id : index.unrefreshed) {
+    // Each id written since the last refresh gets the live state it has now.
+    auto refreshId = [&index](std::string_view id) {
         auto live = index.live.find(id);
         if (live == index.live.end())
             index.searchable.erase(id);
         else
-            index.searchable.insert_or_assign(id, live->second);
-    }
-    index.unrefreshed.clear();
+            putDocument(index.searchable, live->second);
+    };
+    for (const DocPtr& doc : index.unrefreshed_writes) refreshId(doc->id);
+    for (const std::string& id : index.unrefreshed_deletes) refreshId(id);
+    index.unrefreshed_writes.clear();
+    index.unrefreshed_deletes.clear();
     index.last_refresh = Clock::now();
 }
 
@@ -736,9 +754,10 @@ std::vector<std::string> validateWrite(const Cluster::WriteRequest& request) {
         problems.push_back(
             "id [" + *request.id +
             "] is too long, must be no longer than 512 bytes but was: " + std::to_string(request.id->size()));
-    const std::string& type = request.version_type;
+    // A view: its comparisons with the literals are inline (a std::string's are library calls, per item).
+    std::string_view type = request.version_type;
     if (type != "internal" && type != "external" && type != "external_gte") {
-        problems.push_back("version type [" + type + "] is not supported");
+        problems.push_back("version type [" + request.version_type + "] is not supported");
         return problems;
     }
     if (type == "internal" && request.version)
@@ -746,10 +765,10 @@ std::vector<std::string> validateWrite(const Cluster::WriteRequest& request) {
             "internal versioning can not be used for optimistic concurrency control. Please use "
             "`if_seq_no` and `if_primary_term` instead");
     if (type != "internal") {
-        std::string upper = type == "external" ? "EXTERNAL" : "EXTERNAL_GTE";
         if (!request.version || *request.version < 0)
             problems.push_back("illegal version value [" + std::to_string(request.version.value_or(-3)) +
-                               "] for version type [" + upper + "]");
+                               "] for version type [" + (type == "external" ? "EXTERNAL" : "EXTERNAL_GTE") +
+                               "]");
         if (request.op == Op::kCreate)
             problems.push_back("create operations only support internal versioning. use index instead");
     }
@@ -774,7 +793,8 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
         result.failure = illegalArgument("if _id is specified it must not be empty");
         return result;
     }
-    bool external = request.version_type != "internal";
+    std::string_view version_type = request.version_type;  // inline comparisons, as in validateWrite
+    bool external = version_type != "internal";
     bool auto_create = request.op != Op::kDelete || external;
     Index* index = writeTarget(request.index, request.require_alias, auto_create, result.failure);
     if (index == nullptr) return result;
@@ -794,7 +814,11 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
             result.id = *request.id;
         }
         Failure parse_error;
-        if (!parseJson(request.source, source, parse_error)) {
+        // The common document (known top-level leaves, scalar values) is checked straight from its text;
+        // the rest is parsed into a DOM and goes through the mapping's general walk.
+        if (index->mapping.checkKnownLeaves(request.source, *request.id, deferred_terms)) {
+            // checked: its terms are built when a query first needs them
+        } else if (!parseJson(request.source, source, parse_error)) {
             if (flavor_ == Flavor::kOpenSearch) {
                 result.failure = mapperParsing("failed to parse").causedBy(parse_error);
             } else {
@@ -803,10 +827,10 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
                 result.failure.causedBy(parse_error);
             }
             return result;
-        }
-        if (!index->mapping.indexDocument(source, *request.id, request.source, fields, result.failure,
-                                          &deferred_terms))
+        } else if (!index->mapping.indexDocument(source, *request.id, request.source, fields, result.failure,
+                                                 &deferred_terms)) {
             return result;
+        }
     }
 
     const std::string& id = *request.id;
@@ -819,7 +843,7 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
         tombstone = index->tombstones.end();
     }
     if (live != index->live.end())
-        current = live->second.version;
+        current = live->second->version;
     else if (tombstone != index->tombstones.end())
         current = tombstone->second.version;
 
@@ -832,50 +856,48 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
         std::string required = "required seqNo [" + std::to_string(*request.if_seq_no) + "], primary term [" +
                                std::to_string(*request.if_primary_term) + "]";
         if (live == index->live.end()) return conflict(required + " but no document was found");
-        if (live->second.seq_no != *request.if_seq_no || *request.if_primary_term != kPrimaryTerm)
+        if (live->second->seq_no != *request.if_seq_no || *request.if_primary_term != kPrimaryTerm)
             return conflict(required + ". current document has seqNo [" +
-                            std::to_string(live->second.seq_no) + "] and primary term [" +
+                            std::to_string(live->second->seq_no) + "] and primary term [" +
                             std::to_string(kPrimaryTerm) + "]");
-    } else if (request.version_type == "external") {
+    } else if (version_type == "external") {
         if (current && *current >= *request.version)
             return conflict("current version [" + std::to_string(*current) +
                             "] is higher or equal to the one provided [" + std::to_string(*request.version) +
                             "]");
         new_version = *request.version;
-    } else if (request.version_type == "external_gte") {
+    } else if (version_type == "external_gte") {
         if (current && *current > *request.version)
             return conflict("current version [" + std::to_string(*current) +
                             "] is higher than the one provided [" + std::to_string(*request.version) + "]");
         new_version = *request.version;
     } else if (request.op == Op::kCreate && live != index->live.end()) {
-        return conflict("document already exists (current version [" + std::to_string(live->second.version) +
+        return conflict("document already exists (current version [" + std::to_string(live->second->version) +
                         "])");
     }
 
     result.ok = true;
     result.version = new_version;
     result.seq_no = index->next_seq_no++;
-    index->unrefreshed.push_back(id);
     if (request.op == Op::kDelete) {
         bool existed = live != index->live.end();
         if (existed) index->live.erase(live);
         index->tombstones[id] = Tombstone{new_version, result.seq_no, Clock::now()};
+        index->unrefreshed_deletes.push_back(id);
         result.result = existed ? "deleted" : "not_found";
         result.status = existed ? 200 : 404;
         return result;
     }
     bool existed = live != index->live.end();
-    StoredDoc doc;
-    doc.id = id;
-    doc.source = std::move(request.source);
-    doc.terms = deferred_terms ? std::make_shared<const DocTerms>(flavor_, std::move(deferred_terms))
-                               : std::make_shared<const DocTerms>(std::move(fields));
-    doc.version = new_version;
-    doc.seq_no = result.seq_no;
-    if (existed)
-        live->second = std::move(doc);
-    else
-        index->live.emplace(id, std::move(doc));
+    auto doc = std::make_shared<StoredDoc>();
+    doc->id =
+        std::move(*request.id);  // not read past this point (`id` included): callers keep only result.id
+    doc->source = std::move(request.source);
+    doc->terms = deferred_terms ? DocTerms(flavor_, std::move(deferred_terms)) : DocTerms(std::move(fields));
+    doc->version = new_version;
+    doc->seq_no = result.seq_no;
+    putDocument(index->live, doc);
+    index->unrefreshed_writes.push_back(std::move(doc));
     if (tombstone != index->tombstones.end()) index->tombstones.erase(tombstone);
     result.result = existed ? "updated" : "created";
     result.status = existed ? 200 : 201;
@@ -1109,7 +1131,7 @@ Response Cluster::getDocument(const std::string& index_name, const std::string& 
             .endObject();
         return ok(out, 404);
     }
-    const StoredDoc& doc = found->second;
+    const StoredDoc& doc = *found->second;
     if (auto version = param(params, "version")) {
         int64_t wanted = 0;
         if (!readLong(*version, wanted))
@@ -1140,6 +1162,208 @@ Response Cluster::getDocument(const std::string& index_name, const std::string& 
 // ---------------------------------------------------------------------------------------------------------
 // _bulk
 // ---------------------------------------------------------------------------------------------------------
+
+namespace {
+
+// The parameters an action line's object may hold.
+constexpr std::string_view kActionParameters[] = {
+    "_index",        "_id",     "version",  "version_type",      "if_seq_no", "if_primary_term",  "routing",
+    "require_alias", "op_type", "pipeline", "retry_on_conflict", "_source",   "dynamic_templates"};
+
+// The parameter's entry in kActionParameters, or nullptr.
+const std::string_view* actionParameter(std::string_view name) {
+    auto found = std::find(std::begin(kActionParameters), std::end(kActionParameters), name);
+    return found == std::end(kActionParameters) ? nullptr : found;
+}
+
+// Applies one member (a known parameter) of an action line's object to the request.
+void readActionMember(std::string_view name, const Value& value, Cluster::WriteRequest& request) {
+    if (name == "_index" && value.IsString()) request.index = value.GetString();
+    if (name == "_id" && value.IsString()) request.id = value.GetString();
+    if (name == "_id" && value.IsNumber()) request.id = toJson(value);
+    if (name == "version" && value.IsInt64()) request.version = value.GetInt64();
+    if (name == "version_type" && value.IsString()) request.version_type = value.GetString();
+    if (name == "if_seq_no" && value.IsInt64()) request.if_seq_no = value.GetInt64();
+    if (name == "if_primary_term" && value.IsInt64()) request.if_primary_term = value.GetInt64();
+    if (name == "require_alias" && value.IsBool()) request.require_alias = value.GetBool();
+    if (name == "op_type" && value.IsString() && std::string(value.GetString()) == "create")
+        request.op = Cluster::WriteRequest::Op::kCreate;
+}
+
+// An action line through a DOM: every shape, with the engine's errors. Returns the failure of a malformed
+// line.
+std::optional<Failure> readActionLine(std::string_view line, int action_line, std::string& action,
+                                      Cluster::WriteRequest& request) {
+    using Op = Cluster::WriteRequest::Op;
+    // An action line is small: its values live in a buffer on the stack (no allocation per item).
+    char action_buffer[1024];
+    rapidjson::MemoryPoolAllocator<> action_pool(action_buffer, sizeof action_buffer);
+    rapidjson::Document json(&action_pool);
+    Failure parse_error;
+    if (!parseJson(line, json, parse_error) || !json.IsObject())
+        return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
+                               "], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]");
+    if (json.MemberCount() == 0)
+        return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
+                               "], expected FIELD_NAME but found [END_OBJECT]");
+    const auto& entry = *json.MemberBegin();
+    action = entry.name.GetString();
+    if (action != "index" && action != "create" && action != "delete" && action != "update")
+        return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
+                               "], expected one of [create, delete, index, update] but found [" + action +
+                               "]");
+    if (!entry.value.IsObject())
+        return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
+                               "], expected START_OBJECT but found [" + toJson(entry.value) + "]");
+    request.op = action == "delete" ? Op::kDelete : action == "create" ? Op::kCreate : Op::kIndex;
+    for (const auto& member : entry.value.GetObject()) {
+        std::string_view name(member.name.GetString(), member.name.GetStringLength());
+        if (actionParameter(name) == nullptr)
+            return illegalArgument("Action/metadata line [" + std::to_string(action_line) +
+                                   "] contains an unknown parameter [" + std::string(name) + "]");
+        readActionMember(name, member.value, request);
+    }
+    return std::nullopt;
+}
+
+// The common action line ({"index":{"_index":...,"_id":...,"version":...,"version_type":...}}) read straight
+// from the parser's events, without a DOM (parsing every action line into one cost a few thousand
+// instructions per item). Each scalar becomes the same rapidjson::Value the DOM would hold and goes through
+// readActionMember, so what is read is what the DOM path reads. It gives up (false) on everything else: a
+// second top-level member, an action other than index, create or delete, an unknown parameter, an object or
+// array value (_source, dynamic_templates); the caller then takes the DOM path.
+class ActionLineReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ActionLineReader> {
+  public:
+    ActionLineReader(std::string& action, Cluster::WriteRequest& request)
+        : action_(action), request_(request) {}
+
+    bool Default() { return false; }  // every event not handled below
+    bool StartObject() {
+        if (expect_ == Expect::kRoot) return (expect_ = Expect::kAction), true;
+        if (expect_ == Expect::kActionObject) return (expect_ = Expect::kName), true;
+        return false;
+    }
+    bool Key(const char* text, rapidjson::SizeType length, bool) {
+        using Op = Cluster::WriteRequest::Op;
+        std::string_view name(text, length);
+        if (expect_ == Expect::kAction) {
+            if (name != "index" && name != "create" && name != "delete") return false;
+            action_.assign(name);
+            request_.op = name == "delete" ? Op::kDelete : name == "create" ? Op::kCreate : Op::kIndex;
+            expect_ = Expect::kActionObject;
+            return true;
+        }
+        if (expect_ != Expect::kName) return false;
+        // Kept as its entry in kActionParameters, which also tells the name is known.
+        name_ = actionParameter(name);
+        if (name_ == nullptr) return false;
+        expect_ = Expect::kValue;
+        return true;
+    }
+    bool EndObject(rapidjson::SizeType) {
+        if (expect_ == Expect::kName) return (expect_ = Expect::kEnd), true;
+        if (expect_ == Expect::kEnd) return (expect_ = Expect::kDone), true;
+        return false;
+    }
+    bool Null() { return scalar(Value()); }
+    bool Bool(bool value) { return scalar(Value(value)); }
+    bool Int(int value) { return scalar(Value(value)); }
+    bool Uint(unsigned value) { return scalar(Value(value)); }
+    bool Int64(int64_t value) { return scalar(Value(value)); }
+    bool Uint64(uint64_t value) { return scalar(Value(value)); }
+    bool Double(double value) { return scalar(Value(value)); }
+    bool String(const char* text, rapidjson::SizeType length, bool) {
+        return scalar(Value(rapidjson::StringRef(text, length)));
+    }
+
+  private:
+    enum class Expect { kRoot, kAction, kActionObject, kName, kValue, kEnd, kDone };
+
+    bool scalar(const Value& value) {
+        if (expect_ != Expect::kValue) return false;
+        expect_ = Expect::kName;
+        readActionMember(*name_, value, request_);
+        return true;
+    }
+
+    std::string& action_;
+    Cluster::WriteRequest& request_;
+    Expect expect_ = Expect::kRoot;
+    const std::string_view* name_ = nullptr;  // the parameter whose value comes next
+};
+
+}  // namespace
+
+namespace {
+
+// Whether rapidjson::Writer writes the string as it is, between quotes (nothing to escape).
+bool plainJsonString(std::string_view text) {
+    for (unsigned char c : text)
+        if (c < 0x20 || c == '"' || c == '\\') return false;
+    return true;
+}
+
+void appendJsonNumber(std::string& out, int64_t value) {
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;  // the writer's digits too
+    out.append(digits, end);
+}
+
+// A successful bulk item's answer: the bytes JsonWriter writes for it (writeShards included), composed in
+// place at the end of `out` when no string needs escaping (the usual index names, ids and result words),
+// else through the writer. The writer spent a few thousand instructions per item, mostly checking constant
+// keys for characters to escape, and an append per piece most of another thousand.
+void appendWrittenItem(std::string& out, const std::string& action, const Cluster::WriteResult& result,
+                       bool with_id, bool forced_refresh) {
+    if (!plainJsonString(action) || !plainJsonString(result.index) || !plainJsonString(result.id) ||
+        !plainJsonString(result.result)) {
+        JsonWriter entry;
+        entry.beginObject().key(action).beginObject().key("_index").str(result.index);
+        if (with_id) entry.key("_id").str(result.id);
+        entry.key("_version").num(result.version).key("result").str(result.result);
+        if (forced_refresh) entry.key("forced_refresh").boolean(true);
+        writeShards(entry, 1 + result.target->replicas, 1);
+        entry.key("_seq_no").num(result.seq_no).key("_primary_term").num(kPrimaryTerm);
+        entry.key("status").num(result.status).endObject().endObject();
+        out += entry.text();
+        return;
+    }
+    // The constant text is under 200 bytes and each of the five numbers under 21.
+    size_t start = out.size();
+    out.resize(start + action.size() + result.index.size() + result.id.size() + result.result.size() + 320);
+    char* p = out.data() + start;
+    auto put = [&p](std::string_view text) {
+        std::memcpy(p, text.data(), text.size());
+        p += text.size();
+    };
+    auto number = [&p](int64_t value) { p = std::to_chars(p, p + 21, value).ptr; };
+    put("{\"");
+    put(action);
+    put("\":{\"_index\":\"");
+    put(result.index);
+    if (with_id) {
+        put("\",\"_id\":\"");
+        put(result.id);
+    }
+    put("\",\"_version\":");
+    number(result.version);
+    put(",\"result\":\"");
+    put(result.result);
+    put("\",");
+    if (forced_refresh) put("\"forced_refresh\":true,");
+    put("\"_shards\":{\"total\":");
+    number(1 + result.target->replicas);
+    put(",\"successful\":1,\"failed\":0},\"_seq_no\":");
+    number(result.seq_no);
+    put(",\"_primary_term\":");
+    number(kPrimaryTerm);
+    put(",\"status\":");
+    number(result.status);
+    put("}}");
+    out.resize(static_cast<size_t>(p - out.data()));
+}
+
+}  // namespace
 
 Response Cluster::bulk(const std::optional<std::string>& default_index, const std::string& body,
                        const Params& params, const ItemRejector& reject) {
@@ -1173,65 +1397,19 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     while (nextLine(line)) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         int action_line = line_number;
-        // An action line is small: its values live in a buffer on the stack (no allocation per item).
-        char action_buffer[1024];
-        rapidjson::MemoryPoolAllocator<> action_pool(action_buffer, sizeof action_buffer);
-        rapidjson::Document action(&action_pool);
-        Failure parse_error;
-        if (!parseJson(line, action, parse_error) || !action.IsObject())
-            return failed(illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
-                                          "], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]"));
-        if (action.MemberCount() == 0)
-            return failed(illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
-                                          "], expected FIELD_NAME but found [END_OBJECT]"));
-        const auto& entry = *action.MemberBegin();
         Item item;
-        item.action = entry.name.GetString();
-        if (item.action != "index" && item.action != "create" && item.action != "delete" &&
-            item.action != "update")
-            return failed(illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
-                                          "], expected one of [create, delete, index, update] but found [" +
-                                          item.action + "]"));
-        if (!entry.value.IsObject())
-            return failed(illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
-                                          "], expected START_OBJECT but found [" + toJson(entry.value) +
-                                          "]"));
-        WriteRequest& request = item.request;
-        request.op = item.action == "delete"   ? WriteRequest::Op::kDelete
-                     : item.action == "create" ? WriteRequest::Op::kCreate
-                                               : WriteRequest::Op::kIndex;
-        request.require_alias = require_alias_default;
-        if (default_index) request.index = *default_index;
-        static constexpr std::string_view known[] = {"_index",
-                                                     "_id",
-                                                     "version",
-                                                     "version_type",
-                                                     "if_seq_no",
-                                                     "if_primary_term",
-                                                     "routing",
-                                                     "require_alias",
-                                                     "op_type",
-                                                     "pipeline",
-                                                     "retry_on_conflict",
-                                                     "_source",
-                                                     "dynamic_templates"};
-        for (const auto& member : entry.value.GetObject()) {
-            std::string_view name(member.name.GetString(), member.name.GetStringLength());
-            const Value& value = member.value;
-            if (std::find(std::begin(known), std::end(known), name) == std::end(known))
-                return failed(illegalArgument("Action/metadata line [" + std::to_string(action_line) +
-                                              "] contains an unknown parameter [" + std::string(name) + "]"));
-            if (name == "_index" && value.IsString()) request.index = value.GetString();
-            if (name == "_id" && value.IsString()) request.id = value.GetString();
-            if (name == "_id" && value.IsNumber()) request.id = toJson(value);
-            if (name == "version" && value.IsInt64()) request.version = value.GetInt64();
-            if (name == "version_type" && value.IsString()) request.version_type = value.GetString();
-            if (name == "if_seq_no" && value.IsInt64()) request.if_seq_no = value.GetInt64();
-            if (name == "if_primary_term" && value.IsInt64()) request.if_primary_term = value.GetInt64();
-            if (name == "require_alias" && value.IsBool()) request.require_alias = value.GetBool();
-            if (name == "op_type" && value.IsString() && std::string(value.GetString()) == "create")
-                request.op = WriteRequest::Op::kCreate;
+        item.request.require_alias = require_alias_default;
+        if (default_index) item.request.index = *default_index;
+        ActionLineReader fast(item.action, item.request);
+        if (!parseLine(line, fast)) {
+            // Anything but the common action line: the DOM path, which also words the errors.
+            item = Item();
+            item.request.require_alias = require_alias_default;
+            if (default_index) item.request.index = *default_index;
+            if (auto failure = readActionLine(line, action_line, item.action, item.request))
+                return failed(*failure);
         }
+        WriteRequest& request = item.request;
         if (request.op != WriteRequest::Op::kDelete) {
             std::string_view source;
             if (!nextLine(source)) return failed(validationFailed({"source is missing"}));
@@ -1244,27 +1422,34 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     if (items.empty()) return failed(validationFailed({"no requests added"}));
     if (!problems.empty()) return failed(validationFailed(problems));
 
-    JsonWriter out;
     bool errors = false;
     std::set<Index*> touched;
-    JsonWriter list;
-    list.beginArray();
+    // The answer goes straight into one string, an item's object after the other: a successful write's
+    // through appendWrittenItem, the rest through rapidjson's writer (the same bytes either way).
+    std::string items_json = "[";
+    items_json.reserve(items.size() * 256 + 2);  // a successful item's object is some 200 bytes
     for (auto& item : items) {
+        if (items_json.size() > 1) items_json += ',';
         // "op_type": "create" on an index action answers as a create item.
         std::string action =
             item.action == "index" && item.request.op == WriteRequest::Op::kCreate ? "create" : item.action;
-        list.beginObject().key(action).beginObject();
+        // The items that fail go through the JSON writer (made only for them: it allocates).
+        auto failedItem = [&action](JsonWriter& entry) { entry.beginObject().key(action).beginObject(); };
         if (item.action == "update") {
             errors = true;
-            list.key("_index").str(item.request.index);
-            if (item.request.id) list.key("_id").str(*item.request.id);
-            list.key("status").num(400).key("error");
-            illegalArgument("update actions are not implemented by pgstream-search-mock").writeBody(list);
-            list.endObject().endObject();
+            JsonWriter entry;
+            failedItem(entry);
+            entry.key("_index").str(item.request.index);
+            if (item.request.id) entry.key("_id").str(*item.request.id);
+            entry.key("status").num(400).key("error");
+            illegalArgument("update actions are not implemented by pgstream-search-mock").writeBody(entry);
+            items_json += entry.endObject().endObject().text();
             continue;
         }
         if (reject && reject()) {
             errors = true;
+            JsonWriter entry;
+            failedItem(entry);
             Failure rejected;
             rejected.status = 429;
             rejected.type = flavor_ == Flavor::kOpenSearch ? "rejected_execution_exception"
@@ -1273,43 +1458,40 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
                 "rejected execution of primary operation [coordinating_and_primary_bytes=0, "
                 "replica_bytes=0, all_bytes=0, primary_operation_bytes=" +
                 std::to_string(item.request.source.size()) + ", max_coordinating_and_primary_bytes=0]";
-            list.key("_index").str(item.request.index);
-            if (item.request.id) list.key("_id").str(*item.request.id);
-            list.key("status").num(429).key("error");
-            rejected.writeBody(list);
-            list.endObject().endObject();
+            entry.key("_index").str(item.request.index);
+            if (item.request.id) entry.key("_id").str(*item.request.id);
+            entry.key("status").num(429).key("error");
+            rejected.writeBody(entry);
+            items_json += entry.endObject().endObject().text();
             continue;
         }
         WriteResult result = applyWrite(item.request);
-        list.key("_index").str(result.index);
-        if (!result.id.empty() || item.request.id) list.key("_id").str(result.id);
-        if (!result.ok) {
-            errors = true;
-            list.key("status").num(result.failure.status).key("error");
-            result.failure.writeBody(list);
-        } else {
+        bool with_id = !result.id.empty() || item.request.id;
+        if (result.ok) {
             touched.insert(result.target);
-            list.key("_version").num(result.version).key("result").str(result.result);
-            if (forced) list.key("forced_refresh").boolean(true);
-            writeShards(list, 1 + result.target->replicas, 1);
-            list.key("_seq_no").num(result.seq_no).key("_primary_term").num(kPrimaryTerm);
-            list.key("status").num(result.status);
+            appendWrittenItem(items_json, action, result, with_id, forced);
+            continue;
         }
-        list.endObject().endObject();
+        errors = true;
+        JsonWriter entry;
+        failedItem(entry);
+        entry.key("_index").str(result.index);
+        if (with_id) entry.key("_id").str(result.id);
+        entry.key("status").num(result.failure.status).key("error");
+        result.failure.writeBody(entry);
+        items_json += entry.endObject().endObject().text();
     }
-    list.endArray();
+    items_json += ']';
     if (refresh)
         for (Index* index : touched) refreshIndex(*index);
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
-    out.beginObject()
-        .key("took")
-        .num(took)
-        .key("errors")
-        .boolean(errors)
-        .key("items")
-        .raw(list.text())
-        .endObject();
-    return ok(out);
+    std::string answer = "{\"took\":";
+    answer.reserve(items_json.size() + 48);
+    appendJsonNumber(answer, took);
+    answer += errors ? ",\"errors\":true,\"items\":" : ",\"errors\":false,\"items\":";
+    answer += items_json;
+    answer += '}';
+    return {200, std::move(answer)};
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1488,9 +1670,9 @@ Response Cluster::searchLocked(const std::string& expression, const std::string&
         }
         if (first_keys.empty()) first_keys = keys;
         for (const auto& [id, doc] : index->searchable) {
-            if (!query->matches(doc)) continue;
-            Hit hit{index, order, &doc, {}};
-            for (const auto& key : keys) hit.sort.push_back(sortValue(key, doc));
+            if (!query->matches(*doc)) continue;
+            Hit hit{index, order, doc.get(), {}};
+            for (const auto& key : keys) hit.sort.push_back(sortValue(key, *doc));
             hits.push_back(std::move(hit));
         }
     }
@@ -1658,7 +1840,7 @@ Response Cluster::deleteByQuery(const std::string& expression, const std::string
     // checks the seq_no it saw against the live document.
     struct Match {
         Index* index;
-        StoredDoc doc;
+        DocPtr doc;
     };
     std::vector<Match> matches;
     for (Index* index : targets) {
@@ -1667,7 +1849,7 @@ Response Cluster::deleteByQuery(const std::string& expression, const std::string
         if (kind == QueryError::kRequest) return failed(error);
         if (kind == QueryError::kShard) return failed(searchPhaseFailure(index->name, index->uuid, error));
         for (const auto& [id, doc] : index->searchable)
-            if (query->matches(doc)) matches.push_back({index, doc});
+            if (query->matches(*doc)) matches.push_back({index, doc});
     }
     if (max_docs >= 0 && static_cast<int64_t>(matches.size()) > max_docs)
         matches.resize(static_cast<size_t>(max_docs));
@@ -1679,8 +1861,8 @@ Response Cluster::deleteByQuery(const std::string& expression, const std::string
         WriteRequest del;
         del.op = WriteRequest::Op::kDelete;
         del.index = match.index->name;
-        del.id = match.doc.id;
-        del.if_seq_no = match.doc.seq_no;
+        del.id = match.doc->id;
+        del.if_seq_no = match.doc->seq_no;
         del.if_primary_term = kPrimaryTerm;
         WriteResult result = applyWrite(del);
         if (result.ok) {
@@ -1689,7 +1871,7 @@ Response Cluster::deleteByQuery(const std::string& expression, const std::string
         }
         ++version_conflicts;
         if (conflicts == "abort") {
-            failure_list.beginObject().key("index").str(match.index->name).key("id").str(match.doc.id);
+            failure_list.beginObject().key("index").str(match.index->name).key("id").str(match.doc->id);
             failure_list.key("cause");
             result.failure.writeBody(failure_list);
             failure_list.key("status").num(409).endObject();

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "json.h"
@@ -80,7 +82,8 @@ class Cluster {
         std::string index_routing, search_routing;
         bool hidden = false;
     };
-    using DocMap = std::map<std::string, StoredDoc>;
+    // A stored document never changes: `live` and `searchable` share it, so a refresh copies a pointer.
+    using DocPtr = std::shared_ptr<const StoredDoc>;
     struct Index {
         explicit Index(Flavor flavor) : mapping(flavor) {}
         std::string name, uuid;
@@ -88,12 +91,17 @@ class Cluster {
         std::map<std::string, std::string>
             settings;  // flat "index.*" keys, string values as the engine keeps them
         Mapping mapping;
-        DocMap live;
-        std::map<std::string, Tombstone> tombstones;
-        DocMap searchable;  // what searches see: the live documents as of the last refresh
-        // Ids written (indexed or deleted) since the last refresh, possibly repeated: a refresh copies just
-        // these from `live` into `searchable` instead of copying the whole index.
-        std::vector<std::string> unrefreshed;
+        // The documents by id, keyed by a view of the document's own id (kept right by putDocument). `live`
+        // is only looked up, so it is hashed: ids share their table's prefix, which made an ordered map's
+        // comparisons costly.
+        std::unordered_map<std::string_view, DocPtr> live;
+        std::unordered_map<std::string, Tombstone> tombstones;
+        // What searches see, in id order: the live documents as of the last refresh.
+        std::map<std::string_view, DocPtr> searchable;
+        // Written since the last refresh, possibly repeated: the documents indexed and the ids deleted. A
+        // refresh brings just these ids from `live` into `searchable` instead of copying the whole index.
+        std::vector<DocPtr> unrefreshed_writes;
+        std::vector<std::string> unrefreshed_deletes;
         int64_t next_seq_no = 0;
         int64_t refresh_interval_ms = 1000;  // -1: only explicit refreshes
         int64_t gc_deletes_ms = 60000;

@@ -315,6 +315,19 @@ bool buildField(const std::string& name, const std::string& full_path, const Val
 void classify(FieldMapping& field) {
     field.plain_leaf = !field.isObject() && field.type != "alias" && !isVectorType(field.type);
     field.any_scalar = field.type == "keyword" || field.type == "text";
+    // convertScalar's ranges (rangeOf) for the types it reads as whole numbers.
+    const std::pair<const char*, std::pair<int64_t, int64_t>> integer_types[] = {
+        {"long", {INT64_MIN, INT64_MAX}},
+        {"integer", {INT32_MIN, INT32_MAX}},
+        {"short", {INT16_MIN, INT16_MAX}},
+        {"byte", {INT8_MIN, INT8_MAX}}};
+    for (const auto& [type, range] : integer_types) {
+        if (field.type == type) {
+            field.integral = true;
+            field.integer_min = range.first;
+            field.integer_max = range.second;
+        }
+    }
     for (auto& [name, child] : field.properties) classify(child);
     for (auto& [name, multi] : field.fields) classify(multi);
 }
@@ -851,6 +864,10 @@ bool Mapping::rebuild(rapidjson::Document& candidate, Failure& error) {
     root_ = std::make_shared<const FieldMapping>(std::move(root));
     flat_.clear();
     flatten(*root_, "", flat_);
+    known_leaves_.clear();
+    for (const auto& [name, field] : root_->properties)
+        if (field.plain_leaf && !name.empty() && name.find('.') == std::string::npos)
+            known_leaves_.emplace(name, &field);
     return true;
 }
 
@@ -971,18 +988,27 @@ class DocumentParser {
     // the caller then runs the general walk, which gives the same terms and the exact error.
     bool parseKnownLeaves(const Value& source, const FieldMapping& root) {
         if (!source.IsObject()) return false;
-        Failure ignored;
         std::string key;
         for (const auto& member : source.GetObject()) {
             key.assign(member.name.GetString(), member.name.GetStringLength());
-            if (key.empty() || key.find('.') != std::string::npos) return false;
-            auto field = root.properties.find(key);
-            if (field == root.properties.end()) return false;
-            const FieldMapping& leaf = field->second;
-            if (!leaf.plain_leaf) return false;
-            if (!parseLeafValue(leaf, key, member.value, ignored)) return false;
+            if (!knownLeaf(root, key, member.value)) return false;
         }
         return true;
+    }
+
+    // One member of parseKnownLeaves' document.
+    bool knownLeaf(const FieldMapping& root, const std::string& key, const Value& value) {
+        if (key.empty() || key.find('.') != std::string::npos) return false;
+        auto field = root.properties.find(key);
+        if (field == root.properties.end()) return false;
+        const FieldMapping& leaf = field->second;
+        if (!leaf.plain_leaf) return false;
+        return knownLeafValue(leaf, key, value);
+    }
+
+    // The value of a known leaf (a plain top-level leaf field named `key`).
+    bool knownLeafValue(const FieldMapping& leaf, const std::string& key, const Value& value) {
+        return parseLeafValue(leaf, key, value, ignored_);
     }
 
   private:
@@ -1187,6 +1213,10 @@ class DocumentParser {
 
     bool indexScalar(const FieldMapping& field, const std::string& full, const Value& value, Failure& error) {
         if (check_only_ && takesAnyScalar(field, value)) return true;
+        // A whole number in an integer field's range: convertScalar takes it as it is.
+        if (check_only_ && field.integral && value.IsInt64() && value.GetInt64() >= field.integer_min &&
+            value.GetInt64() <= field.integer_max)
+            return true;
         Term term;
         bool skip = false;
         Failure cause;
@@ -1270,6 +1300,8 @@ class DocumentParser {
     IndexedFields& out_;
     bool changed_ = false;
     bool check_only_ = false;
+    Failure
+        ignored_;  // the refusals of the known-leaves path, which leaves their wording to the general walk
 };
 
 }  // namespace
@@ -1292,6 +1324,69 @@ bool Mapping::indexDocument(const Value& source, const std::string& id, const st
     DocumentParser parser(flavor_, candidate, id, source_text, out);
     if (!parser.parseRoot(source, error)) return false;
     if (parser.changed()) return rebuild(candidate, error);
+    return true;
+}
+
+namespace {
+
+// The events of a known-leaves document (parseKnownLeaves without the DOM): an object of scalar members,
+// each found as knownLeaf finds it (in Mapping::known_leaves_) and checked by knownLeafValue on the same
+// rapidjson::Value the DOM would hold. Nested objects
+// and arrays are left to the DOM path (Default).
+class KnownLeavesReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, KnownLeavesReader> {
+  public:
+    using Leaves = std::unordered_map<std::string_view, const FieldMapping*>;
+    KnownLeavesReader(DocumentParser& parser, const Leaves& leaves, std::string& key)
+        : parser_(parser), leaves_(leaves), key_(key) {}
+
+    bool Default() { return false; }
+    bool StartObject() { return !started_ && (started_ = true); }
+    bool Key(const char* text, rapidjson::SizeType length, bool) {
+        if (expect_value_) return false;
+        key_.assign(text, length);  // knownLeafValue takes it as a std::string
+        expect_value_ = true;
+        return true;
+    }
+    bool EndObject(rapidjson::SizeType) { return !expect_value_; }
+    bool Null() { return scalar(Value()); }
+    bool Bool(bool value) { return scalar(Value(value)); }
+    bool Int(int value) { return scalar(Value(value)); }
+    bool Uint(unsigned value) { return scalar(Value(value)); }
+    bool Int64(int64_t value) { return scalar(Value(value)); }
+    bool Uint64(uint64_t value) { return scalar(Value(value)); }
+    bool Double(double value) { return scalar(Value(value)); }
+    bool String(const char* text, rapidjson::SizeType length, bool) {
+        return scalar(Value(rapidjson::StringRef(text, length)));
+    }
+
+  private:
+    bool scalar(const Value& value) {
+        if (!expect_value_) return false;
+        expect_value_ = false;
+        auto leaf = leaves_.find(key_);
+        return leaf != leaves_.end() && parser_.knownLeafValue(*leaf->second, key_, value);
+    }
+
+    DocumentParser& parser_;
+    const Leaves& leaves_;  // Mapping::known_leaves_: what knownLeaf would find
+    bool started_ = false;
+    bool expect_value_ = false;
+    std::string& key_;
+};
+
+}  // namespace
+
+bool Mapping::checkKnownLeaves(std::string_view source_text, const std::string& id,
+                               std::shared_ptr<const FieldMapping>& deferred) {
+    // The source text is only read for error positions, which this path never words.
+    static const std::string no_text;
+    IndexedFields unused;
+    DocumentParser parser(flavor_, json_, id, no_text, unused);
+    parser.checkOnly();
+    thread_local std::string key;  // keeps its buffer from document to document
+    KnownLeavesReader reader(parser, known_leaves_, key);
+    if (!parseLine(source_text, reader)) return false;
+    deferred = root_;
     return true;
 }
 

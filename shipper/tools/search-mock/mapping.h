@@ -9,6 +9,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "date_format.h"
@@ -74,6 +76,9 @@ struct FieldMapping {
     // Set for the fields of a built mapping (false elsewhere, which only takes the slower general path):
     bool plain_leaf = false;  // not an object, alias or vector: a document's value indexes straight into it
     bool any_scalar = false;  // keyword or text: takes every scalar value
+    // long, integer, short or byte: takes the whole numbers from integer_min to integer_max as they are
+    bool integral = false;
+    int64_t integer_min = 0, integer_max = 0;
 
     bool isObject() const { return type == "object" || type == "nested"; }
 };
@@ -99,6 +104,14 @@ class Mapping {
                        IndexedFields& out, Failure& error,
                        std::shared_ptr<const FieldMapping>* deferred = nullptr);
 
+    // indexDocument's known-leaves check (with `deferred`) read straight from the document's text, without a
+    // DOM: true when the text is one object whose members are all known top-level leaves with scalar values
+    // their fields take; `deferred` is then set as indexDocument sets it. False for anything else (arrays,
+    // unknown or dotted keys, refused values, malformed JSON): the caller then parses the document and runs
+    // indexDocument, which decides it and words any error.
+    bool checkKnownLeaves(std::string_view source_text, const std::string& id,
+                          std::shared_ptr<const FieldMapping>& deferred);
+
     // The terms of a document that indexDocument checked against `checked_against` without building them.
     static IndexedFields deferredTerms(Flavor flavor, const FieldMapping& checked_against,
                                        const std::string& id, const std::string& source_text);
@@ -118,6 +131,9 @@ class Mapping {
     // they were checked against.
     std::shared_ptr<const FieldMapping> root_;
     std::map<std::string, const FieldMapping*> flat_;
+    // root_'s top-level fields that a known-leaves document may name (plain leaves, non-empty names without
+    // a dot), hashed for checkKnownLeaves: the ordered properties compare the columns' common id prefix.
+    std::unordered_map<std::string_view, const FieldMapping*> known_leaves_;
 };
 
 // Analyses text the way the standard analyzer does for the mock's purpose: lowercase words.

@@ -17,9 +17,10 @@ namespace search_mock {
 
 // A document's indexed terms: built when it was written, or deferred until a query first reads them
 // (then built from the _source with the mapping the document was checked against; Mapping::indexDocument).
-// Shared by the live and the searchable copies of the document; read and built under the cluster's mutex.
+// Read and built under the cluster's mutex.
 class DocTerms {
   public:
+    DocTerms() : built_(IndexedFields()) {}  // no terms
     explicit DocTerms(IndexedFields built) : built_(std::move(built)) {}
     DocTerms(Flavor flavor, std::shared_ptr<const FieldMapping> checked_against)
         : flavor_(flavor), checked_against_(std::move(checked_against)) {}
@@ -35,14 +36,15 @@ class DocTerms {
     std::shared_ptr<const FieldMapping> checked_against_;
 };
 
+// Never changed once stored: the live and the searchable view share it (Cluster::DocPtr).
 struct StoredDoc {
     std::string id;
     std::string source;  // the _source JSON exactly as it was sent
-    std::shared_ptr<const DocTerms> terms;
+    DocTerms terms;
     int64_t version = 1;
     int64_t seq_no = 0;
 
-    const IndexedFields& fields() const { return terms->get(id, source); }
+    const IndexedFields& fields() const { return terms.get(id, source); }
 };
 
 class Query {
