@@ -1232,7 +1232,9 @@ std::optional<Failure> readActionLine(std::string_view line, int action_line, st
 // readActionMember, so what is read is what the DOM path reads. It gives up (false) on everything else: a
 // second top-level member, an action other than index, create or delete, an unknown parameter, an object or
 // array value (_source, dynamic_templates); the caller then takes the DOM path.
-class ActionLineReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ActionLineReader> {
+class ActionLineReader : public ScalarsAsValues<ActionLineReader> {
+    friend class ScalarsAsValues<ActionLineReader>;  // calls scalar()
+
   public:
     ActionLineReader(std::string& action, Cluster::WriteRequest& request)
         : action_(action), request_(request) {}
@@ -1264,16 +1266,6 @@ class ActionLineReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, 
         if (expect_ == Expect::kName) return (expect_ = Expect::kEnd), true;
         if (expect_ == Expect::kEnd) return (expect_ = Expect::kDone), true;
         return false;
-    }
-    bool Null() { return scalar(Value()); }
-    bool Bool(bool value) { return scalar(Value(value)); }
-    bool Int(int value) { return scalar(Value(value)); }
-    bool Uint(unsigned value) { return scalar(Value(value)); }
-    bool Int64(int64_t value) { return scalar(Value(value)); }
-    bool Uint64(uint64_t value) { return scalar(Value(value)); }
-    bool Double(double value) { return scalar(Value(value)); }
-    bool String(const char* text, rapidjson::SizeType length, bool) {
-        return scalar(Value(rapidjson::StringRef(text, length)));
     }
 
   private:

@@ -142,4 +142,25 @@ bool parseLine(std::string_view line, Handler& handler) {
     return true;
 }
 
+// A SAX handler base whose scalar events each become the rapidjson::Value the DOM would hold, handed to
+// Derived::scalar(const rapidjson::Value&): for the readers of the common _bulk lines, which take scalars as
+// the DOM path does so that both paths check them alike.
+template <class Derived>
+class ScalarsAsValues : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Derived> {
+  public:
+    bool Null() { return self().scalar(rapidjson::Value()); }
+    bool Bool(bool value) { return self().scalar(rapidjson::Value(value)); }
+    bool Int(int value) { return self().scalar(rapidjson::Value(value)); }
+    bool Uint(unsigned value) { return self().scalar(rapidjson::Value(value)); }
+    bool Int64(int64_t value) { return self().scalar(rapidjson::Value(value)); }
+    bool Uint64(uint64_t value) { return self().scalar(rapidjson::Value(value)); }
+    bool Double(double value) { return self().scalar(rapidjson::Value(value)); }
+    bool String(const char* text, rapidjson::SizeType length, bool) {
+        return self().scalar(rapidjson::Value(rapidjson::StringRef(text, length)));
+    }
+
+  private:
+    Derived& self() { return static_cast<Derived&>(*this); }
+};
+
 }  // namespace search_mock

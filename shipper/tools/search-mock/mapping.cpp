@@ -1333,7 +1333,9 @@ namespace {
 // each found as knownLeaf finds it (in Mapping::known_leaves_) and checked by knownLeafValue on the same
 // rapidjson::Value the DOM would hold. Nested objects
 // and arrays are left to the DOM path (Default).
-class KnownLeavesReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, KnownLeavesReader> {
+class KnownLeavesReader : public ScalarsAsValues<KnownLeavesReader> {
+    friend class ScalarsAsValues<KnownLeavesReader>;  // calls scalar()
+
   public:
     using Leaves = std::unordered_map<std::string_view, const FieldMapping*>;
     KnownLeavesReader(DocumentParser& parser, const Leaves& leaves, std::string& key)
@@ -1348,16 +1350,6 @@ class KnownLeavesReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>,
         return true;
     }
     bool EndObject(rapidjson::SizeType) { return !expect_value_; }
-    bool Null() { return scalar(Value()); }
-    bool Bool(bool value) { return scalar(Value(value)); }
-    bool Int(int value) { return scalar(Value(value)); }
-    bool Uint(unsigned value) { return scalar(Value(value)); }
-    bool Int64(int64_t value) { return scalar(Value(value)); }
-    bool Uint64(uint64_t value) { return scalar(Value(value)); }
-    bool Double(double value) { return scalar(Value(value)); }
-    bool String(const char* text, rapidjson::SizeType length, bool) {
-        return scalar(Value(rapidjson::StringRef(text, length)));
-    }
 
   private:
     bool scalar(const Value& value) {
