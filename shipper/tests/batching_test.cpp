@@ -6,6 +6,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <unistd.h>
@@ -535,6 +536,169 @@ TEST(BatchSender, PendingEventsAreLeftForTheOutputToAcknowledge) {
     sender.flush();
     EXPECT_EQ(ack.snapshot(), (std::vector<uint64_t>{2}));
     EXPECT_EQ(sender.counters().pending, 1u);
+}
+
+// An output that prepares batches ahead: records what it prepared and what each send was given, and can hold
+// a send until released, so that tests can see what happens while a batch is being sent.
+struct PreparingOutput {
+    struct Prepared : PreparedBatch {
+        std::vector<uint64_t> tokens;
+    };
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<std::vector<uint64_t>> prepared;  // by prepare() call
+    std::vector<std::pair<std::vector<uint64_t>, std::vector<uint64_t>>>
+        sends;                                      // (batch, its prepared tokens)
+    std::set<uint64_t> not_preparable;              // batches holding one: prepare declines
+    std::set<uint64_t> held;                        // a send of a batch holding one waits
+    std::map<uint64_t, EventResult> first_results;  // results of a token's first send
+
+    static std::vector<uint64_t> tokens_of(const std::vector<EventPtr>& batch) {
+        std::vector<uint64_t> tokens;
+        for (const auto& event : batch) tokens.push_back(event->checkpoint_token);
+        return tokens;
+    }
+    std::unique_ptr<PreparedBatch> prepare(const std::vector<EventPtr>& batch) {
+        std::lock_guard lock(mutex);
+        auto tokens = tokens_of(batch);
+        prepared.push_back(tokens);
+        changed.notify_all();
+        for (uint64_t token : tokens)
+            if (not_preparable.count(token)) return nullptr;
+        auto result = std::make_unique<Prepared>();
+        result->tokens = tokens;
+        return result;
+    }
+    std::vector<EventResult> send(const std::vector<EventPtr>& batch, PreparedBatch* made) {
+        std::unique_lock lock(mutex);
+        auto tokens = tokens_of(batch);
+        sends.emplace_back(tokens, made ? static_cast<Prepared*>(made)->tokens : std::vector<uint64_t>{});
+        changed.notify_all();
+        changed.wait(lock, [&] {
+            return std::none_of(tokens.begin(), tokens.end(), [&](uint64_t t) { return held.count(t) > 0; });
+        });
+        std::vector<EventResult> results;
+        for (uint64_t token : tokens) {
+            auto scripted = first_results.find(token);
+            if (scripted == first_results.end()) {
+                results.push_back(EventResult::delivered());
+            } else {
+                results.push_back(scripted->second);
+                first_results.erase(scripted);
+            }
+        }
+        return results;
+    }
+    void release(uint64_t token) {
+        std::lock_guard lock(mutex);
+        held.erase(token);
+        changed.notify_all();
+    }
+    // Waits (5 s at most) until `done` holds; false if it never did.
+    template <typename Predicate>
+    bool wait_until(Predicate done, std::chrono::milliseconds timeout = 5s) {
+        std::unique_lock lock(mutex);
+        return changed.wait_for(lock, timeout, done);
+    }
+};
+
+TEST(BatchSender, PreparesTheNextBatchWhileTheCurrentOneIsSent) {
+    RecordingAcknowledger ack;
+    PreparingOutput output;
+    output.held = {1};  // the first batch's send waits
+    BatchSettings settings;
+    settings.batch_size = 2;
+    settings.batch_timeout = 10s;
+    BatchSender sender(
+        "test", settings, [&](const auto& b) { return output.prepare(b); },
+        [&](const auto& b, PreparedBatch* p) { return output.send(b, p); }, ack, content_weight);
+    for (uint64_t token = 1; token <= 4; ++token) sender.submit(make_event(token));
+    ASSERT_TRUE(output.wait_until([&] { return output.prepared.size() == 2; }))
+        << "the second batch is prepared while the first one's send waits";
+    EXPECT_TRUE(ack.snapshot().empty()) << "nothing acknowledged before its send returned";
+    output.release(1);
+    sender.flush();
+    using Tokens = std::vector<uint64_t>;
+    EXPECT_EQ(output.prepared, (std::vector<Tokens>{{1, 2}, {3, 4}}));
+    ASSERT_EQ(output.sends.size(), 2u);
+    EXPECT_EQ(output.sends[0], std::make_pair(Tokens{1, 2}, Tokens{1, 2}))
+        << "each send gets its own batch's";
+    EXPECT_EQ(output.sends[1], std::make_pair(Tokens{3, 4}, Tokens{3, 4}));
+    EXPECT_EQ(ack.snapshot(), (Tokens{1, 2, 3, 4})) << "in order, each exactly once";
+    EXPECT_EQ(sender.memory().in_use(), 0u);
+}
+
+TEST(BatchSender, ABatchThatCannotBePreparedAheadIsSentBeforeTheNextIsPrepared) {
+    RecordingAcknowledger ack;
+    PreparingOutput output;
+    output.not_preparable = {3};  // a schema change, say: what follows depends on its outcome
+    output.held = {3};
+    BatchSettings settings;
+    settings.batch_size = 2;
+    settings.batch_timeout = 10s;
+    BatchSender sender(
+        "test", settings, [&](const auto& b) { return output.prepare(b); },
+        [&](const auto& b, PreparedBatch* p) { return output.send(b, p); }, ack, content_weight);
+    for (uint64_t token = 1; token <= 6; ++token) sender.submit(make_event(token));
+    ASSERT_TRUE(output.wait_until([&] { return output.sends.size() == 2; }))
+        << "the second batch is being sent";
+    EXPECT_FALSE(output.wait_until([&] { return output.prepared.size() > 2; }, 200ms))
+        << "the third batch must not be prepared before the second, unprepared, one is sent";
+    output.release(3);
+    sender.flush();
+    using Tokens = std::vector<uint64_t>;
+    EXPECT_EQ(output.prepared, (std::vector<Tokens>{{1, 2}, {3, 4}, {5, 6}}));
+    ASSERT_EQ(output.sends.size(), 3u);
+    EXPECT_EQ(output.sends[1], std::make_pair(Tokens{3, 4}, Tokens{})) << "sent without anything prepared";
+    EXPECT_EQ(output.sends[2], std::make_pair(Tokens{5, 6}, Tokens{5, 6}));
+    EXPECT_EQ(ack.snapshot(), (Tokens{1, 2, 3, 4, 5, 6}));
+}
+
+TEST(BatchSender, AResendOfEventsThatAskedForARetryGetsNothingPrepared) {
+    RecordingAcknowledger ack;
+    PreparingOutput output;
+    output.first_results[2] = EventResult::retry(429, "es_rejected_execution_exception");
+    BatchSettings settings;
+    settings.batch_size = 3;
+    settings.batch_timeout = 10s;
+    settings.retry_initial = 1ms;
+    BatchSender sender(
+        "test", settings, [&](const auto& b) { return output.prepare(b); },
+        [&](const auto& b, PreparedBatch* p) { return output.send(b, p); }, ack, content_weight);
+    for (uint64_t token = 1; token <= 3; ++token) sender.submit(make_event(token));
+    sender.flush();
+    using Tokens = std::vector<uint64_t>;
+    ASSERT_EQ(output.sends.size(), 2u);
+    EXPECT_EQ(output.sends[0], std::make_pair(Tokens{1, 2, 3}, Tokens{1, 2, 3}));
+    EXPECT_EQ(output.sends[1], std::make_pair(Tokens{2}, Tokens{}))
+        << "what was prepared is the whole batch's";
+    auto acked = ack.snapshot();
+    std::sort(acked.begin(), acked.end());
+    EXPECT_EQ(acked, (Tokens{1, 2, 3}));
+}
+
+TEST(BatchSender, AFatalResultWhileTheNextBatchIsPreparedLeavesEverythingAfterItUnacknowledged) {
+    RecordingAcknowledger ack;
+    PreparingOutput output;
+    output.first_results[3] = EventResult::fatal("index pgstream is closed");
+    output.held = {3};
+    BatchSettings settings;
+    settings.batch_size = 2;
+    settings.batch_timeout = 10s;
+    BatchSender sender(
+        "test", settings, [&](const auto& b) { return output.prepare(b); },
+        [&](const auto& b, PreparedBatch* p) { return output.send(b, p); }, ack, content_weight);
+    for (uint64_t token = 1; token <= 7; ++token) sender.submit(make_event(token));
+    ASSERT_TRUE(output.wait_until([&] { return output.prepared.size() >= 3; }))
+        << "the third batch is prepared while the second one's send waits";
+    output.release(3);
+    sender.flush();
+    EXPECT_EQ(ack.snapshot(), (std::vector<uint64_t>{1, 2}));
+    EXPECT_EQ(sender.fatal_error(), "test: index pgstream is closed");
+    EXPECT_EQ(output.sends.size(), 2u) << "nothing is sent after the failed batch";
+    EXPECT_THROW(sender.submit(make_event(8)), std::runtime_error);
+    sender.close();
+    EXPECT_EQ(sender.memory().in_use(), 0u) << "the prepared and queued events are dropped, not held";
 }
 
 TEST(BatchSender, AStopDuringRetriesLeavesEventsUnacknowledgedNotDeadLettered) {

@@ -100,14 +100,25 @@ size_t MemoryGuard::peak() const {
 
 BatchSender::BatchSender(std::string name, BatchSettings settings, SendEvents send,
                          Acknowledger& acknowledger, Weigh weigh, StopToken stop)
+    : BatchSender(
+          std::move(name), std::move(settings), Prepare(),
+          [send = std::move(send)](const std::vector<EventPtr>& batch, PreparedBatch*) {
+              return send(batch);
+          },
+          acknowledger, std::move(weigh), std::move(stop)) {}
+
+BatchSender::BatchSender(std::string name, BatchSettings settings, Prepare prepare, SendPrepared send,
+                         Acknowledger& acknowledger, Weigh weigh, StopToken stop)
     : name_(std::move(name)),
       settings_(std::move(settings)),
+      prepare_(std::move(prepare)),
       send_(std::move(send)),
       acknowledger_(acknowledger),
       weigh_(std::move(weigh)),
       stop_(std::move(stop)),
       guard_(settings_.max_queue_bytes) {
     if (settings_.batch_size == 0) throw std::invalid_argument("batch size must be at least 1");
+    if (prepare_) sending_thread_ = std::thread([this] { send_handed_over(); });
     thread_ = std::thread([this] { run(); });
 }
 
@@ -232,11 +243,39 @@ void BatchSender::drop_queue_locked() {
     completed_ += queue_.size();
     queue_.clear();
     queued_weight_ = 0;
+    if (handoff_) {
+        guard_.release(handoff_->weight);
+        completed_ += handoff_->events.size();
+        handoff_.reset();
+    }
+}
+
+BatchSender::CutBatch BatchSender::cut_batch_locked(std::chrono::steady_clock::time_point now) {
+    // Up to batch_size events and batch_bytes, but always at least one event.
+    CutBatch cut;
+    cut.events.reserve(std::min(queue_.size(), settings_.batch_size));
+    while (!queue_.empty() && cut.events.size() < settings_.batch_size) {
+        Item& next = queue_.front();
+        if (!cut.events.empty() && cut.weight + next.weight > settings_.batch_bytes) break;
+        cut.weight += next.weight;
+        cut.events.push_back(
+            std::move(next.event));  // the queue entry is popped next: no refcount round trip
+        queued_weight_ -= next.weight;
+        queue_.pop_front();
+    }
+    if (!queue_.empty()) oldest_ = now;  // the remainder starts a new batch
+    return cut;
 }
 
 void BatchSender::run() {
     std::unique_lock<std::mutex> lock(mutex_);
-    while (true) {
+    while (!sending_stopped_) {
+        if (handoff_) {
+            // The next batch is cut once the sending thread took the last one: the events that came in
+            // meanwhile then go into it, and at most two batches are out of the queue.
+            handoff_changed_.wait(lock, [this] { return !handoff_ || sending_stopped_; });
+            continue;
+        }
         auto now = std::chrono::steady_clock::now();
         if (queue_.empty()) {
             if (closing_) break;
@@ -254,39 +293,39 @@ void BatchSender::run() {
             wake_sender_.wait_until(lock, oldest_ + settings_.batch_timeout);
             continue;
         }
-        // Cut a batch: up to batch_size events and batch_bytes, but always at least one event.
-        std::vector<EventPtr> batch;
-        batch.reserve(std::min(queue_.size(), settings_.batch_size));
-        size_t batch_weight = 0;
-        while (!queue_.empty() && batch.size() < settings_.batch_size) {
-            Item& next = queue_.front();
-            if (!batch.empty() && batch_weight + next.weight > settings_.batch_bytes) break;
-            batch_weight += next.weight;
-            batch.push_back(std::move(next.event));  // the queue entry is popped next: no refcount round trip
-            queued_weight_ -= next.weight;
-            queue_.pop_front();
-        }
-        if (!queue_.empty()) oldest_ = now;  // the remainder starts a new batch
+        CutBatch cut = cut_batch_locked(now);
         lock.unlock();
-
-        Outcome outcome = send_with_retries(batch);
-        const size_t batch_events = batch.size();
-        // The batch's events are freed now, not at the end of the loop's scope with the lock held: freeing a
-        // thousand events takes long enough to hold up submit() on the producing thread.
-        batch.clear();
-        guard_.release(batch_weight);
-
-        lock.lock();
-        completed_ += batch_events;
-        if (outcome == Outcome::kSent) {
-            ++batches_sent_;
-            events_sent_ += batch_events;
-            progress_.notify_all();
+        if (!prepare_) {
+            const bool go_on = send_cut(cut);
+            lock.lock();
+            if (!go_on) break;
             continue;
         }
-        // Failed for good or abandoned: the events stay unacknowledged, so the source will send them again.
-        drop_queue_locked();
-        break;
+        try {
+            cut.prepared = prepare_(cut.events);
+        } catch (const std::exception& e) {
+            log::warn(name_, ": preparing a batch failed (", e.what(), "); it is sent unprepared");
+        }
+        const bool alone = cut.prepared == nullptr;
+        lock.lock();
+        if (sending_stopped_) {
+            // Unacknowledged, like the queue the sending thread dropped.
+            guard_.release(cut.weight);
+            completed_ += cut.events.size();
+            break;
+        }
+        handoff_ = std::move(cut);
+        handoff_changed_.notify_all();
+        // A batch that could not be prepared ahead is sent before the next one is prepared.
+        if (alone)
+            handoff_changed_.wait(lock, [this] { return (!handoff_ && !sending_) || sending_stopped_; });
+    }
+    if (prepare_) {
+        cutting_done_ = true;
+        handoff_changed_.notify_all();
+        lock.unlock();
+        sending_thread_.join();
+        lock.lock();
     }
     sender_done_ = true;
     bool failed = !fatal_error_.empty();
@@ -295,6 +334,64 @@ void BatchSender::run() {
     // Nothing after this batch can be confirmed any more: stop the pipeline and its drain (the source reports
     // fatal_error()).
     if (failed) stop_.end_drain();
+}
+
+void BatchSender::send_handed_over() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (true) {
+        handoff_changed_.wait(lock, [this] { return handoff_.has_value() || cutting_done_; });
+        if (!handoff_) break;
+        CutBatch cut = std::move(*handoff_);
+        handoff_.reset();
+        sending_ = true;
+        handoff_changed_.notify_all();
+        lock.unlock();
+        bool go_on;
+        if (stop_.drain_over()) {
+            // Handed over before the drain ended, not sent yet: it comes after the final checkpoint.
+            log::warn(name_, ": the shutdown drain is over; ", cut.events.size(),
+                      " events stay unacknowledged and are sent again on the next start");
+            const size_t events = cut.events.size();
+            cut.events.clear();
+            guard_.release(cut.weight);
+            lock.lock();
+            completed_ += events;
+            drop_queue_locked();
+            go_on = false;
+        } else {
+            go_on = send_cut(cut);
+            lock.lock();
+        }
+        sending_ = false;
+        if (!go_on) sending_stopped_ = true;
+        handoff_changed_.notify_all();
+        if (!go_on) {
+            wake_sender_.notify_all();  // the cutting thread may wait for events or a batch timeout
+            break;
+        }
+    }
+}
+
+bool BatchSender::send_cut(CutBatch& cut) {
+    Outcome outcome = send_with_retries(cut.events, cut.prepared.get());
+    const size_t batch_events = cut.events.size();
+    // The batch's events are freed now, before the lock is taken: freeing a thousand events takes long
+    // enough to hold up submit() on the producing thread.
+    cut.events.clear();
+    cut.prepared.reset();
+    guard_.release(cut.weight);
+
+    std::lock_guard<std::mutex> lock(mutex_);
+    completed_ += batch_events;
+    if (outcome == Outcome::kSent) {
+        ++batches_sent_;
+        events_sent_ += batch_events;
+        progress_.notify_all();
+        return true;
+    }
+    // Failed for good or abandoned: the events stay unacknowledged, so the source will send them again.
+    drop_queue_locked();
+    return false;
 }
 
 void BatchSender::fail(std::string error) {
@@ -330,10 +427,11 @@ bool BatchSender::dead_letter(const Event& event, const EventResult& result, int
     return acknowledge(event);
 }
 
-std::vector<EventResult> BatchSender::send_once(const std::vector<EventPtr>& batch, bool* stopped) {
+std::vector<EventResult> BatchSender::send_once(const std::vector<EventPtr>& batch, PreparedBatch* prepared,
+                                                bool* stopped) {
     *stopped = false;
     try {
-        return send_(batch);
+        return send_(batch, prepared);
     } catch (const Stopped& e) {
         // The send's own wait for the output ended with the drain: not a failure of the output.
         log::warn(name_, ": ", e.what(), "; ", batch.size(),
@@ -345,7 +443,8 @@ std::vector<EventResult> BatchSender::send_once(const std::vector<EventPtr>& bat
     }
 }
 
-BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>& batch) {
+BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>& batch,
+                                                    PreparedBatch* prepared) {
     // The batch itself until some of its events need another attempt: copying it would cost two reference
     // count changes per event on every batch.
     const std::vector<EventPtr>* outstanding = &batch;
@@ -355,7 +454,9 @@ BatchSender::Outcome BatchSender::send_with_retries(const std::vector<EventPtr>&
         // An attempt begun after the stop is the last one: a failing output must not hold the shutdown.
         const bool last_chance = stop_.stop_requested();
         bool stopped = false;
-        std::vector<EventResult> results = send_once(*outstanding, &stopped);
+        // What was prepared is for the whole batch's first attempt only.
+        std::vector<EventResult> results =
+            send_once(*outstanding, outstanding == &batch && attempt == 1 ? prepared : nullptr, &stopped);
         if (stopped) return Outcome::kAbandoned;
         if (results.size() != outstanding->size()) {
             fail("the output returned " + std::to_string(results.size()) + " results for " +

@@ -6,6 +6,10 @@
 // batch to the output's send function on its own thread, retries failures with exponential backoff, and
 // acknowledges the batch's events only after the send succeeded.
 //
+// An output may also prepare batches (build request bodies): the sender then cuts and prepares the next batch
+// on a thread of its own while the current one is sent, so that the output's work overlaps its server's. The
+// batches are still sent, retried and acknowledged one after the other, in order.
+//
 // Shutdown (the StopToken): a stop ends the memory guard's wait (submit() throws Stopped) and the retry
 // backoff (one more attempt, then the batch is given up); flush() waits for deliveries until the drain is
 // over, after which nothing more is sent. A batch failed for good ends the drain for the whole pipeline:
@@ -17,7 +21,9 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -97,6 +103,11 @@ class MemoryGuard {
     std::atomic<int64_t> blocked_ns_{0};
 };
 
+// What an output prepared for a batch ahead of sending it (see BatchSender's Prepare).
+struct PreparedBatch {
+    virtual ~PreparedBatch() = default;
+};
+
 class BatchSender {
   public:
     // Sends one batch and returns one result per event, in the batch's order. Throws on a failure of the
@@ -106,6 +117,14 @@ class BatchSender {
     // For outputs where a batch succeeds or fails as a whole: returning means every event is delivered.
     using SendBatch = std::function<void(const std::vector<EventPtr>& batch)>;
     using Weigh = std::function<size_t(const Event&)>;
+    // Work on a batch that needs no answer of the output, done while the batch before it is sent. Returns
+    // null when the batch cannot be prepared ahead (what it needs depends on sending the batches before it):
+    // such a batch is then sent alone, and the next one is prepared only after it. A throw counts as null.
+    using Prepare = std::function<std::unique_ptr<PreparedBatch>(const std::vector<EventPtr>& batch)>;
+    // Like SendEvents, with what `prepare` made of the batch (null: not prepared, and always so for a resend
+    // of the events that asked for a retry).
+    using SendPrepared =
+        std::function<std::vector<EventResult>(const std::vector<EventPtr>& batch, PreparedBatch* prepared)>;
 
     BatchSender(std::string name, BatchSettings settings, SendEvents send, Acknowledger& acknowledger,
                 Weigh weigh = event_weight, StopToken stop = {});
@@ -117,6 +136,9 @@ class BatchSender {
                 Weigh weigh = event_weight, StopToken stop = {})
         : BatchSender(std::move(name), std::move(settings), whole_batch(SendBatch(std::move(send))),
                       acknowledger, std::move(weigh), std::move(stop)) {}
+    // Prepares each batch on a thread of its own while the one before it is sent.
+    BatchSender(std::string name, BatchSettings settings, Prepare prepare, SendPrepared send,
+                Acknowledger& acknowledger, Weigh weigh = event_weight, StopToken stop = {});
     // Every event delivered when `send` returns, every one retried when it throws.
     static SendEvents whole_batch(SendBatch send);
     ~BatchSender();
@@ -145,24 +167,39 @@ class BatchSender {
         EventPtr event;
         size_t weight;
     };
+    struct CutBatch {
+        std::vector<EventPtr> events;
+        size_t weight = 0;
+        std::unique_ptr<PreparedBatch> prepared;
+    };
     enum class Outcome { kSent, kFailed, kAbandoned };
+    // The cutting thread: cuts batches and sends them, or with a Prepare prepares them and hands them over
+    // to the sending thread (send_handed_over()).
     void run();
+    void send_handed_over();
     bool batch_ready_locked(std::chrono::steady_clock::time_point now) const;
-    Outcome send_with_retries(const std::vector<EventPtr>& batch);
+    CutBatch cut_batch_locked(std::chrono::steady_clock::time_point now);
+    // Sends a batch with its retries, frees it and counts it done; false when nothing more may be sent (the
+    // batch failed for good or was abandoned: what is pending is dropped, unacknowledged).
+    bool send_cut(CutBatch& cut);
+    Outcome send_with_retries(const std::vector<EventPtr>& batch, PreparedBatch* prepared);
     // Sends `batch` once; one result per event (a thrown failure becomes a retry of each).
-    std::vector<EventResult> send_once(const std::vector<EventPtr>& batch, bool* stopped);
+    std::vector<EventResult> send_once(const std::vector<EventPtr>& batch, PreparedBatch* prepared,
+                                       bool* stopped);
     // Acknowledges an event done with; false (fatal_error_ set) when the acknowledger threw.
     bool acknowledge(const Event& event);
     // Writes an event given up to the dead-letter sink, then acknowledges it; false (fatal_error_ set) when
     // there is no sink or it failed.
     bool dead_letter(const Event& event, const EventResult& result, int attempts);
     void fail(std::string error);
-    // Drops what is queued, unacknowledged (the source sends it again), and releases its memory.
+    // Drops what is queued and handed over, unacknowledged (the source sends it again), and releases its
+    // memory.
     void drop_queue_locked();
 
     const std::string name_;
     const BatchSettings settings_;
-    SendEvents send_;
+    Prepare prepare_;  // empty: batches are sent by the cutting thread as they are cut
+    SendPrepared send_;
     Acknowledger& acknowledger_;
     Weigh weigh_;
     StopToken stop_;
@@ -183,7 +220,15 @@ class BatchSender {
     bool closing_ = false;
     bool sender_done_ = false;  // the sending thread ended (closed, failed or abandoned)
     std::string fatal_error_;
+    // With a Prepare: the prepared batch waiting for the sending thread, whether that thread is sending one,
+    // whether the cutting thread is done, and whether the sending thread stopped for good.
+    std::condition_variable handoff_changed_;
+    std::optional<CutBatch> handoff_;
+    bool sending_ = false;
+    bool cutting_done_ = false;
+    bool sending_stopped_ = false;
     std::thread thread_;
+    std::thread sending_thread_;  // joined by the cutting thread
 };
 
 }  // namespace pgstream

@@ -51,13 +51,22 @@ struct SearchIndexer::Pending {
     std::vector<size_t> events;  // events[i]: the batch position of the event of items[i]
 };
 
+struct SearchIndexer::PreparedDocuments : PreparedBatch {
+    Pending pending;
+    std::vector<EventResult> results;  // delivered, or skipped for events without a document
+    DocumentStats stats;
+    // The schema versions whose tables the UPDATEs' items were built with (kept alive for the write).
+    std::vector<std::shared_ptr<const SchemaLogEntry>> schemas;
+};
+
 SearchIndexer::SearchIndexer(SearchSettings settings, Acknowledger& acknowledger, StopToken stop,
                              std::unique_ptr<OutputMetrics> metrics)
     : settings_(std::move(settings)),
       http_(http_settings()),
       store_(settings_, http_),
       stop_(std::move(stop)),
-      documents_(settings_) {
+      documents_(settings_),
+      prepared_documents_(settings_) {
     BatchSettings batch = batch_settings_of(settings_);
     if (!settings_.dead_letter_file.empty()) {
         dead_letters_ = std::make_unique<DeadLetterFile>(settings_.dead_letter_file, name());
@@ -66,7 +75,11 @@ SearchIndexer::SearchIndexer(SearchSettings settings, Acknowledger& acknowledger
     batch.on_result = [this](const Event& event, const EventResult& result) { count_result(event, result); };
     if (metrics) batch.on_result = metrics->result_recorder(std::move(batch.on_result));
     sender_ = std::make_unique<BatchSender>(
-        name(), std::move(batch), [this](const std::vector<EventPtr>& events) { return send_events(events); },
+        name(), std::move(batch),
+        [this](const std::vector<EventPtr>& events) { return prepare_documents(events); },
+        [this](const std::vector<EventPtr>& events, PreparedBatch* prepared) {
+            return send_events(events, prepared);
+        },
         acknowledger, event_weight, stop_);
     if (metrics) metrics->observe_memory(sender_->memory());
     metrics_ = std::move(metrics);
@@ -140,7 +153,50 @@ std::string SearchIndexer::fatal_error() const {
     return sender_->fatal_error();
 }
 
-std::vector<EventResult> SearchIndexer::send_events(const std::vector<EventPtr>& batch) {
+std::unique_ptr<PreparedBatch> SearchIndexer::prepare_documents(const std::vector<EventPtr>& batch) {
+    auto prepared = std::make_unique<PreparedDocuments>();
+    prepared->results.resize(batch.size());
+    prepared->pending.items.reserve(batch.size());
+    prepared->pending.events.reserve(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+        const Event& event = *batch[i];
+        if (event.is_schema_log() || event.action == Action::Truncate) return nullptr;
+        const SchemaTable* table = nullptr;
+        if (event.action == Action::Update && !event.metadata.table_pgstream_id.empty()) {
+            // The batches before this one hold no schema change still to apply (the sender sends a batch
+            // that was not prepared before it prepares the next), so the version known now is the one in
+            // force for this event.
+            std::shared_ptr<const SchemaLogEntry> schema = known_schema(event.schema);
+            if (!schema) return nullptr;  // to be read from the store, on the sending thread
+            for (const auto& candidate : schema->tables) {
+                if (candidate.pgstream_id == event.metadata.table_pgstream_id) {
+                    table = &candidate;
+                    break;
+                }
+            }
+            if (prepared->schemas.empty() || prepared->schemas.back() != schema)
+                prepared->schemas.push_back(std::move(schema));
+        }
+        const size_t added =
+            prepared_documents_.append(event, table, prepared->stats, prepared->pending.items);
+        if (added == 0) {
+            prepared->results[i] =
+                EventResult::skipped("no document (a message, or a row without identity or metadata)");
+            continue;
+        }
+        prepared->pending.events.insert(prepared->pending.events.end(), added, i);
+    }
+    return prepared;
+}
+
+std::vector<EventResult> SearchIndexer::send_events(const std::vector<EventPtr>& batch,
+                                                    PreparedBatch* prepared) {
+    if (prepared != nullptr) {
+        auto& documents = static_cast<PreparedDocuments&>(*prepared);
+        write_pending(documents.pending, documents.results);
+        stats_.fields_skipped += documents.stats.fields_unmapped + documents.stats.values_unconvertible;
+        return std::move(documents.results);
+    }
     std::vector<EventResult> results(batch.size());
     Pending pending;
     // Row events mostly give one item each.
@@ -162,8 +218,9 @@ std::vector<EventResult> SearchIndexer::send_events(const std::vector<EventPtr>&
             if (results[i].delivery == Delivery::kRetry) held_from = i + 1;
             continue;
         }
+        std::shared_ptr<const SchemaLogEntry> schema;
         const SchemaTable* table = nullptr;
-        if (!table_of(event, table, results[i])) {
+        if (!table_of(event, schema, table, results[i])) {
             held_from = i;
             break;
         }
@@ -289,6 +346,7 @@ EventResult SearchIndexer::apply_schema_change(const Event& event) {
     if (result.status == ChangeResult::Status::kApplied) ++stats_.schema_changes;
     if (result.status == ChangeResult::Status::kApplied ||
         result.status == ChangeResult::Status::kAlreadyApplied) {
+        std::lock_guard lock(schemas_mutex_);
         if (entry.dropped) {
             schemas_.erase(entry.schema_name);
         } else {
@@ -307,22 +365,30 @@ EventResult SearchIndexer::truncate(const Event& event) {
     return change_result(result);
 }
 
-bool SearchIndexer::table_of(const Event& event, const SchemaTable*& table, EventResult& result) {
+std::shared_ptr<const SchemaLogEntry> SearchIndexer::known_schema(const std::string& schema_name) const {
+    std::lock_guard lock(schemas_mutex_);
+    auto known = schemas_.find(schema_name);
+    return known == schemas_.end() ? nullptr : known->second;
+}
+
+bool SearchIndexer::table_of(const Event& event, std::shared_ptr<const SchemaLogEntry>& schema,
+                             const SchemaTable*& table, EventResult& result) {
     table = nullptr;
     // Only an UPDATE needs the table (the columns it left out); the metadata names it by pgstream id.
     if (event.action != Action::Update || event.metadata.table_pgstream_id.empty()) return true;
-    auto known = schemas_.find(event.schema);
-    if (known == schemas_.end()) {
+    schema = known_schema(event.schema);
+    if (!schema) {
         SchemaLogEntry stored;
         ChangeResult read = store_.stored_schema(event.schema, stored);
         if (read.status != ChangeResult::Status::kApplied) {
             result = change_result(read);
             if (result.delivery == Delivery::kRetry) return false;
         }
-        known =
-            schemas_.emplace(event.schema, std::make_shared<const SchemaLogEntry>(std::move(stored))).first;
+        schema = std::make_shared<const SchemaLogEntry>(std::move(stored));
+        std::lock_guard lock(schemas_mutex_);
+        schemas_.emplace(event.schema, schema);
     }
-    for (const auto& candidate : known->second->tables) {
+    for (const auto& candidate : schema->tables) {
         if (candidate.pgstream_id == event.metadata.table_pgstream_id) {
             table = &candidate;
             break;

@@ -1,7 +1,9 @@
 // The search batch indexer output: row changes become _bulk writes of documents keyed by column pgstream id,
 // schema_log versions become index and mapping changes, in stream order (see docs/search.md).
 //
-// Events are cut into batches by the shared BatchSender (size, bytes, timeout, memory budget). Within a batch
+// Events are cut into batches by the shared BatchSender (size, bytes, timeout, memory budget). A batch's
+// documents are built while the batch before it is written (BatchSender's Prepare), unless the batch holds a
+// schema change or a TRUNCATE, or an UPDATE of a schema whose version is not known yet. Within a batch
 // the writes before a schema change or a TRUNCATE are written (every item final) before the change is
 // applied. Items the store has not taken yet (429, 5xx, timeouts, connection errors) are sent again, alone,
 // with the store retry policy; items it refused for good (400...) are appended to the dead-letter file,
@@ -67,9 +69,13 @@ class SearchIndexer : public Processor {
     const BatchSender& sender() const { return *sender_; }
 
   private:
-    struct Pending;  // bulk items of the batch not written yet, with their events
+    struct Pending;            // bulk items of the batch not written yet, with their events
+    struct PreparedDocuments;  // a batch's items built ahead of its write
+    // The batch's items, built on the BatchSender's cutting thread; null when it holds a schema change or a
+    // TRUNCATE (what follows them depends on their outcome), or an UPDATE of a schema not known yet.
+    std::unique_ptr<PreparedBatch> prepare_documents(const std::vector<EventPtr>& batch);
     // One result per event (the BatchSender retries the kRetry ones alone, in order, before the next batch).
-    std::vector<EventResult> send_events(const std::vector<EventPtr>& batch);
+    std::vector<EventResult> send_events(const std::vector<EventPtr>& batch, PreparedBatch* prepared);
     // One _bulk attempt for the pending items; sets their events' results. False when some item is not final.
     bool write_pending(Pending& pending, std::vector<EventResult>& results);
     EventResult apply_schema_change(const Event& event);
@@ -80,7 +86,9 @@ class SearchIndexer : public Processor {
     // The table of `event` in the latest schema version known (nullptr when none): which columns an UPDATE
     // left out. Reads the version from the store the first time a schema is seen; false (and `result` a
     // retry) when the store could not answer.
-    bool table_of(const Event& event, const SchemaTable*& table, EventResult& result);
+    bool table_of(const Event& event, std::shared_ptr<const SchemaLogEntry>& schema,
+                  const SchemaTable*& table, EventResult& result);
+    std::shared_ptr<const SchemaLogEntry> known_schema(const std::string& schema_name) const;
     void count_result(const Event& event, const EventResult& result);
     void set_store_problem(std::string problem);
     void probe_store();
@@ -90,9 +98,12 @@ class SearchIndexer : public Processor {
     SearchStore store_;
     StopToken stop_;
     IndexerStats stats_;
-    std::map<std::string, std::shared_ptr<const SchemaLogEntry>> schemas_;  // sender thread only
-    DocumentBuilder documents_;                                             // sender thread only
-    std::set<std::string> tables_dead_lettered_;                            // logged once per table
+    // The latest schema versions known. Changed on the sending thread only, read on the cutting thread too.
+    mutable std::mutex schemas_mutex_;
+    std::map<std::string, std::shared_ptr<const SchemaLogEntry>> schemas_;
+    DocumentBuilder documents_;                     // sending thread only
+    DocumentBuilder prepared_documents_;            // cutting thread only (prepare_documents)
+    std::set<std::string> tables_dead_lettered_;    // logged once per table
     std::unique_ptr<DeadLetterFile> dead_letters_;  // PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE
 
     mutable std::mutex state_mutex_;
