@@ -57,6 +57,7 @@ struct SearchIndexer::PreparedDocuments : PreparedBatch {
     DocumentStats stats;
     // The schema versions whose tables the UPDATEs' items were built with (kept alive for the write).
     std::vector<std::shared_ptr<const SchemaLogEntry>> schemas;
+    std::optional<StartedBulk> started;  // the items' _bulk request, when it could be sent ahead
 };
 
 SearchIndexer::SearchIndexer(SearchSettings settings, Acknowledger& acknowledger, StopToken stop,
@@ -186,6 +187,8 @@ std::unique_ptr<PreparedBatch> SearchIndexer::prepare_documents(const std::vecto
         }
         prepared->pending.events.insert(prepared->pending.events.end(), added, i);
     }
+    if (!prepared->pending.items.empty() && store_.can_start_bulk(prepared->pending.items))
+        prepared->started = store_.start_bulk(prepared->pending.items);
     return prepared;
 }
 
@@ -193,7 +196,13 @@ std::vector<EventResult> SearchIndexer::send_events(const std::vector<EventPtr>&
                                                     PreparedBatch* prepared) {
     if (prepared != nullptr) {
         auto& documents = static_cast<PreparedDocuments&>(*prepared);
-        write_pending(documents.pending, documents.results);
+        if (documents.started) {
+            const std::vector<ItemResult> answers =
+                store_.finish_bulk(*documents.started, documents.pending.items);
+            take_answers(documents.pending, answers, documents.started->body_bytes, documents.results);
+        } else {
+            write_pending(documents.pending, documents.results);
+        }
         stats_.fields_skipped += documents.stats.fields_unmapped + documents.stats.values_unconvertible;
         return std::move(documents.results);
     }
@@ -244,6 +253,11 @@ bool SearchIndexer::write_pending(Pending& pending, std::vector<EventResult>& re
     if (pending.items.empty()) return true;
     size_t body_bytes = 0;
     const std::vector<ItemResult> answers = store_.write_once(pending.items, &body_bytes);
+    return take_answers(pending, answers, body_bytes, results);
+}
+
+bool SearchIndexer::take_answers(Pending& pending, const std::vector<ItemResult>& answers, size_t body_bytes,
+                                 std::vector<EventResult>& results) {
     if (body_bytes > 0) {
         ++stats_.bulk_requests;
         stats_.bulk_bytes += body_bytes;

@@ -3,7 +3,10 @@
 //
 // Events are cut into batches by the shared BatchSender (size, bytes, timeout, memory budget). A batch's
 // documents are built while the batch before it is written (BatchSender's Prepare), unless the batch holds a
-// schema change or a TRUNCATE, or an UPDATE of a schema whose version is not known yet. Within a batch
+// schema change or a TRUNCATE, or an UPDATE of a schema whose version is not known yet; and when they need
+// nothing from the store first (no UPDATE left a TOASTed column out), their _bulk request is sent right
+// away, so that the store has the next request while the sender reads the answer to the last one. Two
+// writes in flight may land in either order: external versions keep the newer document. Within a batch
 // the writes before a schema change or a TRUNCATE are written (every item final) before the change is
 // applied. Items the store has not taken yet (429, 5xx, timeouts, connection errors) are sent again, alone,
 // with the store retry policy; items it refused for good (400...) are appended to the dead-letter file,
@@ -78,6 +81,10 @@ class SearchIndexer : public Processor {
     std::vector<EventResult> send_events(const std::vector<EventPtr>& batch, PreparedBatch* prepared);
     // One _bulk attempt for the pending items; sets their events' results. False when some item is not final.
     bool write_pending(Pending& pending, std::vector<EventResult>& results);
+    // Sets the pending items' events' results from the store's answers (and counts the request); false when
+    // some item is not final.
+    bool take_answers(Pending& pending, const std::vector<ItemResult>& answers, size_t body_bytes,
+                      std::vector<EventResult>& results);
     EventResult apply_schema_change(const Event& event);
     EventResult truncate(const Event& event);
     EventResult change_result(const ChangeResult& result);

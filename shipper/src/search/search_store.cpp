@@ -103,8 +103,8 @@ SearchStore::SearchStore(SearchSettings settings, HttpClient& http)
       http_(http),
       address_policy_(std::make_shared<const AddressPolicy>(AddressPolicy::allow_all())) {}
 
-HttpResponse SearchStore::request(const std::string& method, const std::string& path, std::string body,
-                                  bool ndjson, std::shared_ptr<const std::string> shared_body) {
+HttpRequest SearchStore::make_request(const std::string& method, const std::string& path, std::string body,
+                                      bool ndjson, std::shared_ptr<const std::string> shared_body) const {
     HttpRequest request;
     request.method = method;
     request.url = settings_.url + path;
@@ -125,7 +125,12 @@ HttpResponse SearchStore::request(const std::string& method, const std::string& 
                                          : "Content-Type: application/json");
     }
     if (std::string auth = settings_.authorization_header(); !auth.empty()) request.headers.push_back(auth);
-    return http_.perform(std::move(request));
+    return request;
+}
+
+HttpResponse SearchStore::request(const std::string& method, const std::string& path, std::string body,
+                                  bool ndjson, std::shared_ptr<const std::string> shared_body) {
+    return http_.perform(make_request(method, path, std::move(body), ndjson, std::move(shared_body)));
 }
 
 namespace {
@@ -271,11 +276,10 @@ class BulkAnswerReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, 
 
 }  // namespace
 
-std::string_view SearchStore::bulk_body(const std::vector<BulkItem>& items) {
-    // The body of the last request is still ours when the HTTP client let go of it (it does before the
-    // response comes back); then its memory serves again.
-    if (!bulk_body_ || bulk_body_.use_count() > 1) bulk_body_ = std::make_shared<std::string>();
-    std::string& body = *bulk_body_;
+namespace {
+
+// The _bulk NDJSON body for `items`, written into `body` (whose memory is reused).
+void write_bulk_body(const std::vector<BulkItem>& items, std::string& body) {
     // Sized for the lines as they nearly always are (no escapes in index names and ids), plus the largest
     // difference one item can make: no item then finds too little room unless escapes add up, and growing
     // the string (which zero-fills what it adds) stays out of the common case. The string keeps the size of
@@ -299,15 +303,10 @@ std::string_view SearchStore::bulk_body(const std::vector<BulkItem>& items) {
         used = size_t(write_bulk_lines(body.data() + used, item, index_json) - body.data());
     }
     body.resize(used);
-    return body;
 }
 
-std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& items, size_t* body_bytes) {
-    if (items.empty()) return {};
-    const std::string_view body = bulk_body(items);
-    if (body_bytes != nullptr) *body_bytes = body.size();
-    // The body goes to the HTTP client shared, not copied.
-    HttpResponse response = request("POST", "/_bulk", {}, true, bulk_body_);
+// A result per item from the answer to a _bulk request of `items`.
+std::vector<ItemResult> bulk_results(const std::vector<BulkItem>& items, const HttpResponse& response) {
     if (!response.ok()) return std::vector<ItemResult>(items.size(), request_failure(response));
     std::vector<ItemResult> results(items.size());
     // Deletes need their item's status even without errors (a 404 not_found is not an error but is
@@ -361,6 +360,53 @@ std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& item
         }
     }
     return results;
+}
+
+}  // namespace
+
+std::string_view SearchStore::bulk_body(const std::vector<BulkItem>& items) {
+    // The body of the last request is still ours when the HTTP client let go of it (it does before the
+    // response comes back); then its memory serves again.
+    if (!bulk_body_ || bulk_body_.use_count() > 1) bulk_body_ = std::make_shared<std::string>();
+    write_bulk_body(items, *bulk_body_);
+    return *bulk_body_;
+}
+
+std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& items, size_t* body_bytes) {
+    if (items.empty()) return {};
+    const std::string_view body = bulk_body(items);
+    if (body_bytes != nullptr) *body_bytes = body.size();
+    // The body goes to the HTTP client shared, not copied.
+    return bulk_results(items, request("POST", "/_bulk", {}, true, bulk_body_));
+}
+
+bool SearchStore::can_start_bulk(const std::vector<BulkItem>& items) const {
+    std::lock_guard lock(indices_mutex_);
+    const std::string* checked = nullptr;  // the items of a batch mostly go to one index
+    for (const auto& item : items) {
+        if (!item.unchanged_fields.empty()) return false;
+        if (item.action != BulkItem::Action::kIndex || (checked != nullptr && item.index == *checked))
+            continue;
+        if (!indices_with_change_version_.count(item.index)) return false;
+        checked = &item.index;
+    }
+    return true;
+}
+
+StartedBulk SearchStore::start_bulk(const std::vector<BulkItem>& items) {
+    auto body = std::make_shared<std::string>();
+    write_bulk_body(items, *body);
+    StartedBulk started;
+    started.body_bytes = body->size();
+    auto answer = std::make_shared<std::promise<HttpResponse>>();
+    started.response = answer->get_future();
+    http_.send(make_request("POST", "/_bulk", {}, true, std::move(body)),
+               [answer](HttpResponse response) { answer->set_value(std::move(response)); });
+    return started;
+}
+
+std::vector<ItemResult> SearchStore::finish_bulk(StartedBulk& started, const std::vector<BulkItem>& items) {
+    return bulk_results(items, started.response.get());
 }
 
 size_t SearchStore::fill_unchanged_fields(std::vector<BulkItem>& items, bool& complete) {
@@ -472,21 +518,31 @@ std::vector<ItemResult> SearchStore::write(std::vector<BulkItem> items, const St
 }
 
 std::optional<ItemResult> SearchStore::ensure_change_version_field(const std::vector<BulkItem>& items) {
-    std::set<std::string> asked;  // once per index and call: an index that is missing stays missing
+    std::set<std::string> asked;           // once per index and call: an index that is missing stays missing
+    const std::string* checked = nullptr;  // the items of a batch mostly go to one index
     for (const auto& item : items) {
-        if (item.action != BulkItem::Action::kIndex || indices_with_change_version_.count(item.index) ||
-            !asked.insert(item.index).second)
+        if (item.action != BulkItem::Action::kIndex || (checked != nullptr && item.index == *checked))
             continue;
+        {
+            std::lock_guard lock(indices_mutex_);
+            if (indices_with_change_version_.count(item.index)) {
+                checked = &item.index;
+                continue;
+            }
+        }
+        if (!asked.insert(item.index).second) continue;
         // Adding a field the mapping already has with the same type is accepted: no need to read it first.
         HttpResponse put =
             request("PUT", "/" + url_escape(item.index) + "/_mapping", change_version_mapping_body());
         if (put.ok()) {
+            std::lock_guard lock(indices_mutex_);
             indices_with_change_version_.insert(item.index);
         } else if (put.status != 404) {
             // A refusal (400) is left to the write, whose per-document answer says why; only an unreachable
             // store holds the items.
             ItemResult failed = request_failure(put);
             if (failed.outcome == ItemOutcome::kRetry) return failed;
+            std::lock_guard lock(indices_mutex_);
             indices_with_change_version_.insert(item.index);
         }
         // 404: no index yet; the write answers for itself and the next one asks again.

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <functional>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -50,6 +52,12 @@ struct ChangeResult {
     MappingReport report;
 };
 
+// A _bulk request sent before its batch's turn (SearchStore::start_bulk), whose answer is read later.
+struct StartedBulk {
+    std::future<HttpResponse> response;
+    size_t body_bytes = 0;
+};
+
 class SearchStore {
   public:
     // `http` must outlive the store (the RuntimeContext's shared client in the pipeline).
@@ -60,6 +68,14 @@ class SearchStore {
     std::string_view bulk_body(const std::vector<BulkItem>& items);
     // One _bulk request; a result per item, in order.
     std::vector<ItemResult> send_bulk(const std::vector<BulkItem>& items, size_t* body_bytes = nullptr);
+    // Whether `items` can be sent as they are, with nothing to ask the store first: no item waits for
+    // unchanged fields, and every index written to has kChangeVersionField. Thread-safe.
+    bool can_start_bulk(const std::vector<BulkItem>& items) const;
+    // Sends the _bulk request for `items` now, its body in a buffer of its own, without waiting for the
+    // answer. Thread-safe (the batch before may be being written meanwhile).
+    StartedBulk start_bulk(const std::vector<BulkItem>& items);
+    // Waits for the answer of a started request: a result per item, as send_bulk() gives.
+    std::vector<ItemResult> finish_bulk(StartedBulk& started, const std::vector<BulkItem>& items);
     // Fills the unchanged (TOASTed) fields of index items from earlier items of the same batch or from the
     // stored documents. Returns the number of fields it could not find (a row the store never had).
     // Throws nothing: a store failure leaves the fields to a later attempt (false in `complete`).
@@ -95,6 +111,8 @@ class SearchStore {
     // `shared_body`, when set, is sent instead of `body` (the _bulk body, without a copy).
     HttpResponse request(const std::string& method, const std::string& path, std::string body = {},
                          bool ndjson = false, std::shared_ptr<const std::string> shared_body = nullptr);
+    HttpRequest make_request(const std::string& method, const std::string& path, std::string body,
+                             bool ndjson, std::shared_ptr<const std::string> shared_body) const;
     ChangeResult ensure_schema_log_index();
     // Adds kChangeVersionField to the mappings of the indices `items` write to, once per index and run
     // (indices created before the field existed); the failure (kRetry) when the store could not be asked.
@@ -104,6 +122,7 @@ class SearchStore {
     HttpClient& http_;
     // Every request may reach any address: the store URL is the operator's choice, like the Postgres URL.
     std::shared_ptr<const AddressPolicy> address_policy_;
+    mutable std::mutex indices_mutex_;  // indices_with_change_version_ is read by can_start_bulk() too
     std::set<std::string> indices_with_change_version_;  // aliases whose mapping has kChangeVersionField
     std::shared_ptr<std::string> bulk_body_;             // bulk_body(): lent to the HTTP client per request
 };
