@@ -1,5 +1,6 @@
 #include "cluster.h"
 
+#include <emmintrin.h>
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -736,7 +737,10 @@ struct Cluster::WriteResult {
     bool ok = false;
     Failure failure;
     std::string index;  // the concrete index, or the requested name when resolution failed
-    std::string id;
+    // The request's id, or the stored document's once the write has moved it there: a view, so that the id
+    // is not copied once more per item. Both outlive the result (the caller keeps the request; the index
+    // keeps the document, and nothing else writes while the caller holds the cluster's lock).
+    std::string_view id;
     int64_t version = 0, seq_no = 0;
     std::string result;  // created, updated, deleted, not_found
     int status = 200;
@@ -784,7 +788,13 @@ std::vector<std::string> validateWrite(const Cluster::WriteRequest& request) {
 
 }  // namespace
 
-Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
+struct Cluster::WriteTargetMemo {
+    std::string name;
+    bool require_alias = false;
+    Index* index = nullptr;  // nullptr: nothing resolved yet
+};
+
+Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo* memo) {
     using Op = WriteRequest::Op;
     WriteResult result;
     result.index = request.index;
@@ -796,8 +806,15 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
     std::string_view version_type = request.version_type;  // inline comparisons, as in validateWrite
     bool external = version_type != "internal";
     bool auto_create = request.op != Op::kDelete || external;
-    Index* index = writeTarget(request.index, request.require_alias, auto_create, result.failure);
-    if (index == nullptr) return result;
+    Index* index = nullptr;
+    if (memo != nullptr && memo->index != nullptr && memo->name == request.index &&
+        memo->require_alias == request.require_alias) {
+        index = memo->index;
+    } else {
+        index = writeTarget(request.index, request.require_alias, auto_create, result.failure);
+        if (index == nullptr) return result;
+        if (memo != nullptr) *memo = WriteTargetMemo{request.index, request.require_alias, index};
+    }
     result.index = index->name;
     result.target = index;
 
@@ -847,33 +864,40 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
     else if (tombstone != index->tombstones.end())
         current = tombstone->second.version;
 
+    // Every path returns `result` itself, so that it is built in the caller's object (no move per item).
     auto conflict = [&](const std::string& explanation) {
         result.failure = versionConflict(index->name, index->uuid, id, explanation);
-        return result;
     };
     int64_t new_version = current ? *current + 1 : 1;
     if (request.if_seq_no) {
         std::string required = "required seqNo [" + std::to_string(*request.if_seq_no) + "], primary term [" +
                                std::to_string(*request.if_primary_term) + "]";
-        if (live == index->live.end()) return conflict(required + " but no document was found");
-        if (live->second->seq_no != *request.if_seq_no || *request.if_primary_term != kPrimaryTerm)
-            return conflict(required + ". current document has seqNo [" +
-                            std::to_string(live->second->seq_no) + "] and primary term [" +
-                            std::to_string(kPrimaryTerm) + "]");
+        if (live == index->live.end()) {
+            conflict(required + " but no document was found");
+            return result;
+        }
+        if (live->second->seq_no != *request.if_seq_no || *request.if_primary_term != kPrimaryTerm) {
+            conflict(required + ". current document has seqNo [" + std::to_string(live->second->seq_no) +
+                     "] and primary term [" + std::to_string(kPrimaryTerm) + "]");
+            return result;
+        }
     } else if (version_type == "external") {
-        if (current && *current >= *request.version)
-            return conflict("current version [" + std::to_string(*current) +
-                            "] is higher or equal to the one provided [" + std::to_string(*request.version) +
-                            "]");
+        if (current && *current >= *request.version) {
+            conflict("current version [" + std::to_string(*current) +
+                     "] is higher or equal to the one provided [" + std::to_string(*request.version) + "]");
+            return result;
+        }
         new_version = *request.version;
     } else if (version_type == "external_gte") {
-        if (current && *current > *request.version)
-            return conflict("current version [" + std::to_string(*current) +
-                            "] is higher than the one provided [" + std::to_string(*request.version) + "]");
+        if (current && *current > *request.version) {
+            conflict("current version [" + std::to_string(*current) + "] is higher than the one provided [" +
+                     std::to_string(*request.version) + "]");
+            return result;
+        }
         new_version = *request.version;
     } else if (request.op == Op::kCreate && live != index->live.end()) {
-        return conflict("document already exists (current version [" + std::to_string(live->second->version) +
-                        "])");
+        conflict("document already exists (current version [" + std::to_string(live->second->version) + "])");
+        return result;
     }
 
     result.ok = true;
@@ -892,6 +916,7 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
     auto doc = std::make_shared<StoredDoc>();
     doc->id =
         std::move(*request.id);  // not read past this point (`id` included): callers keep only result.id
+    result.id = doc->id;         // request.id is moved out: the result views the stored id
     doc->source = std::move(request.source);
     doc->terms = deferred_terms ? DocTerms(flavor_, std::move(deferred_terms)) : DocTerms(std::move(fields));
     doc->version = new_version;
@@ -1288,11 +1313,30 @@ class ActionLineReader : public ScalarsAsValues<ActionLineReader> {
 
 namespace {
 
-// Whether rapidjson::Writer writes the string as it is, between quotes (nothing to escape).
+// Whether rapidjson::Writer writes the string as it is, between quotes (nothing to escape): no control
+// character, quote or backslash. Sixteen bytes at a step (SSE2, as rapidjson's own scans), the last step
+// overlapping the one before: a byte at a time cost some ten instructions per character of every item's id.
 bool plainJsonString(std::string_view text) {
-    for (unsigned char c : text)
-        if (c < 0x20 || c == '"' || c == '\\') return false;
-    return true;
+    auto plainByte = [](unsigned char c) { return c >= 0x20 && c != '"' && c != '\\'; };
+    if (text.size() < 16) {
+        for (unsigned char c : text)
+            if (!plainByte(c)) return false;
+        return true;
+    }
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i last_control = _mm_set1_epi8(0x1F);
+    auto plainBlock = [&](const char* at) {
+        __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+        // A byte is a control character when its unsigned minimum with 0x1F is itself.
+        __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(block, last_control), block);
+        __m128i escaped = _mm_or_si128(_mm_cmpeq_epi8(block, quote), _mm_cmpeq_epi8(block, backslash));
+        return _mm_movemask_epi8(_mm_or_si128(control, escaped)) == 0;
+    };
+    size_t at = 0;
+    for (; at + 16 <= text.size(); at += 16)
+        if (!plainBlock(text.data() + at)) return false;
+    return at == text.size() || plainBlock(text.data() + text.size() - 16);
 }
 
 void appendJsonNumber(std::string& out, int64_t value) {
@@ -1302,13 +1346,14 @@ void appendJsonNumber(std::string& out, int64_t value) {
 }
 
 // A successful bulk item's answer: the bytes JsonWriter writes for it (writeShards included), composed in
-// place at the end of `out` when no string needs escaping (the usual index names, ids and result words),
-// else through the writer. The writer spent a few thousand instructions per item, mostly checking constant
-// keys for characters to escape, and an append per piece most of another thousand.
+// place at the end of `out` when no string needs escaping (the usual index names and ids), else through the
+// writer. The writer spent a few thousand instructions per item, mostly checking constant keys for characters
+// to escape, and an append per piece most of another thousand. `action` and `result.result` are always among
+// the engine's words (index, create, delete; created, updated, deleted, not_found), which need no escaping;
+// `index_is_plain` tells whether plainJsonString(result.index) holds (the caller checks each index once).
 void appendWrittenItem(std::string& out, const std::string& action, const Cluster::WriteResult& result,
-                       bool with_id, bool forced_refresh) {
-    if (!plainJsonString(action) || !plainJsonString(result.index) || !plainJsonString(result.id) ||
-        !plainJsonString(result.result)) {
+                       bool with_id, bool forced_refresh, bool index_is_plain) {
+    if (!index_is_plain || !plainJsonString(result.id)) {
         JsonWriter entry;
         entry.beginObject().key(action).beginObject().key("_index").str(result.index);
         if (with_id) entry.key("_id").str(result.id);
@@ -1328,30 +1373,36 @@ void appendWrittenItem(std::string& out, const std::string& action, const Cluste
         std::memcpy(p, text.data(), text.size());
         p += text.size();
     };
+    // The constant pieces: their length is known when compiled, so each copy is a few moves, not a call.
+    auto putConstant = [&p](const auto& text) {
+        constexpr size_t length = sizeof text - 1;
+        std::memcpy(p, text, length);
+        p += length;
+    };
     auto number = [&p](int64_t value) { p = std::to_chars(p, p + 21, value).ptr; };
-    put("{\"");
+    putConstant("{\"");
     put(action);
-    put("\":{\"_index\":\"");
+    putConstant("\":{\"_index\":\"");
     put(result.index);
     if (with_id) {
-        put("\",\"_id\":\"");
+        putConstant("\",\"_id\":\"");
         put(result.id);
     }
-    put("\",\"_version\":");
+    putConstant("\",\"_version\":");
     number(result.version);
-    put(",\"result\":\"");
+    putConstant(",\"result\":\"");
     put(result.result);
-    put("\",");
-    if (forced_refresh) put("\"forced_refresh\":true,");
-    put("\"_shards\":{\"total\":");
+    putConstant("\",");
+    if (forced_refresh) putConstant("\"forced_refresh\":true,");
+    putConstant("\"_shards\":{\"total\":");
     number(1 + result.target->replicas);
-    put(",\"successful\":1,\"failed\":0},\"_seq_no\":");
+    putConstant(",\"successful\":1,\"failed\":0},\"_seq_no\":");
     number(result.seq_no);
-    put(",\"_primary_term\":");
+    putConstant(",\"_primary_term\":");
     number(kPrimaryTerm);
-    put(",\"status\":");
+    putConstant(",\"status\":");
     number(result.status);
-    put("}}");
+    putConstant("}}");
     out.resize(static_cast<size_t>(p - out.data()));
 }
 
@@ -1416,6 +1467,10 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
 
     bool errors = false;
     std::set<Index*> touched;
+    WriteTargetMemo write_target;
+    // The last index written to (already in `touched`), and whether its name needs no escaping.
+    const Index* plain_index_checked = nullptr;
+    bool plain_index = false;
     // The answer goes straight into one string, an item's object after the other: a successful write's
     // through appendWrittenItem, the rest through rapidjson's writer (the same bytes either way).
     std::string items_json = "[";
@@ -1457,11 +1512,15 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
             items_json += entry.endObject().endObject().text();
             continue;
         }
-        WriteResult result = applyWrite(item.request);
+        WriteResult result = applyWrite(item.request, &write_target);
         bool with_id = !result.id.empty() || item.request.id;
         if (result.ok) {
-            touched.insert(result.target);
-            appendWrittenItem(items_json, action, result, with_id, forced);
+            if (result.target != plain_index_checked) {  // the items usually all write to one index
+                touched.insert(result.target);
+                plain_index_checked = result.target;
+                plain_index = plainJsonString(result.index);
+            }
+            appendWrittenItem(items_json, action, result, with_id, forced, plain_index);
             continue;
         }
         errors = true;
