@@ -1215,9 +1215,14 @@ void readActionMember(std::string_view name, const Value& value, Cluster::WriteR
         request.op = Cluster::WriteRequest::Op::kCreate;
 }
 
+// The action's name as a view of a constant (it outlives the request's body).
+std::string_view actionWord(std::string_view name) {
+    return name == "delete" ? "delete" : name == "create" ? "create" : name == "update" ? "update" : "index";
+}
+
 // An action line through a DOM: every shape, with the engine's errors. Returns the failure of a malformed
 // line.
-std::optional<Failure> readActionLine(std::string_view line, int action_line, std::string& action,
+std::optional<Failure> readActionLine(std::string_view line, int action_line, std::string_view& action,
                                       Cluster::WriteRequest& request) {
     using Op = Cluster::WriteRequest::Op;
     // An action line is small: its values live in a buffer on the stack (no allocation per item).
@@ -1232,11 +1237,13 @@ std::optional<Failure> readActionLine(std::string_view line, int action_line, st
         return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
                                "], expected FIELD_NAME but found [END_OBJECT]");
     const auto& entry = *json.MemberBegin();
-    action = entry.name.GetString();
-    if (action != "index" && action != "create" && action != "delete" && action != "update")
+    std::string action_name = entry.name.GetString();
+    if (action_name != "index" && action_name != "create" && action_name != "delete" &&
+        action_name != "update")
         return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
-                               "], expected one of [create, delete, index, update] but found [" + action +
-                               "]");
+                               "], expected one of [create, delete, index, update] but found [" +
+                               action_name + "]");
+    action = actionWord(action_name);
     if (!entry.value.IsObject())
         return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
                                "], expected START_OBJECT but found [" + toJson(entry.value) + "]");
@@ -1261,7 +1268,7 @@ class ActionLineReader : public ScalarsAsValues<ActionLineReader> {
     friend class ScalarsAsValues<ActionLineReader>;  // calls scalar()
 
   public:
-    ActionLineReader(std::string& action, Cluster::WriteRequest& request)
+    ActionLineReader(std::string_view& action, Cluster::WriteRequest& request)
         : action_(action), request_(request) {}
 
     bool Default() { return false; }  // every event not handled below
@@ -1275,7 +1282,7 @@ class ActionLineReader : public ScalarsAsValues<ActionLineReader> {
         std::string_view name(text, length);
         if (expect_ == Expect::kAction) {
             if (name != "index" && name != "create" && name != "delete") return false;
-            action_.assign(name);
+            action_ = actionWord(name);
             request_.op = name == "delete" ? Op::kDelete : name == "create" ? Op::kCreate : Op::kIndex;
             expect_ = Expect::kActionObject;
             return true;
@@ -1303,7 +1310,7 @@ class ActionLineReader : public ScalarsAsValues<ActionLineReader> {
         return true;
     }
 
-    std::string& action_;
+    std::string_view& action_;
     Cluster::WriteRequest& request_;
     Expect expect_ = Expect::kRoot;
     const std::string_view* name_ = nullptr;  // the parameter whose value comes next
@@ -1351,7 +1358,7 @@ void appendJsonNumber(std::string& out, int64_t value) {
 // to escape, and an append per piece most of another thousand. `action` and `result.result` are always among
 // the engine's words (index, create, delete; created, updated, deleted, not_found), which need no escaping;
 // `index_is_plain` tells whether plainJsonString(result.index) holds (the caller checks each index once).
-void appendWrittenItem(std::string& out, const std::string& action, const Cluster::WriteResult& result,
+void appendWrittenItem(std::string& out, std::string_view action, const Cluster::WriteResult& result,
                        bool with_id, bool forced_refresh, bool index_is_plain) {
     if (!index_is_plain || !plainJsonString(result.id)) {
         JsonWriter entry;
@@ -1421,7 +1428,7 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     bool require_alias_default = isTrue(params, "require_alias");
 
     struct Item {
-        std::string action;
+        std::string_view action;  // index, create, delete or update (actionWord)
         WriteRequest request;
     };
     std::vector<Item> items;
@@ -1440,7 +1447,7 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     while (nextLine(line)) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         int action_line = line_number;
-        Item item;
+        Item& item = items.emplace_back();  // filled in place
         item.request.require_alias = require_alias_default;
         if (default_index) item.request.index = *default_index;
         ActionLineReader fast(item.action, item.request);
@@ -1460,7 +1467,6 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
         }
         if (request.index.empty()) problems.push_back("index is missing");
         for (auto& problem : validateWrite(request)) problems.push_back(problem);
-        items.push_back(std::move(item));
     }
     if (items.empty()) return failed(validationFailed({"no requests added"}));
     if (!problems.empty()) return failed(validationFailed(problems));
@@ -1478,8 +1484,9 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     for (auto& item : items) {
         if (items_json.size() > 1) items_json += ',';
         // "op_type": "create" on an index action answers as a create item.
-        std::string action =
-            item.action == "index" && item.request.op == WriteRequest::Op::kCreate ? "create" : item.action;
+        std::string_view action = item.action == "index" && item.request.op == WriteRequest::Op::kCreate
+                                      ? std::string_view("create")
+                                      : item.action;
         // The items that fail go through the JSON writer (made only for them: it allocates).
         auto failedItem = [&action](JsonWriter& entry) { entry.beginObject().key(action).beginObject(); };
         if (item.action == "update") {
