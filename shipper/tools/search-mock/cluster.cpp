@@ -31,6 +31,20 @@ void putDocument(Docs& docs, const Cluster::DocPtr& doc) {
     docs.insert(std::move(node));
 }
 
+// putDocument for the ordered view, trying `hint` (the position the entry would take) first; returns the
+// entry's position.
+template <typename Docs>
+typename Docs::iterator putDocumentNear(Docs& docs, typename Docs::const_iterator hint,
+                                        const Cluster::DocPtr& doc) {
+    size_t before = docs.size();
+    auto entry = docs.try_emplace(hint, doc->id, doc);
+    if (docs.size() != before) return entry;
+    auto node = docs.extract(entry);
+    node.key() = doc->id;
+    node.mapped() = doc;
+    return docs.insert(std::move(node)).position;
+}
+
 Response failed(const Failure& failure) {
     return {failure.status, failure.responseBody()};
 }
@@ -639,13 +653,18 @@ Response Cluster::getSettings(const std::string& expression) {
 }
 
 void Cluster::refreshIndex(Index& index) {
-    // Each id written since the last refresh gets the live state it has now.
-    auto refreshId = [&index](std::string_view id) {
+    // Each id written since the last refresh gets the live state it has now. Each one is first tried just
+    // after the one before: ids written in sequence (a table's rows by key) usually follow each other in the
+    // id order too, and a right hint saves the dozen or so comparisons of a search from the root.
+    auto hint = index.searchable.end();
+    auto refreshId = [&index, &hint](std::string_view id) {
         auto live = index.live.find(id);
-        if (live == index.live.end())
+        if (live == index.live.end()) {
             index.searchable.erase(id);
-        else
-            putDocument(index.searchable, live->second);
+            hint = index.searchable.end();  // the erased entry may have been the hint
+        } else {
+            hint = std::next(putDocumentNear(index.searchable, hint, live->second));
+        }
     };
     for (const DocPtr& doc : index.unrefreshed_writes) refreshId(doc->id);
     for (const std::string& id : index.unrefreshed_deletes) refreshId(id);
