@@ -755,13 +755,13 @@ struct Cluster::WriteRequest {
 struct Cluster::WriteResult {
     bool ok = false;
     Failure failure;
-    std::string index;  // the concrete index, or the requested name when resolution failed
-    // The request's id, or the stored document's once the write has moved it there: a view, so that the id
-    // is not copied once more per item. Both outlive the result (the caller keeps the request; the index
-    // keeps the document, and nothing else writes while the caller holds the cluster's lock).
-    std::string_view id;
+    // Views, so that nothing is copied once more per item: they outlive the result (the caller keeps the
+    // request; the cluster keeps the index and the index the document, and nothing else writes while the
+    // caller holds the cluster's lock).
+    std::string_view index;  // the concrete index's name, or the requested name when resolution failed
+    std::string_view id;     // the request's id, or the stored document's once the write has moved it there
     int64_t version = 0, seq_no = 0;
-    std::string result;  // created, updated, deleted, not_found
+    std::string_view result;  // created, updated, deleted, not_found (constants)
     int status = 200;
     Index* target = nullptr;
 };
@@ -816,9 +816,10 @@ struct Cluster::WriteTargetMemo {
 Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo* memo) {
     using Op = WriteRequest::Op;
     WriteResult result;
-    result.index = request.index;
+    // result.index is the requested name when the write fails before finding its index, else the index's.
     if (request.id) result.id = *request.id;
     if (request.id && request.id->empty()) {
+        result.index = request.index;
         result.failure = illegalArgument("if _id is specified it must not be empty");
         return result;
     }
@@ -831,7 +832,10 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo*
         index = memo->index;
     } else {
         index = writeTarget(request.index, request.require_alias, auto_create, result.failure);
-        if (index == nullptr) return result;
+        if (index == nullptr) {
+            result.index = request.index;
+            return result;
+        }
         if (memo != nullptr) *memo = WriteTargetMemo{request.index, request.require_alias, index};
     }
     result.index = index->name;
@@ -1464,7 +1468,10 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     };
     std::string_view line;
     while (nextLine(line)) {
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        // Blank lines are skipped; a line that starts with anything else is not blank (no scan for it).
+        bool starts_blank =
+            line.empty() || line.front() == ' ' || line.front() == '\t' || line.front() == '\r';
+        if (starts_blank && line.find_first_not_of(" \t\r") == std::string::npos) continue;
         int action_line = line_number;
         Item& item = items.emplace_back();  // filled in place
         item.request.require_alias = require_alias_default;
