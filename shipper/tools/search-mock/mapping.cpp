@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <set>
 
@@ -1376,8 +1377,12 @@ class KnownLeavesReader : public ScalarsAsValues<KnownLeavesReader> {
     // The leaf named key_ in leaves_. Documents of a table name the same keys in the same order: the member
     // at this position in the last document is compared first, which costs less than hashing the key.
     const FieldMapping* find() {
-        if (member_ < last_order_.size() && last_order_[member_].first == key_)
-            return last_order_[member_].second;
+        if (member_ < last_order_.size()) {
+            const auto& [last_key, last_leaf] = last_order_[member_];
+            // Compared inline (the string_view comparison was a call per key).
+            if (last_key.size() == key_.size() && std::memcmp(last_key.data(), key_.data(), key_.size()) == 0)
+                return last_leaf;
+        }
         auto leaf = leaves_.find(key_);
         if (leaf == leaves_.end()) return nullptr;
         if (member_ >= last_order_.size()) last_order_.resize(member_ + 1);
