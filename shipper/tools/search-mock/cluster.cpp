@@ -1465,6 +1465,9 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
         WriteRequest request;
     };
     std::vector<Item> items;
+    // Room for the items of a body like the indexer's (some 330 bytes per item), so that they are seldom
+    // moved as the vector grows; other bodies only grow it as before. Capped, for bodies of large documents.
+    items.reserve(std::min<size_t>(body.size() / 256 + 1, 65536));
     std::vector<std::string> problems;
     size_t pos = 0;
     int line_number = 0;
