@@ -1,5 +1,6 @@
 #include "cluster.h"
 
+#include <emmintrin.h>
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -28,6 +29,20 @@ void putDocument(Docs& docs, const Cluster::DocPtr& doc) {
     node.key() = doc->id;
     node.mapped() = doc;
     docs.insert(std::move(node));
+}
+
+// putDocument for the ordered view, trying `hint` (the position the entry would take) first; returns the
+// entry's position.
+template <typename Docs>
+typename Docs::iterator putDocumentNear(Docs& docs, typename Docs::const_iterator hint,
+                                        const Cluster::DocPtr& doc) {
+    size_t before = docs.size();
+    auto entry = docs.try_emplace(hint, doc->id, doc);
+    if (docs.size() != before) return entry;
+    auto node = docs.extract(entry);
+    node.key() = doc->id;
+    node.mapped() = doc;
+    return docs.insert(std::move(node)).position;
 }
 
 Response failed(const Failure& failure) {
@@ -638,13 +653,18 @@ Response Cluster::getSettings(const std::string& expression) {
 }
 
 void Cluster::refreshIndex(Index& index) {
-    // Each id written since the last refresh gets the live state it has now.
-    auto refreshId = [&index](std::string_view id) {
+    // Each id written since the last refresh gets the live state it has now. Each one is first tried just
+    // after the one before: ids written in sequence (a table's rows by key) usually follow each other in the
+    // id order too, and a right hint saves the dozen or so comparisons of a search from the root.
+    auto hint = index.searchable.end();
+    auto refreshId = [&index, &hint](std::string_view id) {
         auto live = index.live.find(id);
-        if (live == index.live.end())
+        if (live == index.live.end()) {
             index.searchable.erase(id);
-        else
-            putDocument(index.searchable, live->second);
+            hint = index.searchable.end();  // the erased entry may have been the hint
+        } else {
+            hint = std::next(putDocumentNear(index.searchable, hint, live->second));
+        }
     };
     for (const DocPtr& doc : index.unrefreshed_writes) refreshId(doc->id);
     for (const std::string& id : index.unrefreshed_deletes) refreshId(id);
@@ -735,10 +755,13 @@ struct Cluster::WriteRequest {
 struct Cluster::WriteResult {
     bool ok = false;
     Failure failure;
-    std::string index;  // the concrete index, or the requested name when resolution failed
-    std::string id;
+    // Views, so that nothing is copied once more per item: they outlive the result (the caller keeps the
+    // request; the cluster keeps the index and the index the document, and nothing else writes while the
+    // caller holds the cluster's lock).
+    std::string_view index;  // the concrete index's name, or the requested name when resolution failed
+    std::string_view id;     // the request's id, or the stored document's once the write has moved it there
     int64_t version = 0, seq_no = 0;
-    std::string result;  // created, updated, deleted, not_found
+    std::string_view result;  // created, updated, deleted, not_found (constants)
     int status = 200;
     Index* target = nullptr;
 };
@@ -784,20 +807,37 @@ std::vector<std::string> validateWrite(const Cluster::WriteRequest& request) {
 
 }  // namespace
 
-Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
+struct Cluster::WriteTargetMemo {
+    std::string name;
+    bool require_alias = false;
+    Index* index = nullptr;  // nullptr: nothing resolved yet
+};
+
+Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo* memo) {
     using Op = WriteRequest::Op;
     WriteResult result;
-    result.index = request.index;
+    // result.index is the requested name when the write fails before finding its index, else the index's.
     if (request.id) result.id = *request.id;
     if (request.id && request.id->empty()) {
+        result.index = request.index;
         result.failure = illegalArgument("if _id is specified it must not be empty");
         return result;
     }
     std::string_view version_type = request.version_type;  // inline comparisons, as in validateWrite
     bool external = version_type != "internal";
     bool auto_create = request.op != Op::kDelete || external;
-    Index* index = writeTarget(request.index, request.require_alias, auto_create, result.failure);
-    if (index == nullptr) return result;
+    Index* index = nullptr;
+    if (memo != nullptr && memo->index != nullptr && memo->name == request.index &&
+        memo->require_alias == request.require_alias) {
+        index = memo->index;
+    } else {
+        index = writeTarget(request.index, request.require_alias, auto_create, result.failure);
+        if (index == nullptr) {
+            result.index = request.index;
+            return result;
+        }
+        if (memo != nullptr) *memo = WriteTargetMemo{request.index, request.require_alias, index};
+    }
     result.index = index->name;
     result.target = index;
 
@@ -847,33 +887,40 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
     else if (tombstone != index->tombstones.end())
         current = tombstone->second.version;
 
+    // Every path returns `result` itself, so that it is built in the caller's object (no move per item).
     auto conflict = [&](const std::string& explanation) {
         result.failure = versionConflict(index->name, index->uuid, id, explanation);
-        return result;
     };
     int64_t new_version = current ? *current + 1 : 1;
     if (request.if_seq_no) {
         std::string required = "required seqNo [" + std::to_string(*request.if_seq_no) + "], primary term [" +
                                std::to_string(*request.if_primary_term) + "]";
-        if (live == index->live.end()) return conflict(required + " but no document was found");
-        if (live->second->seq_no != *request.if_seq_no || *request.if_primary_term != kPrimaryTerm)
-            return conflict(required + ". current document has seqNo [" +
-                            std::to_string(live->second->seq_no) + "] and primary term [" +
-                            std::to_string(kPrimaryTerm) + "]");
+        if (live == index->live.end()) {
+            conflict(required + " but no document was found");
+            return result;
+        }
+        if (live->second->seq_no != *request.if_seq_no || *request.if_primary_term != kPrimaryTerm) {
+            conflict(required + ". current document has seqNo [" + std::to_string(live->second->seq_no) +
+                     "] and primary term [" + std::to_string(kPrimaryTerm) + "]");
+            return result;
+        }
     } else if (version_type == "external") {
-        if (current && *current >= *request.version)
-            return conflict("current version [" + std::to_string(*current) +
-                            "] is higher or equal to the one provided [" + std::to_string(*request.version) +
-                            "]");
+        if (current && *current >= *request.version) {
+            conflict("current version [" + std::to_string(*current) +
+                     "] is higher or equal to the one provided [" + std::to_string(*request.version) + "]");
+            return result;
+        }
         new_version = *request.version;
     } else if (version_type == "external_gte") {
-        if (current && *current > *request.version)
-            return conflict("current version [" + std::to_string(*current) +
-                            "] is higher than the one provided [" + std::to_string(*request.version) + "]");
+        if (current && *current > *request.version) {
+            conflict("current version [" + std::to_string(*current) + "] is higher than the one provided [" +
+                     std::to_string(*request.version) + "]");
+            return result;
+        }
         new_version = *request.version;
     } else if (request.op == Op::kCreate && live != index->live.end()) {
-        return conflict("document already exists (current version [" + std::to_string(live->second->version) +
-                        "])");
+        conflict("document already exists (current version [" + std::to_string(live->second->version) + "])");
+        return result;
     }
 
     result.ok = true;
@@ -892,6 +939,7 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request) {
     auto doc = std::make_shared<StoredDoc>();
     doc->id =
         std::move(*request.id);  // not read past this point (`id` included): callers keep only result.id
+    result.id = doc->id;         // request.id is moved out: the result views the stored id
     doc->source = std::move(request.source);
     doc->terms = deferred_terms ? DocTerms(flavor_, std::move(deferred_terms)) : DocTerms(std::move(fields));
     doc->version = new_version;
@@ -1170,10 +1218,15 @@ constexpr std::string_view kActionParameters[] = {
     "_index",        "_id",     "version",  "version_type",      "if_seq_no", "if_primary_term",  "routing",
     "require_alias", "op_type", "pipeline", "retry_on_conflict", "_source",   "dynamic_templates"};
 
-// The parameter's entry in kActionParameters, or nullptr.
+// The parameter's entry in kActionParameters, or nullptr. The length and first byte are tested inline before
+// the bytes are compared (std::find called the string_view comparison for each entry: some 140 instructions
+// per name).
 const std::string_view* actionParameter(std::string_view name) {
-    auto found = std::find(std::begin(kActionParameters), std::end(kActionParameters), name);
-    return found == std::end(kActionParameters) ? nullptr : found;
+    if (name.empty()) return nullptr;  // no parameter is empty
+    for (const std::string_view& parameter : kActionParameters)
+        if (parameter.size() == name.size() && parameter.front() == name.front() && parameter == name)
+            return &parameter;
+    return nullptr;
 }
 
 // Applies one member (a known parameter) of an action line's object to the request.
@@ -1190,9 +1243,14 @@ void readActionMember(std::string_view name, const Value& value, Cluster::WriteR
         request.op = Cluster::WriteRequest::Op::kCreate;
 }
 
+// The action's name as a view of a constant (it outlives the request's body).
+std::string_view actionWord(std::string_view name) {
+    return name == "delete" ? "delete" : name == "create" ? "create" : name == "update" ? "update" : "index";
+}
+
 // An action line through a DOM: every shape, with the engine's errors. Returns the failure of a malformed
 // line.
-std::optional<Failure> readActionLine(std::string_view line, int action_line, std::string& action,
+std::optional<Failure> readActionLine(std::string_view line, int action_line, std::string_view& action,
                                       Cluster::WriteRequest& request) {
     using Op = Cluster::WriteRequest::Op;
     // An action line is small: its values live in a buffer on the stack (no allocation per item).
@@ -1207,11 +1265,13 @@ std::optional<Failure> readActionLine(std::string_view line, int action_line, st
         return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
                                "], expected FIELD_NAME but found [END_OBJECT]");
     const auto& entry = *json.MemberBegin();
-    action = entry.name.GetString();
-    if (action != "index" && action != "create" && action != "delete" && action != "update")
+    std::string action_name = entry.name.GetString();
+    if (action_name != "index" && action_name != "create" && action_name != "delete" &&
+        action_name != "update")
         return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
-                               "], expected one of [create, delete, index, update] but found [" + action +
-                               "]");
+                               "], expected one of [create, delete, index, update] but found [" +
+                               action_name + "]");
+    action = actionWord(action_name);
     if (!entry.value.IsObject())
         return illegalArgument("Malformed action/metadata line [" + std::to_string(action_line) +
                                "], expected START_OBJECT but found [" + toJson(entry.value) + "]");
@@ -1236,7 +1296,7 @@ class ActionLineReader : public ScalarsAsValues<ActionLineReader> {
     friend class ScalarsAsValues<ActionLineReader>;  // calls scalar()
 
   public:
-    ActionLineReader(std::string& action, Cluster::WriteRequest& request)
+    ActionLineReader(std::string_view& action, Cluster::WriteRequest& request)
         : action_(action), request_(request) {}
 
     bool Default() { return false; }  // every event not handled below
@@ -1250,7 +1310,7 @@ class ActionLineReader : public ScalarsAsValues<ActionLineReader> {
         std::string_view name(text, length);
         if (expect_ == Expect::kAction) {
             if (name != "index" && name != "create" && name != "delete") return false;
-            action_.assign(name);
+            action_ = actionWord(name);
             request_.op = name == "delete" ? Op::kDelete : name == "create" ? Op::kCreate : Op::kIndex;
             expect_ = Expect::kActionObject;
             return true;
@@ -1278,7 +1338,7 @@ class ActionLineReader : public ScalarsAsValues<ActionLineReader> {
         return true;
     }
 
-    std::string& action_;
+    std::string_view& action_;
     Cluster::WriteRequest& request_;
     Expect expect_ = Expect::kRoot;
     const std::string_view* name_ = nullptr;  // the parameter whose value comes next
@@ -1288,11 +1348,30 @@ class ActionLineReader : public ScalarsAsValues<ActionLineReader> {
 
 namespace {
 
-// Whether rapidjson::Writer writes the string as it is, between quotes (nothing to escape).
+// Whether rapidjson::Writer writes the string as it is, between quotes (nothing to escape): no control
+// character, quote or backslash. Sixteen bytes at a step (SSE2, as rapidjson's own scans), the last step
+// overlapping the one before: a byte at a time cost some ten instructions per character of every item's id.
 bool plainJsonString(std::string_view text) {
-    for (unsigned char c : text)
-        if (c < 0x20 || c == '"' || c == '\\') return false;
-    return true;
+    auto plainByte = [](unsigned char c) { return c >= 0x20 && c != '"' && c != '\\'; };
+    if (text.size() < 16) {
+        for (unsigned char c : text)
+            if (!plainByte(c)) return false;
+        return true;
+    }
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i last_control = _mm_set1_epi8(0x1F);
+    auto plainBlock = [&](const char* at) {
+        __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+        // A byte is a control character when its unsigned minimum with 0x1F is itself.
+        __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(block, last_control), block);
+        __m128i escaped = _mm_or_si128(_mm_cmpeq_epi8(block, quote), _mm_cmpeq_epi8(block, backslash));
+        return _mm_movemask_epi8(_mm_or_si128(control, escaped)) == 0;
+    };
+    size_t at = 0;
+    for (; at + 16 <= text.size(); at += 16)
+        if (!plainBlock(text.data() + at)) return false;
+    return at == text.size() || plainBlock(text.data() + text.size() - 16);
 }
 
 void appendJsonNumber(std::string& out, int64_t value) {
@@ -1302,13 +1381,14 @@ void appendJsonNumber(std::string& out, int64_t value) {
 }
 
 // A successful bulk item's answer: the bytes JsonWriter writes for it (writeShards included), composed in
-// place at the end of `out` when no string needs escaping (the usual index names, ids and result words),
-// else through the writer. The writer spent a few thousand instructions per item, mostly checking constant
-// keys for characters to escape, and an append per piece most of another thousand.
-void appendWrittenItem(std::string& out, const std::string& action, const Cluster::WriteResult& result,
-                       bool with_id, bool forced_refresh) {
-    if (!plainJsonString(action) || !plainJsonString(result.index) || !plainJsonString(result.id) ||
-        !plainJsonString(result.result)) {
+// place at the end of `out` when no string needs escaping (the usual index names and ids), else through the
+// writer. The writer spent a few thousand instructions per item, mostly checking constant keys for characters
+// to escape, and an append per piece most of another thousand. `action` and `result.result` are always among
+// the engine's words (index, create, delete; created, updated, deleted, not_found), which need no escaping;
+// `index_is_plain` tells whether plainJsonString(result.index) holds (the caller checks each index once).
+void appendWrittenItem(std::string& out, std::string_view action, const Cluster::WriteResult& result,
+                       bool with_id, bool forced_refresh, bool index_is_plain) {
+    if (!index_is_plain || !plainJsonString(result.id)) {
         JsonWriter entry;
         entry.beginObject().key(action).beginObject().key("_index").str(result.index);
         if (with_id) entry.key("_id").str(result.id);
@@ -1328,30 +1408,41 @@ void appendWrittenItem(std::string& out, const std::string& action, const Cluste
         std::memcpy(p, text.data(), text.size());
         p += text.size();
     };
-    auto number = [&p](int64_t value) { p = std::to_chars(p, p + 21, value).ptr; };
-    put("{\"");
+    // The constant pieces: their length is known when compiled, so each copy is a few moves, not a call.
+    auto putConstant = [&p](const auto& text) {
+        constexpr size_t length = sizeof text - 1;
+        std::memcpy(p, text, length);
+        p += length;
+    };
+    auto number = [&p](int64_t value) {
+        if (value >= 0 && value <= 9)  // the shard count and the primary term: one digit, no to_chars call
+            *p++ = static_cast<char>('0' + value);
+        else
+            p = std::to_chars(p, p + 21, value).ptr;
+    };
+    putConstant("{\"");
     put(action);
-    put("\":{\"_index\":\"");
+    putConstant("\":{\"_index\":\"");
     put(result.index);
     if (with_id) {
-        put("\",\"_id\":\"");
+        putConstant("\",\"_id\":\"");
         put(result.id);
     }
-    put("\",\"_version\":");
+    putConstant("\",\"_version\":");
     number(result.version);
-    put(",\"result\":\"");
+    putConstant(",\"result\":\"");
     put(result.result);
-    put("\",");
-    if (forced_refresh) put("\"forced_refresh\":true,");
-    put("\"_shards\":{\"total\":");
+    putConstant("\",");
+    if (forced_refresh) putConstant("\"forced_refresh\":true,");
+    putConstant("\"_shards\":{\"total\":");
     number(1 + result.target->replicas);
-    put(",\"successful\":1,\"failed\":0},\"_seq_no\":");
+    putConstant(",\"successful\":1,\"failed\":0},\"_seq_no\":");
     number(result.seq_no);
-    put(",\"_primary_term\":");
+    putConstant(",\"_primary_term\":");
     number(kPrimaryTerm);
-    put(",\"status\":");
+    putConstant(",\"status\":");
     number(result.status);
-    put("}}");
+    putConstant("}}");
     out.resize(static_cast<size_t>(p - out.data()));
 }
 
@@ -1370,10 +1461,13 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     bool require_alias_default = isTrue(params, "require_alias");
 
     struct Item {
-        std::string action;
+        std::string_view action;  // index, create, delete or update (actionWord)
         WriteRequest request;
     };
     std::vector<Item> items;
+    // Room for the items of a body like the indexer's (some 330 bytes per item), so that they are seldom
+    // moved as the vector grows; other bodies only grow it as before. Capped, for bodies of large documents.
+    items.reserve(std::min<size_t>(body.size() / 256 + 1, 65536));
     std::vector<std::string> problems;
     size_t pos = 0;
     int line_number = 0;
@@ -1387,9 +1481,12 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     };
     std::string_view line;
     while (nextLine(line)) {
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        // Blank lines are skipped; a line that starts with anything else is not blank (no scan for it).
+        bool starts_blank =
+            line.empty() || line.front() == ' ' || line.front() == '\t' || line.front() == '\r';
+        if (starts_blank && line.find_first_not_of(" \t\r") == std::string::npos) continue;
         int action_line = line_number;
-        Item item;
+        Item& item = items.emplace_back();  // filled in place
         item.request.require_alias = require_alias_default;
         if (default_index) item.request.index = *default_index;
         ActionLineReader fast(item.action, item.request);
@@ -1409,13 +1506,16 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
         }
         if (request.index.empty()) problems.push_back("index is missing");
         for (auto& problem : validateWrite(request)) problems.push_back(problem);
-        items.push_back(std::move(item));
     }
     if (items.empty()) return failed(validationFailed({"no requests added"}));
     if (!problems.empty()) return failed(validationFailed(problems));
 
     bool errors = false;
     std::set<Index*> touched;
+    WriteTargetMemo write_target;
+    // The last index written to (already in `touched`), and whether its name needs no escaping.
+    const Index* plain_index_checked = nullptr;
+    bool plain_index = false;
     // The answer goes straight into one string, an item's object after the other: a successful write's
     // through appendWrittenItem, the rest through rapidjson's writer (the same bytes either way).
     std::string items_json = "[";
@@ -1423,8 +1523,9 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     for (auto& item : items) {
         if (items_json.size() > 1) items_json += ',';
         // "op_type": "create" on an index action answers as a create item.
-        std::string action =
-            item.action == "index" && item.request.op == WriteRequest::Op::kCreate ? "create" : item.action;
+        std::string_view action = item.action == "index" && item.request.op == WriteRequest::Op::kCreate
+                                      ? std::string_view("create")
+                                      : item.action;
         // The items that fail go through the JSON writer (made only for them: it allocates).
         auto failedItem = [&action](JsonWriter& entry) { entry.beginObject().key(action).beginObject(); };
         if (item.action == "update") {
@@ -1457,11 +1558,15 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
             items_json += entry.endObject().endObject().text();
             continue;
         }
-        WriteResult result = applyWrite(item.request);
+        WriteResult result = applyWrite(item.request, &write_target);
         bool with_id = !result.id.empty() || item.request.id;
         if (result.ok) {
-            touched.insert(result.target);
-            appendWrittenItem(items_json, action, result, with_id, forced);
+            if (result.target != plain_index_checked) {  // the items usually all write to one index
+                touched.insert(result.target);
+                plain_index_checked = result.target;
+                plain_index = plainJsonString(result.index);
+            }
+            appendWrittenItem(items_json, action, result, with_id, forced, plain_index);
             continue;
         }
         errors = true;

@@ -113,6 +113,10 @@ class Cluster {
 
     struct WriteRequest;
     struct WriteResult;
+    // The write target a _bulk request resolved last (name, require_alias → index), which applyWrite reuses
+    // for the next item naming it instead of resolving it again: within one request a successful resolution
+    // cannot change (an item may only auto-create an index under a name that resolved to nothing).
+    struct WriteTargetMemo;
 
   private:
     Index* findIndex(const std::string& name);
@@ -127,7 +131,7 @@ class Cluster {
     bool validIndexName(const std::string& name, Failure& error);
     bool applySettings(Index& index, const rapidjson::Value* settings, Failure& error);
     void refreshIndex(Index& index);
-    WriteResult applyWrite(WriteRequest& request);
+    WriteResult applyWrite(WriteRequest& request, WriteTargetMemo* memo = nullptr);
     Response singleWrite(WriteRequest& request, const Params& params);  // one document: index, create, delete
     void writeIndexSummary(JsonWriter& out, const Index& index);
     Response searchLocked(const std::string& expression, const std::string& body, const Params& params,

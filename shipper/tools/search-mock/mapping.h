@@ -134,6 +134,9 @@ class Mapping {
     // root_'s top-level fields that a known-leaves document may name (plain leaves, non-empty names without
     // a dot), hashed for checkKnownLeaves: the ordered properties compare the columns' common id prefix.
     std::unordered_map<std::string_view, const FieldMapping*> known_leaves_;
+    // The known leaves the last known-leaves document named, in its order, for checkKnownLeaves to try first
+    // (cleared with known_leaves_, whose fields they point at).
+    std::vector<std::pair<std::string, const FieldMapping*>> last_leaf_order_;
 };
 
 // Analyses text the way the standard analyzer does for the mock's purpose: lowercase words.

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <set>
@@ -64,6 +65,21 @@ std::vector<std::string> splitPath(const std::string& path) {
         start = slash + 1;
     }
     return segments;
+}
+
+// Keeps room in the request's body for the length its Content-Length announces, before httplib reads the
+// body: it appends 4 KiB pieces to request.body, which otherwise grew by doubling and copied itself about ten
+// times per _bulk request (some 500 instructions per item under callgrind, which counts a large copy's
+// bytes). Only the string's capacity changes: what httplib reads, and what handlers see, stay the same.
+// httplib hands the pre-routing hook its own (mutable) request as const. Lengths that do not parse, or beyond
+// 64 MiB, are left to the doubling.
+void reserveAnnouncedBody(const httplib::Request& request) {
+    constexpr uint64_t kMostReserved = uint64_t{64} << 20;
+    std::string announced = request.get_header_value("Content-Length");
+    uint64_t length = 0;
+    auto [end, error] = std::from_chars(announced.data(), announced.data() + announced.size(), length);
+    if (error != std::errc() || end != announced.data() + announced.size() || length > kMostReserved) return;
+    const_cast<httplib::Request&>(request).body.reserve(static_cast<size_t>(length));
 }
 
 Response simpleError(int status, const std::string& message) {
@@ -154,6 +170,10 @@ std::unique_ptr<httplib::Server> MockServer::makeServer(bool admin_only) {
     server->Delete(".*", handler);
     server->Patch(".*", handler);
     server->Options(".*", handler);
+    server->set_pre_routing_handler([](const httplib::Request& request, httplib::Response&) {
+        reserveAnnouncedBody(request);
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
     // Enough workers that delayed requests do not starve the admin API.
     server->new_task_queue = [] { return new httplib::ThreadPool(32); };
     server->set_keep_alive_max_count(100000);
