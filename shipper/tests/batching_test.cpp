@@ -594,6 +594,16 @@ struct PreparingOutput {
         held.erase(token);
         changed.notify_all();
     }
+    // A sender preparing with this output: batches of `batch_size`, cut by size only, retried after 1 ms.
+    std::unique_ptr<BatchSender> make_sender(size_t batch_size, Acknowledger& ack) {
+        BatchSettings settings;
+        settings.batch_size = batch_size;
+        settings.batch_timeout = 10s;
+        settings.retry_initial = 1ms;
+        return std::make_unique<BatchSender>(
+            "test", settings, [this](const auto& b) { return prepare(b); },
+            [this](const auto& b, PreparedBatch* p) { return send(b, p); }, ack, content_weight);
+    }
     // Waits (5 s at most) until `done` holds; false if it never did.
     template <typename Predicate>
     bool wait_until(Predicate done, std::chrono::milliseconds timeout = 5s) {
@@ -606,12 +616,8 @@ TEST(BatchSender, PreparesTheNextBatchWhileTheCurrentOneIsSent) {
     RecordingAcknowledger ack;
     PreparingOutput output;
     output.held = {1};  // the first batch's send waits
-    BatchSettings settings;
-    settings.batch_size = 2;
-    settings.batch_timeout = 10s;
-    BatchSender sender(
-        "test", settings, [&](const auto& b) { return output.prepare(b); },
-        [&](const auto& b, PreparedBatch* p) { return output.send(b, p); }, ack, content_weight);
+    auto sender_owner = output.make_sender(2, ack);
+    BatchSender& sender = *sender_owner;
     for (uint64_t token = 1; token <= 4; ++token) sender.submit(make_event(token));
     ASSERT_TRUE(output.wait_until([&] { return output.prepared.size() == 2; }))
         << "the second batch is prepared while the first one's send waits";
@@ -633,12 +639,8 @@ TEST(BatchSender, ABatchThatCannotBePreparedAheadIsSentBeforeTheNextIsPrepared) 
     PreparingOutput output;
     output.not_preparable = {3};  // a schema change, say: what follows depends on its outcome
     output.held = {3};
-    BatchSettings settings;
-    settings.batch_size = 2;
-    settings.batch_timeout = 10s;
-    BatchSender sender(
-        "test", settings, [&](const auto& b) { return output.prepare(b); },
-        [&](const auto& b, PreparedBatch* p) { return output.send(b, p); }, ack, content_weight);
+    auto sender_owner = output.make_sender(2, ack);
+    BatchSender& sender = *sender_owner;
     for (uint64_t token = 1; token <= 6; ++token) sender.submit(make_event(token));
     ASSERT_TRUE(output.wait_until([&] { return output.sends.size() == 2; }))
         << "the second batch is being sent";
@@ -658,13 +660,8 @@ TEST(BatchSender, AResendOfEventsThatAskedForARetryGetsNothingPrepared) {
     RecordingAcknowledger ack;
     PreparingOutput output;
     output.first_results[2] = EventResult::retry(429, "es_rejected_execution_exception");
-    BatchSettings settings;
-    settings.batch_size = 3;
-    settings.batch_timeout = 10s;
-    settings.retry_initial = 1ms;
-    BatchSender sender(
-        "test", settings, [&](const auto& b) { return output.prepare(b); },
-        [&](const auto& b, PreparedBatch* p) { return output.send(b, p); }, ack, content_weight);
+    auto sender_owner = output.make_sender(3, ack);
+    BatchSender& sender = *sender_owner;
     for (uint64_t token = 1; token <= 3; ++token) sender.submit(make_event(token));
     sender.flush();
     using Tokens = std::vector<uint64_t>;
@@ -682,12 +679,8 @@ TEST(BatchSender, AFatalResultWhileTheNextBatchIsPreparedLeavesEverythingAfterIt
     PreparingOutput output;
     output.first_results[3] = EventResult::fatal("index pgstream is closed");
     output.held = {3};
-    BatchSettings settings;
-    settings.batch_size = 2;
-    settings.batch_timeout = 10s;
-    BatchSender sender(
-        "test", settings, [&](const auto& b) { return output.prepare(b); },
-        [&](const auto& b, PreparedBatch* p) { return output.send(b, p); }, ack, content_weight);
+    auto sender_owner = output.make_sender(2, ack);
+    BatchSender& sender = *sender_owner;
     for (uint64_t token = 1; token <= 7; ++token) sender.submit(make_event(token));
     ASSERT_TRUE(output.wait_until([&] { return output.prepared.size() >= 3; }))
         << "the third batch is prepared while the second one's send waits";

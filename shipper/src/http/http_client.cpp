@@ -425,11 +425,15 @@ void HttpClient::send(HttpRequest request, Completion done) {
     lane.send(std::move(request), std::move(done));
 }
 
-HttpResponse HttpClient::perform(HttpRequest request) {
+std::future<HttpResponse> HttpClient::start(HttpRequest request) {
     auto promise = std::make_shared<std::promise<HttpResponse>>();
     auto future = promise->get_future();
     send(std::move(request), [promise](HttpResponse response) { promise->set_value(std::move(response)); });
-    return future.get();
+    return future;
+}
+
+HttpResponse HttpClient::perform(HttpRequest request) {
+    return start(std::move(request)).get();
 }
 
 void HttpClient::stop() {

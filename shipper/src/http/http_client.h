@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,6 +85,8 @@ class HttpClient {
     // lock of the client held. With several lanes, completions of requests on different lanes run
     // concurrently. After stop(), `done` runs at once with the error "stopped".
     void send(HttpRequest request, Completion done);
+    // send(), with the response to wait for when it is needed.
+    std::future<HttpResponse> start(HttpRequest request);
     // send() and wait for the response.
     HttpResponse perform(HttpRequest request);
     // Ends every transfer in flight on every lane (their completions report "stopped") and the threads.

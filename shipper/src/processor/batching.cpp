@@ -244,10 +244,16 @@ void BatchSender::drop_queue_locked() {
     queue_.clear();
     queued_weight_ = 0;
     if (handoff_) {
-        guard_.release(handoff_->weight);
-        completed_ += handoff_->events.size();
+        abandon_locked(*handoff_);
         handoff_.reset();
     }
+}
+
+void BatchSender::abandon_locked(CutBatch& cut) {
+    guard_.release(cut.weight);
+    completed_ += cut.events.size();
+    cut.events.clear();
+    cut.prepared.reset();
 }
 
 BatchSender::CutBatch BatchSender::cut_batch_locked(std::chrono::steady_clock::time_point now) {
@@ -309,9 +315,7 @@ void BatchSender::run() {
         const bool alone = cut.prepared == nullptr;
         lock.lock();
         if (sending_stopped_) {
-            // Unacknowledged, like the queue the sending thread dropped.
-            guard_.release(cut.weight);
-            completed_ += cut.events.size();
+            abandon_locked(cut);  // unacknowledged, like the queue the sending thread dropped
             break;
         }
         handoff_ = std::move(cut);
@@ -351,11 +355,8 @@ void BatchSender::send_handed_over() {
             // Handed over before the drain ended, not sent yet: it comes after the final checkpoint.
             log::warn(name_, ": the shutdown drain is over; ", cut.events.size(),
                       " events stay unacknowledged and are sent again on the next start");
-            const size_t events = cut.events.size();
-            cut.events.clear();
-            guard_.release(cut.weight);
             lock.lock();
-            completed_ += events;
+            abandon_locked(cut);
             drop_queue_locked();
             go_on = false;
         } else {

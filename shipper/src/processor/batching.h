@@ -195,6 +195,8 @@ class BatchSender {
     // Drops what is queued and handed over, unacknowledged (the source sends it again), and releases its
     // memory.
     void drop_queue_locked();
+    // Drops a cut batch the same way, counting it done.
+    void abandon_locked(CutBatch& cut);
 
     const std::string name_;
     const BatchSettings settings_;

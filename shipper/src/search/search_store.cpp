@@ -398,10 +398,7 @@ StartedBulk SearchStore::start_bulk(const std::vector<BulkItem>& items) {
     write_bulk_body(items, *body);
     StartedBulk started;
     started.body_bytes = body->size();
-    auto answer = std::make_shared<std::promise<HttpResponse>>();
-    started.response = answer->get_future();
-    http_.send(make_request("POST", "/_bulk", {}, true, std::move(body)),
-               [answer](HttpResponse response) { answer->set_value(std::move(response)); });
+    started.response = http_.start(make_request("POST", "/_bulk", {}, true, std::move(body)));
     return started;
 }
 
