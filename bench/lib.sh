@@ -76,6 +76,22 @@ end \$\$;
 SQL
 }
 
+# Waits until slot $1's confirmed_flush_lsn reaches $end_lsn, polled every 5 ms by one server-side loop (a psql
+# process every few ms took CPU from the shipper being measured on 2 cores); fails after $2 seconds.
+bench_wait_confirmed() { # slot timeout-seconds
+  psql -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+do \$\$ begin
+  for i in 1 .. $(($2 * 200)) loop
+    exit when (select confirmed_flush_lsn >= '$end_lsn' from pg_replication_slots where slot_name = '$1');
+    perform pg_sleep(0.005);
+  end loop;
+  if not (select confirmed_flush_lsn >= '$end_lsn' from pg_replication_slots where slot_name = '$1') then
+    raise exception 'slot $1 not confirmed past $end_lsn after $2 s';
+  end if;
+end \$\$;
+SQL
+}
+
 # The backlog both consumers read: ROWS rows in transactions of 1000. Sets end_lsn.
 bench_write_backlog() {
   bench_write_rows bench_rows "$ROWS" 1000 0

@@ -75,19 +75,7 @@ ENV
     t0=$(now)
     "$BIN" run -c "$WORK/ship$run.env" >/dev/null 2>>"$WORK/ship$run.log" &
     SHIPPER_PID=$!
-    # One server-side loop instead of a psql process every few ms: on 2 cores those process starts took CPU
-    # from the shipper being measured.
-    psql -v ON_ERROR_STOP=1 <<SQL || { echo "shipper catch-up timed out" >&2; tail "$WORK/ship$run.log" >&2; exit 1; }
-do \$\$ begin
-  for i in 1 .. 60000 loop
-    exit when (select confirmed_flush_lsn >= '$end_lsn' from pg_replication_slots where slot_name = 'ship');
-    perform pg_sleep(0.005);
-  end loop;
-  if not (select confirmed_flush_lsn >= '$end_lsn' from pg_replication_slots where slot_name = 'ship') then
-    raise exception 'not confirmed after 300 s';
-  end if;
-end \$\$;
-SQL
+    bench_wait_confirmed ship 300 || { echo "shipper catch-up timed out" >&2; tail "$WORK/ship$run.log" >&2; exit 1; }
     t1=$(now)
     stop_shipper
     ship_s=$(elapsed "$t0" "$t1")

@@ -41,15 +41,6 @@ cpu_seconds() { # pid: user+system CPU seconds so far
   awk -v t="$TICKS" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"
 }
 
-# Waits until slot $1 has confirmed end_lsn (polled every 5 ms).
-wait_confirmed() { # slot timeout-seconds
-  local deadline=$((SECONDS + $2))
-  until [ "$(psql -Atc "select confirmed_flush_lsn >= '$end_lsn' from pg_replication_slots where slot_name = '$1'")" = t ]; do
-    [ $SECONDS -lt $deadline ] || return 1
-    sleep 0.005
-  done
-}
-
 # Runs `pgstream run -c $1` until slot $2 passes the backlog; sets secs, cpu (the shipper's) and wal_cpu (the
 # walsender's: it starts with the shipper's connection, so its whole CPU time is this catch-up's).
 measure() { # env-file slot log
@@ -57,7 +48,7 @@ measure() { # env-file slot log
   start=$(now)
   "$BIN" run -c "$1" >/dev/null 2>>"$3" &
   SHIPPER_PID=$!
-  wait_confirmed "$2" 600 || { echo "$2: catch-up timed out" >&2; tail "$3" >&2; exit 1; }
+  bench_wait_confirmed "$2" 600 || { echo "$2: catch-up timed out" >&2; tail "$3" >&2; exit 1; }
   secs=$(elapsed "$start" "$(now)")
   cpu=$(cpu_seconds "$SHIPPER_PID")
   walsender=$(psql -Atc "select active_pid from pg_replication_slots where slot_name = '$2'")

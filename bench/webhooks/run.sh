@@ -72,17 +72,7 @@ ENV
     t0=$(now)
     "$BIN" run -c "$WORK/ship.env" >/dev/null 2>>"$WORK/ship.log" &
     SHIPPER_PID=$!
-    psql <<SQL || { echo "shipper catch-up timed out" >&2; tail "$WORK/ship.log" >&2; exit 1; }
-do \$\$ begin
-  for i in 1 .. 120000 loop
-    exit when (select confirmed_flush_lsn >= '$end_lsn' from pg_replication_slots where slot_name = 'ship');
-    perform pg_sleep(0.005);
-  end loop;
-  if not (select confirmed_flush_lsn >= '$end_lsn' from pg_replication_slots where slot_name = 'ship') then
-    raise exception 'not confirmed after 600 s';
-  end if;
-end \$\$;
-SQL
+    bench_wait_confirmed ship 600 || { echo "shipper catch-up timed out" >&2; tail "$WORK/ship.log" >&2; exit 1; }
     t1=$(now)
     ship_s=$(elapsed "$t0" "$t1")
     backlog_stats=$(stats)
