@@ -4,6 +4,7 @@
 #include <rapidjson/reader.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cstring>
 #include <ctime>
@@ -362,13 +363,24 @@ std::vector<ItemResult> bulk_results(const std::vector<BulkItem>& items, const H
     return results;
 }
 
+// `kept` to write the next body into when no request holds it any more (the HTTP client lets go of a body
+// before the response comes back): its memory, sized for a batch like the last, serves again instead of a
+// fresh buffer whose pages are faulted in and zero-filled for every batch. Else a new one, which `kept`
+// keeps.
+std::shared_ptr<std::string>& reusable_body(std::shared_ptr<std::string>& kept) {
+    if (kept && kept.use_count() == 1) {
+        // Pairs with the release of the client's reference: its reads of the body happened before.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        return kept;
+    }
+    kept = std::make_shared<std::string>();
+    return kept;
+}
+
 }  // namespace
 
 std::string_view SearchStore::bulk_body(const std::vector<BulkItem>& items) {
-    // The body of the last request is still ours when the HTTP client let go of it (it does before the
-    // response comes back); then its memory serves again.
-    if (!bulk_body_ || bulk_body_.use_count() > 1) bulk_body_ = std::make_shared<std::string>();
-    write_bulk_body(items, *bulk_body_);
+    write_bulk_body(items, *reusable_body(bulk_body_));
     return *bulk_body_;
 }
 
@@ -394,11 +406,13 @@ bool SearchStore::can_start_bulk(const std::vector<BulkItem>& items) const {
 }
 
 StartedBulk SearchStore::start_bulk(const std::vector<BulkItem>& items) {
-    auto body = std::make_shared<std::string>();
+    // Two requests are in flight at most: of two bodies, the one of the request before last is free again.
+    started_body_turn_ = !started_body_turn_;
+    const std::shared_ptr<std::string>& body = reusable_body(started_bodies_[started_body_turn_]);
     write_bulk_body(items, *body);
     StartedBulk started;
     started.body_bytes = body->size();
-    started.response = http_.start(make_request("POST", "/_bulk", {}, true, std::move(body)));
+    started.response = http_.start(make_request("POST", "/_bulk", {}, true, body));
     return started;
 }
 

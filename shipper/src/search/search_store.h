@@ -4,6 +4,7 @@
 // forever on its own except write(), which follows the store retry policy until a stop.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <future>
 #include <memory>
@@ -125,6 +126,9 @@ class SearchStore {
     mutable std::mutex indices_mutex_;  // indices_with_change_version_ is read by can_start_bulk() too
     std::set<std::string> indices_with_change_version_;  // aliases whose mapping has kChangeVersionField
     std::shared_ptr<std::string> bulk_body_;             // bulk_body(): lent to the HTTP client per request
+    // start_bulk()'s bodies (its caller's thread only), used in turn.
+    std::array<std::shared_ptr<std::string>, 2> started_bodies_;
+    bool started_body_turn_ = false;
 };
 
 // "%XX"-escapes what is not unreserved in a URL path segment or query value.
