@@ -1451,7 +1451,9 @@ void appendWrittenItem(std::string& out, std::string_view action, const Cluster:
 Response Cluster::bulk(const std::optional<std::string>& default_index, const std::string& body,
                        const Params& params, const ItemRejector& reject) {
     auto started = Clock::now();
-    std::lock_guard<std::mutex> lock(mutex_);
+    // Reading the request (its parameters, lines, action lines and the validation of each item) uses no
+    // cluster state: it runs before the cluster's lock is taken, so that two _bulk requests in flight read
+    // their bodies at the same time. The checks, and so the errors and their order, are the same as before.
     Failure error;
     bool refresh = false, forced = false;
     if (!readRefresh(params, refresh, forced, error)) return failed(error);
@@ -1510,6 +1512,9 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     if (items.empty()) return failed(validationFailed({"no requests added"}));
     if (!problems.empty()) return failed(validationFailed(problems));
 
+    // From here on the items are applied: the cluster's state (indices, mappings, documents) and the fault
+    // injector's item rejections are read and written under the lock.
+    std::lock_guard<std::mutex> lock(mutex_);
     bool errors = false;
     std::set<Index*> touched;
     WriteTargetMemo write_target;
@@ -1903,7 +1908,9 @@ Response Cluster::searchLocked(const std::string& expression, const std::string&
 Response Cluster::deleteByQuery(const std::string& expression, const std::string& body,
                                 const Params& params) {
     auto started = Clock::now();
-    std::lock_guard<std::mutex> lock(mutex_);
+    // Reading the request (its parameters, lines, action lines and the validation of each item) uses no
+    // cluster state: it runs before the cluster's lock is taken, so that two _bulk requests in flight read
+    // their bodies at the same time. The checks, and so the errors and their order, are the same as before.
     Failure error;
     rapidjson::Document request;
     request.SetObject();
