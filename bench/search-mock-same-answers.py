@@ -37,7 +37,10 @@ def normalize(body):
 def hits_in_write_order(body):
     """A search answer sorted by _id puts auto-generated ids in a random order: its hits by (index, seq_no),
     the auto-generated ids in their sort values blanked (the rest as written, compared byte for byte)."""
-    answer = json.loads(body)
+    try:
+        answer = json.loads(body, strict=False)
+    except ValueError as error:
+        sys.exit(f"search-mock-same-answers: a search answer is not JSON ({error}): {body[max(0, error.pos - 200):error.pos + 50]!r}")
     hits = answer.get("hits", {}).get("hits")
     if not hits:
         return body
@@ -133,6 +136,21 @@ def requests():
                 doc(obj=5), doc(**{f"{table}-1": {"x": 1}}), doc(bench_rows={"id": 5}), '{"_table":"t","_table":"u"}',
                 '{"\\u005ftable":"escaped key"}', '{"_table":"\\u00e9t\\u00e9"}', "[1,2]", '"just a string"',
                 "{not json", '{"_table":"t"} trailing', "{}", '{"a.b":1}', '{"obj.a":1}']
+    # Numbers, literals, strings and spacing at the edges of what the line scanner reads itself.
+    for number in ("0", "-0", "01", "-01", "4294967295", "4294967296", "2147483647", "2147483648", "-2147483648",
+                   "-2147483649", "999999999999999999", "-999999999999999999", "1000000000000000000",
+                   "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+                   "18446744073709551615", "18446744073709551616", "1.0", "1e3", "1E3", "-", "-a", "1.", "+1",
+                   "0x10", "Infinity", "NaN", "true", "false", "null", "tru", "nulll", "[]", "[1,2]", "{}"):
+        for key in (f"{table}-1", f"{table}-2", "ratio", "flag", "when", "_table"):
+            bad_docs.append('{"%s":%s}' % (key, number))
+    bad_docs += ['{"_table":"a\\"b"}', '{"_table":"a\\\\b"}', '{"_table":"a\\u0000b"}', '{"_table":"tab\there"}',
+                 '{"_table":"ctl\x01"}', '{"_table":"\u00e9\u00e8 accents"}', '{ "_table" : "spaced" , "_change_version" : 5 }',
+                 '\t{"_table":"lead"}', '{"_table":"x"}\t\r ', '{"_table":"x"} ,', '{"_table":"x",}', '{"_table" "x"}',
+                 '{"_table":"x"}{"_table":"y"}', '{"_table":"' + "long " * 40 + '"}', '{"_table":""}', '{"":1}',
+                 '{"_table":"x","_table":5}', '{"obj":{"a":1,"a":2}}', '{"obj":{}}', '{"obj":[]}', '{"obj":[{"a":1},{"a":2}]}',
+                 '[{"_table":"x"}]', '"{}"', '{"_table":"' + "x" * 15 + '"}',
+                 '{"_table":"' + "y" * 16 + '"}', '{"_table":"' + "z" * 17 + '"}', '{"' + "k" * 31 + '":1}']
     items = []
     for n, source in enumerate(bad_docs):
         items += [action("index", _index="public", _id=f"bad{n}"), source]
@@ -140,6 +158,11 @@ def requests():
     # The same documents on a dynamic index and a dynamic: false one.
     bulk(lines(*[x for n, source in enumerate(bad_docs) for x in (action("index", _index="dyn", _id=f"d{n}"), source)]))
     bulk(lines(*[x for n, source in enumerate(bad_docs) for x in (action("create", _index="loose", _id=f"l{n}"), source)]))
+    # NUL bytes (on an index no search reads: the mock keeps the source's text, NUL included).
+    bulk(lines(action("index", _index="zero", _id="z1"), '{"_table":"\x00"}', action("index", _index="zero", _id="z2"),
+               '{"_table":"x"}\x00', action("index", _index="zero", _id="z3"), '{"_table":"x"}\x00 ',
+               action("index", _index="zero", _id="z4") + "\x00", doc(a=1)))
+    bulk(lines('{"index":{"_index":"zero","_id":"z\x005"}}', doc(a=1)))
     # Deletes: existing, missing (internal: no index auto-created; external: a tombstone), then writes over them.
     bulk(lines(action("delete", _index="public", _id=f"{table}_4"), action("delete", _index="public", _id="nope"),
                action("delete", _index="gone-internal", _id="x"),
@@ -234,7 +257,21 @@ def requests():
                  '{"index":{"_index":"public","_id":"x10","if_seq_no":"1","if_primary_term":1}}',
                  '{"index":{"":1}}', '{"INDEX":{}}', '{ "index" : { "_index" : "public" , "_id" : "x11" } }',
                  '{"index":{"_index":"pub\\u006cic","_id":"x12"}}', '{"create":{"_index":"public","_id":"x13","op_type":"create"}}',
-                 '{"delete":{"_index":"public","_id":"x14","op_type":"create"}}']
+                 '{"delete":{"_index":"public","_id":"x14","op_type":"create"}}',
+                 '{"index":{"_index":"public","_id":"x15","version":4294967296,"version_type":"external"}}',
+                 '{"index":{"_index":"public","_id":"x16","version":18446744073709551615,"version_type":"external"}}',
+                 '{"index":{"_index":"public","_id":"x17","version":9223372036854775807,"version_type":"external_gte"}}',
+                 '{"index":{"_index":"public","_id":"x18","version":-1,"version_type":"external"}}',
+                 '{"index":{"_index":"public","_id":"x19","if_seq_no":-2147483649,"if_primary_term":1}}',
+                 '{"index":{"_index":"public","_id":"x20","if_seq_no":0,"if_primary_term":-0}}',
+                 '{"index":{"_index":"public","_id":"x21","require_alias":false,"routing":null}}',
+                 '{"index":{"_index":"public","_id":"x\\"22"}}', '{"index":{"_index":"public","_id":"x\\u0032\\u0033"}}',
+                 '{"index":{"_index":"public","_id":"x24"}}\t \r', '{"index":{"_index":"public","_id":"x25"}} ,',
+                 '\t{"index":{"_index":"public","_id":"x26"}}', '{"index":{"_index":"public","_id":"x27",}}',
+                 '{"index":{"_index":"public","_id":"x28"}', '{"index":{"_index":"public","_id":"\x01"}}',
+                 '{"index":{"_index":"public","_id":"x29","version":1.5e3,"version_type":"external"}}',
+                 '{"index":{"_index":"public","_id":"x30","version":01,"version_type":"external"}}',
+                 '{"create":{"_index":"public","_id":"x31","_source":[]}}', '{"delete":{}}', '{"index":{}}']
     for line in malformed:
         bulk(lines(line, row(90)))
         bulk(lines(action("index", _index="public", _id="p1"), row(91), line, row(92)))

@@ -750,6 +750,8 @@ struct Cluster::WriteRequest {
     std::string version_type = "internal";
     std::optional<int64_t> if_seq_no, if_primary_term;
     bool require_alias = false;
+    // The source as _bulk scanned it before taking the lock (kUnsupported: not scanned).
+    ScannedLine scanned_source;
 };
 
 struct Cluster::WriteResult {
@@ -856,7 +858,8 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo*
         Failure parse_error;
         // The common document (known top-level leaves, scalar values) is checked straight from its text;
         // the rest is parsed into a DOM and goes through the mapping's general walk.
-        if (index->mapping.checkKnownLeaves(request.source, *request.id, deferred_terms)) {
+        if (index->mapping.checkKnownLeaves(request.source, &request.scanned_source, *request.id,
+                                            deferred_terms)) {
             // checked: its terms are built when a query first needs them
         } else if (!parseJson(request.source, source, parse_error)) {
             if (flavor_ == Flavor::kOpenSearch) {
@@ -1465,7 +1468,18 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     struct Item {
         std::string_view action;  // index, create, delete or update (actionWord)
         WriteRequest request;
+        size_t source_events = 0;  // where the scanned source's events start in `events`
     };
+    // The lines are scanned (scanLine) in a copy of the body, whose line ends become NULs, followed by the 16
+    // bytes the scanner may read past a line's end. A thread's buffers are kept from request to request: the
+    // whole request, scanned events included, is handled on one thread.
+    thread_local std::string text;
+    thread_local std::vector<LineEvent> events;
+    text.reserve(body.size() + 17);
+    text.assign(body);
+    text.append(17, '\0');
+    events.clear();
+    events.reserve(body.size() / 16);
     std::vector<Item> items;
     // Room for the items of a body like the indexer's (some 330 bytes per item), so that they are seldom
     // moved as the vector grows; other bodies only grow it as before. Capped, for bodies of large documents.
@@ -1492,7 +1506,22 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
         item.request.require_alias = require_alias_default;
         if (default_index) item.request.index = *default_index;
         ActionLineReader fast(item.action, item.request);
-        if (!parseLine(line, fast)) {
+        // The line's copy: scanned in place (the original stays for rapidjson and the DOM path).
+        auto scan = [&](std::string_view of, ScannedLine& scanned) {
+            char* copy = text.data() + (of.data() - body.data());
+            copy[of.size()] = '\0';
+            size_t first = events.size();
+            scanned.scan = scanLine(copy, of.size(), events);
+            scanned.count = events.size() - first;
+            return first;
+        };
+        ScannedLine action_scan;
+        size_t action_events = scan(line, action_scan);
+        action_scan.events = events.data() + action_events;
+        bool read =
+            action_scan.scan != LineScan::kUnsupported ? action_scan.parse(fast) : parseLine(line, fast);
+        events.resize(action_events);  // read: not kept
+        if (!read) {
             // Anything but the common action line: the DOM path, which also words the errors.
             item = Item();
             item.request.require_alias = require_alias_default;
@@ -1505,12 +1534,15 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
             std::string_view source;
             if (!nextLine(source)) return failed(validationFailed({"source is missing"}));
             request.source.assign(source);
+            item.source_events = scan(source, request.scanned_source);  // read under the lock
         }
         if (request.index.empty()) problems.push_back("index is missing");
         for (auto& problem : validateWrite(request)) problems.push_back(problem);
     }
     if (items.empty()) return failed(validationFailed({"no requests added"}));
     if (!problems.empty()) return failed(validationFailed(problems));
+    for (Item& item : items)  // `events` no longer grows
+        item.request.scanned_source.events = events.data() + item.source_events;
 
     // From here on the items are applied: the cluster's state (indices, mappings, documents) and the fault
     // injector's item rejections are read and written under the lock.
