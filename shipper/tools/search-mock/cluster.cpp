@@ -1470,14 +1470,15 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
         WriteRequest request;
         size_t source_events = 0;  // where the scanned source's events start in `events`
     };
-    // The lines are scanned (scanLine) in a copy of the body, whose line ends become NULs, followed by the 16
-    // bytes the scanner may read past a line's end. A thread's buffers are kept from request to request: the
-    // whole request, scanned events included, is handled on one thread.
-    thread_local std::string text;
+    // The lines are scanned (scanLine) in copies at their offsets in a buffer as long as the body, each ended
+    // by a NUL, with the 16 bytes the scanner may read past a line's end after the last one (the buffer is
+    // only grown, so every byte of it is written). A line is copied when it is scanned: one copy of the
+    // whole body was a `rep movsb`, counted by callgrind a byte at a time (some 330 instructions per item).
+    // A thread's buffers are kept from request to request: the whole request, scanned events included, is
+    // handled on one thread.
+    thread_local std::vector<char> text;
     thread_local std::vector<LineEvent> events;
-    text.reserve(body.size() + 17);
-    text.assign(body);
-    text.append(17, '\0');
+    if (text.size() < body.size() + 17) text.resize(body.size() + 17);
     events.clear();
     events.reserve(body.size() / 16);
     std::vector<Item> items;
@@ -1509,6 +1510,7 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
         // The line's copy: scanned in place (the original stays for rapidjson and the DOM path).
         auto scan = [&](std::string_view of, ScannedLine& scanned) {
             char* copy = text.data() + (of.data() - body.data());
+            std::memcpy(copy, of.data(), of.size());
             copy[of.size()] = '\0';
             size_t first = events.size();
             scanned.scan = scanLine(copy, of.size(), events);
