@@ -18,6 +18,7 @@
 #include <memory>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/process.h"
@@ -394,6 +395,51 @@ TEST_F(SearchMockTest, DeleteTombstonesRefuseOlderVersionsWithinGcDeletes) {
 // ---------------------------------------------------------------------------------------------------------
 // _bulk
 // ---------------------------------------------------------------------------------------------------------
+
+// Two _bulk requests in flight at once (the indexer keeps two): the mock reads both bodies at the same time
+// and applies one request's items after the other's; every item is written once, versions and seq_nos stay
+// whole.
+TEST_F(SearchMockTest, ConcurrentBulkRequestsAreEachAppliedWhole) {
+    Client setup = client();
+    ASSERT_EQ(
+        setup
+            .put(
+                "/c",
+                R"({"mappings":{"dynamic":"strict","properties":{"n":{"type":"long"},"t":{"type":"keyword"}}}})")
+            .status,
+        200);
+    constexpr int kItems = 2000;
+    auto body = [](int request) {
+        std::string lines;
+        for (int i = 0; i < kItems; ++i) {
+            std::string id = std::to_string(request) + "_" + std::to_string(i);
+            lines +=
+                "{\"index\":{\"_index\":\"c\",\"_id\":\"" + id + "\",\"version\":" + std::to_string(i + 1) +
+                ",\"version_type\":\"external\"}}\n{\"n\":" + std::to_string(i) + ",\"t\":\"" + id + "\"}\n";
+        }
+        return lines;
+    };
+    Reply replies[2];
+    std::vector<std::thread> senders;
+    for (int request = 0; request < 2; ++request)
+        senders.emplace_back([&, request] {
+            Client c = client();
+            replies[request] = c.bulk(body(request));
+        });
+    for (auto& sender : senders) sender.join();
+    for (int request = 0; request < 2; ++request) {
+        ASSERT_EQ(replies[request].status, 200) << describe(replies[request]);
+        EXPECT_FALSE(replies[request].flag("errors"));
+        EXPECT_EQ(replies[request].num("items." + std::to_string(kItems - 1) + ".index._version"), kItems);
+    }
+    // One request's seq_nos follow each other: its items were applied together.
+    int64_t first = replies[0].num("items.0.index._seq_no");
+    EXPECT_TRUE(first == 0 || first == kItems) << first;
+    EXPECT_EQ(replies[0].num("items." + std::to_string(kItems - 1) + ".index._seq_no"), first + kItems - 1);
+    EXPECT_EQ(replies[1].num("items.0.index._seq_no"), kItems - first);
+    ASSERT_EQ(setup.post("/c/_refresh").status, 200);
+    EXPECT_EQ(setup.get("/c/_count").num("count"), 2 * kItems);
+}
 
 TEST_F(SearchMockTest, BulkItemsReportTheirOwnOutcome) {
     Client c = client();

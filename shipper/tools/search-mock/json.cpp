@@ -2,10 +2,195 @@
 
 #include <rapidjson/error/en.h>
 
+#include <emmintrin.h>
+
 #include <cmath>
+#include <cstring>
 #include <set>
 
 namespace search_mock {
+
+namespace {
+
+// scanLine's reader: one pass over the line, recursive over objects and arrays (nested up to kMaxDepth).
+class LineScanner {
+  public:
+    LineScanner(char* text, std::vector<LineEvent>& events) : p_(text), events_(events) {}
+
+    // The root object; p_ is left after it.
+    bool root() {
+        skipSpace();
+        return *p_ == '{' && value();
+    }
+    const char* position() const { return p_; }
+
+  private:
+    static constexpr int kMaxDepth = 64;
+    using Kind = LineEvent::Kind;
+
+    static bool digit(char c) { return c >= '0' && c <= '9'; }
+    // rapidjson's whitespace (the line's own end is a NUL, which stops it).
+    void skipSpace() {
+        if (static_cast<unsigned char>(*p_) > ' ') return;  // the usual case: no space between tokens
+        while (*p_ == ' ' || *p_ == '\t' || *p_ == '\r' || *p_ == '\n') ++p_;
+    }
+    // Whether the eight bytes at `at` are all digits, and their value (fast_float's SWAR reading).
+    static bool eightDigits(const char* at, uint64_t& value) {
+        uint64_t word;
+        std::memcpy(&word, at, 8);
+        if (((word & 0xF0F0F0F0F0F0F0F0ull) |
+             (((word + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) != 0x3333333333333333ull)
+            return false;
+        word -= 0x3030303030303030ull;
+        word = (word * 10) + (word >> 8);
+        value = (((word & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+                 (((word >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >>
+                32;
+        return true;
+    }
+    LineEvent& push(Kind kind) {
+        LineEvent& event = events_.emplace_back();
+        event.kind = kind;
+        event.length = 0;
+        event.uint_value = 0;
+        return event;
+    }
+
+    bool value() {
+        switch (*p_) {
+            case '{':
+                return container('}', Kind::kStartObject, Kind::kEndObject);
+            case '[':
+                return container(']', Kind::kStartArray, Kind::kEndArray);
+            case '"':
+                return string(Kind::kString);
+            case 't':
+                return literal("true", 4, Kind::kBool, true);
+            case 'f':
+                return literal("false", 5, Kind::kBool, false);
+            case 'n':
+                return literal("null", 4, Kind::kNull, false);
+            default:
+                return number();
+        }
+    }
+
+    bool literal(const char* word, size_t length, Kind kind, bool truth) {
+        if (std::memcmp(p_, word, length) != 0) return false;  // the NUL and padding keep the read in bounds
+        p_ += length;
+        push(kind).bool_value = truth;
+        return true;
+    }
+
+    // An object's members or an array's elements; p_ is at the opening bracket.
+    bool container(char close, Kind start, Kind end) {
+        if (++depth_ > kMaxDepth) return false;
+        bool object = start == Kind::kStartObject;
+        ++p_;
+        push(start);
+        skipSpace();
+        uint32_t count = 0;
+        if (*p_ != close) {
+            for (;;) {
+                if (object) {
+                    if (*p_ != '"' || !string(Kind::kKey)) return false;
+                    skipSpace();
+                    if (*p_ != ':') return false;
+                    ++p_;
+                    skipSpace();
+                }
+                if (!value()) return false;
+                ++count;
+                skipSpace();
+                if (*p_ == close) break;
+                if (*p_ != ',') return false;
+                ++p_;
+                skipSpace();
+            }
+        }
+        ++p_;
+        push(end).length = count;
+        --depth_;
+        return true;
+    }
+
+    // A string without escapes or control characters, sixteen bytes at a step (unaligned loads); p_ is at
+    // the opening quote. The closing quote becomes the string's NUL, as in rapidjson's in situ parse.
+    bool string(Kind kind) {
+        char* start = ++p_;
+        const __m128i quote = _mm_set1_epi8('"');
+        const __m128i backslash = _mm_set1_epi8('\\');
+        const __m128i last_control = _mm_set1_epi8(0x1F);
+        for (;;) {
+            __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_));
+            // A byte is a control character when its unsigned minimum with 0x1F is itself.
+            __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(block, last_control), block);
+            __m128i stop = _mm_or_si128(
+                control, _mm_or_si128(_mm_cmpeq_epi8(block, quote), _mm_cmpeq_epi8(block, backslash)));
+            int mask = _mm_movemask_epi8(stop);
+            if (mask != 0) {
+                p_ += __builtin_ctz(static_cast<unsigned>(mask));
+                break;
+            }
+            p_ += 16;
+        }
+        if (*p_ != '"') return false;  // an escape, a control character or the line's end
+        LineEvent& event = push(kind);
+        event.text = start;
+        event.length = static_cast<uint32_t>(p_ - start);
+        *p_++ = '\0';
+        return true;
+    }
+
+    // An integer as rapidjson reads it; fractions, exponents, leading zeros and more than 18 digits are left
+    // to rapidjson.
+    // Out of line: inlined, its registers made every value() call (recursive) save more.
+    __attribute__((noinline)) bool number() {
+        bool minus = *p_ == '-';
+        if (minus) ++p_;
+        if (!digit(*p_)) return false;
+        uint64_t magnitude = 0;
+        if (*p_ == '0') {
+            ++p_;
+            if (minus || digit(*p_)) return false;
+        } else {
+            int digits = 0;
+            // Eight digits at a step while they fit in 18 (the NUL and padding keep the reads in bounds).
+            for (uint64_t eight = 0; digits <= 10 && eightDigits(p_, eight); p_ += 8, digits += 8)
+                magnitude = magnitude * 100000000 + eight;
+            for (; digit(*p_); ++p_) {
+                if (++digits > 18) return false;
+                magnitude = magnitude * 10 + static_cast<uint64_t>(*p_ - '0');
+            }
+        }
+        if (*p_ == '.' || *p_ == 'e' || *p_ == 'E') return false;
+        if (!minus)
+            push(magnitude <= 0xFFFFFFFFu ? Kind::kUint : Kind::kUint64).uint_value = magnitude;
+        else
+            push(magnitude <= 0x80000000u ? Kind::kInt : Kind::kInt64).int_value =
+                -static_cast<int64_t>(magnitude);
+        return true;
+    }
+
+    char* p_;
+    std::vector<LineEvent>& events_;
+    int depth_ = 0;
+};
+
+}  // namespace
+
+LineScan scanLine(char* text, size_t size, std::vector<LineEvent>& events) {
+    size_t first = events.size();
+    LineScanner scanner(text, events);
+    if (!scanner.root()) {
+        events.resize(first);
+        return LineScan::kUnsupported;
+    }
+    // parseLine's test of what follows the value.
+    for (const char* at = scanner.position(); at < text + size; ++at)
+        if (*at != ' ' && *at != '\t' && *at != '\r') return LineScan::kValueThenMore;
+    return LineScan::kValue;
+}
 
 JsonWriter& JsonWriter::dbl(double value) {
     // The cluster prints whole doubles with a fraction ("1.0"), which Writer::Double does too; infinities

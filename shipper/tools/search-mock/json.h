@@ -128,6 +128,115 @@ bool parseJson(std::string_view text, rapidjson::Document& into, Failure& error)
 // length-bounded stream copies each one onto the parser's stack, a character at a time), with SSE2 scans.
 // The copy ends where the line does and both streams read a NUL as the end of the input, so both see the
 // same characters; the handler's strings stay valid until the next line.
+// The events of a scanned JSON line (scanLine), as rapidjson's reader delivers them to a SAX handler.
+struct LineEvent {
+    enum class Kind : uint8_t {
+        kStartObject,
+        kEndObject,
+        kStartArray,
+        kEndArray,
+        kKey,
+        kString,
+        kNull,
+        kBool,
+        kInt,
+        kUint,
+        kInt64,
+        kUint64
+    };
+    Kind kind;
+    uint32_t length;  // a key's or string's length; the member or element count of an end
+    union {
+        const char* text;  // a key or string, decoded in place and NUL-terminated (rapidjson's in situ parse)
+        int64_t int_value;
+        uint64_t uint_value;
+        bool bool_value;
+    };
+};
+
+// What scanLine found in a line.
+enum class LineScan : uint8_t {
+    kUnsupported,    // outside the scanner's subset (or malformed): the line is left to rapidjson
+    kValue,          // one object, then only spaces, tabs and CRs
+    kValueThenMore,  // one object followed by something else: parseLine's answer is false
+};
+
+// A tokenizer for the common lines of a _bulk body, cheaper than rapidjson's reader (which scans each string
+// a byte at a time up to a 16-byte boundary, then pushes every token through a stack): it records the events
+// rapidjson's reader would deliver for the line, for replayLine. It reads only a subset of JSON: an object
+// (objects and arrays within it) of strings without escapes, integers of up to 18 digits without fraction or
+// exponent, true, false and null; for anything else it returns kUnsupported, possibly after writing into
+// `text`, and the caller goes to rapidjson with the line's original text. The subset is valid JSON, which
+// rapidjson reads with exactly these events (the same integer kinds: Uint up to 2^32-1, Int down to -2^31,
+// else Uint64/Int64), and its strings are decoded in place as rapidjson's in situ parse leaves them.
+//
+// text[0, size) is the line, decoded in place; text[size] must be a NUL and 16 more readable bytes must
+// follow (strings are scanned 16 bytes at a time). The events are appended to `events`.
+LineScan scanLine(char* text, size_t size, std::vector<LineEvent>& events);
+
+// Delivers scanned events to a SAX handler as rapidjson's reader would; false when the handler stops.
+template <typename Handler>
+bool replayLine(const LineEvent* event, size_t count, Handler& handler) {
+    using Kind = LineEvent::Kind;
+    for (const LineEvent* end = event + count; event != end; ++event) {
+        bool more = true;
+        switch (event->kind) {
+            case Kind::kStartObject:
+                more = handler.StartObject();
+                break;
+            case Kind::kEndObject:
+                more = handler.EndObject(event->length);
+                break;
+            case Kind::kStartArray:
+                more = handler.StartArray();
+                break;
+            case Kind::kEndArray:
+                more = handler.EndArray(event->length);
+                break;
+            case Kind::kKey:
+                more = handler.Key(event->text, event->length, false);
+                break;
+            case Kind::kString:
+                more = handler.String(event->text, event->length, false);
+                break;
+            case Kind::kNull:
+                more = handler.Null();
+                break;
+            case Kind::kBool:
+                more = handler.Bool(event->bool_value);
+                break;
+            case Kind::kInt:
+                more = handler.Int(static_cast<int>(event->int_value));
+                break;
+            case Kind::kUint:
+                more = handler.Uint(static_cast<unsigned>(event->uint_value));
+                break;
+            case Kind::kInt64:
+                more = handler.Int64(event->int_value);
+                break;
+            case Kind::kUint64:
+                more = handler.Uint64(event->uint_value);
+                break;
+        }
+        if (!more) return false;
+    }
+    return true;
+}
+
+// A line of a _bulk body scanned before it is needed (the document lines are scanned before the cluster's
+// lock is taken, and read against the mapping under it).
+struct ScannedLine {
+    LineScan scan = LineScan::kUnsupported;
+    const LineEvent* events = nullptr;
+    size_t count = 0;
+
+    // parseLine's answer for a scanned line: the events replayed, then the end checked.
+    template <typename Handler>
+    bool parse(Handler& handler) const {
+        return replayLine(events, count, handler) && scan == LineScan::kValue;
+    }
+};
+
 template <typename Handler>
 bool parseLine(std::string_view line, Handler& handler) {
     thread_local rapidjson::Reader reader;  // keeps its parse stack from line to line

@@ -1401,15 +1401,18 @@ class KnownLeavesReader : public ScalarsAsValues<KnownLeavesReader> {
 
 }  // namespace
 
-bool Mapping::checkKnownLeaves(std::string_view source_text, const std::string& id,
-                               std::shared_ptr<const FieldMapping>& deferred) {
+bool Mapping::checkKnownLeaves(std::string_view source_text, const ScannedLine* scanned,
+                               const std::string& id, std::shared_ptr<const FieldMapping>& deferred) {
     // The source text is only read for error positions, which this path never words.
     static const std::string no_text;
     IndexedFields unused;
     DocumentParser parser(flavor_, json_, id, no_text, unused);
     parser.checkOnly();
     KnownLeavesReader reader(parser, known_leaves_, last_leaf_order_);
-    if (!parseLine(source_text, reader)) return false;
+    bool known = scanned != nullptr && scanned->scan != LineScan::kUnsupported
+                     ? scanned->parse(reader)
+                     : parseLine(source_text, reader);
+    if (!known) return false;
     deferred = root_;
     return true;
 }

@@ -108,8 +108,9 @@ class Mapping {
     // DOM: true when the text is one object whose members are all known top-level leaves with scalar values
     // their fields take; `deferred` is then set as indexDocument sets it. False for anything else (arrays,
     // unknown or dotted keys, refused values, malformed JSON): the caller then parses the document and runs
-    // indexDocument, which decides it and words any error.
-    bool checkKnownLeaves(std::string_view source_text, const std::string& id,
+    // indexDocument, which decides it and words any error. `scanned`, when not null and not kUnsupported, is
+    // source_text already scanned (scanLine): its events are read instead of parsing the text again.
+    bool checkKnownLeaves(std::string_view source_text, const ScannedLine* scanned, const std::string& id,
                           std::shared_ptr<const FieldMapping>& deferred);
 
     // The terms of a document that indexDocument checked against `checked_against` without building them.
