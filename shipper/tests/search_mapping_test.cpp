@@ -385,6 +385,56 @@ TEST(SearchDocuments, ABuilderReusedAcrossRowsAndTablesWritesEachRowsOwnDocument
     EXPECT_EQ(bulk_items_for(other, nullptr, settings(), fresh)[0].source(), items[2].source());
 }
 
+// Items handed back after a write are filled again for the next batch: nothing of the earlier item may show
+// (a delete's action, an UPDATE's unchanged TOAST fields, a longer id or document).
+TEST(SearchDocuments, ItemsReusedForTheNextBatchAreTheSameAsNewOnes) {
+    SchemaTable users = table(
+        "users", "t1",
+        {column("t1-1", "id", "integer"), column("t1-2", "body", "text"), column("t1-3", "n", "integer")});
+    Event toast_update = row_event(Action::Update, 100);
+    toast_update.columns = {event_column("t1-1", "id", "integer", "7777777"),
+                            event_column("t1-3", "n", "integer", "1")};
+    Event moved = row_event(Action::Update, 150);  // a delete of the old key, then the new document
+    moved.columns = {event_column("t1-1", "id", "integer", "8"),
+                     event_column("t1-2", "body", "text", R"("b")"),
+                     event_column("t1-3", "n", "integer", "2")};
+    moved.identity = {event_column("t1-1", "id", "integer", "123456789")};
+    Event insert = row_event(Action::Insert, 200);
+    insert.columns = {event_column("t1-1", "id", "integer", "9"),
+                      event_column("t1-2", "body", "text", R"("c")"),
+                      event_column("t1-3", "n", "integer", "3")};
+    Event remove = row_event(Action::Delete, 300);
+    remove.identity = {event_column("t1-1", "id", "integer", "10")};
+
+    DocumentBuilder builder(settings());
+    DocumentStats stats;
+    std::vector<BulkItem> first;
+    for (const Event* event : {&toast_update, &moved, &insert}) builder.append(*event, &users, stats, first);
+    ASSERT_EQ(first.size(), 4u);
+    ASSERT_EQ(first[0].unchanged_fields, std::vector<std::string>{"t1-2"});
+    builder.reuse(std::move(first));
+    // The next batch, in another order: each item lands on an earlier one of another kind.
+    std::vector<BulkItem> next;
+    for (const Event* event : {&insert, &remove, &insert, &moved})
+        builder.append(*event, &users, stats, next);
+    std::vector<BulkItem> expected;
+    for (const Event* event : {&insert, &remove, &insert, &moved}) {
+        for (auto& item : bulk_items_for(*event, &users, settings(), stats))
+            expected.push_back(std::move(item));
+    }
+    ASSERT_EQ(next.size(), expected.size());
+    for (size_t i = 0; i < next.size(); ++i) {
+        SCOPED_TRACE(i);
+        EXPECT_EQ(next[i].action, expected[i].action);
+        EXPECT_EQ(next[i].index, expected[i].index);
+        EXPECT_EQ(next[i].id, expected[i].id);
+        EXPECT_EQ(next[i].version, expected[i].version);
+        EXPECT_EQ(next[i].fields_json, expected[i].fields_json);
+        EXPECT_EQ(next[i].unchanged_fields, expected[i].unchanged_fields);
+        EXPECT_EQ(next[i].event_index, expected[i].event_index);
+    }
+}
+
 TEST(SearchDocuments, AFieldOfADocumentReadsBackAsWritten) {
     BulkItem item;
     item.add_field("_table", R"("t1")");

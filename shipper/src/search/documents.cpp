@@ -42,12 +42,19 @@ void append_key_value(std::string& key, std::string_view value, bool only) {
     }
 }
 
+// Writes the _id of the row `key` of the table into `id` (whose memory is reused).
+void write_id_of_key(const std::string& table_pgstream_id, const std::string& key, bool hash,
+                     std::string& id) {
+    id.assign(table_pgstream_id).append(1, '_');
+    if (hash || table_pgstream_id.size() + 1 + key.size() > kMaxDocumentIdBytes)
+        id.append(sha256_hex(key));
+    else
+        id.append(key);
+}
+
 std::string id_of_key(const std::string& table_pgstream_id, const std::string& key, bool hash) {
-    const size_t size = table_pgstream_id.size() + 1 + key.size();
-    if (hash || size > kMaxDocumentIdBytes) return table_pgstream_id + "_" + sha256_hex(key);
     std::string id;
-    id.reserve(size);
-    id.append(table_pgstream_id).append(1, '_').append(key);
+    write_id_of_key(table_pgstream_id, key, hash, id);
     return id;
 }
 
@@ -134,8 +141,16 @@ bool DocumentBuilder::identity_key(const Event& event, const std::vector<Column>
     return true;
 }
 
-std::string DocumentBuilder::id_of(const std::string& table_id, const std::string& key) const {
-    return id_of_key(table_id, key, hash_ids_);
+void DocumentBuilder::reuse(std::vector<BulkItem>&& items) {
+    if (spare_.empty()) spare_ = std::move(items);
+}
+
+BulkItem& DocumentBuilder::next_item(std::vector<BulkItem>& items) {
+    if (spare_.empty()) return items.emplace_back();
+    BulkItem& item = items.emplace_back(std::move(spare_.back()));
+    spare_.pop_back();
+    item.reset_keeping_memory();
+    return item;
 }
 
 const DocumentBuilder::ColumnHead& DocumentBuilder::head(size_t position, const Column& column) {
@@ -204,10 +219,10 @@ size_t DocumentBuilder::append(const Event& event, const SchemaTable* table, Doc
     const uint64_t version = document_version(event);
 
     auto delete_item = [&](const std::string& key) {
-        BulkItem& item = items.emplace_back();
+        BulkItem& item = next_item(items);
         item.action = BulkItem::Action::kDelete;
         item.index = index;
-        item.id = id_of(table_id, key);
+        write_id_of_key(table_id, key, hash_ids_, item.id);
         item.version = version;
     };
 
@@ -231,9 +246,9 @@ size_t DocumentBuilder::append(const Event& event, const SchemaTable* table, Doc
         delete_item(old_key_);
         ++added;
     }
-    BulkItem& item = items.emplace_back();
+    BulkItem& item = next_item(items);
     item.index = index;
-    item.id = id_of(table_id, key_);
+    write_id_of_key(table_id, key_, hash_ids_, item.id);
     item.version = version;
     // "_table":"<table id>", as the last row of the same table wrote it (the rows of a table share the text).
     if (!table_field_id_.same_as(event.metadata.table_pgstream_id)) {

@@ -155,6 +155,12 @@ std::string SearchIndexer::fatal_error() const {
 }
 
 std::unique_ptr<PreparedBatch> SearchIndexer::prepare_documents(const std::vector<EventPtr>& batch) {
+    std::vector<BulkItem> done;
+    {
+        std::lock_guard lock(done_items_mutex_);
+        done.swap(done_items_);
+    }
+    if (!done.empty()) prepared_documents_.reuse(std::move(done));
     auto prepared = std::make_unique<PreparedDocuments>();
     prepared->results.resize(batch.size());
     prepared->pending.items.reserve(batch.size());
@@ -292,12 +298,20 @@ bool SearchIndexer::take_answers(Pending& pending, const std::vector<ItemResult>
                 break;
         }
     }
-    pending.items.clear();
+    give_back(pending.items);
     pending.events.clear();
     set_store_problem(all_final ? std::string()
                                 : "search indexer: the store at " + settings_.url +
                                       " did not take every document: " + not_taken);
     return all_final;
+}
+
+void SearchIndexer::give_back(std::vector<BulkItem>& items) {
+    {
+        std::lock_guard lock(done_items_mutex_);
+        if (done_items_.empty()) done_items_.swap(items);
+    }
+    items.clear();  // a batch's items not taken (the last one is not reused yet): freed outside the lock
 }
 
 ChangeResult SearchIndexer::with_retries(const RetryPolicy& policy,

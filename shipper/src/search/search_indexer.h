@@ -85,6 +85,9 @@ class SearchIndexer : public Processor {
     // some item is not final.
     bool take_answers(Pending& pending, const std::vector<ItemResult>& answers, size_t body_bytes,
                       std::vector<EventResult>& results);
+    // Items written and done with, handed to the cutting thread's builder (prepare_documents), which writes
+    // the next batch into their memory; `items` is left empty.
+    void give_back(std::vector<BulkItem>& items);
     EventResult apply_schema_change(const Event& event);
     EventResult truncate(const Event& event);
     EventResult change_result(const ChangeResult& result);
@@ -108,8 +111,10 @@ class SearchIndexer : public Processor {
     // The latest schema versions known. Changed on the sending thread only, read on the cutting thread too.
     mutable std::mutex schemas_mutex_;
     std::map<std::string, std::shared_ptr<const SchemaLogEntry>> schemas_;
-    DocumentBuilder documents_;                     // sending thread only
-    DocumentBuilder prepared_documents_;            // cutting thread only (prepare_documents)
+    DocumentBuilder documents_;           // sending thread only
+    DocumentBuilder prepared_documents_;  // cutting thread only (prepare_documents)
+    std::mutex done_items_mutex_;
+    std::vector<BulkItem> done_items_;  // give_back(): one batch's items, for prepared_documents_ to reuse
     std::set<std::string> tables_dead_lettered_;    // logged once per table
     std::unique_ptr<DeadLetterFile> dead_letters_;  // PGSTREAM_SEARCH_INDEXER_DEAD_LETTER_FILE
 
