@@ -1,6 +1,5 @@
 #include "search/mapping.h"
 
-#include <cctype>
 #include <cstring>
 #include <map>
 #include <set>
@@ -100,10 +99,15 @@ const char* date_format(FieldKind kind) {
     }
 }
 
+// An ASCII digit (std::isdigit is a call per character and asks the locale).
+constexpr bool is_ascii_digit(char c) {
+    return static_cast<unsigned char>(c - '0') < 10;
+}
+
 bool is_digits(std::string_view text, size_t count) {
     if (text.size() != count) return false;
     for (char c : text)
-        if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+        if (!is_ascii_digit(c)) return false;
     return true;
 }
 
@@ -112,19 +116,19 @@ bool is_json_number(std::string_view text, bool integer_only) {
     size_t i = 0;
     if (i < text.size() && text[i] == '-') ++i;
     size_t digits_start = i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    while (i < text.size() && is_ascii_digit(text[i])) ++i;
     if (i == digits_start || (text[digits_start] == '0' && i - digits_start > 1)) return false;
     if (integer_only) return i == text.size();
     if (i < text.size() && text[i] == '.') {
         size_t frac = ++i;
-        while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+        while (i < text.size() && is_ascii_digit(text[i])) ++i;
         if (i == frac) return false;
     }
     if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
         ++i;
         if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
         size_t exp = i;
-        while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+        while (i < text.size() && is_ascii_digit(text[i])) ++i;
         if (i == exp) return false;
     }
     return i == text.size();
@@ -142,7 +146,7 @@ bool convert_time(std::string_view text, bool with_offset, std::string& out) {
     std::string fraction;
     if (i < text.size() && text[i] == '.') {
         ++i;
-        while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) fraction += text[i++];
+        while (i < text.size() && is_ascii_digit(text[i])) fraction += text[i++];
         if (fraction.empty() || fraction.size() > 6) return false;
     }
     fraction.resize(6, '0');
