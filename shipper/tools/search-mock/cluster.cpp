@@ -945,7 +945,7 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo*
     }
     bool existed = live != index->live.end();
     if (existed) live->second->superseded = true;
-    auto doc = std::make_shared<StoredDoc>();
+    auto doc = std::allocate_shared<StoredDoc>(NodeAllocator<StoredDoc>(&index->doc_nodes));
     doc->id =
         std::move(*request.id);  // not read past this point (`id` included): callers keep only result.id
     result.id = doc->id;         // request.id is moved out: the result views the stored id

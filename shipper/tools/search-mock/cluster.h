@@ -171,9 +171,11 @@ class Cluster {
         std::map<std::string, std::string>
             settings;  // flat "index.*" keys, string values as the engine keeps them
         Mapping mapping;
-        // The nodes of `live` and `searchable` (one each per document), from pools of this index rather than
-        // one malloc each; given back when the index goes. Declared before the maps, so they outlive them.
-        NodePool live_nodes, searchable_nodes;
+        // The nodes of `live` and `searchable` and the documents themselves (one each per document), from
+        // pools of this index rather than one malloc each; given back when the index goes. Declared before
+        // the maps and lists, so they outlive them (a document is only held, under the cluster's lock, by its
+        // index).
+        NodePool live_nodes, searchable_nodes, doc_nodes;
         // The documents by id, keyed by a view of the document's own id (kept right by putDocument). `live`
         // is only looked up, so it is hashed: ids share their table's prefix, which made an ordered map's
         // comparisons costly.
