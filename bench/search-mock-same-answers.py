@@ -317,6 +317,47 @@ def requests():
     for index in ("vec-os", "vec-es"):
         bulk(lines(action("index", _index=index, _id="1"), doc(v=[1, 2, 3]), action("index", _index=index, _id="2"), doc(v=[1, 2]),
                    action("index", _index=index, _id="3"), doc(v="x")))
+    # Refresh semantics on an index without periodic refresh: overwrites, deletes and re-indexing between
+    # refreshes, searches before and after each refresh, refresh=true/wait_for, _doc, _delete_by_query.
+    req("PUT", "/nrt", json.dumps({"settings": {"index.refresh_interval": "-1"}}))
+    def nrt_state():
+        req("POST", "/nrt/_search?size=100&version=true&seq_no_primary_term=true&sort=_id:asc", "{}")
+        req("GET", "/nrt/_count")
+    for rnd in range(3):
+        items = []
+        for i in range(12):
+            key = f"k{(i * 7 + rnd * 5) % 10}"
+            if (i + rnd) % 4 == 3:
+                items += [action("delete", _index="nrt", _id=key)]
+            else:
+                items += [action("index", _index="nrt", _id=key), doc(n=i, r=rnd)]
+        bulk(lines(*items))
+        nrt_state()
+        req("GET", "/nrt/_doc/k3")
+        req("GET", "/nrt/_doc/k4")
+        req("POST", "/nrt/_refresh")
+        nrt_state()
+    bulk(lines(action("index", _index="nrt", _id="k1"), doc(n=100), action("delete", _index="nrt", _id="k1"),
+               action("index", _index="nrt", _id="k1"), doc(n=101), action("delete", _index="nrt", _id="k2")))
+    nrt_state()
+    bulk(lines(action("index", _index="nrt", _id="k5"), doc(n=102), action("delete", _index="nrt", _id="k5")), "/_bulk?refresh=true")
+    nrt_state()
+    bulk(lines(action("index", _index="nrt", _id="k6"), doc(n=103), action("index", _index="nrt", _id="k6"), doc(n=104)), "/_bulk?refresh=wait_for")
+    nrt_state()
+    req("PUT", "/nrt/_doc/k7?refresh=true", json.dumps({"n": 105}))
+    req("DELETE", "/nrt/_doc/k7")
+    req("PUT", "/nrt/_doc/k7", json.dumps({"n": 106}))
+    req("DELETE", "/nrt/_doc/k8?refresh=wait_for")
+    nrt_state()
+    req("POST", "/nrt/_delete_by_query", json.dumps({"query": {"range": {"n": {"lte": 5}}}}))
+    nrt_state()
+    req("POST", "/nrt/_refresh")
+    nrt_state()
+    bulk(lines(action("index", _index="nrt", _id="k0"), doc(n=107)))
+    req("POST", "/nrt/_delete_by_query?refresh=true", json.dumps({"query": {"match_all": {}}}))
+    nrt_state()
+    req("POST", "/nrt/_refresh")
+    nrt_state()
     # Read the state back.
     req("POST", "/_refresh")
     for index in ("public", "dyn", "loose", "wa", "wa-1", "wa-2", "two", "gone-external", "newtwo", "vec-os", "vec-es"):

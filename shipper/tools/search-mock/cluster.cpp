@@ -656,8 +656,12 @@ void Cluster::refreshIndex(Index& index) {
     // Each id written since the last refresh gets the live state it has now. Each one is first tried just
     // after the one before: ids written in sequence (a table's rows by key) usually follow each other in the
     // id order too, and a right hint saves the dozen or so comparisons of a search from the root.
+    // A write that is not superseded is its id's live document; a superseded one was replaced or deleted
+    // since, by a write or delete that is in these lists too and brings the id's live state.
     auto hint = index.searchable.end();
-    auto refreshId = [&index, &hint](std::string_view id) {
+    for (const DocPtr& doc : index.unrefreshed_writes)
+        if (!doc->superseded) hint = std::next(putDocumentNear(index.searchable, hint, doc));
+    for (const std::string& id : index.unrefreshed_deletes) {
         auto live = index.live.find(id);
         if (live == index.live.end()) {
             index.searchable.erase(id);
@@ -665,9 +669,7 @@ void Cluster::refreshIndex(Index& index) {
         } else {
             hint = std::next(putDocumentNear(index.searchable, hint, live->second));
         }
-    };
-    for (const DocPtr& doc : index.unrefreshed_writes) refreshId(doc->id);
-    for (const std::string& id : index.unrefreshed_deletes) refreshId(id);
+    }
     index.unrefreshed_writes.clear();
     index.unrefreshed_deletes.clear();
     index.last_refresh = Clock::now();
@@ -931,7 +933,10 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo*
     result.seq_no = index->next_seq_no++;
     if (request.op == Op::kDelete) {
         bool existed = live != index->live.end();
-        if (existed) index->live.erase(live);
+        if (existed) {
+            live->second->superseded = true;
+            index->live.erase(live);
+        }
         index->tombstones[id] = Tombstone{new_version, result.seq_no, Clock::now()};
         index->unrefreshed_deletes.push_back(id);
         result.result = existed ? "deleted" : "not_found";
@@ -939,7 +944,8 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo*
         return result;
     }
     bool existed = live != index->live.end();
-    auto doc = std::make_shared<StoredDoc>();
+    if (existed) live->second->superseded = true;
+    auto doc = std::allocate_shared<StoredDoc>(NodeAllocator<StoredDoc>(&index->doc_nodes));
     doc->id =
         std::move(*request.id);  // not read past this point (`id` included): callers keep only result.id
     result.id = doc->id;         // request.id is moved out: the result views the stored id

@@ -5,12 +5,15 @@
 // engine's response bodies. One mutex guards all of it: a test server, not a fast one.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +33,78 @@ struct Response {
 
 // Query-string parameters of one request.
 using Params = std::map<std::string, std::string>;
+
+// Single objects of one size (a map's nodes) from chunks kept on a free list, instead of a malloc each; other
+// requests (a hash table's buckets) go to operator new. The memory is given back when the pool goes.
+class NodePool {
+  public:
+    NodePool() = default;
+    NodePool(const NodePool&) = delete;
+    NodePool& operator=(const NodePool&) = delete;
+
+    void* allocate(size_t size) {
+        if (size_ == 0) size_ = std::max(size, sizeof(Free));
+        if (size != size_ && size > sizeof(Free)) return ::operator new(size);
+        if (free_ != nullptr) {
+            Free* item = free_;
+            free_ = item->next;
+            return item;
+        }
+        if (next_ == end_) {
+            constexpr size_t kPerChunk = 256;
+            chunks_.push_back(std::make_unique<Slot[]>(kPerChunk * slots()));
+            next_ = chunks_.back().get();
+            end_ = next_ + kPerChunk * slots();
+        }
+        void* item = next_;
+        next_ += slots();
+        return item;
+    }
+    void deallocate(void* p, size_t size) {
+        if (size != size_ && size > sizeof(Free)) return ::operator delete(p);
+        free_ = new (p) Free{free_};
+    }
+
+  private:
+    struct Free {
+        Free* next;
+    };
+    using Slot = std::max_align_t;
+    size_t slots() const { return (size_ + sizeof(Slot) - 1) / sizeof(Slot); }
+
+    size_t size_ = 0;
+    Free* free_ = nullptr;
+    Slot* next_ = nullptr;
+    Slot* end_ = nullptr;
+    std::vector<std::unique_ptr<Slot[]>> chunks_;
+};
+
+// A container's allocator taking its single objects from a NodePool.
+template <typename T>
+struct NodeAllocator {
+    using value_type = T;
+    NodePool* pool;
+    explicit NodeAllocator(NodePool* p) : pool(p) {}
+    template <typename U>
+    NodeAllocator(const NodeAllocator<U>& other) : pool(other.pool) {}
+    T* allocate(size_t n) {
+        return static_cast<T*>(n == 1 ? pool->allocate(sizeof(T)) : ::operator new(n * sizeof(T)));
+    }
+    void deallocate(T* p, size_t n) {
+        if (n == 1)
+            pool->deallocate(p, sizeof(T));
+        else
+            ::operator delete(p);
+    }
+    template <typename U>
+    bool operator==(const NodeAllocator<U>& other) const {
+        return pool == other.pool;
+    }
+    template <typename U>
+    bool operator!=(const NodeAllocator<U>& other) const {
+        return pool != other.pool;
+    }
+};
 
 class Cluster {
   public:
@@ -85,19 +160,34 @@ class Cluster {
     // A stored document never changes: `live` and `searchable` share it, so a refresh copies a pointer.
     using DocPtr = std::shared_ptr<const StoredDoc>;
     struct Index {
-        explicit Index(Flavor flavor) : mapping(flavor) {}
+        explicit Index(Flavor flavor)
+            : mapping(flavor),
+              live(0, std::hash<std::string_view>(), std::equal_to<std::string_view>(),
+                   NodeAllocator<std::pair<const std::string_view, DocPtr>>(&live_nodes)),
+              searchable(std::less<std::string_view>(),
+                         NodeAllocator<std::pair<const std::string_view, DocPtr>>(&searchable_nodes)) {}
         std::string name, uuid;
         int64_t creation_date_ms = 0;
         std::map<std::string, std::string>
             settings;  // flat "index.*" keys, string values as the engine keeps them
         Mapping mapping;
+        // The nodes of `live` and `searchable` and the documents themselves (one each per document), from
+        // pools of this index rather than one malloc each; given back when the index goes. Declared before
+        // the maps and lists, so they outlive them (a document is only held, under the cluster's lock, by its
+        // index).
+        NodePool live_nodes, searchable_nodes, doc_nodes;
         // The documents by id, keyed by a view of the document's own id (kept right by putDocument). `live`
         // is only looked up, so it is hashed: ids share their table's prefix, which made an ordered map's
         // comparisons costly.
-        std::unordered_map<std::string_view, DocPtr> live;
+        std::unordered_map<std::string_view, DocPtr, std::hash<std::string_view>,
+                           std::equal_to<std::string_view>,
+                           NodeAllocator<std::pair<const std::string_view, DocPtr>>>
+            live;
         std::unordered_map<std::string, Tombstone> tombstones;
         // What searches see, in id order: the live documents as of the last refresh.
-        std::map<std::string_view, DocPtr> searchable;
+        std::map<std::string_view, DocPtr, std::less<std::string_view>,
+                 NodeAllocator<std::pair<const std::string_view, DocPtr>>>
+            searchable;
         // Written since the last refresh, possibly repeated: the documents indexed and the ids deleted. A
         // refresh brings just these ids from `live` into `searchable` instead of copying the whole index.
         std::vector<DocPtr> unrefreshed_writes;

@@ -36,13 +36,16 @@ class DocTerms {
     std::shared_ptr<const FieldMapping> checked_against_;
 };
 
-// Never changed once stored: the live and the searchable view share it (Cluster::DocPtr).
+// Never changed once stored: the live and the searchable view share it (Cluster::DocPtr). Only
+// `superseded` changes, under the cluster's lock: set when the live view lets the document go (replaced or
+// deleted), so that a refresh knows an unrefreshed write is still the live one without looking its id up.
 struct StoredDoc {
     std::string id;
     std::string source;  // the _source JSON exactly as it was sent
     DocTerms terms;
     int64_t version = 1;
     int64_t seq_no = 0;
+    mutable bool superseded = false;
 
     const IndexedFields& fields() const { return terms.get(id, source); }
 };
