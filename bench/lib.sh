@@ -76,6 +76,11 @@ end \$\$;
 SQL
 }
 
+# CPU time the host gave to other guests while this machine's CPUs wanted it (steal, all CPUs), in seconds so far.
+# On a shared host it moves the same binary's CPU per row by half from one set to the next; printed around runs
+# so that a set taken while the host was busy can be told apart from one of a slower build.
+steal_seconds() { awk -v t="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", $9 / t }' /proc/stat; }
+
 # Waits until slot $1's confirmed_flush_lsn reaches $end_lsn, polled every 5 ms by one server-side loop (a psql
 # process every few ms took CPU from the shipper being measured on 2 cores); fails after $2 seconds.
 bench_wait_confirmed() { # slot timeout-seconds

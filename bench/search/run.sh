@@ -14,8 +14,9 @@
 # confirmed_flush_lsn passes the backlog's end (the indexer confirms a row only once the mock took its document),
 # one after the other (the order alternates between runs). Reported per path: documents (rows) per second, startup
 # included; the shipper's and its walsender's CPU (user+system) per row; for the search path also the mock's CPU
-# and the _bulk request count and mean body size (the indexer's metrics); the load average around each run; and
-# the search path's whole CPU per document against the 2-core budget (20 us per document at 100k docs/s).
+# and the _bulk request count and mean body size (the indexer's metrics); the load average and the host's steal
+# time around each run; and the search path's whole CPU per document against the 2-core budget (20 us per
+# document at 100k docs/s).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/bench/lib.sh"
@@ -117,8 +118,10 @@ for run in $(seq 1 "$RUNS"); do
     stop_shipper
   }
   load_before=$(load_average)
+  steal_before=$(steal_seconds)
   if [ $((run % 2)) = 1 ]; then measure_stdout; measure_search; else measure_search; measure_stdout; fi
   load_after=$(load_average)
+  steal=$(elapsed "$steal_before" "$(steal_seconds)")
   kill -TERM "$MOCK_PID" 2>/dev/null || true
   wait "$MOCK_PID" 2>/dev/null || true
   MOCK_PID=
@@ -126,10 +129,10 @@ for run in $(seq 1 "$RUNS"); do
 
   awk -v rows="$ROWS" -v ss="$stdout_s" -v sc="$stdout_cpu" -v es="$search_s" -v ec="$search_cpu" -v mc="$mock_cpu" \
       -v sw="$stdout_wal_cpu" -v ew="$search_wal_cpu" -v br="$bulk_requests" -v bb="$bulk_bytes" -v run="$run" \
-      -v l0="$load_before" -v l1="$load_after" 'BEGIN {
+      -v l0="$load_before" -v l1="$load_after" -v st="$steal" 'BEGIN {
     total = (ec + mc + ew) * 1e6 / rows
-    printf "run %d (load average %s -> %s): stdout %.0f rows/s (%.2fs, shipper CPU %.2f us/row, walsender %.2f us/row); search %.0f docs/s (%.2fs, shipper CPU %.2f us/doc, mock CPU %.2f us/doc, walsender %.2f us/doc); ratio %.2f; %d bulk requests, mean %.0f KiB\n",
-      run, l0, l1, rows / ss, ss, sc * 1e6 / rows, sw * 1e6 / rows, rows / es, es, ec * 1e6 / rows, mc * 1e6 / rows, ew * 1e6 / rows, ss / es, br, bb / br / 1024
+    printf "run %d (load average %s -> %s, host steal %.2fs): stdout %.0f rows/s (%.2fs, shipper CPU %.2f us/row, walsender %.2f us/row); search %.0f docs/s (%.2fs, shipper CPU %.2f us/doc, mock CPU %.2f us/doc, walsender %.2f us/doc); ratio %.2f; %d bulk requests, mean %.0f KiB\n",
+      run, l0, l1, st, rows / ss, ss, sc * 1e6 / rows, sw * 1e6 / rows, rows / es, es, ec * 1e6 / rows, mc * 1e6 / rows, ew * 1e6 / rows, ss / es, br, bb / br / 1024
     printf "%f %f %f %f %f %f %f %f %f\n", rows / ss, rows / es, sc * 1e6 / rows, ec * 1e6 / rows, mc * 1e6 / rows, ss / es, bb / br / 1024, ew * 1e6 / rows, total > "/dev/stderr"
   }' 2>>"$WORK/results"
 done

@@ -12,8 +12,9 @@
 # One throwaway cluster: bench_rows (the shipper benchmark's table) and a 20-table schema with mixed types. Per
 # run, one after the other: psql COPY of bench_rows to /dev/null, pgstream snapshot of bench_rows, psql COPY of the
 # 20 tables, pg_dump --data-only of the schema, pgstream snapshot of the schema. rows/s = rows / wall-clock seconds,
-# start-up included. Prints each run (with the client's own CPU), the load average before and after the runs, the
-# medians, the clients' CPU per row on the 20 tables (pg_dump's against the shipper's) and the ratios
+# start-up included. Prints each run (with the client's own CPU and the host's steal time), the load average before
+# and after the runs, the medians, the clients' CPU per row on the 20 tables (pg_dump's against the shipper's) and
+# the ratios
 # (targets: snapshot >= 0.5x COPY on bench_rows; snapshot faster than pg_dump on the 20 tables with 2 workers).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -61,7 +62,8 @@ for t in $(seq 1 20); do echo "\\copy s20.t$t to '/dev/null'" >>"$copy_all_sql";
 # Records the wall-clock seconds of the command as "<label>" and its own CPU (user + system, the client's:
 # psql, pg_dump or the shipper; not the server backends') as "<label>_cpu".
 timed() { # label command...
-  local start end cpu_file=$WORK/cpu
+  local start end cpu_file=$WORK/cpu steal_before
+  steal_before=$(steal_seconds)
   start=$(now)
   { TIMEFORMAT='%3U %3S'; time "${@:2}" >/dev/null; } 2>"$cpu_file"
   end=$(now)
@@ -70,7 +72,7 @@ timed() { # label command...
   cpu=$(tail -n 1 "$cpu_file" | awk '{ printf "%.3f", $1 + $2 }')
   echo "$1 $seconds" >>"$WORK/results"
   echo "$1_cpu $cpu" >>"$WORK/results"
-  echo "  $1: ${seconds}s (client CPU ${cpu}s)" >&2
+  echo "  $1: ${seconds}s (client CPU ${cpu}s, host steal $(elapsed "$steal_before" "$(steal_seconds)")s)" >&2
 }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
