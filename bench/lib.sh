@@ -77,8 +77,9 @@ SQL
 }
 
 # CPU time the host gave to other guests while this machine's CPUs wanted it (steal, all CPUs), in seconds so far.
-# On a shared host it moves the same binary's CPU per row by half from one set to the next; printed around runs
-# so that a set taken while the host was busy can be told apart from one of a slower build.
+# Printed around runs so that a set taken while the host took CPU away can be told apart from one of a slower
+# build. It does not show every kind of host noise: the same binary's CPU per row has moved by two thirds between
+# sets minutes apart with no steal counted.
 steal_seconds() { awk -v t="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", $9 / t }' /proc/stat; }
 
 # Waits until slot $1's confirmed_flush_lsn reaches $end_lsn, polled every 5 ms by one server-side loop (a psql
