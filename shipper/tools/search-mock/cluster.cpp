@@ -1976,9 +1976,7 @@ Response Cluster::searchLocked(const std::string& expression, const std::string&
 Response Cluster::deleteByQuery(const std::string& expression, const std::string& body,
                                 const Params& params) {
     auto started = Clock::now();
-    // Reading the request (its parameters, lines, action lines and the validation of each item) uses no
-    // cluster state: it runs before the cluster's lock is taken, so that two _bulk requests in flight read
-    // their bodies at the same time. The checks, and so the errors and their order, are the same as before.
+    std::lock_guard<std::mutex> lock(mutex_);
     Failure error;
     rapidjson::Document request;
     request.SetObject();
