@@ -118,16 +118,6 @@ bool isJdkException(const std::string& type);
 // Parses a request body; a syntax error becomes the cluster's parse error (400).
 bool parseJson(std::string_view text, rapidjson::Document& into, Failure& error);
 
-// Feeds one line of a _bulk body to a SAX handler, for the fast paths that read the common lines without
-// building a DOM. True only when the line holds exactly one JSON value (then trailing spaces, tabs and CRs),
-// which parseJson would accept with the same events, and the handler took every event. False for anything
-// else (a syntax error, a handler that gave up): the caller then takes its DOM path with parseJson, which
-// decides and words everything as before.
-//
-// The line is parsed in situ from a NUL-terminated copy: its strings are decoded in place (parseJson's
-// length-bounded stream copies each one onto the parser's stack, a character at a time), with SSE2 scans.
-// The copy ends where the line does and both streams read a NUL as the end of the input, so both see the
-// same characters; the handler's strings stay valid until the next line.
 // The events of a scanned JSON line (scanLine), as rapidjson's reader delivers them to a SAX handler.
 struct LineEvent {
     enum class Kind : uint8_t {
@@ -237,6 +227,16 @@ struct ScannedLine {
     }
 };
 
+// Feeds one line of a _bulk body to a SAX handler, for the fast paths that read the common lines without
+// building a DOM. True only when the line holds exactly one JSON value (then trailing spaces, tabs and CRs),
+// which parseJson would accept with the same events, and the handler took every event. False for anything
+// else (a syntax error, a handler that gave up): the caller then takes its DOM path with parseJson, which
+// decides and words everything as before.
+//
+// The line is parsed in situ from a NUL-terminated copy: its strings are decoded in place (parseJson's
+// length-bounded stream copies each one onto the parser's stack, a character at a time), with SSE2 scans.
+// The copy ends where the line does and both streams read a NUL as the end of the input, so both see the
+// same characters; the handler's strings stay valid until the next line.
 template <typename Handler>
 bool parseLine(std::string_view line, Handler& handler) {
     thread_local rapidjson::Reader reader;  // keeps its parse stack from line to line
