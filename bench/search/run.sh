@@ -13,10 +13,11 @@
 # with the search indexer into a fresh pgstream-search-mock). Each consumer reads the backlog until its slot's
 # confirmed_flush_lsn passes the backlog's end (the indexer confirms a row only once the mock took its document),
 # one after the other (the order alternates between runs). Reported per path: documents (rows) per second, startup
-# included; the shipper's and its walsender's CPU (user+system) per row; for the search path also the mock's CPU
-# and the _bulk request count and mean body size (the indexer's metrics); the load average and the host's steal
-# time around each run; and the search path's whole CPU per document against the 2-core budget (20 us per
-# document at 100k docs/s).
+# included; the shipper's and its walsender's CPU (user+system) per row; for the search path also the mock's CPU;
+# the system (kernel) part of the shipper's and the mock's CPU (sockets, wake-ups, page faults: the search path's
+# HTTP traffic shows there); the _bulk request count and mean body size (the indexer's metrics); the load average
+# and the host's steal time around each run; and the search path's whole CPU per document against the 2-core
+# budget (20 us per document at 100k docs/s).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/bench/lib.sh"
@@ -42,6 +43,9 @@ trap cleanup EXIT
 cpu_seconds() { # pid: user+system CPU seconds so far
   awk -v t="$TICKS" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"
 }
+system_seconds() { # pid: system CPU seconds so far (the kernel's share: sockets, pipes, page faults)
+  awk -v t="$TICKS" '{ printf "%.3f", $15 / t }' "/proc/$1/stat"
+}
 
 # Runs `pgstream run -c $1` until slot $2 passes the backlog; sets secs, cpu (the shipper's) and wal_cpu (the
 # walsender's: it starts with the shipper's connection, so its whole CPU time is this catch-up's).
@@ -53,6 +57,7 @@ measure() { # env-file slot log
   bench_wait_confirmed "$2" 600 || { echo "$2: catch-up timed out" >&2; tail "$3" >&2; exit 1; }
   secs=$(elapsed "$start" "$(now)")
   cpu=$(cpu_seconds "$SHIPPER_PID")
+  sys=$(system_seconds "$SHIPPER_PID")
   walsender=$(psql -Atc "select active_pid from pg_replication_slots where slot_name = '$2'")
   wal_cpu=0
   [ -z "$walsender" ] || wal_cpu=$(cpu_seconds "$walsender" 2>/dev/null || echo 0)
@@ -101,15 +106,17 @@ for run in $(seq 1 "$RUNS"); do
 
   measure_stdout() {
     measure "$WORK/ship$run.env" ship "$WORK/ship$run.log"
-    stdout_s=$secs stdout_cpu=$cpu stdout_wal_cpu=$wal_cpu
+    stdout_s=$secs stdout_cpu=$cpu stdout_sys=$sys stdout_wal_cpu=$wal_cpu
     stop_shipper
   }
   measure_search() {
-    local mock_cpu_before
+    local mock_cpu_before mock_sys_before
     mock_cpu_before=$(cpu_seconds "$MOCK_PID")
+    mock_sys_before=$(system_seconds "$MOCK_PID")
     measure "$WORK/search$run.env" search "$WORK/search$run.log"
-    search_s=$secs search_cpu=$cpu search_wal_cpu=$wal_cpu
+    search_s=$secs search_cpu=$cpu search_sys=$sys search_wal_cpu=$wal_cpu
     mock_cpu=$(awk -v a="$mock_cpu_before" -v b="$(cpu_seconds "$MOCK_PID")" 'BEGIN { printf "%.3f", b - a }')
+    mock_sys=$(awk -v a="$mock_sys_before" -v b="$(system_seconds "$MOCK_PID")" 'BEGIN { printf "%.3f", b - a }')
     local port metrics
     port=$(sed -nE 's/.*health server: listening on 127\.0\.0\.1:([0-9]+).*/\1/p' "$WORK/search$run.log" | tail -1)
     metrics=$(curl -s "127.0.0.1:$port/metrics")
@@ -129,10 +136,11 @@ for run in $(seq 1 "$RUNS"); do
 
   awk -v rows="$ROWS" -v ss="$stdout_s" -v sc="$stdout_cpu" -v es="$search_s" -v ec="$search_cpu" -v mc="$mock_cpu" \
       -v sw="$stdout_wal_cpu" -v ew="$search_wal_cpu" -v br="$bulk_requests" -v bb="$bulk_bytes" -v run="$run" \
-      -v l0="$load_before" -v l1="$load_after" -v st="$steal" 'BEGIN {
+      -v l0="$load_before" -v l1="$load_after" -v st="$steal" \
+      -v sy="$stdout_sys" -v ey="$search_sys" -v my="$mock_sys" 'BEGIN {
     total = (ec + mc + ew) * 1e6 / rows
-    printf "run %d (load average %s -> %s, host steal %.2fs): stdout %.0f rows/s (%.2fs, shipper CPU %.2f us/row, walsender %.2f us/row); search %.0f docs/s (%.2fs, shipper CPU %.2f us/doc, mock CPU %.2f us/doc, walsender %.2f us/doc); ratio %.2f; %d bulk requests, mean %.0f KiB\n",
-      run, l0, l1, st, rows / ss, ss, sc * 1e6 / rows, sw * 1e6 / rows, rows / es, es, ec * 1e6 / rows, mc * 1e6 / rows, ew * 1e6 / rows, ss / es, br, bb / br / 1024
+    printf "run %d (load average %s -> %s, host steal %.2fs): stdout %.0f rows/s (%.2fs, shipper CPU %.2f us/row of which system %.2f, walsender %.2f us/row); search %.0f docs/s (%.2fs, shipper CPU %.2f us/doc of which system %.2f, mock CPU %.2f us/doc of which system %.2f, walsender %.2f us/doc); ratio %.2f; %d bulk requests, mean %.0f KiB\n",
+      run, l0, l1, st, rows / ss, ss, sc * 1e6 / rows, sy * 1e6 / rows, sw * 1e6 / rows, rows / es, es, ec * 1e6 / rows, ey * 1e6 / rows, mc * 1e6 / rows, my * 1e6 / rows, ew * 1e6 / rows, ss / es, br, bb / br / 1024
     printf "%f %f %f %f %f %f %f %f %f\n", rows / ss, rows / es, sc * 1e6 / rows, ec * 1e6 / rows, mc * 1e6 / rows, ss / es, bb / br / 1024, ew * 1e6 / rows, total > "/dev/stderr"
   }' 2>>"$WORK/results"
 done
