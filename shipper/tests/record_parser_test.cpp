@@ -162,6 +162,36 @@ TEST(RecordParser, PlainAndEscapedRecordsReadAsTheTreeParserReadsThem) {
     }
 }
 
+// The plain reader finds a string's end a word at a time: a quote, an escape or the record's end at every
+// position of the first and second word (and in the last bytes of the record, which it reads one by one)
+// must read as the tree parser reads it.
+TEST(RecordParser, StringsEndAndEscapeAtEveryPositionOfAWord) {
+    const std::string head = R"j({"action":"I","xid":7,"lsn":"0/15A5C70","schema":"public","table":"t",)j";
+    for (size_t length = 0; length <= 20; ++length) {
+        for (size_t escape_at = 0; escape_at <= length; ++escape_at) {
+            std::string value(length, 'v');
+            if (escape_at < length) value.replace(escape_at, 1, escape_at % 2 ? "\\\"" : "\\n");
+            for (const std::string& text :
+                 {head + R"j("columns":[{"name":"s","type":"text","value":")j" + value + R"j("}]})j",
+                  head + R"j("columns":[{"name":")j" + value + R"j(","type":"text","value":1}],"x":")j" +
+                      value + R"j("})j"}) {
+                SCOPED_TRACE(text);
+                auto record = parse_wal2json_record(text);
+                ASSERT_EQ(record.kind, Record::Kind::Change);
+                EXPECT_EQ(event_to_json(*record.event), tree_rendering(text));
+            }
+        }
+    }
+    // A control character inside a string is not JSON, whichever word it falls in.
+    for (size_t at = 0; at < 12; ++at) {
+        std::string value(12, 'v');
+        value[at] = '\x01';
+        EXPECT_THROW(parse_wal2json_record(head + R"j("columns":[{"name":"s","type":"text","value":")j" +
+                                           value + R"j("}]})j"),
+                     JsonError);
+    }
+}
+
 TEST(RecordParser, RejectsWhatIsNotAV2Record) {
     for (const char* bad :
          {"", "{", "[]", R"j({"change":[]})j", R"j({"action":"X"})j", R"j({"action":"I","lsn":"nope"})j",

@@ -94,25 +94,7 @@ JsonValue parse_json(std::string_view text) {
 
 namespace {
 
-// Eight bytes from `bytes`, the first in memory as the lowest (as little-endian machines load them).
-uint64_t load_word(const char* bytes) {
-    uint64_t word;
-    std::memcpy(&word, bytes, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    word = __builtin_bswap64(word);
-#endif
-    return word;
-}
-
-// The position (0-7) of the first byte of `word` that a JSON string must escape, 8 when none. The test of
-// has_json_special_byte (wal/json.h), read in address order: a subtraction's borrow only runs from a byte
-// that matched towards later bytes, so the first marked byte is a true match (later ones may not be).
-size_t first_json_special_byte(uint64_t word) {
-    constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
-    uint64_t quote = word ^ (kOnes * '"'), backslash = word ^ (kOnes * '\\');
-    uint64_t marks = ((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) & ~word & kHighs;
-    return marks ? size_t(__builtin_ctzll(marks)) / 8 : 8;
-}
+using json_detail::load_word;
 
 // The position of the first byte at or after `from` that a JSON string must escape, `size` when none: eight
 // bytes a step, so that plain text costs a few instructions per word and a byte to escape is found without

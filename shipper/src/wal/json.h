@@ -58,14 +58,36 @@ JsonValue parse_json(std::string_view text);
 // wal2json uses), so re-serialised strings are byte-identical to the plugin's.
 void append_json_string(std::string& out, std::string_view text);
 std::string json_quote(std::string_view text);
-// Whether one of the eight bytes at `bytes` is below 0x20, a quote or a backslash (what a JSON string must
-// escape): classic "has zero byte" bit tricks on the word and its XORs, to skip plain text a word at a time.
-inline bool has_json_special_byte(const char* bytes) {
+namespace json_detail {
+// Eight bytes from `bytes`, the first in memory as the lowest (as little-endian machines load them).
+inline uint64_t load_word(const char* bytes) {
     uint64_t word;
     std::memcpy(&word, bytes, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    word = __builtin_bswap64(word);
+#endif
+    return word;
+}
+// The high bit of each byte of `word` that is below 0x20, a quote or a backslash (what a JSON string must
+// escape): classic "has zero byte" bit tricks on the word and its XORs. A subtraction's borrow only runs from
+// a byte that matched towards later bytes, so the first marked byte is a true match (later ones may not be).
+inline uint64_t json_special_marks(uint64_t word) {
     constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
     uint64_t quote = word ^ (kOnes * '"'), backslash = word ^ (kOnes * '\\');
     return ((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) & ~word & kHighs;
+}
+}  // namespace json_detail
+
+// Whether one of the eight bytes at `bytes` is one a JSON string must escape; lets a scan skip plain text a
+// word at a time.
+inline bool has_json_special_byte(const char* bytes) {
+    return json_detail::json_special_marks(json_detail::load_word(bytes)) != 0;
+}
+// The position (0-7) of the first byte of `word` (loaded by json_detail::load_word) that a JSON string must
+// escape, 8 when none.
+inline size_t first_json_special_byte(uint64_t word) {
+    uint64_t marks = json_detail::json_special_marks(word);
+    return marks ? size_t(__builtin_ctzll(marks)) / 8 : 8;
 }
 
 // The same into memory the caller sized for the worst case, json_string_bound(text.size()) bytes; returns
