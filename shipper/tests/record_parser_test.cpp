@@ -162,10 +162,10 @@ TEST(RecordParser, PlainAndEscapedRecordsReadAsTheTreeParserReadsThem) {
     }
 }
 
-// The plain reader finds a string's end a word at a time: a quote, an escape or the record's end at every
-// position of the first and second word (and in the last bytes of the record, which it reads one by one)
-// must read as the tree parser reads it.
-TEST(RecordParser, StringsEndAndEscapeAtEveryPositionOfAWord) {
+// The plain reader finds a string's or a number's end a word at a time: a quote, an escape, a number's last
+// digit or the record's end at every position of the first and second word (and in the last bytes of the
+// record, which it reads one by one) must read as the tree parser reads it.
+TEST(RecordParser, StringsAndNumbersEndAtEveryPositionOfAWord) {
     const std::string head = R"j({"action":"I","xid":7,"lsn":"0/15A5C70","schema":"public","table":"t",)j";
     for (size_t length = 0; length <= 20; ++length) {
         for (size_t escape_at = 0; escape_at <= length; ++escape_at) {
@@ -179,6 +179,25 @@ TEST(RecordParser, StringsEndAndEscapeAtEveryPositionOfAWord) {
                 auto record = parse_wal2json_record(text);
                 ASSERT_EQ(record.kind, Record::Kind::Change);
                 EXPECT_EQ(event_to_json(*record.event), tree_rendering(text));
+            }
+        }
+    }
+    // Numbers are read eight digits a step: every length through two words, with a fraction and an exponent,
+    // as the record's last value and before more members.
+    for (size_t length = 1; length <= 20; ++length) {
+        std::string digits;
+        for (size_t i = 0; i < length; ++i) digits += char('1' + i % 9);
+        for (const std::string& number : {digits, "-" + digits, digits + "." + digits,
+                                          digits + "e-" + digits.substr(0, 2), "0." + digits + "E+7"}) {
+            for (const std::string& text :
+                 {head + R"j("columns":[{"name":"n","type":"numeric","value":)j" + number + "}]}",
+                  head + R"j("columns":[{"name":"n","type":"numeric","value":)j" + number +
+                      R"j(,"x":1}],"identity":[]})j"}) {
+                SCOPED_TRACE(text);
+                auto record = parse_wal2json_record(text);
+                ASSERT_EQ(record.kind, Record::Kind::Change);
+                EXPECT_EQ(event_to_json(*record.event), tree_rendering(text));
+                EXPECT_EQ(record.event->columns.at(0).value.text, number);
             }
         }
     }
