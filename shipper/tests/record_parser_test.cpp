@@ -5,6 +5,7 @@
 
 #include "wal/event_codec.h"
 #include "wal/record_parser.h"
+#include "wal/recycled_events.h"
 
 namespace pgstream {
 namespace {
@@ -209,6 +210,58 @@ TEST(RecordParser, StringsAndNumbersEndAtEveryPositionOfAWord) {
                                            value + R"j("}]})j"),
                      JsonError);
     }
+}
+
+// While a listener keeps the event pool open, a record is parsed into the event an earlier one left behind
+// (its column vector and value texts reused): whatever the earlier record held, the event must read as a new
+// one, for every pair of these shapes, and the translator's column ids of the earlier row must be gone.
+TEST(RecordParser, RecycledEventsReadAsNewOnes) {
+    const std::string head = R"j({"action":"I","xid":7,"lsn":"0/15A5C70","schema":"public","table":"t",)j";
+    const std::vector<std::string> records = {
+        head +
+            R"j("columns":[{"name":"a","type":"bigint","value":1},{"name":"b","type":"text","value":)j"
+            R"j("a value longer than the small-string buffer"},{"name":"c","type":"jsonb","value":null}]})j",
+        head + R"j("columns":[{"name":"x","type":"int","value":2}]})j",
+        head + R"j("columns":[{"value":3},{"name":"y"},{"type":"text"}]})j",
+        R"j({"action":"D","xid":8,"lsn":"0/15A5D00","schema":"s","table":"u",)j"
+        R"j("identity":[{"name":"a","type":"bigint","value":1},{"name":"k","type":"text","value":"key"}]})j",
+        R"j({"action":"U","lsn":"0/15A5D00","schema":"s","table":"u","columns":[{"name":"a","type":"bigint",)j"
+        R"j("value":5}],"identity":[{"name":"a","type":"bigint","value":4}]})j",
+        R"j({"action":"M","xid":9,"lsn":"0/15A5E00","transactional":true,"prefix":"p","content":"hello"})j",
+        R"j({"action":"T","xid":9,"lsn":"0/15A5E00","schema":"public","table":"t"})j",
+        head + R"j("columns":[{"name":"s","type":"text","value":"escaped \"quote\""}]})j",
+        head + R"j( "columns" : [ { "name" : "a" , "type" : "int" , "value" : 1 } ] })j",
+        head +
+            R"j("columns":[{"name":"a","type":"int","value":1,"extra":{"x":[1]}},{"name":"b","type":"int",)j"
+            R"j("value":2}],"columns":[]})j",
+    };
+    RecycledEventsInUse pool;
+    size_t reused = 0;
+    for (const std::string& earlier : records) {
+        for (const std::string& text : records) {
+            const Event* left_behind = nullptr;
+            {
+                MutableEventPtr event = parse_wal2json_record(earlier).event;
+                for (Column& column : event->columns) column.id = SharedText("table-id-1");
+                left_behind = event.get();
+            }
+            SCOPED_TRACE(earlier + " then " + text);
+            auto record = parse_wal2json_record(text);
+            ASSERT_EQ(record.kind, Record::Kind::Change);
+            if (record.event.get() == left_behind) ++reused;
+            EXPECT_EQ(event_to_json(*record.event), tree_rendering(text));
+            for (const Column& column : record.event->columns) {
+                EXPECT_TRUE(column.id.empty());
+                if (column.value.is_null()) {
+                    EXPECT_TRUE(column.value.text.empty());
+                }
+            }
+            EXPECT_TRUE(record.event->metadata.version.empty());
+            EXPECT_EQ(record.event->checkpoint_token, 0u);
+        }
+    }
+    // The plainly written records reuse the event left behind (the others go through the tree parser's own).
+    EXPECT_GE(reused, records.size() * 5);
 }
 
 TEST(RecordParser, RejectsWhatIsNotAV2Record) {

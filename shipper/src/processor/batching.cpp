@@ -18,10 +18,11 @@ size_t heap_bytes(const std::string& text) {
 }  // namespace
 
 size_t event_weight(const Event& event) {
-    // The shared_ptr control block shares the Event's allocation. Shared texts (column heads, metadata ids,
-    // the commit time) count as their handles only (inside sizeof(Event) and sizeof(Column)): they are held
-    // once per table or transaction, however many of its events are queued.
-    size_t weight = sizeof(Event) + 16;
+    // The shared_ptr control block: an allocation of its own for recycled events (wal/recycled_events.h: the
+    // stream's and the snapshot's), about 32 bytes with the allocator's rounding. Shared texts (column heads,
+    // metadata ids, the commit time) count as their handles only (inside sizeof(Event) and sizeof(Column)):
+    // they are held once per table or transaction, however many of its events are queued.
+    size_t weight = sizeof(Event) + 48;
     for (const std::string* text : {&event.xid, &event.schema, &event.table, &event.prefix, &event.content,
                                     &event.position, &event.metadata.version})
         weight += heap_bytes(*text);

@@ -10,6 +10,7 @@
 
 #include "observability/metrics.h"
 #include "util/log.h"
+#include "wal/recycled_events.h"
 
 namespace pgstream {
 
@@ -69,104 +70,6 @@ void read_columns(PGconn* conn, const std::string& relation, Snapshotter::Table&
         table.columns.push_back(std::move(column));
     }
 }
-
-// Snapshot events are recycled: a row's Event goes back to this pool when the last stage drops it (on an
-// output's thread) and a reader fills it with another row, so its column vector and value texts keep their
-// memory: no allocation for them and no event to destroy per row. The pool lives as long as the process (an
-// event can be dropped after its Snapshotter is gone) but holds events only while a snapshot runs (between
-// open() and close()); otherwise, and beyond its bounds, returned events are deleted.
-class RecycledEvents {
-  public:
-    static RecycledEvents& instance() {
-        static RecycledEvents* pool = new RecycledEvents();  // never freed: see above
-        return *pool;
-    }
-
-    void open() {
-        std::lock_guard<std::mutex> lock(mutex_);
-        ++users_;
-    }
-    void close() {
-        std::vector<Event*> dropped;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (--users_ == 0) dropped.swap(events_);
-        }
-        for (Event* event : dropped) delete event;
-    }
-    // Moves up to `count` pooled events to `out`.
-    void take(std::vector<Event*>& out, size_t count) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        size_t taken = std::min(count, events_.size());
-        out.insert(out.end(), events_.end() - ptrdiff_t(taken), events_.end());
-        events_.resize(events_.size() - taken);
-    }
-    void give_back(Event* event) {
-        // A row with large values would keep their memory for as long as it stays pooled.
-        if (retained_bytes(*event) <= kMaxEventBytes) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (users_ > 0 && events_.size() < kMaxEvents) {
-                events_.push_back(event);
-                return;
-            }
-        }
-        delete event;
-    }
-
-  private:
-    static constexpr size_t kMaxEvents = 2048, kMaxEventBytes = 8192;  // at most 16 MiB pooled
-
-    static size_t retained_bytes(const Event& event) {
-        size_t bytes = event.columns.capacity() * sizeof(Column);
-        for (const Column& column : event.columns) bytes += column.value.text.capacity();
-        return bytes;
-    }
-
-    std::mutex mutex_;
-    std::vector<Event*> events_;
-    int users_ = 0;
-};
-
-struct ReturnToRecycledEvents {
-    void operator()(Event* event) const { RecycledEvents::instance().give_back(event); }
-};
-
-// The snapshot's use of the pool, for as long as Snapshotter::run runs.
-class RecycledEventsInUse {
-  public:
-    RecycledEventsInUse() { RecycledEvents::instance().open(); }
-    ~RecycledEventsInUse() { RecycledEvents::instance().close(); }
-    RecycledEventsInUse(const RecycledEventsInUse&) = delete;
-    RecycledEventsInUse& operator=(const RecycledEventsInUse&) = delete;
-};
-
-// A reader's events: recycled ones taken from the pool a batch at a time (one lock per batch), else new ones.
-class EventSupply {
-  public:
-    EventSupply() = default;
-    EventSupply(const EventSupply&) = delete;
-    EventSupply& operator=(const EventSupply&) = delete;
-    ~EventSupply() {
-        for (Event* event : spare_) RecycledEvents::instance().give_back(event);
-    }
-
-    // An event to fill with a row: as a new one but for what read_range sets on every row and the columns,
-    // which decode_copy_row overwrites.
-    MutableEventPtr next() {
-        if (spare_.empty()) RecycledEvents::instance().take(spare_, kBatch);
-        if (spare_.empty()) return MutableEventPtr(new Event(), ReturnToRecycledEvents());
-        Event* event = spare_.back();
-        spare_.pop_back();
-        MutableEventPtr owned(event, ReturnToRecycledEvents());
-        event->reset_keeping_memory();
-        return owned;
-    }
-
-  private:
-    static constexpr size_t kBatch = 256;
-
-    std::vector<Event*> spare_;
-};
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 #include "wal/record_parser.h"
 
 #include "wal/event_codec.h"
+#include "wal/recycled_events.h"
 
 #include <rapidjson/reader.h>
 #include <rapidjson/stream.h>
@@ -17,11 +18,14 @@ namespace {
 // says the same (a comparison instead of an allocation and a copy per column per row).
 class RecentHeads {
   public:
-    // head 0: name, 1: type; `identity`: the identity array rather than the columns.
-    SharedText reuse(bool identity, size_t position, int head, std::string_view text) {
-        auto& heads = heads_[identity][head];
+    // head 0: name, 1: type; `identity`: the identity array rather than the columns. Sets `head` to the text
+    // (a recycled event's column mostly holds it already).
+    void reuse(bool identity, size_t position, int kind, std::string_view text, SharedText& head) {
+        auto& heads = heads_[identity][kind];
         if (heads.size() <= position) heads.resize(position + 1);
-        return reuse(heads[position], text);
+        SharedText& recent = heads[position];
+        if (recent.view() != text) recent = SharedText(text);
+        if (!head.same_as(recent)) head = recent;
     }
     static SharedText reuse(SharedText& recent, std::string_view text) {
         if (recent.view() != text) recent = SharedText(text);
@@ -71,9 +75,20 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
         std::string_view text;
     };
 
+    // Fills `event`'s columns and identity (a recycled event's: their elements are reused, and what the
+    // record does not set is reset).
+    explicit RecordHandler(Event& event) : event_(event) {}
+    // Back to the start of a record, for a second reading of the same one.
+    void restart() {
+        for (Scalar& field : fields) field = Scalar();
+        columns_array = identity_array = false;
+        depth_ = skip_depth_ = 0;
+        field_ = Field::Other;
+        column_field_ = ColumnField::Other;
+        current_columns_ = nullptr;
+    }
+
     Scalar fields[size_t(Field::Count)];
-    std::vector<Column> columns;
-    std::vector<Column> identity;
     bool columns_array = false;
     bool identity_array = false;
 
@@ -116,7 +131,7 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
             return true;
         }
         if (depth_ == 2) {  // a column item
-            current_columns_->emplace_back();
+            next_column();
             ++depth_;
             return true;
         }
@@ -126,6 +141,11 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
     }
     bool EndObject(rapidjson::SizeType) {
         if (skip_depth_ > 0) return --skip_depth_, true;
+        if (depth_ == 3) {  // a column's end: heads it did not name are empty
+            Column& column = (*current_columns_)[filled_ - 1];
+            if (!name_seen_) column.name.clear();
+            if (!type_seen_) column.type.clear();
+        }
         --depth_;
         return true;
     }
@@ -136,11 +156,12 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
                 mark_seen(field_);
                 if (field_ == Field::Columns) {
                     columns_array = true;
-                    current_columns_ = &columns;
+                    current_columns_ = &event_.columns;
                 } else {
                     identity_array = true;
-                    current_columns_ = &identity;
+                    current_columns_ = &event_.identity;
                 }
+                filled_ = 0;
                 // Consecutive records mostly come from the same table: size the array like the last one's
                 // instead of growing it one reallocation (and column move) at a time.
                 current_columns_->reserve(last_size(field_));
@@ -159,9 +180,11 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
     }
     bool EndArray(rapidjson::SizeType) {
         if (skip_depth_ > 0) return --skip_depth_, true;
-        if (depth_ == 2)
-            last_size(current_columns_ == &columns ? Field::Columns : Field::Identity) =
-                current_columns_->size();
+        if (depth_ == 2) {
+            // A recycled vector may hold more columns than this record's.
+            current_columns_->resize(filled_);
+            last_size(current_columns_ == &event_.columns ? Field::Columns : Field::Identity) = filled_;
+        }
         --depth_;
         return true;
     }
@@ -226,16 +249,16 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
             return true;
         }
         if (depth_ == 2) return false;  // a scalar as a column item
-        Column& column = current_columns_->back();
+        Column& column = (*current_columns_)[filled_ - 1];
         // Within a column object every member is applied in turn, so a later duplicate wins.
         switch (column_field_) {
             case ColumnField::Name:
-                column.name = recent_heads().reuse(current_columns_ == &identity,
-                                                   current_columns_->size() - 1, 0, text);
+                recent_heads().reuse(current_columns_ == &event_.identity, filled_ - 1, 0, text, column.name);
+                name_seen_ = true;
                 break;
             case ColumnField::Type:
-                column.type = recent_heads().reuse(current_columns_ == &identity,
-                                                   current_columns_->size() - 1, 1, text);
+                recent_heads().reuse(current_columns_ == &event_.identity, filled_ - 1, 1, text, column.type);
+                type_seen_ = true;
                 break;
             case ColumnField::Value:
                 column.value.kind = kind;
@@ -247,11 +270,32 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
         return true;
     }
 
+    // The next column of the array being read: a recycled one (reset but for its heads, which the column's
+    // end clears unless the record names them) or a new one.
+    void next_column() {
+        auto& columns = *current_columns_;
+        if (filled_ == columns.size()) {
+            columns.emplace_back();
+        } else {
+            Column& column = columns[filled_];
+            column.id.clear();  // the translator's, for the row before
+            column.value.kind = JsonValue::Kind::Null;
+            column.value.text.clear();
+            column.value.members.clear();
+            column.value.items.clear();
+        }
+        ++filled_;
+        name_seen_ = type_seen_ = false;
+    }
+
+    Event& event_;
     int depth_ = 0;       // 1 = in the record object, 2 = in columns/identity, 3 = in a column object
     int skip_depth_ = 0;  // > 0 while inside a container nobody reads
     Field field_ = Field::Other;
     ColumnField column_field_ = ColumnField::Other;
     std::vector<Column>* current_columns_ = nullptr;
+    size_t filled_ = 0;  // columns of *current_columns_ read so far
+    bool name_seen_ = false, type_seen_ = false;
 };
 
 // The plugin writes records without whitespace and, for most rows, without a single escape: for those this
@@ -436,11 +480,20 @@ std::optional<Lsn> fast_lsn(const RecordHandler& handler, RecordHandler::Field f
     return lsn;
 }
 
+// The events of the records this thread parses: recycled ones while a listener keeps the pool open.
+EventSupply& event_supply() {
+    thread_local EventSupply supply;
+    return supply;
+}
+
 std::optional<Record> parse_record_fast(std::string_view text) {
     using Field = RecordHandler::Field;
-    RecordHandler handler;
+    // Taken before the record is read, since the handler writes the columns straight into it; a begin or
+    // commit record drops it again, back to the pool (one per transaction).
+    MutableEventPtr event = event_supply().next();
+    RecordHandler handler(*event);
     if (!PlainRecordReader(text).parse(handler)) {
-        handler = RecordHandler();
+        handler.restart();
         // Reused: a fresh Reader allocates its string stack on every record.
         thread_local rapidjson::Reader reader;
         // In-situ parsing decodes strings inside a scratch copy of the record instead of copying them
@@ -487,25 +540,24 @@ std::optional<Record> parse_record_fast(std::string_view text) {
     auto lsn = fast_lsn(handler, Field::Lsn, &ok);
     if (!ok) return std::nullopt;
 
-    auto event = std::make_shared<Event>();
     event->action = static_cast<Action>(code);
     if (xid.seen) event->xid = scalar_json(xid);
-    auto string_field = [&](Field field) -> std::string {
+    auto string_field = [&](Field field) -> std::string_view {
         const auto& scalar = handler.get(field);
-        return scalar.seen && scalar.kind == JsonValue::Kind::String ? std::string(scalar.text)
-                                                                     : std::string();
+        return scalar.seen && scalar.kind == JsonValue::Kind::String ? scalar.text : std::string_view();
     };
     if (timestamp.seen && timestamp.kind == JsonValue::Kind::String)
         event->timestamp = RecentHeads::reuse(recent_heads().timestamp, timestamp.text);
     event->lsn = *lsn;
-    event->schema = string_field(Field::Schema);
-    event->table = string_field(Field::Table);
-    event->columns = std::move(handler.columns);
-    event->identity = std::move(handler.identity);
+    event->schema.assign(string_field(Field::Schema));
+    event->table.assign(string_field(Field::Table));
+    // Without the array the record has no columns (a recycled event may; its identity starts empty).
+    if (!handler.columns_array) event->columns.clear();
     event->has_identity = handler.identity_array;
     if (code == 'M') {
-        event->prefix = string_field(Field::Prefix);
-        event->content = message_content(string_field(Field::Content), string_field(Field::ContentEncoding));
+        event->prefix.assign(string_field(Field::Prefix));
+        event->content =
+            message_content(std::string(string_field(Field::Content)), string_field(Field::ContentEncoding));
         const auto& transactional = handler.get(Field::Transactional);
         if (transactional.seen)
             event->transactional =

@@ -8,6 +8,7 @@
 
 #include "processor/translator/replica_identity.h"
 #include "util/log.h"
+#include "wal/recycled_events.h"
 
 namespace pgstream {
 
@@ -388,6 +389,9 @@ std::string PostgresListener::pipeline_error() const {
 }
 
 std::string PostgresListener::run() {
+    // The records parsed on this thread take their events from the pool, and the outputs give them back once
+    // delivered: a row's event, columns and value texts are reused instead of allocated and freed per row.
+    RecycledEventsInUse recycled_events;
     socket_thread_ = std::thread([this] { socket_loop(); });
     auto next_health_check = std::chrono::steady_clock::now();
     bool data_since_idle = false;
