@@ -1252,7 +1252,7 @@ TEST_F(SearchMockTest, FilteredAnswersStayValidJson) {
 
 TEST_F(SearchMockTest, FilterPathCornersTheMockDoesNotImplementAreRefused) {
     Client c = client();
-    for (const char* value : {"a%5Cb", "-", "%20", "a,-%20"}) {
+    for (const char* value : {"a%5Cb", "-", "%20", "a,-%20", ".a", "a.", "a..b"}) {
         Reply refused = c.put(std::string("/r/_doc/1?filter_path=") + value, R"({"a":1})");
         EXPECT_EQ(refused.status, 400) << value << ": " << describe(refused);
         EXPECT_EQ(refused.str("error.type"), "illegal_argument_exception") << value;

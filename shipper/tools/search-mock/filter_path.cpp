@@ -42,8 +42,9 @@ bool globMatch(std::string_view pattern, std::string_view text) {
 }
 
 // FilterPath.parse: segments split at '.', "\." a dot within a segment. FilterPath replaces a backslash and
-// whatever character follows it with a dot (a regular expression's "any character"): the mock refuses a
-// backslash that is not before a dot rather than copy that.
+// whatever character follows it with a dot (a regular expression's "any character"), Elasticsearch 8's keeps
+// it: the mock refuses a backslash that is not before a dot. An empty segment (a leading, trailing or doubled
+// dot) is refused too: OpenSearch matches it against an empty name, Elasticsearch 8 takes ".a" as one name.
 bool splitSegments(std::string_view expression, FilterPath::Path& segments, std::string& refusal) {
     std::string segment;
     for (size_t i = 0; i < expression.size(); ++i) {
@@ -59,11 +60,17 @@ bool splitSegments(std::string_view expression, FilterPath::Path& segments, std:
             return false;
         }
         if (c == '.') {
+            if (segment.empty()) break;
             segments.push_back(std::move(segment));
             segment.clear();
             continue;
         }
         segment += c;
+    }
+    if (segment.empty()) {
+        refusal = "an empty name in filter_path [" + std::string(expression) +
+                  "] (a leading, trailing or doubled dot) is not implemented by pgstream-search-mock";
+        return false;
     }
     segments.push_back(std::move(segment));
     return true;

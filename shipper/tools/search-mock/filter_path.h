@@ -9,8 +9,9 @@
 //   and Jackson's FilteringGeneratorDelegate/TokenFilterContext (includePath, multiple matches; the
 //     TokenFilter defaults: array elements take their array's filter, empty objects and arrays whose path is
 //     only partly matched are dropped).
-// The Elasticsearch flavor uses the same rules (Elasticsearch 7's; Elasticsearch 8 differs in corners, e.g.
-// it keeps empty objects under exclusions).
+// The Elasticsearch flavor uses the same rules: Elasticsearch 8's FilterPath (a tree of the expressions,
+// libs/x-content/.../xcontent/support/filtering/FilterPath.java) matches alike outside the corners refused
+// here; later 8.x releases keep empty objects under exclusions (elastic/elasticsearch#109668), not done here.
 #pragma once
 
 #include <optional>
