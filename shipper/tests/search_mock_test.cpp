@@ -1073,6 +1073,200 @@ TEST_F(SearchMockTest, UnknownParametersAndPathsAreRefused) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// filter_path (response filtering, every endpoint): OpenSearch's FilterPath/FilterPathBasedFilter over
+// Jackson's filtering generator; answers built from an exception are never filtered
+// ---------------------------------------------------------------------------------------------------------
+
+constexpr char kLogstashFilter[] = "filter_path=errors,items.*.status,items.*.error";
+
+// A filtered answer is still one JSON object.
+::testing::AssertionResult validJson(const Reply& reply) {
+    if (reply.json.HasParseError() || !reply.json.IsObject())
+        return ::testing::AssertionFailure() << "not a JSON object: " << describe(reply);
+    return ::testing::AssertionSuccess();
+}
+
+TEST_F(SearchMockTest, FilterPathKeepsWhatLogstashReadsOfASuccessfulBulk) {
+    Client c = client();
+    // Each call writes new documents (ids prefixed), so that every answer is the same.
+    auto lines = [](const std::string& prefix) {
+        return "{\"index\":{\"_index\":\"logs\",\"_id\":\"" + prefix + "1\"}}\n{\"f\":1}\n" +
+               "{\"create\":{\"_index\":\"logs\",\"_id\":\"" + prefix + "2\"}}\n{\"f\":2}\n" +
+               "{\"delete\":{\"_index\":\"logs\",\"_id\":\"" + prefix + "1\"}}\n";
+    };
+    const std::string expected =
+        R"({"errors":false,"items":[{"index":{"status":201}},{"create":{"status":201}},)"
+        R"({"delete":{"status":200}}]})";
+    Reply reply = c.bulk(lines("a"), std::string("/_bulk?") + kLogstashFilter);
+    ASSERT_EQ(reply.status, 200) << describe(reply);
+    EXPECT_EQ(reply.body, expected);
+    EXPECT_TRUE(validJson(reply));
+    // The expressions are a set: another order, repeats and blanks around them filter alike.
+    EXPECT_EQ(c.bulk(lines("b"), "/_bulk?filter_path=items.*.error,%20errors,items.*.status,errors").body,
+              expected);
+    EXPECT_EQ(describe(c.bulk(lines("c"), "/_bulk?filter_path=items.*.error")), "200 {}");
+    // An empty filter_path filters nothing.
+    EXPECT_TRUE(c.bulk(lines("d"), "/_bulk?filter_path=").has("took"));
+}
+
+TEST_F(SearchMockTest, FilterPathKeepsStatusAndErrorOfFailedBulkItems) {
+    Client c = client();
+    ASSERT_EQ(c.put("/logs", R"({"mappings":{"properties":{"n":{"type":"long"}}}})").status, 200);
+    ASSERT_EQ(c.put("/logs/_doc/c", R"({"n":1})").status, 201);
+    std::string lines =
+        "{\"index\":{\"_index\":\"logs\",\"_id\":\"1\"}}\n{\"n\":1}\n"
+        "{\"create\":{\"_index\":\"logs\",\"_id\":\"c\"}}\n{\"n\":2}\n"
+        "{\"index\":{\"_index\":\"logs\",\"_id\":\"3\"}}\n{\"n\":\"x\"}\n"
+        "{\"delete\":{\"_index\":\"logs\",\"_id\":\"never\"}}\n";
+    Reply whole = c.bulk(lines);
+    ASSERT_EQ(whole.status, 200) << describe(whole);
+    Reply reply = c.bulk(lines, std::string("/_bulk?") + kLogstashFilter);
+    ASSERT_EQ(reply.status, 200) << describe(reply);
+    ASSERT_TRUE(validJson(reply));
+    EXPECT_TRUE(reply.flag("errors"));
+    EXPECT_FALSE(reply.has("took"));
+    EXPECT_EQ(reply.num("items.0.index.status"), 200);
+    EXPECT_EQ(reply.num("items.1.create.status"), 409);
+    EXPECT_EQ(reply.num("items.2.index.status"), 400);
+    EXPECT_EQ(reply.num("items.3.delete.status"), 404);
+    for (const char* item : {"items.0.index", "items.1.create", "items.2.index", "items.3.delete"}) {
+        for (const char* gone :
+             {"_index", "_id", "_version", "result", "_shards", "_seq_no", "_primary_term"})
+            EXPECT_FALSE(reply.has(std::string(item) + "." + gone)) << item << "." << gone;
+    }
+    EXPECT_FALSE(reply.has("items.0.index.error"));
+    EXPECT_FALSE(reply.has("items.3.delete.error"));
+    // The error objects are the unfiltered answer's, whole.
+    EXPECT_EQ(reply.str("items.1.create.error.type"), "version_conflict_engine_exception");
+    EXPECT_EQ(reply.text("items.1.create.error"), whole.text("items.1.create.error"));
+    EXPECT_EQ(reply.str("items.2.index.error.type"), "mapper_parsing_exception");
+    EXPECT_EQ(reply.text("items.2.index.error"), whole.text("items.2.index.error"));
+    EXPECT_EQ(reply.text("items.2.index.error.caused_by"), whole.text("items.2.index.error.caused_by"));
+}
+
+// _bulk writes the Logstash set's answer directly; any other filter goes through the generic filter. An
+// expression that matches nothing keeps the request off the fast path without changing the answer.
+TEST_F(SearchMockTest, BulkFastPathAnswersAsTheGenericFilter) {
+    Client c = client();
+    ASSERT_EQ(c.put("/logs", R"({"mappings":{"properties":{"n":{"type":"long"}}}})").status, 200);
+    ASSERT_EQ(c.put("/logs/_doc/c", R"({"n":1})").status, 201);
+    std::string lines =
+        "{\"index\":{\"_index\":\"logs\",\"_id\":\"1\"}}\n{\"n\":1}\n"
+        "{\"index\":{\"_index\":\"logs\",\"_id\":\"2\"}}\n{\"n\":2}\n"
+        "{\"create\":{\"_index\":\"logs\",\"_id\":\"c\"}}\n{\"n\":3}\n"
+        "{\"index\":{\"_index\":\"logs\",\"_id\":\"3\"}}\n{\"n\":\"x\"}\n"
+        "{\"delete\":{\"_index\":\"logs\",\"_id\":\"never\"}}\n";
+    Reply fast = c.bulk(lines, std::string("/_bulk?") + kLogstashFilter);
+    ASSERT_EQ(fast.status, 200) << describe(fast);
+    // Back to the same state for the same outcomes: 1 and 2 created again, c still at version 1.
+    ASSERT_EQ(c.del("/logs/_doc/1").status, 200);
+    ASSERT_EQ(c.del("/logs/_doc/2").status, 200);
+    Reply generic = c.bulk(lines, std::string("/_bulk?") + kLogstashFilter + ",no_such_field");
+    ASSERT_EQ(generic.status, 200) << describe(generic);
+    EXPECT_EQ(fast.body, generic.body);
+    ASSERT_TRUE(validJson(fast));
+    EXPECT_EQ(fast.num("items.0.index.status"), 201);
+    EXPECT_EQ(fast.num("items.1.index.status"), 201);
+    EXPECT_EQ(fast.str("items.2.create.error.type"), "version_conflict_engine_exception");
+    EXPECT_EQ(fast.str("items.3.index.error.type"), "mapper_parsing_exception");
+    EXPECT_EQ(fast.num("items.4.delete.status"), 404);
+}
+
+TEST_F(SearchMockTest, FilterPathLeavesErrorAnswersWhole) {
+    Client c = client();
+    Reply malformed = c.bulk("garbage\n", std::string("/_bulk?") + kLogstashFilter);
+    EXPECT_EQ(malformed.status, 400);
+    EXPECT_EQ(malformed.str("error.type"), "illegal_argument_exception");
+    EXPECT_EQ(malformed.str("error.root_cause.0.type"), "illegal_argument_exception");
+    EXPECT_EQ(malformed.num("status"), 400);
+    Reply missing_index = c.get("/nothing/_doc/1?filter_path=found");
+    EXPECT_EQ(missing_index.status, 404);
+    EXPECT_EQ(missing_index.str("error.type"), "index_not_found_exception");
+    // A 404 that is an answer, not an exception, is filtered.
+    ASSERT_EQ(c.put("/p").status, 200);
+    EXPECT_EQ(describe(c.get("/p/_doc/1?filter_path=found")), R"(404 {"found":false})");
+}
+
+TEST_F(SearchMockTest, FilterPathOnSearch) {
+    Client c = client();
+    ASSERT_EQ(c.bulk("{\"index\":{\"_index\":\"s\",\"_id\":\"1\"}}\n{\"a\":1,\"b\":{\"c\":2,\"d\":3}}\n"
+                     "{\"index\":{\"_index\":\"s\",\"_id\":\"2\"}}\n{\"a\":2,\"b\":{\"c\":4,\"d\":5}}\n",
+                     "/_bulk?refresh=true")
+                  .status,
+              200);
+    EXPECT_EQ(describe(c.get("/s/_search?filter_path=hits.hits._id")),
+              R"(200 {"hits":{"hits":[{"_id":"1"},{"_id":"2"}]}})");
+
+    // "**" matches any depth (at least one name).
+    Reply totals = c.get("/s/_search?filter_path=**.total");
+    ASSERT_TRUE(validJson(totals));
+    EXPECT_FALSE(totals.has("took"));
+    EXPECT_TRUE(totals.has("_shards.total"));
+    EXPECT_FALSE(totals.has("_shards.successful"));
+    EXPECT_EQ(totals.num("hits.total.value"), 2);
+    EXPECT_FALSE(totals.has("hits.hits"));
+    Reply names = c.get("/s/_search?filter_path=hits.**._i*");
+    EXPECT_EQ(names.str("hits.hits.1._index"), "s");
+    EXPECT_EQ(names.str("hits.hits.1._id"), "2");
+    EXPECT_FALSE(names.has("hits.hits.1._score"));
+    EXPECT_EQ(describe(c.get("/s/_search?filter_path=**.d")),
+              R"(200 {"hits":{"hits":[{"_source":{"b":{"d":3}}},{"_source":{"b":{"d":5}}}]}})");
+
+    // Exclusions, alone and after includes.
+    Reply excluded = c.get("/s/_search?filter_path=-hits.hits._source,-took");
+    ASSERT_TRUE(validJson(excluded));
+    EXPECT_FALSE(excluded.has("took"));
+    EXPECT_TRUE(excluded.has("timed_out"));
+    EXPECT_TRUE(excluded.has("_shards.total"));
+    EXPECT_EQ(excluded.str("hits.hits.0._id"), "1");
+    EXPECT_FALSE(excluded.has("hits.hits.0._source"));
+    EXPECT_EQ(describe(c.get("/s/_search?filter_path=**._source,-**.b.c")),
+              R"(200 {"hits":{"hits":[{"_source":{"a":1,"b":{"d":3}}},{"_source":{"a":2,"b":{"d":5}}}]}})");
+    // Nothing left: the root object stays.
+    EXPECT_EQ(describe(c.get("/s/_count?filter_path=-*")), "200 {}");
+}
+
+TEST_F(SearchMockTest, FilteredAnswersStayValidJson) {
+    Client c = client();
+    ASSERT_EQ(c.put("/raw", R"({"mappings":{"dynamic":false}})").status, 200);
+    // Stored as sent (spaces, escapes, 1.50); a filtered answer is rewritten as the engine's filtering
+    // generator rewrites it: compact, strings re-escaped, integers of any size kept, doubles as doubles.
+    ASSERT_EQ(c.put("/raw/_doc/1?refresh=true",
+                    R"({ "s" : "q\" b\\ n\n \u00e9 \u0001 \/", "big": 123456789012345678901234567890,)"
+                    R"( "f": 1.50, "z": -0, "e": [], "o": {} })")
+                  .status,
+              201);
+    Reply reply = c.get("/raw/_search?filter_path=hits.hits._source");
+    ASSERT_TRUE(validJson(reply));
+    EXPECT_EQ(reply.body,
+              "{\"hits\":{\"hits\":[{\"_source\":{\"s\":\"q\\\" b\\\\ n\\n \xC3\xA9 \\u0001 /\","
+              "\"big\":123456789012345678901234567890,\"f\":1.5,\"z\":0,\"e\":[],\"o\":{}}}]}}");
+    // Under a partly matched path, empty objects and arrays are dropped (Jackson's TokenFilter defaults).
+    EXPECT_EQ(describe(c.get("/raw/_search?filter_path=hits.hits._source.e.x,hits.hits._source.o.x")),
+              "200 {}");
+    Reply document = c.get("/raw/_doc/1?filter_path=_source.s,_id");
+    ASSERT_TRUE(validJson(document));
+    EXPECT_EQ(document.str("_id"), "1");
+    EXPECT_EQ(document.str("_source.s"), "q\" b\\ n\n \xC3\xA9 \x01 /");
+}
+
+TEST_F(SearchMockTest, FilterPathCornersTheMockDoesNotImplementAreRefused) {
+    Client c = client();
+    for (const char* value : {"a%5Cb", "-", "%20", "a,-%20", ".a", "a.", "a..b"}) {
+        Reply refused = c.put(std::string("/r/_doc/1?filter_path=") + value, R"({"a":1})");
+        EXPECT_EQ(refused.status, 400) << value << ": " << describe(refused);
+        EXPECT_EQ(refused.str("error.type"), "illegal_argument_exception") << value;
+    }
+    // Refused before the request is applied.
+    EXPECT_EQ(c.get("/r").status, 404);
+    // An escaped dot is a dot within a name.
+    ASSERT_EQ(c.put("/r", R"({"mappings":{"dynamic":false}})").status, 200);
+    ASSERT_EQ(c.put("/r/_doc/1", R"({"a.b":1,"a":{"b":2}})").status, 201);
+    EXPECT_EQ(describe(c.get("/r/_doc/1?filter_path=_source.a%5C.b")), R"(200 {"_source":{"a.b":1}})");
+    EXPECT_EQ(describe(c.get("/r/_doc/1?filter_path=_source.a.b")), R"(200 {"_source":{"a":{"b":2}}})");
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // --flavor elasticsearch
 // ---------------------------------------------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 #include "cluster.h"
 
+#include "filter_path.h"
+
 #include <emmintrin.h>
 #include <algorithm>
 #include <cctype>
@@ -46,7 +48,7 @@ typename Docs::iterator putDocumentNear(Docs& docs, typename Docs::const_iterato
 }
 
 Response failed(const Failure& failure) {
-    return {failure.status, failure.responseBody()};
+    return {failure.status, failure.responseBody(), true};
 }
 
 Response ok(const JsonWriter& out, int status = 200) {
@@ -1498,6 +1500,16 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     if (body.back() != '\n')
         return failed(illegalArgument("The bulk request must be terminated by a newline [\\n]"));
     bool require_alias_default = isTrue(params, "require_alias");
+    // filter_path=errors,items.*.status,items.*.error (what Logstash sends, in any order): the answer is
+    // written filtered as it is built, {"errors":..,"items":[{"index":{"status":201}},..]} with an item's
+    // "error" as unfiltered, instead of being written whole and then filtered (the server's
+    // FilterPath::apply, whose output this is byte for byte: the search_mock tests compare them).
+    bool status_and_errors = false;
+    if (auto given = params.find("filter_path"); given != params.end()) {
+        std::string refusal;
+        auto filter = FilterPath::parse(given->second, refusal);
+        status_and_errors = filter && filter->isBulkStatusAndErrors();
+    }
 
     struct Item {
         std::string_view action;  // index, create, delete or update (actionWord)
@@ -1599,15 +1611,22 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
         std::string_view action = item.action == "index" && item.request.op == WriteRequest::Op::kCreate
                                       ? std::string_view("create")
                                       : item.action;
-        // The items that fail go through the JSON writer (made only for them: it allocates).
-        auto failedItem = [&action](JsonWriter& entry) { entry.beginObject().key(action).beginObject(); };
+        // The items that fail go through the JSON writer (made only for them: it allocates), up to "error".
+        auto failedItem = [&action, status_and_errors](JsonWriter& entry, std::string_view index,
+                                                       std::optional<std::string_view> id, int status) {
+            entry.beginObject().key(action).beginObject();
+            if (!status_and_errors) {
+                entry.key("_index").str(index);
+                if (id) entry.key("_id").str(*id);
+            }
+            entry.key("status").num(status).key("error");
+        };
+        std::optional<std::string_view> request_id;
+        if (item.request.id) request_id = *item.request.id;
         if (item.action == "update") {
             errors = true;
             JsonWriter entry;
-            failedItem(entry);
-            entry.key("_index").str(item.request.index);
-            if (item.request.id) entry.key("_id").str(*item.request.id);
-            entry.key("status").num(400).key("error");
+            failedItem(entry, item.request.index, request_id, 400);
             illegalArgument("update actions are not implemented by pgstream-search-mock").writeBody(entry);
             items_json += entry.endObject().endObject().text();
             continue;
@@ -1615,7 +1634,7 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
         if (reject && reject()) {
             errors = true;
             JsonWriter entry;
-            failedItem(entry);
+            failedItem(entry, item.request.index, request_id, 429);
             Failure rejected;
             rejected.status = 429;
             rejected.type = flavor_ == Flavor::kOpenSearch ? "rejected_execution_exception"
@@ -1624,9 +1643,6 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
                 "rejected execution of primary operation [coordinating_and_primary_bytes=0, "
                 "replica_bytes=0, all_bytes=0, primary_operation_bytes=" +
                 std::to_string(item.request.source.size()) + ", max_coordinating_and_primary_bytes=0]";
-            entry.key("_index").str(item.request.index);
-            if (item.request.id) entry.key("_id").str(*item.request.id);
-            entry.key("status").num(429).key("error");
             rejected.writeBody(entry);
             items_json += entry.endObject().endObject().text();
             continue;
@@ -1639,21 +1655,37 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
                 plain_index_checked = result.target;
                 plain_index = plainJsonString(result.index);
             }
-            appendWrittenItem(items_json, action, result, with_id, forced, plain_index);
+            if (status_and_errors) {
+                items_json += "{\"";
+                items_json += action;  // index, create or delete: nothing to escape
+                items_json += "\":{\"status\":";
+                appendJsonNumber(items_json, result.status);
+                items_json += "}}";
+            } else {
+                appendWrittenItem(items_json, action, result, with_id, forced, plain_index);
+            }
             continue;
         }
         errors = true;
         JsonWriter entry;
-        failedItem(entry);
-        entry.key("_index").str(result.index);
-        if (with_id) entry.key("_id").str(result.id);
-        entry.key("status").num(result.failure.status).key("error");
+        std::optional<std::string_view> result_id;
+        if (with_id) result_id = result.id;
+        failedItem(entry, result.index, result_id, result.failure.status);
         result.failure.writeBody(entry);
         items_json += entry.endObject().endObject().text();
     }
     items_json += ']';
     if (refresh)
         for (Index* index : touched) refreshIndex(*index);
+    if (status_and_errors) {
+        std::string answer = errors ? "{\"errors\":true,\"items\":" : "{\"errors\":false,\"items\":";
+        answer.reserve(items_json.size() + 32);
+        answer += items_json;
+        answer += '}';
+        Response filtered{200, std::move(answer)};
+        filtered.filtered = true;
+        return filtered;
+    }
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
     std::string answer = "{\"took\":";
     answer.reserve(items_json.size() + 48);

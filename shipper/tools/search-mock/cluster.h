@@ -29,6 +29,11 @@ namespace search_mock {
 struct Response {
     int status = 200;
     std::string body;  // empty for HEAD-style answers
+    // An answer built from an exception ({"error":{...},"status":N}): filter_path never filters it
+    // (upstream builds it with newErrorBuilder()). Other answers, whatever their status, are filtered.
+    bool error_body = false;
+    // The handler already applied the request's filter_path (_bulk's fast path).
+    bool filtered = false;
 };
 
 // Query-string parameters of one request.

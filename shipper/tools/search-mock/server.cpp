@@ -1,5 +1,7 @@
 #include "server.h"
 
+#include "filter_path.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -85,7 +87,7 @@ void reserveAnnouncedBody(const httplib::Request& request) {
 Response simpleError(int status, const std::string& message) {
     JsonWriter out;
     out.beginObject().key("error").str(message).key("status").num(status).endObject();
-    return {status, out.text()};
+    return {status, out.text(), true};
 }
 
 const std::set<std::string> kCommonParams = {"pretty",
@@ -100,17 +102,14 @@ const std::set<std::string> kCommonParams = {"pretty",
                                              "ignore_unavailable",
                                              "allow_no_indices",
                                              "expand_wildcards",
-                                             "pipeline"};
+                                             "pipeline",
+                                             "filter_path"};
 
 // The engine refuses query parameters an endpoint does not know.
 std::optional<Response> checkParams(const std::string& path, const Params& params,
                                     const std::set<std::string>& allowed) {
     std::vector<std::string> unknown;
     for (const auto& [name, value] : params) {
-        if (name == "filter_path")
-            return Response{
-                400,
-                illegalArgument("filter_path is not implemented by pgstream-search-mock").responseBody()};
         if (kCommonParams.count(name) == 0 && allowed.count(name) == 0) unknown.push_back(name);
     }
     if (unknown.empty()) return std::nullopt;
@@ -118,7 +117,7 @@ std::optional<Response> checkParams(const std::string& path, const Params& param
     for (const auto& name : unknown) list += (list.empty() ? "[" : ", [") + name + "]";
     std::string reason = "request [" + path + "] contains unrecognized parameter" +
                          (unknown.size() > 1 ? "s" : "") + ": " + list;
-    return Response{400, illegalArgument(reason).responseBody()};
+    return Response{400, illegalArgument(reason).responseBody(), true};
 }
 
 const std::set<std::string> kIndexDocParams = {"version",   "version_type",    "op_type",      "refresh",
@@ -550,7 +549,7 @@ void MockServer::handle(const httplib::Request& request, httplib::Response& resp
             failure.reason = options_.flavor == Flavor::kOpenSearch
                                  ? "blocked by: [SERVICE_UNAVAILABLE/2/no cluster-manager];"
                                  : "blocked by: [SERVICE_UNAVAILABLE/2/no master];";
-            injected = Response{503, failure.responseBody()};
+            injected = Response{503, failure.responseBody(), true};
         } else if (take(faults_.reject_requests)) {
             ++stats_.requests_rejected;
             Failure failure;
@@ -561,7 +560,7 @@ void MockServer::handle(const httplib::Request& request, httplib::Response& resp
                 "rejected execution of coordinating operation [coordinating_and_primary_bytes=0, "
                 "replica_bytes=0, all_bytes=0, coordinating_operation_bytes=" +
                 std::to_string(request.body.size()) + ", max_coordinating_and_primary_bytes=0]";
-            injected = Response{429, failure.responseBody()};
+            injected = Response{429, failure.responseBody(), true};
         }
         if (!drop_before && faults_.delay_ms > 0) {
             delay_ms = faults_.delay_ms;
@@ -612,7 +611,7 @@ void MockServer::handle(const httplib::Request& request, httplib::Response& resp
         cause.reason =
             "Accept version must be either version 8 or 7, but found a different one. Accept=" + accept;
         failure.causedBy(cause);
-        result = {400, failure.responseBody()};
+        result = {400, failure.responseBody(), true};
     } else {
         Params params;
         for (const auto& [name, value] : request.params) params[name] = value;
@@ -628,7 +627,18 @@ void MockServer::handle(const httplib::Request& request, httplib::Response& resp
                 return rejected;
             };
         }
-        result = dispatch(request, params, head, reject);
+        // filter_path (every endpoint): read before the request is applied, so that a value the mock refuses
+        // changes nothing; applied here, in one place, to every answer not built from an exception.
+        std::optional<FilterPath> filter;
+        std::string refusal;
+        if (auto given = params.find("filter_path"); given != params.end())
+            filter = FilterPath::parse(given->second, refusal);
+        if (!refusal.empty())
+            result = Response{400, illegalArgument(refusal).responseBody(), true};
+        else
+            result = dispatch(request, params, head, reject);
+        if (filter && !filter->empty() && !result.error_body && !result.filtered && !result.body.empty())
+            result.body = filter->apply(result.body);
     }
     if (drop_after) {
         dropConnection(request);
