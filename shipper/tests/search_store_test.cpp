@@ -210,6 +210,35 @@ TEST_F(SearchStoreTest, ABadDocumentIsGivenUpWithItsReasonAndTheOthersAreWritten
     EXPECT_EQ(results[2].error_type, "strict_dynamic_mapping_exception");
 }
 
+// The indexer asks for _bulk answers filtered to each item's status and error (filter_path): about 25 bytes
+// an item instead of ~200, and every outcome still read from them (delivered, a 409 ignored, a delete's 404
+// ignored, a 400 given up with its reason).
+TEST_F(SearchStoreTest, BulkAnswersCarryOnlyStatusAndErrorsYetEveryOutcome) {
+    apply(version(1, base_columns()));
+    std::vector<BulkItem> items;
+    for (int i = 0; i < 200; ++i)
+        items.push_back(index_item("t1_" + std::to_string(i), 10, {{"t1-1", std::to_string(i)}}));
+    auto answer_bytes = [&] { return std::stol(field(call("GET", "/_mock/stats"), {"answer_bytes"})); };
+    long before = answer_bytes();
+    for (const auto& result : store_->write(items, stop_)) EXPECT_EQ(result.outcome, ItemOutcome::kDelivered);
+    const long per_item = (answer_bytes() - before) / long(items.size());
+    EXPECT_LE(per_item, 30) << "the whole answer is ~200 bytes per item";
+
+    before = answer_bytes();
+    auto results = store_->write({index_item("t1_0", 5, {{"t1-1", "0"}}), delete_item("t1_gone", 10),
+                                  index_item("t1_bad", 10, {{"t1-1", "\"abc\""}})},
+                                 stop_);
+    ASSERT_EQ(results.size(), 3u);
+    EXPECT_EQ(results[0].outcome, ItemOutcome::kIgnored);
+    EXPECT_EQ(results[0].status, 409);
+    EXPECT_EQ(results[1].outcome, ItemOutcome::kIgnored);
+    EXPECT_EQ(results[1].status, 404);
+    EXPECT_EQ(results[2].outcome, ItemOutcome::kGivenUp);
+    EXPECT_EQ(results[2].error_type, "mapper_parsing_exception");
+    EXPECT_NE(results[2].reason.find("failed to parse field [t1-1] of type [long]"), std::string::npos)
+        << results[2].reason;
+}
+
 // A schema whose index does not exist yet (its version not seen): the _bulk auto-creates it. The version
 // field is asked for once per write, not once per item (1000 PUTs per batch made the bench crawl).
 TEST_F(SearchStoreTest, AMissingIndexIsAskedForTheVersionFieldOncePerWrite) {

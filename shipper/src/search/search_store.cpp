@@ -279,6 +279,13 @@ class BulkAnswerReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, 
 
 namespace {
 
+// Both engines leave out of the answer what `filter_path` does not name (their common response filtering; an
+// answer to a failed request, `{"error":...,"status":...}`, is never filtered): the items keep their status
+// and, if they failed, their error, which is all bulk_results reads. About 25 bytes per item instead of ~200
+// (`_index`, `_id`, `_version`, `result`, `_shards`, `_seq_no`, `_primary_term`): less for the engine to write,
+// for both sides' kernels to carry and for the HTTP client to collect. Logstash's output asks the same.
+constexpr const char* kBulkPath = "/_bulk?filter_path=errors,items.*.status,items.*.error";
+
 // The _bulk NDJSON body for `items`, written into `body` (whose memory is reused).
 void write_bulk_body(const std::vector<BulkItem>& items, std::string& body) {
     // Sized for the lines as they nearly always are (no escapes in index names and ids), plus the largest
@@ -389,7 +396,7 @@ std::vector<ItemResult> SearchStore::send_bulk(const std::vector<BulkItem>& item
     const std::string_view body = bulk_body(items);
     if (body_bytes != nullptr) *body_bytes = body.size();
     // The body goes to the HTTP client shared, not copied.
-    return bulk_results(items, request("POST", "/_bulk", {}, true, bulk_body_));
+    return bulk_results(items, request("POST", kBulkPath, {}, true, bulk_body_));
 }
 
 bool SearchStore::can_start_bulk(const std::vector<BulkItem>& items) const {
@@ -412,7 +419,7 @@ StartedBulk SearchStore::start_bulk(const std::vector<BulkItem>& items) {
     write_bulk_body(items, *body);
     StartedBulk started;
     started.body_bytes = body->size();
-    started.response = http_.start(make_request("POST", "/_bulk", {}, true, body));
+    started.response = http_.start(make_request("POST", kBulkPath, {}, true, body));
     return started;
 }
 

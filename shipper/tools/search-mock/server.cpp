@@ -501,6 +501,7 @@ Response MockServer::admin(const httplib::Request& request, bool on_admin_listen
             .num(stats_.responses_dropped);
         out.key("requests_delayed").num(stats_.requests_delayed).key("unauthorized").num(stats_.unauthorized);
         out.key("outages").num(stats_.outages).key("outage_active").boolean(outage_active_ || faults_.outage);
+        out.key("answer_bytes").num(stats_.answer_bytes);
         out.endObject();
         return {200, out.text()};
     }
@@ -643,6 +644,10 @@ void MockServer::handle(const httplib::Request& request, httplib::Response& resp
     if (drop_after) {
         dropConnection(request);
         return;
+    }
+    {
+        std::lock_guard<std::mutex> count(mutex_);
+        stats_.answer_bytes += int64_t(result.body.size());
     }
     response.status = result.status;
     if (options_.flavor == Flavor::kElasticsearch) response.set_header("X-Elastic-Product", "Elasticsearch");

@@ -52,6 +52,7 @@ struct Stats {
     int64_t requests_delayed = 0;
     int64_t unauthorized = 0;
     int64_t outages = 0;
+    int64_t answer_bytes = 0;  // the bodies of every answer sent (what filter_path makes smaller)
 };
 
 class MockServer {
