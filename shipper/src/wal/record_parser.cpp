@@ -189,6 +189,22 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
         return true;
     }
 
+    // Inside a columns or identity array, where the next object is a column.
+    bool at_column_item() const { return skip_depth_ == 0 && depth_ == 2; }
+    // A whole column object {"name":…,"type":…,"value":<scalar>}, as StartObject, the three members and
+    // EndObject would apply it.
+    bool PlainColumn(std::string_view name, std::string_view type, JsonValue::Kind kind,
+                     std::string_view value) {
+        next_column();
+        const bool identity = current_columns_ == &event_.identity;
+        Column& column = (*current_columns_)[filled_ - 1];
+        recent_heads().reuse(identity, filled_ - 1, 0, name, column.name);
+        recent_heads().reuse(identity, filled_ - 1, 1, type, column.type);
+        column.value.kind = kind;
+        column.value.text.assign(value.data(), value.size());
+        return true;
+    }
+
     bool seen(Field field) const { return fields[size_t(field)].seen; }
     const Scalar& get(Field field) const { return fields[size_t(field)]; }
 
@@ -320,6 +336,7 @@ class PlainRecordReader {
         std::string_view text;
         switch (*at_) {
             case '{':
+                if (handler.at_column_item() && plain_column(handler)) return true;
                 return object(handler, depth);
             case '[':
                 return array(handler, depth);
@@ -350,6 +367,52 @@ class PlainRecordReader {
                             return value(handler, depth + 1);
                         }) &&
                handler.EndObject(members);
+    }
+
+    // At a column object's opening brace: {"name":"…","type":"…","value":<scalar>}, the members in the order
+    // the plugin and wal2json write them, read without the generic member loop and key dispatch. Anything
+    // else (another order, another member, an escape, a nested value) reads nothing, and object() reads it
+    // from the same position.
+    bool plain_column(RecordHandler& handler) {
+        const char* start = at_;
+        std::string_view name, type, value;
+        JsonValue::Kind kind;
+        if (literal(R"({"name":)") && at_ != end_ && *at_ == '"' && string(name) && literal(R"(,"type":)") &&
+            at_ != end_ && *at_ == '"' && string(type) && literal(R"(,"value":)") && scalar(kind, value) &&
+            at_ != end_ && *at_ == '}') {
+            ++at_;
+            return handler.PlainColumn(name, type, kind, value);
+        }
+        at_ = start;
+        return false;
+    }
+
+    // A scalar value: its kind and text as the handler would get them.
+    bool scalar(JsonValue::Kind& kind, std::string_view& text) {
+        if (at_ == end_) return false;
+        switch (*at_) {
+            case '"':
+                kind = JsonValue::Kind::String;
+                return string(text);
+            case 't':
+                kind = JsonValue::Kind::Bool;
+                text = "true";
+                return literal("true");
+            case 'f':
+                kind = JsonValue::Kind::Bool;
+                text = "false";
+                return literal("false");
+            case 'n':
+                kind = JsonValue::Kind::Null;
+                text = {};
+                return literal("null");
+            case '{':
+            case '[':
+                return false;
+            default:
+                kind = JsonValue::Kind::Number;
+                return number_text(text);
+        }
     }
 
     bool array(RecordHandler& handler, int depth) {
@@ -430,6 +493,10 @@ class PlainRecordReader {
 
     // JSON's number grammar; the text as written goes to the handler (kParseNumbersAsStringsFlag).
     bool number(RecordHandler& handler) {
+        std::string_view text;
+        return number_text(text) && handler.RawNumber(text.data(), rapidjson::SizeType(text.size()), false);
+    }
+    bool number_text(std::string_view& text) {
         const char* start = at_;
         if (*at_ == '-') ++at_;
         if (at_ == end_) return false;
@@ -443,7 +510,8 @@ class PlainRecordReader {
             if (at_ != end_ && (*at_ == '+' || *at_ == '-')) ++at_;
             if (!digits()) return false;
         }
-        return handler.RawNumber(start, rapidjson::SizeType(at_ - start), false);
+        text = std::string_view(start, size_t(at_ - start));
+        return true;
     }
 
     const char* at_;
