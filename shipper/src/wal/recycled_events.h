@@ -26,12 +26,22 @@ class RecycledEvents {
     void give_back(Event* event);
 
   private:
-    static constexpr size_t kMaxEvents = 2048, kMaxEventBytes = 8192;  // at most 16 MiB pooled
+    // At most 16 MiB pooled, of events holding at most 8 KiB each. Bounded by bytes rather than by a count:
+    // an output that acknowledges a thousand events at once (a _bulk answer) and keeps several thousand in
+    // flight returns more at a time than a count of 2,048 held, and every event beyond it was deleted and
+    // made again.
+    static constexpr size_t kMaxPooledBytes = 16 << 20, kMaxEventBytes = 8192;
 
     static size_t retained_bytes(const Event& event);
 
+    struct Pooled {
+        Event* event;
+        size_t bytes;  // retained_bytes when given back
+    };
+
     std::mutex mutex_;
-    std::vector<Event*> events_;
+    std::vector<Pooled> events_;
+    size_t pooled_bytes_ = 0;
     int users_ = 0;
     // users_ > 0, read without the lock by give_back: while nobody uses the pool, a returned event is deleted
     // without taking the mutex.
