@@ -21,20 +21,9 @@ namespace {
 constexpr int64_t kPrimaryTerm = 1;
 constexpr size_t kMaxIdBytes = 512;
 
-// Stores a document in a map keyed by a view of the document's own id. A replaced entry is re-keyed to the
-// new document's id: the old key views the old document, which may be freed once the entry lets it go.
-template <typename Docs>
-void putDocument(Docs& docs, const Cluster::DocPtr& doc) {
-    auto [entry, inserted] = docs.try_emplace(doc->id, doc);
-    if (inserted) return;
-    auto node = docs.extract(entry);
-    node.key() = doc->id;
-    node.mapped() = doc;
-    docs.insert(std::move(node));
-}
-
-// putDocument for the ordered view, trying `hint` (the position the entry would take) first; returns the
-// entry's position.
+// Stores a document in the ordered view, keyed by a view of the document's own id, trying `hint` (the
+// position the entry would take) first; returns the entry's position. A replaced entry is re-keyed to the new
+// document's id: the old key views the old document, which may be freed once the entry lets it go.
 template <typename Docs>
 typename Docs::iterator putDocumentNear(Docs& docs, typename Docs::const_iterator hint,
                                         const Cluster::DocPtr& doc) {
@@ -664,7 +653,7 @@ void Cluster::refreshIndex(Index& index) {
     for (const DocPtr& doc : index.unrefreshed_writes)
         if (!doc->superseded) hint = std::next(putDocumentNear(index.searchable, hint, doc));
     for (const std::string& id : index.unrefreshed_deletes) {
-        auto live = index.live.find(id);
+        auto live = index.live.find(DocKey(id));
         if (live == index.live.end()) {
             index.searchable.erase(id);
             hint = index.searchable.end();  // the erased entry may have been the hint
@@ -881,7 +870,8 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo*
     }
 
     const std::string& id = *request.id;
-    auto live = index->live.find(id);
+    DocKey key(id);  // hashed once: for the lookup and for storing the document
+    auto live = index->live.find(key);
     std::optional<int64_t> current;  // the version a conflict check sees: live doc or unexpired tombstone
     auto tombstone = index->tombstones.find(id);
     if (tombstone != index->tombstones.end() &&
@@ -955,7 +945,17 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo*
     doc->terms = deferred_terms ? DocTerms(flavor_, std::move(deferred_terms)) : DocTerms(std::move(fields));
     doc->version = new_version;
     doc->seq_no = result.seq_no;
-    putDocument(index->live, doc);
+    // The entry keys a view of the stored document's own id. A replaced entry (still at `live`, which nothing
+    // has moved since the lookup) is re-keyed to the new document's id: the old key views the old document,
+    // which may be freed once the entry lets it go.
+    if (existed) {
+        auto node = index->live.extract(live);
+        node.key() = DocKey(doc->id, key.hash);
+        node.mapped() = doc;
+        index->live.insert(std::move(node));
+    } else {
+        index->live.try_emplace(DocKey(doc->id, key.hash), doc);
+    }
     index->unrefreshed_writes.push_back(std::move(doc));
     if (tombstone != index->tombstones.end()) index->tombstones.erase(tombstone);
     result.result = existed ? "updated" : "created";
@@ -1176,7 +1176,7 @@ Response Cluster::getDocument(const std::string& index_name, const std::string& 
     }
     Index& index = *targets.front();
     // Realtime by default: the live document, refreshed or not.
-    auto found = index.live.find(id);
+    auto found = index.live.find(DocKey(id));
     if (found == index.live.end()) {
         if (head) return {404, ""};
         JsonWriter out;
