@@ -1656,10 +1656,15 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     bool plain_index = false;
     // The answer goes straight into one string, an item's object after the other: a successful write's
     // through appendWrittenItem, the rest through rapidjson's writer (the same bytes either way).
-    std::string items_json = "[";
-    items_json.reserve(items.size() * 256 + 2);  // a successful item's object is some 200 bytes
+    // Under filter_path=errors,items.*.status,items.*.error the items follow the answer's opening, written
+    // first (its errors flag corrected at the end, when an item failed), so that the answer is this string
+    // itself instead of a copy of it.
+    constexpr std::string_view kStatusAnswerStart = "{\"errors\":false,\"items\":[";
+    std::string items_json(status_and_errors ? kStatusAnswerStart : "[");
+    const size_t items_start = items_json.size();
+    items_json.reserve(items.size() * 256 + 32);  // a successful item's object is some 200 bytes
     for (auto& item : items) {
-        if (items_json.size() > 1) items_json += ',';
+        if (items_json.size() > items_start) items_json += ',';
         // "op_type": "create" on an index action answers as a create item.
         std::string_view action = item.action == "index" && item.request.op == WriteRequest::Op::kCreate
                                       ? std::string_view("create")
@@ -1727,11 +1732,10 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     if (refresh)
         for (Index* index : touched) refreshIndex(*index);
     if (status_and_errors) {
-        std::string answer = errors ? "{\"errors\":true,\"items\":" : "{\"errors\":false,\"items\":";
-        answer.reserve(items_json.size() + 32);
-        answer += items_json;
-        answer += '}';
-        Response filtered{200, std::move(answer)};
+        constexpr std::string_view kFalse = "false";
+        if (errors) items_json.replace(kStatusAnswerStart.find(kFalse), kFalse.size(), "true");
+        items_json += '}';
+        Response filtered{200, std::move(items_json)};
         filtered.filtered = true;
         return filtered;
     }
