@@ -962,14 +962,13 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo*
     }
     bool existed = live != index->live.end();
     if (existed) live->second->superseded = true;
-    auto doc = std::allocate_shared<StoredDoc>(NodeAllocator<StoredDoc>(&index->doc_nodes));
-    doc->id =
-        std::move(*request.id);  // not read past this point (`id` included): callers keep only result.id
-    result.id = doc->id;         // request.id is moved out: the result views the stored id
-    doc->source = std::move(request.source);
-    doc->terms = deferred_terms ? DocTerms(flavor_, std::move(deferred_terms)) : DocTerms(std::move(fields));
-    doc->version = new_version;
-    doc->seq_no = result.seq_no;
+    // request.id is moved into the document and not read past this point (`id` and key.id included): callers
+    // keep only result.id, which views the stored id.
+    auto doc = std::allocate_shared<StoredDoc>(
+        NodeAllocator<StoredDoc>(&index->doc_nodes), std::move(*request.id), std::move(request.source),
+        deferred_terms ? DocTerms(flavor_, std::move(deferred_terms)) : DocTerms(std::move(fields)),
+        new_version, result.seq_no);
+    result.id = doc->id;
     // The entry keys a view of the stored document's own id. A replaced entry (still at `live`, which nothing
     // has moved since the lookup) is re-keyed to the new document's id: the old key views the old document,
     // which may be freed once the entry lets it go.
