@@ -21,20 +21,9 @@ namespace {
 constexpr int64_t kPrimaryTerm = 1;
 constexpr size_t kMaxIdBytes = 512;
 
-// Stores a document in a map keyed by a view of the document's own id. A replaced entry is re-keyed to the
-// new document's id: the old key views the old document, which may be freed once the entry lets it go.
-template <typename Docs>
-void putDocument(Docs& docs, const Cluster::DocPtr& doc) {
-    auto [entry, inserted] = docs.try_emplace(doc->id, doc);
-    if (inserted) return;
-    auto node = docs.extract(entry);
-    node.key() = doc->id;
-    node.mapped() = doc;
-    docs.insert(std::move(node));
-}
-
-// putDocument for the ordered view, trying `hint` (the position the entry would take) first; returns the
-// entry's position.
+// Stores a document in the ordered view, keyed by a view of the document's own id, trying `hint` (the
+// position the entry would take) first; returns the entry's position. A replaced entry is re-keyed to the new
+// document's id: the old key views the old document, which may be freed once the entry lets it go.
 template <typename Docs>
 typename Docs::iterator putDocumentNear(Docs& docs, typename Docs::const_iterator hint,
                                         const Cluster::DocPtr& doc) {
@@ -664,7 +653,7 @@ void Cluster::refreshIndex(Index& index) {
     for (const DocPtr& doc : index.unrefreshed_writes)
         if (!doc->superseded) hint = std::next(putDocumentNear(index.searchable, hint, doc));
     for (const std::string& id : index.unrefreshed_deletes) {
-        auto live = index.live.find(id);
+        auto live = index.live.find(DocKey(id));
         if (live == index.live.end()) {
             index.searchable.erase(id);
             hint = index.searchable.end();  // the erased entry may have been the hint
@@ -745,13 +734,38 @@ void Cluster::reset() {
 // Documents and versioning
 // ---------------------------------------------------------------------------------------------------------
 
+// A write's version_type as given ("internal" when none): a view of a constant for the three types the engine
+// takes (copying the word from each _bulk action line into a std::string cost some 70 instructions per item),
+// else its own copy of the text.
+class VersionTypeText {
+  public:
+    VersionTypeText& operator=(std::string_view text) {
+        for (std::string_view known :
+             {std::string_view("internal"), std::string_view("external"), std::string_view("external_gte")}) {
+            if (sameBytes(text, known)) {
+                known_ = known;
+                other_.clear();
+                return *this;
+            }
+        }
+        known_ = std::string_view();
+        other_.assign(text);
+        return *this;
+    }
+    operator std::string_view() const { return known_.data() != nullptr ? known_ : std::string_view(other_); }
+
+  private:
+    std::string_view known_ = "internal";  // null data: the type is other_
+    std::string other_;
+};
+
 struct Cluster::WriteRequest {
     enum class Op { kIndex, kCreate, kDelete } op = Op::kIndex;
     std::string index;
     std::optional<std::string> id;
     std::string source;
     std::optional<int64_t> version;
-    std::string version_type = "internal";
+    VersionTypeText version_type;
     std::optional<int64_t> if_seq_no, if_primary_term;
     bool require_alias = false;
     // The source as _bulk scanned it before taking the lock (kUnsupported: not scanned).
@@ -786,7 +800,7 @@ std::vector<std::string> validateWrite(const Cluster::WriteRequest& request) {
     // A view: its comparisons with the literals are inline (a std::string's are library calls, per item).
     std::string_view type = request.version_type;
     if (type != "internal" && type != "external" && type != "external_gte") {
-        problems.push_back("version type [" + request.version_type + "] is not supported");
+        problems.push_back("version type [" + std::string(type) + "] is not supported");
         return problems;
     }
     if (type == "internal" && request.version)
@@ -849,39 +863,42 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo*
 
     IndexedFields fields;
     std::shared_ptr<const FieldMapping> deferred_terms;
-    // The parsed source is only read here: its values start in a buffer on the stack.
-    char source_buffer[8192];
-    rapidjson::MemoryPoolAllocator<> source_pool(source_buffer, sizeof source_buffer);
-    rapidjson::Document source(&source_pool);
     if (request.op != Op::kDelete) {
         if (!request.id) {
             // Auto-generated ids: 20 URL-safe characters, like the engine's time-based UUIDs.
             request.id = randomToken(20);
             result.id = *request.id;
         }
-        Failure parse_error;
-        // The common document (known top-level leaves, scalar values) is checked straight from its text;
-        // the rest is parsed into a DOM and goes through the mapping's general walk.
-        if (index->mapping.checkKnownLeaves(request.source, &request.scanned_source, *request.id,
-                                            deferred_terms)) {
-            // checked: its terms are built when a query first needs them
-        } else if (!parseJson(request.source, source, parse_error)) {
-            if (flavor_ == Flavor::kOpenSearch) {
-                result.failure = mapperParsing("failed to parse").causedBy(parse_error);
-            } else {
-                result.failure.type = "document_parsing_exception";
-                result.failure.reason = "[1:1] failed to parse: " + parse_error.reason;
-                result.failure.causedBy(parse_error);
+        // The common document (known top-level leaves, scalar values) is checked straight from its text (its
+        // terms are built when a query first needs them); the rest is parsed into a DOM and goes through the
+        // mapping's general walk. The DOM, its allocator and the parse error are only made for the rest
+        // (made for every document, they cost some 50 instructions per item).
+        if (!index->mapping.checkKnownLeaves(request.source, &request.scanned_source, *request.id,
+                                             deferred_terms)) {
+            // The parsed source is only read here: its values start in a buffer on the stack.
+            char source_buffer[8192];
+            rapidjson::MemoryPoolAllocator<> source_pool(source_buffer, sizeof source_buffer);
+            rapidjson::Document source(&source_pool);
+            Failure parse_error;
+            if (!parseJson(request.source, source, parse_error)) {
+                if (flavor_ == Flavor::kOpenSearch) {
+                    result.failure = mapperParsing("failed to parse").causedBy(parse_error);
+                } else {
+                    result.failure.type = "document_parsing_exception";
+                    result.failure.reason = "[1:1] failed to parse: " + parse_error.reason;
+                    result.failure.causedBy(parse_error);
+                }
+                return result;
             }
-            return result;
-        } else if (!index->mapping.indexDocument(source, *request.id, request.source, fields, result.failure,
-                                                 &deferred_terms)) {
-            return result;
+            if (!index->mapping.indexDocument(source, *request.id, request.source, fields, result.failure,
+                                              &deferred_terms))
+                return result;
         }
     }
 
     const std::string& id = *request.id;
-    auto live = index->live.find(id);
+    DocKey key(id);  // hashed once: for the lookup and for storing the document
+    auto live = index->live.find(key);
     std::optional<int64_t> current;  // the version a conflict check sees: live doc or unexpired tombstone
     auto tombstone = index->tombstones.find(id);
     if (tombstone != index->tombstones.end() &&
@@ -947,15 +964,24 @@ Cluster::WriteResult Cluster::applyWrite(WriteRequest& request, WriteTargetMemo*
     }
     bool existed = live != index->live.end();
     if (existed) live->second->superseded = true;
-    auto doc = std::allocate_shared<StoredDoc>(NodeAllocator<StoredDoc>(&index->doc_nodes));
-    doc->id =
-        std::move(*request.id);  // not read past this point (`id` included): callers keep only result.id
-    result.id = doc->id;         // request.id is moved out: the result views the stored id
-    doc->source = std::move(request.source);
-    doc->terms = deferred_terms ? DocTerms(flavor_, std::move(deferred_terms)) : DocTerms(std::move(fields));
-    doc->version = new_version;
-    doc->seq_no = result.seq_no;
-    putDocument(index->live, doc);
+    // request.id is moved into the document and not read past this point (`id` and key.id included): callers
+    // keep only result.id, which views the stored id.
+    auto doc = std::allocate_shared<StoredDoc>(
+        NodeAllocator<StoredDoc>(&index->doc_nodes), std::move(*request.id), std::move(request.source),
+        deferred_terms ? DocTerms(flavor_, std::move(deferred_terms)) : DocTerms(std::move(fields)),
+        new_version, result.seq_no);
+    result.id = doc->id;
+    // The entry keys a view of the stored document's own id. A replaced entry (still at `live`, which nothing
+    // has moved since the lookup) is re-keyed to the new document's id: the old key views the old document,
+    // which may be freed once the entry lets it go.
+    if (existed) {
+        auto node = index->live.extract(live);
+        node.key() = DocKey(doc->id, key.hash);
+        node.mapped() = doc;
+        index->live.insert(std::move(node));
+    } else {
+        index->live.try_emplace(DocKey(doc->id, key.hash), doc);
+    }
     index->unrefreshed_writes.push_back(std::move(doc));
     if (tombstone != index->tombstones.end()) index->tombstones.erase(tombstone);
     result.result = existed ? "updated" : "created";
@@ -986,7 +1012,7 @@ bool readVersioning(const Params& params, Cluster::WriteRequest& request, Failur
         request.version = number;
     }
     if (auto text = param(params, "version_type")) request.version_type = *text;
-    if (request.version_type == "force") {
+    if (std::string_view(request.version_type) == "force") {
         error = illegalArgument("version type [force] may no longer be used");
         return false;
     }
@@ -1176,7 +1202,7 @@ Response Cluster::getDocument(const std::string& index_name, const std::string& 
     }
     Index& index = *targets.front();
     // Realtime by default: the live document, refreshed or not.
-    auto found = index.live.find(id);
+    auto found = index.live.find(DocKey(id));
     if (found == index.live.end()) {
         if (head) return {404, ""};
         JsonWriter out;
@@ -1236,11 +1262,12 @@ static_assert(kActionParameters[0] == "_index" && kActionParameters[1] == "_id" 
 
 // The parameter's entry in kActionParameters, or nullptr. The length and first byte are tested inline before
 // the bytes are compared (std::find called the string_view comparison for each entry: some 140 instructions
-// per name).
+// per name), and the bytes inline too (memcmp was a call per name).
 const std::string_view* actionParameter(std::string_view name) {
     if (name.empty()) return nullptr;  // no parameter is empty
     for (const std::string_view& parameter : kActionParameters)
-        if (parameter.size() == name.size() && parameter.front() == name.front() && parameter == name)
+        if (parameter.size() == name.size() && parameter.front() == name.front() &&
+            sameBytes(parameter, name))
             return &parameter;
     return nullptr;
 }
@@ -1261,7 +1288,7 @@ void readActionMember(const std::string_view* parameter, const Value& value, Clu
             if (value.IsInt64()) request.version = value.GetInt64();
             break;
         case 3:  // version_type
-            if (value.IsString()) request.version_type = value.GetString();
+            if (value.IsString()) request.version_type = std::string_view(value.GetString());
             break;
         case 4:  // if_seq_no
             if (value.IsInt64()) request.if_seq_no = value.GetInt64();
@@ -1417,6 +1444,33 @@ void appendJsonNumber(std::string& out, int64_t value) {
     char digits[24];
     auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;  // the writer's digits too
     out.append(digits, end);
+}
+
+// A successful bulk item's answer under filter_path=errors,items.*.status,items.*.error:
+// {"<action>":{"status":<status>}}, composed on the stack and appended at once (its five appends and the
+// number's to_chars cost some 400 instructions per item). `action` is index, create or delete: nothing to
+// escape.
+void appendStatusItem(std::string& out, std::string_view action, int status) {
+    char item[64];
+    char* p = item;
+    auto putConstant = [&p](const auto& text) {
+        constexpr size_t length = sizeof text - 1;
+        std::memcpy(p, text, length);
+        p += length;
+    };
+    putConstant("{\"");
+    std::memcpy(p, action.data(), action.size());  // at most six bytes
+    p += action.size();
+    putConstant("\":{\"status\":");
+    if (status >= 100 && status <= 999) {  // an HTTP status: three digits, written without a call
+        *p++ = static_cast<char>('0' + status / 100);
+        *p++ = static_cast<char>('0' + status / 10 % 10);
+        *p++ = static_cast<char>('0' + status % 10);
+    } else {
+        p = std::to_chars(p, p + 12, status).ptr;
+    }
+    putConstant("}}");
+    out.append(item, static_cast<size_t>(p - item));
 }
 
 // A successful bulk item's answer: the bytes JsonWriter writes for it (writeShards included), composed in
@@ -1603,10 +1657,15 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     bool plain_index = false;
     // The answer goes straight into one string, an item's object after the other: a successful write's
     // through appendWrittenItem, the rest through rapidjson's writer (the same bytes either way).
-    std::string items_json = "[";
-    items_json.reserve(items.size() * 256 + 2);  // a successful item's object is some 200 bytes
+    // Under filter_path=errors,items.*.status,items.*.error the items follow the answer's opening, written
+    // first (its errors flag corrected at the end, when an item failed), so that the answer is this string
+    // itself instead of a copy of it.
+    constexpr std::string_view kStatusAnswerStart = "{\"errors\":false,\"items\":[";
+    std::string items_json(status_and_errors ? kStatusAnswerStart : "[");
+    const size_t items_start = items_json.size();
+    items_json.reserve(items.size() * 256 + 32);  // a successful item's object is some 200 bytes
     for (auto& item : items) {
-        if (items_json.size() > 1) items_json += ',';
+        if (items_json.size() > items_start) items_json += ',';
         // "op_type": "create" on an index action answers as a create item.
         std::string_view action = item.action == "index" && item.request.op == WriteRequest::Op::kCreate
                                       ? std::string_view("create")
@@ -1656,11 +1715,7 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
                 plain_index = plainJsonString(result.index);
             }
             if (status_and_errors) {
-                items_json += "{\"";
-                items_json += action;  // index, create or delete: nothing to escape
-                items_json += "\":{\"status\":";
-                appendJsonNumber(items_json, result.status);
-                items_json += "}}";
+                appendStatusItem(items_json, action, result.status);
             } else {
                 appendWrittenItem(items_json, action, result, with_id, forced, plain_index);
             }
@@ -1678,11 +1733,10 @@ Response Cluster::bulk(const std::optional<std::string>& default_index, const st
     if (refresh)
         for (Index* index : touched) refreshIndex(*index);
     if (status_and_errors) {
-        std::string answer = errors ? "{\"errors\":true,\"items\":" : "{\"errors\":false,\"items\":";
-        answer.reserve(items_json.size() + 32);
-        answer += items_json;
-        answer += '}';
-        Response filtered{200, std::move(answer)};
+        constexpr std::string_view kFalse = "false";
+        if (errors) items_json.replace(kStatusAnswerStart.find(kFalse), kFalse.size(), "true");
+        items_json += '}';
+        Response filtered{200, std::move(items_json)};
         filtered.filtered = true;
         return filtered;
     }

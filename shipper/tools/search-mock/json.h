@@ -11,6 +11,7 @@
 #include <rapidjson/writer.h>
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,6 +19,37 @@
 #include <vector>
 
 namespace search_mock {
+
+// Whether two short strings (keys, parameter names) have the same bytes, compared inline a word at a time:
+// memcmp was a call, some 19 instructions, per key of a _bulk line. Reads nothing outside either string.
+inline bool sameBytes(std::string_view a, std::string_view b) {
+    size_t size = a.size();
+    if (size != b.size()) return false;
+    const char* x = a.data();
+    const char* y = b.data();
+    if (size >= 8) {
+        auto word = [](const char* at) {
+            uint64_t value;
+            std::memcpy(&value, at, 8);
+            return value;
+        };
+        // Eight bytes at a step, the last step overlapping the one before.
+        for (size_t at = 0; at + 8 < size; at += 8)
+            if (word(x + at) != word(y + at)) return false;
+        return word(x + size - 8) == word(y + size - 8);
+    }
+    if (size >= 4) {
+        auto word = [](const char* at) {
+            uint32_t value;
+            std::memcpy(&value, at, 4);
+            return value;
+        };
+        return word(x) == word(y) && word(x + size - 4) == word(y + size - 4);
+    }
+    for (size_t at = 0; at < size; ++at)
+        if (x[at] != y[at]) return false;
+    return true;
+}
 
 // A streaming JSON writer with the few value kinds the responses need.
 class JsonWriter {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <set>
 
 namespace search_mock {
@@ -1017,10 +1018,18 @@ class DocumentParser {
             for (const auto& [sub, multi] : leaf.fields) all_taken = all_taken && takenAsItIs(multi, value);
             if (all_taken) return true;
         }
-        return parseLeafValue(leaf, std::string(key), value, ignored_);
+        return parseKnownLeafValue(leaf, key, value);
     }
 
   private:
+    // knownLeafValue's general case, out of line: inlined, the key's std::string made every call (five per
+    // document) save and restore registers it does not use on the common path.
+    __attribute__((noinline)) bool parseKnownLeafValue(const FieldMapping& leaf, std::string_view key,
+                                                       const Value& value) {
+        if (!ignored_) ignored_.emplace();
+        return parseLeafValue(leaf, std::string(key), value, *ignored_);
+    }
+
     // The properties object of the object at path (created on the way when dynamic allows it).
     Value* objectJson(const std::vector<std::string>& path) {
         Value* object = &mapping_;
@@ -1313,8 +1322,10 @@ class DocumentParser {
     IndexedFields& out_;
     bool changed_ = false;
     bool check_only_ = false;
-    Failure
-        ignored_;  // the refusals of the known-leaves path, which leaves their wording to the general walk
+    // The refusals of the known-leaves path, which leaves their wording to the general walk; made only when a
+    // value takes that path's general case (made and destroyed with every parser, it cost some 30
+    // instructions per document).
+    std::optional<Failure> ignored_;
 };
 
 }  // namespace
@@ -1379,10 +1390,14 @@ class KnownLeavesReader : public ScalarsAsValues<KnownLeavesReader> {
     const FieldMapping* find() {
         if (member_ < last_order_.size()) {
             const auto& [last_key, last_leaf] = last_order_[member_];
-            // Compared inline (the string_view comparison was a call per key).
-            if (last_key.size() == key_.size() && std::memcmp(last_key.data(), key_.data(), key_.size()) == 0)
-                return last_leaf;
+            if (sameBytes(last_key, key_)) return last_leaf;  // inline: memcmp was a call per key
         }
+        return findAndRemember();
+    }
+
+    // find()'s lookup of a key not where the last document had it, out of line (it kept the common path's
+    // registers busy).
+    __attribute__((noinline)) const FieldMapping* findAndRemember() {
         auto leaf = leaves_.find(key_);
         if (leaf == leaves_.end()) return nullptr;
         if (member_ >= last_order_.size()) last_order_.resize(member_ + 1);

@@ -40,6 +40,16 @@ class DocTerms {
 // `superseded` changes, under the cluster's lock: set when the live view lets the document go (replaced or
 // deleted), so that a refresh knows an unrefreshed write is still the live one without looking its id up.
 struct StoredDoc {
+    // Built whole, its strings and terms moved in: default-constructed and then assigned member by member, it
+    // cost a move assignment call per string for each document written.
+    StoredDoc(std::string&& id_in, std::string&& source_in, DocTerms&& terms_in, int64_t version_in,
+              int64_t seq_no_in)
+        : id(std::move(id_in)),
+          source(std::move(source_in)),
+          terms(std::move(terms_in)),
+          version(version_in),
+          seq_no(seq_no_in) {}
+
     std::string id;
     std::string source;  // the _source JSON exactly as it was sent
     DocTerms terms;
