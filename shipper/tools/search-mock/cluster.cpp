@@ -80,26 +80,6 @@ std::optional<int64_t> parseTimeValue(const std::string& text) {
     return number * found->second;
 }
 
-bool wildcardMatch(const std::string& pattern, const std::string& text) {
-    size_t p = 0, t = 0, star = std::string::npos, mark = 0;
-    while (t < text.size()) {
-        if (p < pattern.size() && (pattern[p] == text[t])) {
-            ++p;
-            ++t;
-        } else if (p < pattern.size() && pattern[p] == '*') {
-            star = p++;
-            mark = t;
-        } else if (star != std::string::npos) {
-            p = star + 1;
-            t = ++mark;
-        } else {
-            return false;
-        }
-    }
-    while (p < pattern.size() && pattern[p] == '*') ++p;
-    return p == pattern.size();
-}
-
 std::vector<std::string> splitCommas(const std::string& text) {
     std::vector<std::string> parts;
     size_t start = 0;
@@ -461,12 +441,12 @@ bool Cluster::resolve(const std::string& expression, std::vector<Index*>& out, F
         bool wildcard = part.find('*') != std::string::npos;
         bool matched = false;
         for (const auto& [name, index] : indices_) {
-            if (wildcard ? wildcardMatch(part, name) : name == part) {
+            if (wildcard ? globMatch(part, name) : name == part) {
                 names.insert(name);
                 matched = true;
             }
             for (const auto& [alias, options] : index->aliases) {
-                if (wildcard ? wildcardMatch(part, alias) : alias == part) {
+                if (wildcard ? globMatch(part, alias) : alias == part) {
                     names.insert(name);
                     matched = true;
                 }
@@ -541,7 +521,7 @@ Response Cluster::deleteIndex(const std::string& expression) {
             return failed(illegalArgument("Wildcard expressions or all indices are not allowed"));
         if (wildcard) {
             for (const auto& [name, index] : indices_)
-                if (part == "_all" || wildcardMatch(part, name)) doomed.push_back(name);
+                if (part == "_all" || globMatch(part, name)) doomed.push_back(name);
             continue;
         }
         if (findIndex(part) == nullptr) {
@@ -1112,10 +1092,10 @@ struct SourceFilter {
 
     bool keep(const std::string& path, bool is_object) const {
         for (const auto& pattern : excludes)
-            if (wildcardMatch(pattern, path)) return false;
+            if (globMatch(pattern, path)) return false;
         if (includes.empty()) return true;
         for (const auto& pattern : includes) {
-            if (wildcardMatch(pattern, path)) return true;
+            if (globMatch(pattern, path)) return true;
             // An object is kept when something below it may be included.
             if (is_object && pattern.compare(0, path.size() + 1, path + ".") == 0) return true;
         }
@@ -1129,12 +1109,12 @@ struct SourceFilter {
                 prefix.empty() ? member.name.GetString() : prefix + "." + member.name.GetString();
             bool excluded = false;
             for (const auto& pattern : excludes)
-                if (wildcardMatch(pattern, path)) excluded = true;
+                if (globMatch(pattern, path)) excluded = true;
             if (excluded) continue;
             bool included = parent_included;
             if (!included && !includes.empty()) {
                 for (const auto& pattern : includes)
-                    if (wildcardMatch(pattern, path)) included = true;
+                    if (globMatch(pattern, path)) included = true;
             }
             if (includes.empty()) included = true;
             if (member.value.IsObject()) {
@@ -2214,7 +2194,7 @@ Response Cluster::updateAliases(const std::string& body) {
                 bool found = false;
                 for (Index* index : action.indices)
                     for (const auto& [name, options] : index->aliases)
-                        if (wildcardMatch(alias, name)) found = true;
+                        if (globMatch(alias, name)) found = true;
                 if (!found && !(spec.HasMember("must_exist") && spec["must_exist"].IsFalse()))
                     missing.push_back(alias);
             }
@@ -2229,7 +2209,7 @@ Response Cluster::updateAliases(const std::string& body) {
             if (action.kind == "remove") {
                 for (const auto& alias : action.aliases) {
                     for (auto it = index->aliases.begin(); it != index->aliases.end();)
-                        it = wildcardMatch(alias, it->first) ? index->aliases.erase(it) : std::next(it);
+                        it = globMatch(alias, it->first) ? index->aliases.erase(it) : std::next(it);
                 }
             }
         }
@@ -2266,7 +2246,7 @@ Response Cluster::deleteAlias(const std::string& index_expression, const std::st
         bool found = false;
         for (Index* index : targets) {
             for (auto it = index->aliases.begin(); it != index->aliases.end();) {
-                if (pattern == "_all" || wildcardMatch(pattern, it->first)) {
+                if (pattern == "_all" || globMatch(pattern, it->first)) {
                     found = true;
                     it = index->aliases.erase(it);
                 } else {
@@ -2294,7 +2274,7 @@ Response Cluster::getAliases(const std::string& index_expression, const std::str
         for (const auto& [name, options] : index->aliases) {
             bool wanted = patterns.empty();
             for (const auto& pattern : patterns)
-                if (pattern == "_all" || wildcardMatch(pattern, name)) wanted = true;
+                if (pattern == "_all" || globMatch(pattern, name)) wanted = true;
             if (wanted) {
                 chosen.emplace_back(name, &options);
                 seen.insert(name);

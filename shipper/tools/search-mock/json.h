@@ -51,6 +51,10 @@ inline bool sameBytes(std::string_view a, std::string_view b) {
     return true;
 }
 
+// The engine's wildcard match (Glob.globMatch, Regex.simpleMatch): '*' matches any run of characters, none
+// included; nothing else is special. For index and alias expressions, source filters and filter_path names.
+bool globMatch(std::string_view pattern, std::string_view text);
+
 // A streaming JSON writer with the few value kinds the responses need.
 class JsonWriter {
   public:
