@@ -23,11 +23,10 @@ class RecentHeads {
     void reuse(bool identity, size_t position, int kind, std::string_view text, SharedText& head) {
         auto& heads = heads_[identity][kind];
         if (heads.size() <= position) heads.resize(position + 1);
-        SharedText& recent = heads[position];
-        if (recent.view() != text) recent = SharedText(text);
+        const SharedText& recent = reuse(heads[position], text);
         if (!head.same_as(recent)) head = recent;
     }
-    static SharedText reuse(SharedText& recent, std::string_view text) {
+    static const SharedText& reuse(SharedText& recent, std::string_view text) {
         if (recent.view() != text) recent = SharedText(text);
         return recent;
     }
@@ -93,6 +92,8 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
     bool identity_array = false;
 
     bool Null() { return scalar(JsonValue::Kind::Null, {}); }
+    // A scalar as the plain reader read it (Null, Bool, RawNumber and String in one call).
+    bool PlainValue(JsonValue::Kind kind, std::string_view text) { return scalar(kind, text); }
     bool Bool(bool b) { return scalar(JsonValue::Kind::Bool, b ? "true" : "false"); }
     bool RawNumber(const char* str, rapidjson::SizeType length, bool) {
         return scalar(JsonValue::Kind::Number, std::string_view(str, length));
@@ -333,23 +334,17 @@ class PlainRecordReader {
 
     bool value(RecordHandler& handler, int depth) {
         if (at_ == end_) return false;
-        std::string_view text;
         switch (*at_) {
             case '{':
                 if (handler.at_column_item() && plain_column(handler)) return true;
                 return object(handler, depth);
             case '[':
                 return array(handler, depth);
-            case '"':
-                return string(text) && handler.String(text.data(), rapidjson::SizeType(text.size()), false);
-            case 't':
-                return literal("true") && handler.Bool(true);
-            case 'f':
-                return literal("false") && handler.Bool(false);
-            case 'n':
-                return literal("null") && handler.Null();
-            default:
-                return number(handler);
+            default: {
+                JsonValue::Kind kind;
+                std::string_view text;
+                return scalar(kind, text) && handler.PlainValue(kind, text);
+            }
         }
     }
 
@@ -387,7 +382,7 @@ class PlainRecordReader {
         return false;
     }
 
-    // A scalar value: its kind and text as the handler would get them.
+    // A scalar value: its kind and text as RapidJSON's reader would give them to the handler.
     bool scalar(JsonValue::Kind& kind, std::string_view& text) {
         if (at_ == end_) return false;
         switch (*at_) {
@@ -491,11 +486,7 @@ class PlainRecordReader {
         return not_digit ? size_t(__builtin_ctzll(not_digit)) / 8 : 8;
     }
 
-    // JSON's number grammar; the text as written goes to the handler (kParseNumbersAsStringsFlag).
-    bool number(RecordHandler& handler) {
-        std::string_view text;
-        return number_text(text) && handler.RawNumber(text.data(), rapidjson::SizeType(text.size()), false);
-    }
+    // JSON's number grammar; the text as written (what the handler gets with kParseNumbersAsStringsFlag).
     bool number_text(std::string_view& text) {
         const char* start = at_;
         if (*at_ == '-') ++at_;
