@@ -252,6 +252,10 @@ TEST(RecordParser, RecycledEventsReadAsNewOnes) {
             EXPECT_EQ(event_to_json(*record.event), tree_rendering(text));
             for (const Column& column : record.event->columns) {
                 EXPECT_TRUE(column.id.empty());
+                // Marked escape-free only when it is (the writers copy such a text without escaping it).
+                if (column.value.escape_free) {
+                    EXPECT_FALSE(needs_json_escape(column.value.text)) << column.value.text;
+                }
                 if (column.value.is_null()) {
                     EXPECT_TRUE(column.value.text.empty());
                 }
@@ -262,6 +266,12 @@ TEST(RecordParser, RecycledEventsReadAsNewOnes) {
     }
     // The plainly written records reuse the event left behind (the others go through the tree parser's own).
     EXPECT_GE(reused, records.size() * 5);
+    // The plain reader's strings are escape-free; the escaped record's string is not, and its text holds
+    // the quotes.
+    EXPECT_TRUE(parse_wal2json_record(records[0]).event->columns[1].value.escape_free);
+    const auto escaped = parse_wal2json_record(records[7]);
+    EXPECT_FALSE(escaped.event->columns[0].value.escape_free);
+    EXPECT_EQ(escaped.event->columns[0].value.text, "escaped \"quote\"");
 }
 
 TEST(RecordParser, RejectsWhatIsNotAV2Record) {

@@ -566,7 +566,7 @@ char* write_scalar_value(char* out, const FieldType& type, const JsonValue& valu
             if (text == "f" || text == "false") return write_literal(out, "false");
             return nullptr;
         default:  // keyword, json: the text as a string, whatever the value's JSON kind
-            return write_json_string(out, text);
+            return write_json_string_value(out, value);
     }
 }
 

@@ -224,6 +224,10 @@ char* write_json_string(char* out, std::string_view text) {
     return sink.at;
 }
 
+bool needs_json_escape(std::string_view text) {
+    return next_json_special_byte(text.data(), 0, text.size()) < text.size();
+}
+
 std::string json_quote(std::string_view text) {
     std::string out;
     append_json_string(out, text);

@@ -2,6 +2,7 @@
 // numeric(40,20) must leave the shipper digit for digit), parsed with RapidJSON's SAX reader.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -24,6 +25,11 @@ struct JsonValue {
     Kind kind = Kind::Null;
     // Number: the literal digits as written. String: the decoded text. Bool: "true"/"false".
     std::string text;
+    // String: `text` holds no byte that a JSON string escapes (no quote, backslash or control character), so
+    // writers copy it between the quotes without looking at it. Only set by the decoders that learn it while
+    // they read (the plain record reader, the COPY row decoder); whoever else sets a string's text leaves
+    // it false, or sets it false when reusing a value.
+    bool escape_free = false;
     std::vector<std::pair<std::string, JsonValue>> members;  // Object, in document order
     std::vector<JsonValue> items;                            // Array
 
@@ -96,6 +102,18 @@ char* write_json_string(char* out, std::string_view text);
 constexpr size_t json_string_bound(size_t text_size) {
     return 2 + 6 * text_size;  // the quotes, and a six-character escape for every byte
 }
+// Whether `text` holds a byte that a JSON string escapes.
+bool needs_json_escape(std::string_view text);
+// A string value: copied between the quotes when it is known to need no escape, else escaped.
+inline char* write_json_string_value(char* out, const JsonValue& value) {
+    if (!value.escape_free) return write_json_string(out, value.text);
+    assert(!needs_json_escape(value.text));
+    *out++ = '"';
+    std::memcpy(out, value.text.data(), value.text.size());
+    out += value.text.size();
+    *out++ = '"';
+    return out;
+}
 
 inline size_t JsonValue::json_bound() const {
     switch (kind) {
@@ -121,7 +139,7 @@ inline char* JsonValue::write_json(char* out) const {
             std::memcpy(out, text.data(), text.size());
             return out + text.size();
         case Kind::String:
-            return write_json_string(out, text);
+            return write_json_string_value(out, *this);
         default:
             return write_composite_json(out);
     }

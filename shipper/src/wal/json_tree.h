@@ -55,6 +55,7 @@ class TreeBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeB
         JsonValue& value = slot();
         value.kind = kind;
         value.text.assign(text.data(), text.size());
+        value.escape_free = false;  // RapidJSON decoded the escapes
         return true;
     }
     bool open(JsonValue::Kind kind) {

@@ -93,7 +93,8 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
 
     bool Null() { return scalar(JsonValue::Kind::Null, {}); }
     // A scalar as the plain reader read it (Null, Bool, RawNumber and String in one call).
-    bool PlainValue(JsonValue::Kind kind, std::string_view text) { return scalar(kind, text); }
+    // Its strings hold no escape and no control character: escape-free.
+    bool PlainValue(JsonValue::Kind kind, std::string_view text) { return scalar(kind, text, true); }
     bool Bool(bool b) { return scalar(JsonValue::Kind::Bool, b ? "true" : "false"); }
     bool RawNumber(const char* str, rapidjson::SizeType length, bool) {
         return scalar(JsonValue::Kind::Number, std::string_view(str, length));
@@ -203,6 +204,7 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
         recent_heads().reuse(identity, filled_ - 1, 1, type, column.type);
         column.value.kind = kind;
         column.value.text.assign(value.data(), value.size());
+        column.value.escape_free = true;  // the plain reader's strings hold no escape
         return true;
     }
 
@@ -254,7 +256,9 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
         return field == Field::Columns ? last_columns : last_identity;
     }
 
-    bool scalar(JsonValue::Kind kind, std::string_view text) {
+    // `escape_free`: the text holds no byte a JSON string escapes (the plain reader's values); RapidJSON's
+    // decoded strings may.
+    bool scalar(JsonValue::Kind kind, std::string_view text, bool escape_free = false) {
         if (skip_depth_ > 0) return true;
         if (depth_ == 0) return false;  // the record is not an object
         if (depth_ == 1) {
@@ -280,6 +284,7 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
             case ColumnField::Value:
                 column.value.kind = kind;
                 column.value.text.assign(text.data(), text.size());
+                column.value.escape_free = escape_free;
                 break;
             case ColumnField::Other:
                 break;
@@ -298,6 +303,7 @@ class RecordHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Rec
             column.id.clear();  // the translator's, for the row before
             column.value.kind = JsonValue::Kind::Null;
             column.value.text.clear();
+            column.value.escape_free = false;
             column.value.members.clear();
             column.value.items.clear();
         }

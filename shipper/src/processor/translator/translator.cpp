@@ -212,6 +212,7 @@ void Translator::set_schema_document(Event& event, std::string document) {
         if (column.name == "schema") {
             column.value.kind = JsonValue::Kind::String;
             column.value.text = std::move(document);
+            column.value.escape_free = false;
             return;
         }
 }
