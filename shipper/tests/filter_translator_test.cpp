@@ -341,6 +341,51 @@ TEST(Translator, RowsGetTheVersionInForceAtTheirPositionWhereverTheStreamStarts)
     EXPECT_EQ(store_view->lookups, 1);
 }
 
+// A schema of many tables: each row's table is found by its name, whichever table came before it, in the
+// version in force at its position and in its own schema (rows of one table in a row take a shortcut; the
+// others a lookup by name made per version).
+TEST(Translator, FindsTablesByNameAmongManyAcrossVersionsAndSchemas) {
+    auto schema_of = [](const std::string& id_prefix, size_t tables, const std::string& renamed_from = "",
+                        const std::string& renamed_to = "") {
+        std::string json = R"({"tables":[)";
+        for (size_t i = 0; i < tables; ++i) {
+            std::string name = "t" + std::to_string(i), id = id_prefix + std::to_string(i);
+            if (name == renamed_from) name = renamed_to;
+            json += std::string(i ? "," : "") + R"({"oid":")" + std::to_string(20000 + i) + R"(","name":")" +
+                    name + R"(","pgstream_id":")" + id + R"(","primary_key_columns":["a"],"columns":[)" +
+                    R"({"pgstream_id":")" + id + R"(-1","name":"a","type":"integer","nullable":false,)" +
+                    R"("unique":false}]})";
+        }
+        return json + "]}";
+    };
+    auto store = std::make_unique<FakeStore>();
+    store->entries["public"] = {stored_version("v1", 1, schema_of("tid", 600), "0/100"),
+                                stored_version("v2", 2, schema_of("tid", 600, "t5", "t5_new"), "0/200")};
+    SchemaLogEntry other = stored_version("w1", 1, schema_of("oid", 10), "0/100");
+    other.schema_name = "other";
+    store->entries["other"] = {other};
+    CollectingProcessor next;
+    CountingAcknowledger ack;
+    Translator translator(std::move(store), next, ack);
+    auto id_of = [&](const std::string& schema, const std::string& table, const std::string& lsn) {
+        translator.process(event(R"({"action":"I","lsn":")" + lsn + R"(","schema":")" + schema +
+                                 R"(","table":")" + table +
+                                 R"(","columns":[{"name":"a","type":"integer","value":1}]})"));
+        return std::string(next.events.back()->columns[0].id.view());
+    };
+    EXPECT_EQ(id_of("public", "t599", "0/150"), "tid599-1");
+    EXPECT_EQ(id_of("public", "t599", "0/150"), "tid599-1");
+    EXPECT_EQ(id_of("public", "t0", "0/150"), "tid0-1");
+    EXPECT_EQ(id_of("other", "t5", "0/150"), "oid5-1") << "the same name in another schema";
+    EXPECT_EQ(id_of("public", "t5", "0/150"), "tid5-1");
+    EXPECT_EQ(id_of("public", "t5", "0/250"), "") << "renamed by then: untranslated";
+    EXPECT_EQ(id_of("public", "t5_new", "0/250"), "tid5-1") << "a renamed table keeps its id";
+    EXPECT_EQ(id_of("public", "t5_new", "0/150"), "") << "not yet renamed at that position";
+    EXPECT_EQ(id_of("public", "t5", "0/150"), "tid5-1");
+    EXPECT_EQ(id_of("other", "t599", "0/150"), "") << "only the public schema has it";
+    EXPECT_EQ(id_of("other", "t9", "0/150"), "oid9-1");
+}
+
 TEST(Translator, AVersionFromTheStreamAppliesFromItsPositionOn) {
     CollectingProcessor next;
     CountingAcknowledger ack;

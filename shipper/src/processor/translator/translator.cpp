@@ -72,7 +72,7 @@ void Translator::process(EventPtr shared) {
     // An event without a position (a source that lost it) gets the newest version held.
     const SchemaLogEntry* entry = schema_for(
         event->schema, event->lsn.valid() ? event->lsn : Lsn(std::numeric_limits<uint64_t>::max()));
-    const SchemaTable* table = entry ? entry->find_table(event->table) : nullptr;
+    const SchemaTable* table = entry ? find_table(*entry, event->table) : nullptr;
     if (!table) {
         ++stats_.without_schema;
         std::string qualified = event->schema + "." + event->table;
@@ -124,6 +124,27 @@ const Translator::TableHeads& Translator::heads_for(const SchemaLogEntry& entry,
         identity_ids.push_back(column->pgstream_id);
     heads.identity_ids = std::move(identity_ids);
     return table_heads_.emplace(HeadsKey{&entry, &table}, std::move(heads)).first->second;
+}
+
+const SchemaTable* Translator::find_table(const SchemaLogEntry& entry, const std::string& table_name) {
+    if (last_found_.entry == &entry && last_found_.table_name == table_name) return last_found_.table;
+    auto [by_name, made] = tables_by_name_.try_emplace(&entry);
+    if (made) {
+        by_name->second.reserve(entry.tables.size());
+        for (const SchemaTable& table : entry.tables) by_name->second.emplace(table.name, &table);
+    }
+    auto found = by_name->second.find(table_name);
+    const SchemaTable* table = found == by_name->second.end() ? nullptr : found->second;
+    last_found_.entry = &entry;
+    last_found_.table_name = table_name;
+    last_found_.table = table;
+    return table;
+}
+
+void Translator::forget_derived_from_versions() {
+    table_heads_.clear();
+    tables_by_name_.clear();
+    last_found_ = LastFound{};
 }
 
 void Translator::handle_schema_change(MutableEventPtr event) {
@@ -233,7 +254,11 @@ void Translator::warn_undecodable_tables(const SchemaLogEntry& entry) {
 }
 
 const SchemaLogEntry* Translator::schema_for(const std::string& schema_name, Lsn position) {
-    SchemaHistory& history = histories_[schema_name];
+    if (last_history_ == nullptr || last_history_name_ != schema_name) {
+        last_history_ = &histories_[schema_name];
+        last_history_name_ = schema_name;
+    }
+    SchemaHistory& history = *last_history_;
     if (!history.loaded || position < history.valid_from ||
         (history.valid_until && position >= *history.valid_until))
         load(history, schema_name, position);
@@ -244,7 +269,7 @@ const SchemaLogEntry* Translator::schema_for(const std::string& schema_name, Lsn
 
 void Translator::load(SchemaHistory& history, const std::string& schema_name, Lsn position) {
     SchemaVersions found = store_->versions_from(schema_name, position, kVersionsHeldPerSchema);
-    table_heads_.clear();
+    forget_derived_from_versions();
     history.versions.clear();
     for (auto& entry : found.entries)
         history.versions.push_back(std::make_shared<const SchemaLogEntry>(std::move(entry)));
@@ -280,7 +305,7 @@ void Translator::add_version(SchemaLogEntry entry) {
         history.versions.erase(history.versions.begin());
         history.valid_from =
             std::max(history.valid_from, Lsn(history.versions.front()->wal_position.value + 1));
-        table_heads_.clear();
+        forget_derived_from_versions();
     }
 }
 

@@ -112,7 +112,10 @@ class Translator : public Processor {
     Acknowledger& acknowledger_;
     std::unique_ptr<IdFinder> id_finder_;
     std::unique_ptr<VersionFinder> version_finder_;
-    std::map<std::string, SchemaHistory> histories_;
+    std::map<std::string, SchemaHistory> histories_;  // never erased from: its histories stay where they are
+    // The history schema_for used last, and its schema's name: rows come in runs of one schema.
+    SchemaHistory* last_history_ = nullptr;
+    std::string last_history_name_;
     // What the translator writes into every event of a table, made once per table of a schema version and
     // shared by its events (a reference count each instead of a string copy per column per row).
     struct TableHeads {
@@ -140,6 +143,22 @@ class Translator : public Processor {
         }
     };
     std::unordered_map<HeadsKey, TableHeads, HeadsKeyHash> table_heads_;
+    // The table of a held version named `table_name` (SchemaLogEntry::find_table scans the version's tables:
+    // with thousands of tables in a schema that was thousands of comparisons per row). Each version's tables
+    // are indexed by name on its first row; a name held twice finds the first table, as the scan does.
+    const SchemaTable* find_table(const SchemaLogEntry& entry, const std::string& table_name);
+    std::unordered_map<const SchemaLogEntry*, std::unordered_map<std::string_view, const SchemaTable*>>
+        tables_by_name_;
+    // The last table found: rows come in runs of one table (a transaction's, a snapshot range's), and one
+    // comparison is cheaper than hashing the name.
+    struct LastFound {
+        const SchemaLogEntry* entry = nullptr;
+        std::string table_name;
+        const SchemaTable* table = nullptr;
+    } last_found_;
+    // Drops what is derived from the held versions (table_heads_, tables_by_name_), keyed by their addresses:
+    // called whenever a version is let go.
+    void forget_derived_from_versions();
     mutable std::chrono::steady_clock::time_point next_store_check_{};
     mutable std::string store_gone_;  // SchemaLogGone's message once seen
     std::set<std::string> warned_tables_;
