@@ -285,7 +285,9 @@ void Translator::add_version(SchemaLogEntry entry) {
     SchemaHistory& history = histories_[entry.schema_name];
     auto added = std::make_shared<const SchemaLogEntry>(std::move(entry));
     if (!history.loaded) {
-        // Nothing of this schema was read yet: the stream goes on from this version.
+        // Nothing of this schema was read yet, or what was held is stale (a delta whose base was not held): the
+        // stream goes on from this version. Versions held before are let go.
+        if (!history.versions.empty()) forget_derived_from_versions();
         history.loaded = true;
         history.versions = {added};
         history.valid_from = Lsn(added->wal_position.value + 1);
