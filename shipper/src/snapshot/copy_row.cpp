@@ -108,14 +108,10 @@ void unescape_field(std::string_view field, std::string& out) {
 struct FieldSpan {
     size_t end;    // the tab after the field, npos when the field ends the line
     bool escaped;  // a backslash within the field
-    // A quote or a control character within the field (COPY leaves both as they are, JSON escapes them):
-    // without it and without a backslash, the field's text is escape-free.
+    // A byte within the field that a JSON string escapes (COPY leaves quotes and most control characters as
+    // they are): without it the field's text is escape-free.
     bool json_special;
 };
-
-bool is_json_special(char c) {
-    return c == '"' || static_cast<unsigned char>(c) < 0x20;
-}
 
 // `span.escaped`: whether the field holds a backslash (COPY's escapes and its NULL, \N, start with one).
 void render(std::string_view field, const FieldSpan& span, ValueRendering rendering, JsonValue& value) {
@@ -123,7 +119,7 @@ void render(std::string_view field, const FieldSpan& span, ValueRendering render
     value.members.clear();
     value.items.clear();
     // Numbers' and booleans' output texts need no escape either; bytea's is left to the writer.
-    value.escape_free = !escaped && !span.json_special && rendering != ValueRendering::Bytea;
+    value.escape_free = !span.json_special && rendering != ValueRendering::Bytea;
     if (escaped && field == "\\N") {
         value.kind = JsonValue::Kind::Null;
         value.text.clear();
@@ -167,16 +163,14 @@ FieldSpan scan_field(std::string_view line, size_t start) {
     size_t at = start;
     bool escaped = false, json_special = false;
 #if defined(__SSE2__)
-    const __m128i tab = _mm_set1_epi8('\t'), backslash = _mm_set1_epi8('\\'), quote = _mm_set1_epi8('"'),
-                  last_control = _mm_set1_epi8(0x1f);
+    const __m128i tab = _mm_set1_epi8('\t'), backslash = _mm_set1_epi8('\\');
     for (; at + 16 <= line.size(); at += 16) {
         const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + at));
         const unsigned tabs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, tab)));
         const unsigned backslashes =
             static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, backslash)));
-        const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(chunk, last_control), chunk);  // byte <= 0x1f
-        const unsigned specials = static_cast<unsigned>(
-            _mm_movemask_epi8(_mm_or_si128(control, _mm_cmpeq_epi8(chunk, quote))));  // the tab among them
+        // The tab and the backslashes are among them.
+        const unsigned specials = json_detail::json_special_bits(chunk);
         if (tabs != 0) {
             const unsigned first_tab = static_cast<unsigned>(__builtin_ctz(tabs));
             const unsigned before_tab = (1u << first_tab) - 1;
@@ -194,7 +188,7 @@ FieldSpan scan_field(std::string_view line, size_t start) {
     for (; at < line.size(); ++at) {
         if (data[at] == '\t') return {at, escaped, json_special};
         if (data[at] == '\\') escaped = true;
-        if (is_json_special(data[at])) json_special = true;
+        if (json_detail::is_json_special(static_cast<unsigned char>(data[at]))) json_special = true;
     }
     return {std::string_view::npos, escaped, json_special};
 }

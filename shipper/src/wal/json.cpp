@@ -112,10 +112,8 @@ size_t next_json_special_byte(const char* data, size_t from, size_t size) {
         size_t at = first_json_special_byte(word);
         return at < 8 ? from + at : size;
     }
-    for (; from < size; ++from) {
-        unsigned char c = static_cast<unsigned char>(data[from]);
-        if (c < 0x20 || c == '"' || c == '\\') return from;
-    }
+    for (; from < size; ++from)
+        if (json_detail::is_json_special(static_cast<unsigned char>(data[from]))) return from;
     return size;
 }
 
@@ -200,14 +198,10 @@ char* write_json_string(char* out, std::string_view text) {
     // Sixteen bytes a step (every event's values, names and ids pass here): each chunk is stored as it is
     // and kept up to its first byte to escape; the scan goes on after that byte. The store never passes the
     // caller's json_string_bound: with at least 16 bytes of text left, at least 6 * 16 bytes of room are.
-    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
-                  last_control = _mm_set1_epi8(0x1f);
     while (text.size() >= 16) {
         const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data()));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(sink.at), chunk);
-        const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(chunk, last_control), chunk);  // byte <= 0x1f
-        const unsigned special = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(
-            control, _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)))));
+        const unsigned special = json_detail::json_special_bits(chunk);
         if (special == 0) {
             sink.at += 16;
             text.remove_prefix(16);

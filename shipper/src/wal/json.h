@@ -12,6 +12,10 @@
 #include <utility>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace pgstream {
 
 class JsonError : public std::runtime_error {
@@ -82,6 +86,19 @@ inline uint64_t json_special_marks(uint64_t word) {
     uint64_t quote = word ^ (kOnes * '"'), backslash = word ^ (kOnes * '\\');
     return ((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) & ~word & kHighs;
 }
+// Whether a JSON string escapes the byte `c`: a control character (below 0x20), a quote or a backslash.
+inline bool is_json_special(unsigned char c) {
+    return c < 0x20 || c == '"' || c == '\\';
+}
+#if defined(__SSE2__)
+// One bit per byte of `chunk` (as _mm_movemask_epi8 sets them) for the bytes a JSON string escapes.
+inline unsigned json_special_bits(__m128i chunk) {
+    const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(chunk, _mm_set1_epi8(0x1f)), chunk);  // byte <= 0x1f
+    return static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_or_si128(control, _mm_or_si128(_mm_cmpeq_epi8(chunk, _mm_set1_epi8('"')),
+                                                             _mm_cmpeq_epi8(chunk, _mm_set1_epi8('\\'))))));
+}
+#endif
 }  // namespace json_detail
 
 // Whether one of the eight bytes at `bytes` is one a JSON string must escape; lets a scan skip plain text a

@@ -451,10 +451,9 @@ class PlainRecordReader {
             }
             at_ += 8;
         }
-        for (; at_ != end_; ++at_) {
-            unsigned char c = static_cast<unsigned char>(*at_);
-            if (c < 0x20 || c == '"' || c == '\\') return close_string(start, text);
-        }
+        for (; at_ != end_; ++at_)
+            if (json_detail::is_json_special(static_cast<unsigned char>(*at_)))
+                return close_string(start, text);
         return false;
     }
     // At the first byte of a string that a JSON string must escape: the string's end if it is the quote.
