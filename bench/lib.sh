@@ -82,20 +82,34 @@ SQL
 # sets minutes apart with no steal counted.
 steal_seconds() { awk -v t="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", $9 / t }' /proc/stat; }
 
-# Waits until slot $1's confirmed_flush_lsn reaches $end_lsn, polled every 5 ms by one server-side loop (a psql
-# process every few ms took CPU from the shipper being measured on 2 cores); fails after $2 seconds.
-bench_wait_confirmed() { # slot timeout-seconds
-  psql -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+# Waits until slot $1's confirmed_flush_lsn reaches $end_lsn, polled every 5 ms by a server-side loop (a psql
+# process every few ms took CPU from the shipper being measured on 2 cores); fails after $2 seconds, or as soon
+# as process $3 (the shipper, when given) has exited: a shipper that stopped on a bad setting would otherwise be
+# waited for until the timeout. The loop runs in rounds of 5 s, so a run shorter than that is timed by one
+# server-side loop, as before, and the process is looked at between rounds.
+bench_wait_confirmed() { # slot timeout-seconds [pid]
+  local waited=0 round
+  while [ "$waited" -lt "$2" ]; do
+    round=$(($2 - waited < 5 ? $2 - waited : 5))
+    psql -q -v ON_ERROR_STOP=1 >/dev/null 2>&1 <<SQL && return 0
 do \$\$ begin
-  for i in 1 .. $(($2 * 200)) loop
+  for i in 1 .. $((round * 200)) loop
     exit when (select confirmed_flush_lsn >= '$end_lsn' from pg_replication_slots where slot_name = '$1');
     perform pg_sleep(0.005);
   end loop;
   if not (select confirmed_flush_lsn >= '$end_lsn' from pg_replication_slots where slot_name = '$1') then
-    raise exception 'slot $1 not confirmed past $end_lsn after $2 s';
+    raise exception 'slot $1 not confirmed past $end_lsn';
   end if;
 end \$\$;
 SQL
+    waited=$((waited + round))
+    if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then
+      echo "slot $1: the shipper (pid $3) exited before confirming past $end_lsn" >&2
+      return 1
+    fi
+  done
+  echo "slot $1 not confirmed past $end_lsn after $2 s" >&2
+  return 1
 }
 
 # The backlog both consumers read: ROWS rows in transactions of 1000. Sets end_lsn.

@@ -75,7 +75,7 @@ ENV
     t0=$(now)
     "$BIN" run -c "$WORK/ship$run.env" >/dev/null 2>>"$WORK/ship$run.log" &
     SHIPPER_PID=$!
-    bench_wait_confirmed ship 300 || { echo "shipper catch-up timed out" >&2; tail "$WORK/ship$run.log" >&2; exit 1; }
+    bench_wait_confirmed ship 300 "$SHIPPER_PID" || { echo "shipper catch-up failed" >&2; tail "$WORK/ship$run.log" >&2; exit 1; }
     t1=$(now)
     stop_shipper
     ship_s=$(elapsed "$t0" "$t1")

@@ -54,7 +54,7 @@ measure() { # env-file slot log
   start=$(now)
   "$BIN" run -c "$1" >/dev/null 2>>"$3" &
   SHIPPER_PID=$!
-  bench_wait_confirmed "$2" 600 || { echo "$2: catch-up timed out" >&2; tail "$3" >&2; exit 1; }
+  bench_wait_confirmed "$2" 600 "$SHIPPER_PID" || { echo "$2: catch-up failed" >&2; tail "$3" >&2; exit 1; }
   secs=$(elapsed "$start" "$(now)")
   cpu=$(cpu_seconds "$SHIPPER_PID")
   sys=$(system_seconds "$SHIPPER_PID")

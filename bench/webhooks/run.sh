@@ -72,7 +72,7 @@ ENV
     t0=$(now)
     "$BIN" run -c "$WORK/ship.env" >/dev/null 2>>"$WORK/ship.log" &
     SHIPPER_PID=$!
-    bench_wait_confirmed ship 600 || { echo "shipper catch-up timed out" >&2; tail "$WORK/ship.log" >&2; exit 1; }
+    bench_wait_confirmed ship 600 "$SHIPPER_PID" || { echo "shipper catch-up failed" >&2; tail "$WORK/ship.log" >&2; exit 1; }
     t1=$(now)
     ship_s=$(elapsed "$t0" "$t1")
     backlog_stats=$(stats)
