@@ -88,20 +88,24 @@ steal_seconds() { awk -v t="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", $9
 # waited for until the timeout. The loop runs in rounds of 5 s, so a run shorter than that is timed by one
 # server-side loop, as before, and the process is looked at between rounds.
 bench_wait_confirmed() { # slot timeout-seconds [pid]
-  local waited=0 round
+  local waited=0 round error confirmed
+  confirmed="(select confirmed_flush_lsn >= '$end_lsn' from pg_replication_slots where slot_name = '$1')"
   while [ "$waited" -lt "$2" ]; do
     round=$(($2 - waited < 5 ? $2 - waited : 5))
-    psql -q -v ON_ERROR_STOP=1 >/dev/null 2>&1 <<SQL && return 0
-do \$\$ begin
-  for i in 1 .. $((round * 200)) loop
-    exit when (select confirmed_flush_lsn >= '$end_lsn' from pg_replication_slots where slot_name = '$1');
-    perform pg_sleep(0.005);
-  end loop;
-  if not (select confirmed_flush_lsn >= '$end_lsn' from pg_replication_slots where slot_name = '$1') then
-    raise exception 'slot $1 not confirmed past $end_lsn';
-  end if;
-end \$\$;
-SQL
+    # A round that ends unconfirmed raises 'not confirmed'; any other error (no server, say) ends the wait.
+    error=$(psql -q -v ON_ERROR_STOP=1 -c "do \$\$ begin
+      for i in 1 .. $((round * 200)) loop
+        exit when $confirmed;
+        perform pg_sleep(0.005);
+      end loop;
+      if not $confirmed then
+        raise exception 'slot $1 not confirmed past $end_lsn';
+      end if;
+    end \$\$;" 2>&1 >/dev/null) && return 0
+    case "$error" in
+      *"not confirmed past"*) ;;
+      *) echo "$error" >&2; return 1 ;;
+    esac
     waited=$((waited + round))
     if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then
       echo "slot $1: the shipper (pid $3) exited before confirming past $end_lsn" >&2
